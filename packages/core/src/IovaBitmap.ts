@@ -1,0 +1,417 @@
+/**
+ * IovaBitmap: the user's dirty bitmap, one bit per IOVA page, in a SharedArrayBuffer.
+ *
+ * Theory of operation
+ * -------------------
+ * What it models. The `data` buffer of IOMMU_HWPT_GET_DIRTY_BITMAP / VFIO DMA logging REPORT:
+ * the caller owns the memory, the reporter only ever *sets* bits in it. Bit k stands for the IOVA
+ * page [iova + k * pageSize, iova + (k + 1) * pageSize) and is bit k % 8 of byte
+ * byteOffset + floor(k / 8) (the uAPI layout; identical to bit k % 64 of u64 word k / 64 on a
+ * little-endian host).
+ *
+ * Arithmetic. IOVAs are exact 64-bit values (bigint) at the API; the constructor turns them into
+ * a bit count `nbits` and a page shift, and every hot path works on bit indices as numbers. The
+ * bit of an IOVA x is (x - iova) >> pageShift, as in the kernel after cb30dfa75d55 (a shift, so a
+ * pageSize of 2^63 cannot overflow a multiplication or divide by zero). `set(x, len)` marks bits
+ * bit(x) .. bit(x + len - 1), clipped to the bitmap: a range smaller than a page marks its page,
+ * and a range straddling two pages marks both (the v6.1 original missed that case).
+ *
+ * Windows. See ./windows.ts: the bitmap memory is cut at 4 KiB boundaries of the buffer into
+ * windows of at most `windowPages` pages, exactly like the kernel's pinning. The parallel engine
+ * hands out work per window.
+ *
+ * Invariants.
+ * 1. Nothing outside bits [0, nbits) is ever written: not the bytes around the bitmap, not the
+ *    unused high bits of its last byte (the kernel can write there; we do not).
+ * 2. A rejected call writes nothing: every check runs before the first store.
+ * 3. Concurrency: any number of threads may set bits through their own views (see
+ *    {@link IovaBitmap.share} / {@link IovaBitmap.fromShared}) and no bit is lost: edge words are
+ *    written with Atomics.or, whole words with idempotent all-ones stores (see ./bitops.ts).
+ *    `clear()` racing with a set may or may not keep that set; a set that starts after clear()
+ *    returns is kept.
+ */
+import { IovaBitmapError } from './errors.js';
+import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitops.js';
+import { log2Exact, toU64, type U64Like, U64_MAX, checkInt } from './u64.js';
+import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windows.js';
+
+const WHERE = 'IovaBitmap';
+
+/**
+ * Largest bitmap we agree to address: 2^48 bits (32 TiB of bitmap). Keeps every absolute bit
+ * position below 2^53 so that number arithmetic on bit indices is exact. Far above what a
+ * SharedArrayBuffer can hold on any host.
+ */
+export const MAX_BITMAP_BITS = 2 ** 48;
+
+/** Options of {@link IovaBitmap}'s constructor. */
+export interface IovaBitmapOptions {
+  /** IOVA of bit 0, bytes. Aligned to `pageSize`. */
+  readonly iova: U64Like;
+  /** IOVA span, bytes. > 0, aligned to `pageSize`, and iova + length - 1 must not pass 2^64 - 1. */
+  readonly length: U64Like;
+  /** IOVA bytes per bit: a power of two from 1 to 2^63. */
+  readonly pageSize: U64Like;
+  /**
+   * The caller's memory. Omitted: a new zeroed SharedArrayBuffer of exactly
+   * {@link IovaBitmap.bytesFor} bytes is allocated. A plain ArrayBuffer works on one thread but
+   * cannot be shared with workers.
+   */
+  readonly buffer?: SharedArrayBuffer | ArrayBuffer;
+  /** Offset of the bitmap's first byte in `buffer`, bytes; any alignment. @defaultValue 0 */
+  readonly byteOffset?: number;
+  /** Max 4 KiB pages of bitmap memory per window (the kernel pins 512). @defaultValue 512 */
+  readonly windowPages?: number;
+}
+
+/** Plain, structured-cloneable description of a bitmap; see {@link IovaBitmap.share}. */
+export interface SharedIovaBitmap {
+  readonly kind: 'IovaBitmap';
+  readonly buffer: SharedArrayBuffer;
+  readonly byteOffset: number;
+  readonly iova: bigint;
+  readonly length: bigint;
+  readonly pageSize: bigint;
+  readonly windowPages: number;
+}
+
+/** A maximal run of dirty pages, as returned by {@link IovaBitmap.dirtyRanges}. */
+export interface IovaRange {
+  /** First IOVA of the run, bytes. */
+  readonly iova: bigint;
+  /** Length of the run, bytes (a multiple of the page size). */
+  readonly length: bigint;
+}
+
+interface UnitBase {
+  /** floor(iova / 2^s) as an exact number, or NaN when it is not exactly representable. */
+  readonly baseUnits: number;
+  /** (iova mod 2^s) / pageSize when 2^s >= pageSize, else 0. */
+  readonly remBits: number;
+}
+
+/** The caller's dirty bitmap; see the module comment for the layout and the concurrency rule. */
+export class IovaBitmap {
+  /** IOVA of bit 0, bytes. */
+  readonly iova: bigint;
+  /** IOVA span, bytes. */
+  readonly length: bigint;
+  /** IOVA bytes per bit. */
+  readonly pageSize: bigint;
+  /** log2(pageSize), 0..63. */
+  readonly pageShift: number;
+  /** Number of bits (pages): length / pageSize. */
+  readonly nbits: number;
+  /** Bytes the bitmap occupies: ceil(nbits / 8). */
+  readonly byteLength: number;
+  /** Offset of the bitmap in {@link buffer}, bytes. */
+  readonly byteOffset: number;
+  /** The backing memory (shared with every view of this bitmap). */
+  readonly buffer: SharedArrayBuffer | ArrayBuffer;
+  /** Max 4 KiB pages per window. */
+  readonly windowPages: number;
+  /** Low-level: the word and byte views over the whole buffer (for the walk kernels). */
+  readonly views: BitViews;
+  /** Low-level: absolute bit position of bit 0 in the buffer: 8 * byteOffset. */
+  readonly bitBase: number;
+  #unitBases: (UnitBase | undefined)[] = [];
+  #windows: BitmapWindow[] | undefined;
+
+  /**
+   * Validates everything first (like iommufd_check_iova_range), then builds the view; it never
+   * writes to a caller-supplied buffer.
+   * @throws IovaBitmapError `EINVAL` (bad page size, alignment, zero length, buffer too small,
+   *   byteOffset outside the buffer, bad windowPages), `EOVERFLOW` (iova + length - 1 past 2^64 - 1),
+   *   `E2BIG` (more than 2^48 bits), `ENOMEM` (allocation failed).
+   */
+  constructor(options: IovaBitmapOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'options', options, 'must be an object');
+    }
+    const { pageSize, pageShift, iova, length, nbits, bytes } = IovaBitmap.#geometry(options.iova, options.length, options.pageSize);
+    const windowPages = checkInt(WHERE, 'windowPages', options.windowPages ?? DEFAULT_WINDOW_PAGES, 1, 2 ** 31);
+    const byteOffset = options.byteOffset ?? 0;
+    let buffer = options.buffer;
+    if (buffer === undefined) {
+      checkInt(WHERE, 'byteOffset', byteOffset, 0, 0);
+      try {
+        buffer = new SharedArrayBuffer(bytes);
+      } catch (cause) {
+        throw new IovaBitmapError('ENOMEM', `${WHERE}: cannot allocate ${bytes} bytes of bitmap`, {
+          param: 'length',
+          value: String(length),
+          cause,
+        });
+      }
+    } else {
+      if (!(buffer instanceof SharedArrayBuffer) && !(buffer instanceof ArrayBuffer)) {
+        throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', buffer, 'must be a SharedArrayBuffer or ArrayBuffer');
+      }
+      if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= buffer.byteLength) {
+        throw IovaBitmapError.bad('EINVAL', WHERE, 'byteOffset', byteOffset, `must be an integer inside the buffer [0, ${buffer.byteLength})`);
+      }
+      if (byteOffset + bytes > buffer.byteLength) {
+        throw IovaBitmapError.bad(
+          'EINVAL',
+          WHERE,
+          'buffer',
+          buffer,
+          `is too small: ${bytes} bytes needed at byteOffset ${byteOffset} for ${nbits} bits`,
+        );
+      }
+    }
+    this.iova = iova;
+    this.length = length;
+    this.pageSize = pageSize;
+    this.pageShift = pageShift;
+    this.nbits = nbits;
+    this.byteLength = bytes;
+    this.byteOffset = byteOffset;
+    this.buffer = buffer;
+    this.windowPages = windowPages;
+    this.views = bitViewsOf(buffer);
+    this.bitBase = byteOffset * 8;
+  }
+
+  static #geometry(iovaIn: unknown, lengthIn: unknown, pageSizeIn: unknown) {
+    const pageSize = toU64(WHERE, 'pageSize', pageSizeIn);
+    const pageShift = log2Exact(pageSize);
+    if (pageShift < 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'pageSize', pageSize, 'must be a power of two from 1 to 2^63');
+    const iova = toU64(WHERE, 'iova', iovaIn);
+    const length = lengthIn === undefined ? undefined : toU64(WHERE, 'length', lengthIn);
+    if (length === undefined || length === 0n) throw IovaBitmapError.bad('EINVAL', WHERE, 'length', lengthIn, 'must be greater than 0');
+    if (iova + length - 1n > U64_MAX) {
+      throw IovaBitmapError.bad('EOVERFLOW', WHERE, 'length', length, `makes iova ${iova} + length - 1 pass 2^64 - 1`);
+    }
+    if ((iova & (pageSize - 1n)) !== 0n) throw IovaBitmapError.bad('EINVAL', WHERE, 'iova', iova, `must be aligned to pageSize ${pageSize}`);
+    if ((length & (pageSize - 1n)) !== 0n) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'length', length, `must be aligned to pageSize ${pageSize}`);
+    }
+    const nbitsBig = length >> BigInt(pageShift);
+    if (nbitsBig > BigInt(MAX_BITMAP_BITS)) {
+      throw IovaBitmapError.bad('E2BIG', WHERE, 'length', length, `needs ${nbitsBig} bits at pageSize ${pageSize}; at most 2^48 are addressable`);
+    }
+    const nbits = Number(nbitsBig);
+    return { pageSize, pageShift, iova, length, nbits, bytes: Math.ceil(nbits / 8) };
+  }
+
+  /**
+   * Bytes of bitmap needed for `length` bytes of IOVA at `pageSize`: ceil(length / pageSize / 8).
+   * @throws IovaBitmapError as the constructor, for the same arguments.
+   */
+  static bytesFor(length: U64Like, pageSize: U64Like): number {
+    return IovaBitmap.#geometry(0n, length, pageSize).bytes;
+  }
+
+  /** Rebuilds a view of the same memory from {@link share} output (in a worker, typically). */
+  static fromShared(d: SharedIovaBitmap): IovaBitmap {
+    if (typeof d !== 'object' || d === null || d.kind !== 'IovaBitmap') {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'descriptor', d, 'is not a shared IovaBitmap descriptor');
+    }
+    return new IovaBitmap(d);
+  }
+
+  /**
+   * A plain descriptor of this bitmap; post it to a worker and call {@link IovaBitmap.fromShared}
+   * there. The memory is shared, not copied.
+   * @throws IovaBitmapError `EINVAL` when the buffer is a plain ArrayBuffer.
+   */
+  share(): SharedIovaBitmap {
+    if (!(this.buffer instanceof SharedArrayBuffer)) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', this.buffer, 'must be a SharedArrayBuffer to be shared');
+    }
+    return {
+      kind: 'IovaBitmap',
+      buffer: this.buffer,
+      byteOffset: this.byteOffset,
+      iova: this.iova,
+      length: this.length,
+      pageSize: this.pageSize,
+      windowPages: this.windowPages,
+    };
+  }
+
+  /** One past the last IOVA covered, as a bigint (may be 2^64). */
+  get end(): bigint {
+    return this.iova + this.length;
+  }
+
+  /**
+   * Marks every page that IOVA bytes [iova, iova + length - 1] touch. `length` need not be
+   * page-aligned; length 0 marks nothing. Parts outside the bitmap's range are ignored, as the
+   * kernel drops them.
+   * @param iova - first byte, bytes
+   * @param length - bytes
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers.
+   */
+  set(iova: U64Like, length: U64Like): void {
+    const first = toU64(WHERE + '.set', 'iova', iova);
+    const len = toU64(WHERE + '.set', 'length', length);
+    if (len === 0n) return;
+    const lo = first > this.iova ? first : this.iova;
+    let last = first + len - 1n;
+    const myLast = this.iova + this.length - 1n;
+    if (last > myLast) last = myLast;
+    if (lo > last) return;
+    const shift = BigInt(this.pageShift);
+    const b0 = Number((lo - this.iova) >> shift);
+    const b1 = Number((last - this.iova) >> shift);
+    setRun(this.views, this.bitBase + b0, this.bitBase + b1 + 1);
+  }
+
+  /**
+   * The page-index hot path: sets bits [firstBit, firstBit + count), clipped to [0, nbits).
+   * Edge words by Atomics.or, whole words once each (see ./bitops.ts).
+   * @param firstBit - bit index relative to bit 0 (may be negative; clipped)
+   * @param count - number of bits; <= 0 sets nothing
+   */
+  setBits(firstBit: number, count: number): void {
+    let a = firstBit;
+    let b = firstBit + count;
+    if (a < 0) a = 0;
+    if (b > this.nbits) b = this.nbits;
+    if (a >= b) return;
+    setRun(this.views, this.bitBase + a, this.bitBase + b);
+  }
+
+  /**
+   * ORs a 32-bit mask whose bit j stands for bitmap bit `firstBit + j` (bits outside [0, nbits)
+   * are dropped). One or two Atomics.or. The write of the 4 KiB-leaf page-table walk.
+   */
+  orMask(firstBit: number, mask: number): void {
+    orMaskAt(this.views, this.bitBase + firstBit, mask, this.bitBase, this.bitBase + this.nbits);
+  }
+
+  #unitBase(unitShift: number): UnitBase {
+    let u = this.#unitBases[unitShift];
+    if (u === undefined) {
+      const s = BigInt(unitShift);
+      const q = this.iova >> s;
+      const rem = this.iova - (q << s);
+      u = {
+        baseUnits: q <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(q) : Number.NaN,
+        remBits: unitShift >= this.pageShift ? Number(rem >> BigInt(this.pageShift)) : 0,
+      };
+      this.#unitBases[unitShift] = u;
+    }
+    return u;
+  }
+
+  /**
+   * Bit index (relative, possibly out of [0, nbits)) of the page holding IOVA `unit * 2^unitShift`.
+   * Exact while `unit` and the result are safe integers; NaN when the bitmap's iova is too large
+   * to express in units of 2^unitShift as a number (use {@link set} then).
+   */
+  bitOfUnit(unit: number, unitShift: number): number {
+    const ub = this.#unitBase(unitShift);
+    const ru = unit - ub.baseUnits;
+    const d = unitShift - this.pageShift;
+    return d >= 0 ? ru * 2 ** d - ub.remBits : Math.floor(ru / 2 ** -d);
+  }
+
+  /**
+   * Numeric fast path of {@link set}: marks the pages touched by IOVA bytes
+   * [unit * 2^unitShift, (unit + count) * 2^unitShift). Used by the dirty sources, which count in
+   * 4 KiB (unitShift 12) or tracker-page units. `unit` and `count` must be safe integers.
+   */
+  setUnits(unit: number, count: number, unitShift: number): void {
+    if (count <= 0) return;
+    const ub = this.#unitBase(unitShift);
+    if (Number.isNaN(ub.baseUnits)) {
+      const s = BigInt(unitShift);
+      this.set(BigInt(unit) << s, BigInt(count) << s);
+      return;
+    }
+    const d = unitShift - this.pageShift;
+    const ru0 = unit - ub.baseUnits;
+    let a: number;
+    let b: number;
+    if (d >= 0) {
+      const r = 2 ** d;
+      a = ru0 * r - ub.remBits;
+      b = (ru0 + count) * r - ub.remBits;
+    } else {
+      const r = 2 ** -d;
+      a = Math.floor(ru0 / r);
+      b = Math.floor((ru0 + count - 1) / r) + 1;
+    }
+    if (a < 0) a = 0;
+    if (b > this.nbits) b = this.nbits;
+    if (a >= b) return;
+    setRun(this.views, this.bitBase + a, this.bitBase + b);
+  }
+
+  /** True when the page holding `iova` is marked; false outside the range. */
+  test(iova: U64Like): boolean {
+    const x = toU64(WHERE + '.test', 'iova', iova);
+    if (x < this.iova || x >= this.end) return false;
+    return testBit(this.views, this.bitBase + Number((x - this.iova) >> BigInt(this.pageShift)));
+  }
+
+  /** True when bit `bit` (0 <= bit < nbits) is set. */
+  testBit(bit: number): boolean {
+    if (!(bit >= 0 && bit < this.nbits)) return false;
+    return testBit(this.views, this.bitBase + bit);
+  }
+
+  /** Number of set bits (dirty pages). */
+  count(): number {
+    return countRun(this.views, this.bitBase, this.bitBase + this.nbits);
+  }
+
+  /** Number of set bits in [firstBit, firstBit + bitCount), clipped. */
+  countBits(firstBit: number, bitCount: number): number {
+    const a = Math.max(0, firstBit);
+    const b = Math.min(this.nbits, firstBit + bitCount);
+    return countRun(this.views, this.bitBase + a, this.bitBase + b);
+  }
+
+  /** Clears bits [0, nbits) and nothing else (the unused bits of the last byte are kept). */
+  clear(): void {
+    clearRun(this.views, this.bitBase, this.bitBase + this.nbits);
+  }
+
+  /** Yields the maximal runs of set bits as IOVA ranges, in increasing order. */
+  *dirtyRanges(): Generator<IovaRange> {
+    const end = this.bitBase + this.nbits;
+    let p = this.bitBase;
+    const shift = BigInt(this.pageShift);
+    while (p < end) {
+      const s = nextSetBit(this.views, p, end);
+      if (s < 0) return;
+      const e = nextClearBit(this.views, s, end);
+      yield { iova: this.iova + (BigInt(s - this.bitBase) << shift), length: BigInt(e - s) << shift };
+      p = e;
+    }
+  }
+
+  /** The kernel-shaped windows tiling this bitmap (computed once, then cached). */
+  windows(): readonly BitmapWindow[] {
+    this.#windows ??= computeWindows({
+      iova: this.iova,
+      pageSize: this.pageSize,
+      nbits: this.nbits,
+      byteOffset: this.byteOffset,
+      windowPages: this.windowPages,
+    });
+    return this.#windows;
+  }
+
+  /** A copy of the bitmap's bytes with the unused bits of the last byte zeroed (for comparisons). */
+  snapshot(): Uint8Array {
+    const out = new Uint8Array(this.byteLength);
+    out.set(new Uint8Array(this.buffer, this.byteOffset, this.byteLength));
+    const tail = this.nbits % 8;
+    if (tail !== 0) out[out.length - 1]! &= (1 << tail) - 1;
+    return out;
+  }
+
+  /** True when both bitmaps have the same geometry and the same bits. */
+  equals(other: IovaBitmap): boolean {
+    if (other.iova !== this.iova || other.length !== this.length || other.pageSize !== this.pageSize) return false;
+    const a = this.snapshot();
+    const b = other.snapshot();
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+}

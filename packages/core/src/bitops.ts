@@ -1,0 +1,239 @@
+/**
+ * Hot kernels that write runs of bits into a shared bitmap.
+ *
+ * Theory of operation
+ * -------------------
+ * A bitmap lives at an arbitrary byte offset of a SharedArrayBuffer. We address it by *absolute
+ * bit position* p = 8 * byteOffsetInBuffer + k, little-endian: bit p is bit p % 32 of 32-bit word
+ * floor(p / 32) of the buffer, and equally bit p % 8 of byte floor(p / 8). This holds on every
+ * little-endian host (x86-64, arm64), and lets one Int32Array over the whole buffer serve bitmaps
+ * at any offset (the selftests use +0xff1) without unaligned accesses.
+ *
+ * Concurrency rule: any number of threads may set bits at once. A word that may hold bits set by
+ * another thread, or bits that are not ours (the guard bytes around the bitmap, the unused bits
+ * of its last byte), is only ever changed by `Atomics.or` with an exact mask, so no bit outside
+ * the run is written and no concurrent bit is lost. A word that lies wholly inside the run is
+ * stored as -1 once, with a plain store: every thread that writes that word writes all-ones, so
+ * the racing stores agree, and an aligned 32-bit store does not tear on the hosts we target.
+ *
+ * Shape and the figures that justified it (../shared/design/performance-notes.md §4, this
+ * machine): setting a 2 MiB page (512 bits) costs 5185 ns as a per-bit Atomics.or loop, 170 ns
+ * as one Atomics.or per word, and 30 ns as plain word stores; a 1 GiB page (262144 bits) costs
+ * 2.66 ms, 84 µs and 2.5 µs (`fill`). Hence: atomics only on the two edge words, plain stores
+ * in between, `fill` for long runs.
+ *
+ * The tail of a buffer whose byteLength is not a multiple of 4 has no Int32 word; bits there go
+ * through byte-sized `Atomics.or` on a Uint8Array view.
+ */
+
+/** Runs of at least this many whole words are stored with TypedArray.fill (64 words = 2048 bits). */
+const FILL_THRESHOLD = 64;
+
+/** The two views of one buffer that the kernels write through. */
+export interface BitViews {
+  /** Int32 view over the whole buffer from offset 0; length floor(byteLength / 4). */
+  readonly words: Int32Array;
+  /** Byte view over the whole buffer, for the tail bytes past the last whole word. */
+  readonly bytes: Uint8Array;
+}
+
+/** Makes the two views over `buffer` (no copy). */
+export function bitViewsOf(buffer: SharedArrayBuffer | ArrayBuffer): BitViews {
+  return {
+    words: new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4)),
+    bytes: new Uint8Array(buffer),
+  };
+}
+
+/**
+ * Atomically ORs `mask` into 32-bit word `w` (absolute word index). Falls back to byte atomics
+ * for the bytes past the last whole word of the buffer.
+ */
+export function orWord(v: BitViews, w: number, mask: number): void {
+  if (w < v.words.length) {
+    Atomics.or(v.words, w, mask);
+    return;
+  }
+  for (let i = 0; i < 4; i++) {
+    const m = (mask >>> (8 * i)) & 0xff;
+    if (m !== 0) Atomics.or(v.bytes, w * 4 + i, m);
+  }
+}
+
+/**
+ * Atomically ANDs `mask` into word `w` (absolute word index), with the same byte fallback as
+ * {@link orWord}. Used to clear bits without touching neighbours.
+ */
+export function andWord(v: BitViews, w: number, mask: number): void {
+  if (w < v.words.length) {
+    Atomics.and(v.words, w, mask);
+    return;
+  }
+  for (let i = 0; i < 4; i++) {
+    const m = (mask >>> (8 * i)) & 0xff;
+    if (m !== 0xff) Atomics.and(v.bytes, w * 4 + i, m);
+  }
+}
+
+/** Reads word `w` (absolute index) including a partial tail word; plain load. */
+export function loadWord(v: BitViews, w: number): number {
+  if (w < v.words.length) return v.words[w]!;
+  let x = 0;
+  for (let i = 0; i < 4; i++) {
+    const b = w * 4 + i;
+    if (b < v.bytes.length) x |= v.bytes[b]! << (8 * i);
+  }
+  return x;
+}
+
+/** Mask of bits [lo, hi) of a 32-bit word, 0 <= lo < hi <= 32. */
+function spanMask(lo: number, hi: number): number {
+  const upper = hi === 32 ? -1 : (1 << hi) - 1;
+  return upper & ~((1 << lo) - 1);
+}
+
+/**
+ * Sets absolute bits [p, end) (end exclusive; `end > p`, both safe integers). Edge words by
+ * `Atomics.or`, whole words by plain stores or `fill` (see the module comment).
+ */
+export function setRun(v: BitViews, p: number, end: number): void {
+  let w = Math.floor(p / 32);
+  const lo = p - w * 32;
+  const we = Math.floor(end / 32);
+  const hi = end - we * 32;
+  if (w === we) {
+    orWord(v, w, spanMask(lo, hi));
+    return;
+  }
+  if (lo !== 0) {
+    orWord(v, w, spanMask(lo, 32));
+    w++;
+  }
+  // Whole words [w, we): all inside the buffer's Int32 view (a whole word's 4 bytes all exist).
+  if (we - w >= FILL_THRESHOLD) {
+    v.words.fill(-1, w, we);
+  } else {
+    const words = v.words;
+    for (; w < we; w++) words[w] = -1;
+  }
+  if (hi !== 0) orWord(v, we, spanMask(0, hi));
+}
+
+/**
+ * ORs a 32-bit `mask` whose bit j stands for absolute bit p + j, restricted to absolute bits
+ * [lo, hi). The mask may straddle two words (one Atomics.or each). This is the write of the
+ * page-table walk: 32 PTEs tested into one register, written once.
+ */
+export function orMaskAt(v: BitViews, p: number, mask: number, lo: number, hi: number): void {
+  if (mask === 0) return;
+  // Clip the mask to [lo, hi).
+  if (p < lo) {
+    const d = lo - p;
+    if (d >= 32) return;
+    mask &= -1 << d;
+  }
+  if (p + 32 > hi) {
+    const keep = hi - p;
+    if (keep <= 0) return;
+    if (keep < 32) mask &= (1 << keep) - 1;
+  }
+  if (mask === 0) return;
+  const w = Math.floor(p / 32);
+  const s = p - w * 32;
+  if (s === 0) {
+    orWord(v, w, mask);
+    return;
+  }
+  const a = mask << s;
+  const b = mask >>> (32 - s);
+  if (a !== 0) orWord(v, w, a);
+  if (b !== 0) orWord(v, w + 1, b);
+}
+
+/** Clears absolute bits [p, end) with atomics on the edges and `fill(0)` inside. */
+export function clearRun(v: BitViews, p: number, end: number): void {
+  if (end <= p) return;
+  let w = Math.floor(p / 32);
+  const lo = p - w * 32;
+  const we = Math.floor(end / 32);
+  const hi = end - we * 32;
+  if (w === we) {
+    andWord(v, w, ~spanMask(lo, hi));
+    return;
+  }
+  if (lo !== 0) {
+    andWord(v, w, ~spanMask(lo, 32));
+    w++;
+  }
+  if (we > w) v.words.fill(0, w, we);
+  if (hi !== 0) andWord(v, we, ~spanMask(0, hi));
+}
+
+/** Population count of a 32-bit value. */
+export function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  x = (x + (x >>> 4)) & 0x0f0f0f0f;
+  return Math.imul(x, 0x01010101) >>> 24;
+}
+
+/** Counts set bits among absolute bits [p, end). */
+export function countRun(v: BitViews, p: number, end: number): number {
+  if (end <= p) return 0;
+  let w = Math.floor(p / 32);
+  const lo = p - w * 32;
+  const we = Math.floor(end / 32);
+  const hi = end - we * 32;
+  if (w === we) return popcount32(loadWord(v, w) & spanMask(lo, hi));
+  let n = 0;
+  if (lo !== 0) {
+    n += popcount32(loadWord(v, w) & spanMask(lo, 32));
+    w++;
+  }
+  const words = v.words;
+  for (; w < we; w++) {
+    const x = words[w]!;
+    if (x !== 0) n += popcount32(x);
+  }
+  if (hi !== 0) n += popcount32(loadWord(v, we) & spanMask(0, hi));
+  return n;
+}
+
+/** Tests absolute bit `p`. */
+export function testBit(v: BitViews, p: number): boolean {
+  const byte = Math.floor(p / 8);
+  return ((v.bytes[byte]! >>> (p - byte * 8)) & 1) === 1;
+}
+
+/**
+ * Finds the next set absolute bit in [p, end), or -1. Skips zero words, so scanning a sparse
+ * bitmap costs one load per 32 bits.
+ */
+export function nextSetBit(v: BitViews, p: number, end: number): number {
+  while (p < end) {
+    const w = Math.floor(p / 32);
+    const s = p - w * 32;
+    const x = loadWord(v, w) >>> s;
+    if (x !== 0) {
+      const q = p + (31 - Math.clz32(x & -x));
+      return q < end ? q : -1;
+    }
+    p = (w + 1) * 32;
+  }
+  return -1;
+}
+
+/** Finds the next clear absolute bit in [p, end), or `end`. */
+export function nextClearBit(v: BitViews, p: number, end: number): number {
+  while (p < end) {
+    const w = Math.floor(p / 32);
+    const s = p - w * 32;
+    const x = ~loadWord(v, w) >>> s;
+    if (x !== 0) {
+      const q = p + (31 - Math.clz32(x & -x));
+      return q < end ? q : end;
+    }
+    p = (w + 1) * 32;
+  }
+  return end;
+}

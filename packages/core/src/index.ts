@@ -1,0 +1,17 @@
+/**
+ * @iovabitmap/core — the whole public surface, listed by name.
+ *
+ * The IOVA dirty bitmap (the kernel's iova_bitmap arithmetic and windowing over a
+ * SharedArrayBuffer), the dirty sources (IOMMU page tables, the VF device tracker), and the
+ * sequential reference reporter. No threads here; see @iovabitmap/workers for the parallel engine.
+ */
+export { IovaBitmap, MAX_BITMAP_BITS } from './IovaBitmap.js';
+export type { IovaBitmapOptions, IovaRange, SharedIovaBitmap } from './IovaBitmap.js';
+export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './windows.js';
+export type { BitmapWindow, WindowGeometry } from './windows.js';
+export { IovaBitmapError, describeValue } from './errors.js';
+export type { IovaBitmapErrorData, IovaErrorCode } from './errors.js';
+export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
+export type { U64Like } from './u64.js';
+export { emptySourceStats, addSourceStats } from './DirtySource.js';
+export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats } from './DirtySource.js';
