@@ -15,3 +15,6 @@ export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
 export type { U64Like } from './u64.js';
 export { emptySourceStats, addSourceStats } from './DirtySource.js';
 export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats } from './DirtySource.js';
+export { reportDirty, checkReportRequest } from './reportDirty.js';
+export type { ReportDirtyOptions, ReportStats } from './reportDirty.js';
+export { dirtySourceFromShared } from './sharedSource.js';
