@@ -17,4 +17,3 @@ export { emptySourceStats, addSourceStats } from './DirtySource.js';
 export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats } from './DirtySource.js';
 export { reportDirty, checkReportRequest } from './reportDirty.js';
 export type { ReportDirtyOptions, ReportStats } from './reportDirty.js';
-export { dirtySourceFromShared } from './sharedSource.js';
