@@ -1,0 +1,152 @@
+/**
+ * Hot kernels of the VF tracker: record a DMA write, and read-and-clear the records.
+ *
+ * Theory of operation
+ * -------------------
+ * The tracker's records are bits in an Int32Array over a SharedArrayBuffer (./trackerMemory.ts):
+ * bit p is bit p % 32 of word floor(p / 32). Three kinds of thread touch them at once: the device
+ * (one or more writers setting bits), and any number of readers reporting disjoint bit ranges,
+ * which may share a word at their edges.
+ *
+ * Writer ({@link orBitRun}). A bit is set with `Atomics.or` of exactly its word's mask, so a
+ * concurrent reader's `Atomics.and` or another writer's `Atomics.or` on the same word is never
+ * undone. A word that already holds every bit of the mask is only loaded, not written: a set bit is
+ * cleared only by a reader that loaded it as set and therefore reports it in a report that ends
+ * after the clear, so this write is covered exactly as if it had been ORed in.
+ *
+ * Reader ({@link readRuns}). Record before clear, never the reverse: a *plain* load of a word, the
+ * runs of its set bits handed to the sink (which writes them into the caller's bitmap), and only
+ * then `Atomics.and(word, ~recorded)`, which removes exactly the bits recorded. A bit a writer sets
+ * between the load and the AND is not in `recorded` and survives for the next report; a failure
+ * between record and clear reports a page twice and never loses one. An `Atomics.exchange(word, 0)`
+ * would clear before recording and lose the records if the reporter died in between, so it is not
+ * used. Runs of consecutive set bits are merged across words into one sink call (one
+ * `bitmap.setUnits` for a fully dirty region); a word whose last bit continues the run therefore
+ * has its clear deferred until that run is recorded.
+ *
+ * Shape, and the figures that chose it (shared/design/performance-notes.md, this machine, per
+ * 32-bit entry):
+ * - a word that is zero costs one plain load and a compare: the walk over a clean tracker is a read
+ *   loop (§1: 0.42–0.67 ns per entry read in JS), not a read-modify-write loop;
+ * - never an atomic RMW per word regardless of content (§3 `u32_word_atomic_rmwall`: 11 ns per
+ *   entry at any density, 24x slower than a plain read at 0%); an `Atomics.and` only on words with
+ *   records (conclusion 4: plain read, then Atomics.and on dirty entries only);
+ * - one sink call per run rather than per bit (§4: a 512-bit run costs 170 ns as word stores and
+ *   5185 ns bit by bit), and one `Atomics.or` per word in the writer (conclusion 3).
+ * Measured with it (readAndClear of 2^24 tracker pages into a 4 KiB bitmap, one thread, shared
+ * host, medians): 0.13 / 1.0 / 9.5 / 0.47 ns per tracker page at 0 / 1 / 50 / 100 % random
+ * density. At 50 % the runs are ~2 pages long and the one setUnits per run (an Atomics.or each)
+ * dominates; dmaWritePages of one random page: ~50 ns.
+ */
+
+/** Receives maximal runs of recorded tracker pages from {@link readRuns}. */
+export interface RunSink {
+  /**
+   * Records tracker pages [page, page + count) into the caller's bitmap. Must not throw: the bits
+   * are cleared after it returns.
+   */
+  record(page: number, count: number): void;
+}
+
+/** Mask of bits [lo, hi) of a 32-bit word, 0 <= lo < hi <= 32. */
+function spanMask(lo: number, hi: number): number {
+  return (hi === 32 ? -1 : (1 << hi) - 1) & (-1 << lo);
+}
+
+/** ORs `mask` into word `w` unless every bit of it is already set. */
+function orIfMissing(words: Int32Array, w: number, mask: number): void {
+  if ((words[w]! & mask) !== mask) Atomics.or(words, w, mask);
+}
+
+/**
+ * Sets bits [b0, b1) (absolute bit positions in `words`, b0 < b1, safe integers). Safe against
+ * concurrent writers and readers (see the module comment).
+ */
+export function orBitRun(words: Int32Array, b0: number, b1: number): void {
+  let w = Math.floor(b0 / 32);
+  const we = Math.floor((b1 - 1) / 32);
+  const lo = b0 - w * 32;
+  const hi = b1 - we * 32;
+  if (w === we) {
+    orIfMissing(words, w, spanMask(lo, hi));
+    return;
+  }
+  orIfMissing(words, w, spanMask(lo, 32));
+  for (w++; w < we; w++) orIfMissing(words, w, -1);
+  orIfMissing(words, we, spanMask(0, hi));
+}
+
+/** Clears the deferred words: `first` by ~firstMask, then (first, end) wholly (they were all ones). */
+function clearDeferred(words: Int32Array, first: number, firstMask: number, end: number): void {
+  Atomics.and(words, first, ~firstMask);
+  for (let i = first + 1; i < end; i++) Atomics.and(words, i, 0);
+}
+
+/**
+ * Reads the set bits among absolute bits [b0, b1) of `words`, hands each maximal run of them to
+ * `sink` as tracker pages (page = bit + pageOffset), and, when `clear` is true, clears exactly the
+ * bits handed over, each after its run was recorded.
+ * @returns the number of words read (SourceStats.entriesVisited)
+ */
+export function readRuns(words: Int32Array, b0: number, b1: number, pageOffset: number, sink: RunSink, clear: boolean): number {
+  if (b1 <= b0) return 0;
+  const w0 = Math.floor(b0 / 32);
+  const wLast = Math.floor((b1 - 1) / 32);
+  const headMask = -1 << (b0 - w0 * 32);
+  const tailBits = b1 - wLast * 32;
+  const tailMask = tailBits === 32 ? -1 : (1 << tailBits) - 1;
+  let runStart = -1; // pending run [runStart, runEnd) of absolute bits, -1 when none
+  let runEnd = 0;
+  let deferW = -1; // first word whose clear waits for the pending run; words after it up to w - 1 are all ones
+  let deferMask = 0;
+  for (let w = w0; w <= wLast; w++) {
+    let x = words[w]!;
+    if (x === 0 && runStart < 0) continue;
+    if (w === w0) x &= headMask;
+    if (w === wLast) x &= tailMask;
+    const base = w * 32;
+    if (runStart >= 0 && (x & 1) === 0) {
+      // The pending run ended at the previous word's last bit.
+      sink.record(runStart + pageOffset, runEnd - runStart);
+      runStart = -1;
+      if (clear) clearDeferred(words, deferW, deferMask, w);
+      deferW = -1;
+    }
+    if (x === 0) continue;
+    let m = x;
+    while (m !== 0) {
+      const low = m & -m;
+      const p = 31 - Math.clz32(low);
+      const gaps = ~(m | (low - 1)); // zero bits at or above p
+      const q = gaps === 0 ? 32 : 31 - Math.clz32(gaps & -gaps);
+      if (runStart >= 0) {
+        runEnd = base + q; // continuation: only the first run of the word, and p === 0
+      } else {
+        runStart = base + p;
+        runEnd = base + q;
+      }
+      if (q === 32) break;
+      sink.record(runStart + pageOffset, runEnd - runStart);
+      runStart = -1;
+      m = (m >>> q) << q;
+    }
+    if (runStart < 0) {
+      if (clear) {
+        if (deferW >= 0) clearDeferred(words, deferW, deferMask, w);
+        Atomics.and(words, w, ~x);
+      }
+      deferW = -1;
+    } else if (runStart >= base) {
+      // A run that started in this word runs on past it: earlier deferred words are recorded.
+      if (clear && deferW >= 0) clearDeferred(words, deferW, deferMask, w);
+      deferW = w;
+      deferMask = x;
+    }
+    // else: the pending run covers the whole word (x === -1); its clear stays deferred.
+  }
+  if (runStart >= 0) {
+    sink.record(runStart + pageOffset, runEnd - runStart);
+    if (clear) clearDeferred(words, deferW, deferMask, wLast + 1);
+  }
+  return wLast - w0 + 1;
+}

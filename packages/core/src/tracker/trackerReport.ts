@@ -1,0 +1,154 @@
+/**
+ * DMA logging REPORT for the VF tracker: validation, and one chunk of a report.
+ *
+ * Theory of operation
+ * -------------------
+ * A report over the clip range [clipLo, clipHi) is cut into chunks that tile it (./DirtySource.ts).
+ * A tracker page [a, a + T) overlapping the clip range is owned by the chunk that holds
+ * max(a, clipLo), so in page numbers q (a = q·T) a chunk [chunkLo, chunkHi) owns
+ *
+ *   q in [floor(clipLo / T), ceil(chunkHi / T))   when chunkLo = clipLo (the first chunk),
+ *   q in [ceil(chunkLo / T),  ceil(chunkHi / T))   otherwise (a >= chunkLo > clipLo),
+ *
+ * and records [a, a + T) ∩ [clipLo, clipHi), like mlx5's iova_bitmap_set(addr, tracked page size)
+ * but clipped to the report. {@link ClipRecorder} turns each run of records from the kernel
+ * (./trackerKernel.ts) into one `bitmap.setUnits(q, n, pageShift)` call; only the at most two pages
+ * that stick out of the clip range (when clipLo or clipHi is not T-aligned) go through the exact
+ * bigint `bitmap.set`. Whether T is finer or coarser than the bitmap's page size, setUnits marks
+ * every bitmap page the records touch.
+ *
+ * Stats: entriesVisited = record words read; dirtyLeaves = records reported; bitsMarked = bitmap
+ * bits each record covers (max(1, T / bitmap page size) for a whole record; overlaps between
+ * records, when T is finer than the bitmap page, counted again).
+ */
+import type { ReportChunk, SourceStats } from '../DirtySource.js';
+import { IovaBitmapError } from '../errors.js';
+import { IovaBitmap } from '../IovaBitmap.js';
+import { log2Exact, toU64, U64_LIMIT } from '../u64.js';
+import { readRuns, type RunSink } from './trackerKernel.js';
+import type { TrackerMemory } from './trackerMemory.js';
+import { VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
+
+/**
+ * Every check of a REPORT, before anything is written.
+ * @returns the report's range as exact bigints
+ * @throws IovaBitmapError `EINVAL`: tracking off, not an IovaBitmap, a bitmap page size below 4 KiB
+ *   or not a power of two (VFIO's REPORT rule), a zero length, a range the bitmap does not cover;
+ *   `EOVERFLOW`: iova + length past 2^64.
+ */
+export function checkTrackerReport(
+  where: string,
+  name: string,
+  mem: TrackerMemory | null,
+  bitmap: unknown,
+  iovaIn: unknown,
+  lengthIn: unknown,
+): { lo: bigint; hi: bigint } {
+  if (mem === null || !mem.isStarted()) throw IovaBitmapError.bad('EINVAL', where, 'tracker', name, 'is not started (no DMA logging to report)');
+  if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', bitmap, 'must be an IovaBitmap');
+  if (bitmap.pageSize < VFIO_MIN_PAGE_SIZE || log2Exact(bitmap.pageSize) < 0) {
+    throw IovaBitmapError.bad('EINVAL', where, 'bitmap.pageSize', bitmap.pageSize, 'must be a power of two of at least 4096 bytes');
+  }
+  const lo = toU64(where, 'iova', iovaIn);
+  const length = toU64(where, 'length', lengthIn);
+  if (length === 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be greater than 0');
+  const hi = lo + length;
+  if (hi > U64_LIMIT) throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `makes iova ${lo} + length - 1 pass 2^64 - 1`);
+  if (lo < bitmap.iova || hi > bitmap.end) {
+    throw IovaBitmapError.bad(
+      'EINVAL',
+      where,
+      'iova',
+      lo,
+      `with length ${length} must lie inside the bitmap's range [${bitmap.iova}, ${bitmap.end})`,
+    );
+  }
+  return { lo, hi };
+}
+
+/** Writes runs of tracker pages into a bitmap, clipped to the report's range (module comment). */
+class ClipRecorder implements RunSink {
+  dirtyLeaves = 0;
+  bitsMarked = 0;
+  readonly #bitmap: IovaBitmap;
+  readonly #shift: number;
+  readonly #clipLo: bigint;
+  readonly #clipHi: bigint;
+  /** Pages [inLo, inHi) lie wholly inside the clip range. */
+  readonly #inLo: number;
+  readonly #inHi: number;
+  /** Bitmap bits of one whole record. */
+  readonly #bitsPerRecord: number;
+
+  constructor(bitmap: IovaBitmap, shift: number, clipLo: bigint, clipHi: bigint) {
+    const s = BigInt(shift);
+    this.#bitmap = bitmap;
+    this.#shift = shift;
+    this.#clipLo = clipLo;
+    this.#clipHi = clipHi;
+    this.#inLo = Number((clipLo + (1n << s) - 1n) >> s);
+    this.#inHi = Number(clipHi >> s);
+    this.#bitsPerRecord = shift > bitmap.pageShift ? 2 ** (shift - bitmap.pageShift) : 1;
+  }
+
+  record(page: number, count: number): void {
+    let a = page;
+    let b = page + count;
+    if (a < this.#inLo) this.#edge(a++);
+    if (b > this.#inHi && b - 1 >= a) this.#edge(--b);
+    if (a < b) {
+      this.#bitmap.setUnits(a, b - a, this.#shift);
+      this.dirtyLeaves += b - a;
+      this.bitsMarked += (b - a) * this.#bitsPerRecord;
+    }
+  }
+
+  /** One record that sticks out of the clip range: the exact clipped bytes. */
+  #edge(page: number): void {
+    const s = BigInt(this.#shift);
+    const a = BigInt(page) << s;
+    const lo = a > this.#clipLo ? a : this.#clipLo;
+    const end = a + (1n << s);
+    const hi = end < this.#clipHi ? end : this.#clipHi;
+    const bm = this.#bitmap;
+    bm.set(lo, hi - lo);
+    const p = BigInt(bm.pageShift);
+    this.dirtyLeaves++;
+    this.bitsMarked += Number(((hi - 1n - bm.iova) >> p) - ((lo - bm.iova) >> p)) + 1;
+  }
+}
+
+/**
+ * Reports the records one chunk owns and clears them (unless `noClear`). Assumes
+ * {@link checkTrackerReport} passed for the clip range; writes nothing if tracking stopped since.
+ * @throws IovaBitmapError `EINVAL` when the tracker was stopped meanwhile.
+ */
+export function reportTrackerChunk(
+  where: string,
+  name: string,
+  mem: TrackerMemory | null,
+  bitmap: IovaBitmap,
+  chunk: ReportChunk,
+  noClear: boolean,
+): SourceStats {
+  if (mem === null || !mem.isStarted()) throw IovaBitmapError.bad('EINVAL', where, 'tracker', name, 'is not started (no DMA logging to report)');
+  const stats: SourceStats = { entriesVisited: 0, dirtyLeaves: 0, bitsMarked: 0 };
+  const { chunkLo, chunkHi, clipLo, clipHi } = chunk;
+  if (chunkHi <= chunkLo) return stats;
+  const s = BigInt(mem.pageShift);
+  const up = (1n << s) - 1n;
+  const qa = Number(chunkLo <= clipLo ? clipLo >> s : (chunkLo + up) >> s);
+  const qb = Number((chunkHi + up) >> s);
+  const sink = new ClipRecorder(bitmap, mem.pageShift, clipLo, clipHi);
+  for (let g = 0; g < mem.segFirstPage.length; g++) {
+    const first = mem.segFirstPage[g]!;
+    const lo = qa > first ? qa : first;
+    const hi = qb < mem.segEndPage[g]! ? qb : mem.segEndPage[g]!;
+    if (lo >= hi) continue;
+    const bit0 = mem.segFirstBit[g]!;
+    stats.entriesVisited += readRuns(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear);
+  }
+  stats.dirtyLeaves = sink.dirtyLeaves;
+  stats.bitsMarked = sink.bitsMarked;
+  return stats;
+}
