@@ -248,8 +248,13 @@ export class IovaBitmap {
     const first = toU64(WHERE + '.set', 'iova', iova);
     const len = toU64(WHERE + '.set', 'length', length);
     if (len === 0n) return;
+    this.#setSpan(first, first + len);
+  }
+
+  /** Sets the pages touched by IOVA [first, end) (any bigints, end exclusive), clipped to the range. */
+  #setSpan(first: bigint, end: bigint): void {
     const lo = first > this.iova ? first : this.iova;
-    let last = first + len - 1n;
+    let last = end - 1n;
     const myLast = this.iova + this.length - 1n;
     if (last > myLast) last = myLast;
     if (lo > last) return;
@@ -264,33 +269,42 @@ export class IovaBitmap {
    * Edge words by Atomics.or, whole words once each (see ./bitops.ts).
    * @param firstBit - bit index relative to bit 0 (may be negative; clipped)
    * @param count - number of bits; <= 0 sets nothing
+   * @throws IovaBitmapError `EINVAL` when `firstBit` or `count` is not an integer (NaN, fractional,
+   *   infinite): such an index would address bytes outside the bitmap.
    */
   setBits(firstBit: number, count: number): void {
+    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'firstBit', firstBit, 'must be an integer');
+    if (!Number.isInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'count', count, 'must be an integer');
     let a = firstBit;
     let b = firstBit + count;
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
-    if (a >= b) return;
+    if (!(a < b)) return;
     setRun(this.views, this.bitBase + a, this.bitBase + b);
   }
 
   /**
    * ORs a 32-bit mask whose bit j stands for bitmap bit `firstBit + j` (bits outside [0, nbits)
    * are dropped). One or two Atomics.or. The write of the 4 KiB-leaf page-table walk.
+   * @throws IovaBitmapError `EINVAL` when `firstBit` is not an integer.
    */
   orMask(firstBit: number, mask: number): void {
+    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'firstBit', firstBit, 'must be an integer');
     orMaskAt(this.views, this.bitBase + firstBit, mask, this.bitBase, this.bitBase + this.nbits);
   }
 
   #unitBase(unitShift: number): UnitBase {
     let u = this.#unitBases[unitShift];
     if (u === undefined) {
+      checkInt(WHERE, 'unitShift', unitShift, 0, 63);
       const s = BigInt(unitShift);
       const q = this.iova >> s;
       const rem = this.iova - (q << s);
+      const remBits = unitShift >= this.pageShift ? rem >> BigInt(this.pageShift) : 0n;
       u = {
         baseUnits: q <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(q) : Number.NaN,
-        remBits: unitShift >= this.pageShift ? Number(rem >> BigInt(this.pageShift)) : 0,
+        // Above 2^53 the remainder would be rounded; NaN sends setUnits to its exact bigint path.
+        remBits: remBits <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(remBits) : Number.NaN,
       };
       this.#unitBases[unitShift] = u;
     }
@@ -299,11 +313,17 @@ export class IovaBitmap {
 
   /**
    * Bit index (relative, possibly out of [0, nbits)) of the page holding IOVA `unit * 2^unitShift`.
-   * Exact while `unit` and the result are safe integers; NaN when the bitmap's iova is too large
-   * to express in units of 2^unitShift as a number (use {@link set} then).
+   * Exact while `unit` (a non-negative safe integer) and the result are safe integers; a larger
+   * result is the nearest number, so it still compares correctly with 0 and nbits. Computed in
+   * bigint when the bitmap's iova, or its remainder in pages, is too large for numbers.
+   * @throws IovaBitmapError `EINVAL` when `unitShift` is not an integer in [0, 63].
    */
   bitOfUnit(unit: number, unitShift: number): number {
     const ub = this.#unitBase(unitShift);
+    if (Number.isNaN(ub.baseUnits) || Number.isNaN(ub.remBits)) {
+      if (!Number.isInteger(unit)) return Number.NaN;
+      return Number(((BigInt(unit) << BigInt(unitShift)) - this.iova) >> BigInt(this.pageShift));
+    }
     const ru = unit - ub.baseUnits;
     const d = unitShift - this.pageShift;
     return d >= 0 ? ru * 2 ** d - ub.remBits : Math.floor(ru / 2 ** -d);
@@ -312,14 +332,27 @@ export class IovaBitmap {
   /**
    * Numeric fast path of {@link set}: marks the pages touched by IOVA bytes
    * [unit * 2^unitShift, (unit + count) * 2^unitShift). Used by the dirty sources, which count in
-   * 4 KiB (unitShift 12) or tracker-page units. `unit` and `count` must be safe integers.
+   * 4 KiB (unitShift 12) or tracker-page units. When the numbers would not be exact (the bitmap's
+   * iova or its remainder above 2^53 in these units, or unit + count above 2^53 - 1) it takes the
+   * exact bigint path of {@link set}; an end past 2^64 is clipped like any part outside the range.
+   * @param unit - first unit, a non-negative safe integer
+   * @param count - units; <= 0 sets nothing
+   * @param unitShift - log2 of the unit size in bytes, 0..63
+   * @throws IovaBitmapError `EINVAL` when `unit` or `count` is not a safe integer, `unit` is
+   *   negative, or `unitShift` is not an integer in [0, 63].
    */
   setUnits(unit: number, count: number, unitShift: number): void {
-    if (count <= 0) return;
+    if (!Number.isSafeInteger(unit) || unit < 0) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'unit', unit, 'must be a non-negative safe integer');
+    }
+    if (!Number.isSafeInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'count', count, 'must be a safe integer');
     const ub = this.#unitBase(unitShift);
-    if (Number.isNaN(ub.baseUnits)) {
+    if (count <= 0) return;
+    // Exact in numbers when the base and remainder are exact and unit + count is safe (then every
+    // intermediate below is an exact integer or a correctly rounded one far outside [0, nbits]).
+    if (Number.isNaN(ub.baseUnits) || Number.isNaN(ub.remBits) || unit + count > Number.MAX_SAFE_INTEGER) {
       const s = BigInt(unitShift);
-      this.set(BigInt(unit) << s, BigInt(count) << s);
+      this.#setSpan(BigInt(unit) << s, (BigInt(unit) + BigInt(count)) << s);
       return;
     }
     const d = unitShift - this.pageShift;
@@ -337,7 +370,7 @@ export class IovaBitmap {
     }
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
-    if (a >= b) return;
+    if (!(a < b)) return;
     setRun(this.views, this.bitBase + a, this.bitBase + b);
   }
 
@@ -363,6 +396,7 @@ export class IovaBitmap {
   countBits(firstBit: number, bitCount: number): number {
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
+    if (!(a < b)) return 0;
     return countRun(this.views, this.bitBase + a, this.bitBase + b);
   }
 

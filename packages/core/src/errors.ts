@@ -53,7 +53,7 @@ const FOOTPRINT = Symbol.for('iovabitmap.IovaBitmapError');
 
 /** Renders a bad value for an error message: bigints in decimal and hex, strings quoted. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'bigint') return `${value} (0x${value.toString(16)})`;
+  if (typeof value === 'bigint') return value >= 0n ? `${value} (0x${value.toString(16)})` : String(value);
   if (typeof value === 'number') {
     return Number.isInteger(value) && value >= 0 ? `${value} (0x${value.toString(16)})` : String(value);
   }

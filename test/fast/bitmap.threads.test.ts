@@ -1,0 +1,230 @@
+/**
+ * Several real worker threads set bits in one shared IovaBitmap at the same time.
+ *
+ * Each round, two workers (./workers/bitmapSetter.ts; this machine has two cores) rebuild a view
+ * from `share()`, meet at a spin barrier, then write: interleaved single bits (worker i sets every
+ * bit k with k % 2 == i, so both write every 32-bit word at the same moment), interleaved orMask words,
+ * and random overlapping set / setBits / setUnits ranges. The bitmap sits at an unaligned
+ * byteOffset inside random guard bytes, sometimes with its last byte in a partial tail word.
+ * Afterwards the whole buffer must equal the model's union of every worker's operations: no lost
+ * bit, no bit or byte outside the bitmap written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Worker } from 'node:worker_threads';
+import { startWorkerAt } from '@iovabitmap/workers';
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena } from './helpers/bitModel.js';
+import type { SetterData, SetterOp, SetterReply, SetterRound } from './workers/bitmapSetter.js';
+
+/** Two workers: as many as this machine has cores, so that both really run at once. */
+const WORKERS = 2;
+const ROUNDS = 40;
+
+/** A worker and the replies it has sent that nobody has taken yet. */
+class Setter {
+  readonly worker: Worker;
+  #queue: SetterReply[] = [];
+  #waiting: { resolve: (r: SetterReply) => void; reject: (e: unknown) => void }[] = [];
+  #failure: unknown;
+
+  constructor(id: number, control: SharedArrayBuffer) {
+    const data: SetterData = { control, id };
+    this.worker = startWorkerAt(new URL('./workers/bitmapSetter.ts', import.meta.url), { workerData: data });
+    this.worker.on('message', (m: SetterReply) => {
+      const w = this.#waiting.shift();
+      if (w) w.resolve(m);
+      else this.#queue.push(m);
+    });
+    const fail = (e: unknown) => {
+      this.#failure = e;
+      for (const w of this.#waiting.splice(0)) w.reject(e);
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`worker ${id} exited with code ${code}`)));
+  }
+
+  /** The next reply; rejects if the worker dies. */
+  next(): Promise<SetterReply> {
+    const m = this.#queue.shift();
+    if (m) return Promise.resolve(m);
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+}
+
+/** Applies a worker op to the model (the model's own, independent arithmetic). */
+function applyToModel(m: BitModel, op: SetterOp): void {
+  switch (op.kind) {
+    case 'stride':
+      for (let j = 0; j < op.count; j++) m.setBits(op.first + j * op.step, 1);
+      return;
+    case 'set':
+      m.set(op.iova, op.length);
+      return;
+    case 'setBits':
+      m.setBits(op.first, op.count);
+      return;
+    case 'setUnits':
+      m.setUnits(op.unit, op.count, op.shift);
+      return;
+    case 'orMask':
+      m.orMask(op.first, op.mask);
+      return;
+  }
+}
+
+let setters: Setter[] = [];
+const control = new SharedArrayBuffer(16);
+const ctl = new Int32Array(control);
+let round = 0;
+
+/** Runs one round: every worker gets its ops, all are released together; returns the replies. */
+async function runRound(bitmap: IovaBitmap, opsPerWorker: SetterOp[][]): Promise<SetterReply[]> {
+  round++;
+  const shared = bitmap.share();
+  setters.forEach((s, i) => s.worker.postMessage({ round, parties: setters.length, bitmap: shared, ops: opsPerWorker[i]! } satisfies SetterRound));
+  const ready = await Promise.all(setters.map((s) => s.next()));
+  for (const r of ready) {
+    if (r.kind === 'error') return ready;
+    expect(r).toMatchObject({ kind: 'ready', round });
+  }
+  Atomics.store(ctl, 1, 0);
+  Atomics.store(ctl, 0, round);
+  Atomics.notify(ctl, 0);
+  return Promise.all(setters.map((s) => s.next()));
+}
+
+beforeAll(() => {
+  setters = Array.from({ length: WORKERS }, (_, i) => new Setter(i, control));
+});
+
+afterAll(async () => {
+  await Promise.all(setters.map((s) => s.worker.terminate()));
+});
+
+/** A small deterministic PRNG (mulberry32) so that a failing round can be replayed. */
+class Rng {
+  #s: number;
+  constructor(seed: number) {
+    this.#s = seed >>> 0;
+  }
+  /** An integer in [min, max]. */
+  nextInt(min: number, max: number): number {
+    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const u = ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+    return min + Math.floor(u * (max - min + 1));
+  }
+}
+
+/** Random ops for one worker: its interleaved bits and masks, then random overlapping ranges. */
+function opsFor(rng: Rng, id: number, bitmap: IovaBitmap, random: number): SetterOp[] {
+  const n = bitmap.nbits;
+  const P = bitmap.pageSize;
+  const ops: SetterOp[] = [{ kind: 'stride', first: id, step: WORKERS, count: Math.ceil((n - id) / WORKERS) }];
+  // Interleaved masks: bits j * WORKERS + id of every 32-bit group, at an offset that is not word-aligned.
+  let mask = 0;
+  for (let j = id; j < 32; j += WORKERS) mask |= 1 << j;
+  const off = rng.nextInt(0, 31);
+  for (let p = -off; p < n; p += 32) ops.push({ kind: 'orMask', first: p, mask });
+  for (let r = 0; r < random; r++) {
+    const a = rng.nextInt(-3, n + 3);
+    const len = rng.nextInt(0, Math.max(1, n >> 2));
+    switch (rng.nextInt(0, 2)) {
+      case 0: {
+        const iova = bitmap.iova + BigInt(a) * P + BigInt(rng.nextInt(0, 4095)) % P;
+        if (iova >= 0n && iova < 2n ** 64n) ops.push({ kind: 'set', iova, length: BigInt(len) * P + BigInt(rng.nextInt(0, 1)) });
+        break;
+      }
+      case 1:
+        ops.push({ kind: 'setBits', first: a, count: len });
+        break;
+      case 2: {
+        const shift = bitmap.pageShift + rng.nextInt(-2, 3);
+        if (shift < 0 || shift > 63) break;
+        const unit = Number(bitmap.iova >> BigInt(shift)) + Math.floor((a * 2 ** bitmap.pageShift) / 2 ** shift);
+        if (Number.isSafeInteger(unit) && unit >= 0) ops.push({ kind: 'setUnits', unit, count: Math.max(1, len), shift });
+        break;
+      }
+    }
+  }
+  return ops;
+}
+
+describe('worker threads setting bits in one shared bitmap', () => {
+  it(
+    'lose no bit and write nothing outside the bitmap, round after round',
+    async () => {
+      const rng = new Rng(20240229);
+      for (let r = 0; r < ROUNDS; r++) {
+        const nbits = rng.nextInt(1, 4) === 1 ? rng.nextInt(32, 300) : rng.nextInt(20_000, 60_000);
+        // Unaligned offsets, some right at a 4 KiB edge; a tail that sometimes leaves a partial word.
+        const byteOffset = [1, 2, 3, 4093, 0xff1, 4095, 4097][r % 7]! + 8 * rng.nextInt(0, 3);
+        const tail = rng.nextInt(0, 3);
+        const pageShift = [12, 0, 21, 9][r % 4]!;
+        const P = 2n ** BigInt(pageShift);
+        const iova = r % 5 === 4 ? 2n ** 64n - BigInt(nbits) * P : BigInt(rng.nextInt(0, 2 ** 20)) * P;
+        const arena = makeArena(nbits, byteOffset, tail, 1000 + r);
+        const bitmap = new IovaBitmap({ iova, length: BigInt(nbits) * P, pageSize: P, buffer: arena.buffer, byteOffset });
+        const model = new BitModel(bitmap.iova, bitmap.length, bitmap.pageSize);
+        const ops = setters.map((_, id) => opsFor(rng, id, bitmap, r % 3 === 0 ? 0 : 30));
+        for (const list of ops) for (const op of list) applyToModel(model, op);
+
+        const replies = await runRound(bitmap, ops);
+        for (const rep of replies) {
+          expect(rep.kind, rep.kind === 'error' ? rep.error.message : '').toBe('done');
+        }
+        const got = new Uint8Array(arena.buffer);
+        const want = expectedBuffer(arena, model);
+        const at = firstDifference(got, want);
+        expect(at, `round ${r} (nbits ${nbits}, byteOffset ${byteOffset}): ${describeMismatch(arena, got, want)}`).toBe(-1);
+        expect(bitmap.count()).toBe(model.count());
+        // The interleaved strides alone cover every bit.
+        expect(model.count()).toBe(nbits);
+      }
+    },
+    60_000,
+  );
+
+  it('overlapping ranges written by all workers at once, then cleared and written again', async () => {
+    const nbits = 50_000;
+    const arena = makeArena(nbits, 4093, 1, 77);
+    const bitmap = new IovaBitmap({ iova: 2n ** 40n, length: BigInt(nbits) * 4096n, pageSize: 4096, buffer: arena.buffer, byteOffset: 4093 });
+    for (let pass = 0; pass < 6; pass++) {
+      const model = new BitModel(bitmap.iova, bitmap.length, bitmap.pageSize);
+      // Every worker sets runs that start at a different phase inside each word and overlap the
+      // other workers' runs: heads and tails of runs share words (Atomics.or) with whole-word
+      // stores of other runs.
+      const ops = setters.map((_, id) => {
+        const list: SetterOp[] = [];
+        for (let p = id * 11 + pass; p < nbits; p += 97) list.push({ kind: 'setBits', first: p, count: 13 + ((p + id) % 60) });
+        return list;
+      });
+      for (const list of ops) for (const op of list) applyToModel(model, op);
+      const replies = await runRound(bitmap, ops);
+      expect(replies.map((x) => x.kind)).toEqual(setters.map(() => 'done'));
+      const got = new Uint8Array(arena.buffer);
+      const want = expectedBuffer(arena, model);
+      expect(firstDifference(got, want), describeMismatch(arena, got, want)).toBe(-1);
+      bitmap.clear();
+      expect(firstDifference(got, arena.initial)).toBe(-1);
+    }
+  });
+
+  it('an error in a worker comes back as data that IovaBitmapError recognises and rebuilds', async () => {
+    const bitmap = new IovaBitmap({ iova: 0, length: 64, pageSize: 1 });
+    const ops: SetterOp[][] = setters.map((_, id) => (id === 1 ? [{ kind: 'setBits', first: Number.NaN, count: 1 }] : [{ kind: 'setBits', first: id, count: 1 }]));
+    const replies = await runRound(bitmap, ops);
+    const bad = replies.find((x) => x.kind === 'error');
+    expect(bad).toBeDefined();
+    if (bad?.kind !== 'error') return;
+    expect(IovaBitmapError.is(bad.error)).toBe(true);
+    const e = IovaBitmapError.fromData(bad.error, { worker: bad.id });
+    expect([e.code, e.param, e.details.worker]).toEqual(['EINVAL', 'firstBit', 1]);
+    // Worker 1 wrote nothing; the others set their bit.
+    expect(bitmap.testBit(1)).toBe(false);
+    expect(bitmap.count()).toBe(setters.length - 1);
+    expect(bitmap.testBit(0)).toBe(true);
+  });
+});
