@@ -2,11 +2,12 @@
  * The tracker's hot kernels (packages/core/src/tracker/trackerKernel.ts) against a bit-by-bit model:
  * readRuns hands over exactly the set bits of its range as maximal runs, in order, each while its
  * bits are still set (record before clear), then clears exactly those bits; orBitRun sets exactly
- * its run. Words are random, mostly zero or mostly ones so that runs cross many words.
+ * its run; readMasks (the word-at-a-time reader used when a tracker page is one bitmap page) hands
+ * over the same bits as masks and runs of all-ones words. Words are random, mostly zero or mostly ones so that runs cross many words.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { orBitRun, readRuns } from '../../packages/core/src/tracker/trackerKernel.js';
+import { orBitRun, readMasks, readRuns } from '../../packages/core/src/tracker/trackerKernel.js';
 
 const WORDS = 12;
 
@@ -58,6 +59,53 @@ describe('readRuns', () => {
     readRuns(words, 5, 40, 0, { record: () => {} }, true);
     expect(words[0]).toBe(0b11111);
     expect(words[1]).toBe(-1 << 8);
+  });
+});
+
+describe('readMasks', () => {
+  it('hands over exactly the set bits in range (masks and all-ones runs), each before its bits are cleared', () => {
+    fc.assert(
+      fc.property(fc.array(wordArb, { minLength: WORDS, maxLength: WORDS }), rangeArb, fc.integer({ min: -1000, max: 1000 }), fc.boolean(), (init, [b0, b1], off, clear) => {
+        const words = Int32Array.from(init);
+        const before = words.slice();
+        const got: number[] = [];
+        const early: number[] = [];
+        const take = (p: number) => {
+          if (bit(words, p) !== 1) early.push(p);
+          got.push(p);
+        };
+        const sink = {
+          record(page: number, count: number) {
+            expect(count % 32).toBe(0); // only whole all-ones words come as runs
+            for (let p = page - off; p < page - off + count; p++) take(p);
+          },
+          recordMask(page: number, mask: number) {
+            expect(mask).not.toBe(0);
+            expect(mask).not.toBe(-1);
+            for (let j = 0; j < 32; j++) if ((mask >>> j) & 1) take(page - off + j);
+          },
+        };
+        const visited = readMasks(words, b0!, b1!, off, sink, clear);
+        expect(early).toEqual([]);
+        expect(visited).toBe(b1! > b0! ? Math.floor((b1! - 1) / 32) - Math.floor(b0! / 32) + 1 : 0);
+        const want: number[] = [];
+        for (let p = b0!; p < b1!; p++) if (bit(before, p)) want.push(p);
+        expect(got).toEqual(want);
+        const after = Array.from({ length: WORDS * 32 }, (_, p) => bit(words, p));
+        expect(after).toEqual(after.map((_, p) => (clear && p >= b0! && p < b1! ? 0 : bit(before, p))));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('merges consecutive all-ones words into one run', () => {
+    const words = new Int32Array([0, -1, -1, -1, 0xff, -1]);
+    const runs: number[][] = [];
+    const masks: number[][] = [];
+    readMasks(words, 0, 6 * 32, 0, { record: (p, n) => runs.push([p, n]), recordMask: (p, m) => masks.push([p, m]) }, true);
+    expect(runs).toEqual([[32, 96], [160, 32]]);
+    expect(masks).toEqual([[128, 0xff]]);
+    expect([...words]).toEqual([0, 0, 0, 0, 0, 0]);
   });
 });
 

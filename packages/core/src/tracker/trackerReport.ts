@@ -25,7 +25,8 @@ import type { ReportChunk, SourceStats } from '../DirtySource.js';
 import { IovaBitmapError } from '../errors.js';
 import { IovaBitmap } from '../IovaBitmap.js';
 import { log2Exact, toU64, U64_LIMIT } from '../u64.js';
-import { readRuns, type RunSink } from './trackerKernel.js';
+import { popcount32 } from '../bitops.js';
+import { readMasks, readRuns, type MaskSink, type RunSink } from './trackerKernel.js';
 import type { TrackerMemory } from './trackerMemory.js';
 import { VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
 
@@ -67,7 +68,7 @@ export function checkTrackerReport(
 }
 
 /** Writes runs of tracker pages into a bitmap, clipped to the report's range (module comment). */
-class ClipRecorder implements RunSink {
+class ClipRecorder implements RunSink, MaskSink {
   dirtyLeaves = 0;
   bitsMarked = 0;
   readonly #bitmap: IovaBitmap;
@@ -100,6 +101,33 @@ class ClipRecorder implements RunSink {
       this.#bitmap.setUnits(a, b - a, this.#shift);
       this.dirtyLeaves += b - a;
       this.bitsMarked += (b - a) * this.#bitsPerRecord;
+    }
+  }
+
+  /**
+   * A word of records (bit j = page + j); only used when a tracker page is one bitmap page. Whole
+   * words inside the clip range go to the bitmap as one mask; the rest run by run.
+   */
+  recordMask(page: number, mask: number): void {
+    if (page >= this.#inLo && page + 32 <= this.#inHi) {
+      const bit = this.#bitmap.bitOfUnit(page, this.#shift);
+      if (Number.isSafeInteger(bit)) {
+        this.#bitmap.orMask(bit, mask);
+        const n = popcount32(mask);
+        this.dirtyLeaves += n;
+        this.bitsMarked += n;
+        return;
+      }
+    }
+    let m = mask;
+    while (m !== 0) {
+      const low = m & -m;
+      const p = 31 - Math.clz32(low);
+      const gaps = ~(m | (low - 1));
+      const q = gaps === 0 ? 32 : 31 - Math.clz32(gaps & -gaps);
+      this.record(page + p, q - p);
+      if (q === 32) break;
+      m = (m >>> q) << q;
     }
   }
 
@@ -146,7 +174,11 @@ export function reportTrackerChunk(
     const hi = qb < mem.segEndPage[g]! ? qb : mem.segEndPage[g]!;
     if (lo >= hi) continue;
     const bit0 = mem.segFirstBit[g]!;
-    stats.entriesVisited += readRuns(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear);
+    // A tracker page that is one bitmap page lets a record word go to the bitmap whole (trackerKernel.ts).
+    stats.entriesVisited +=
+      mem.pageShift === bitmap.pageShift
+        ? readMasks(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear)
+        : readRuns(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear);
   }
   stats.dirtyLeaves = sink.dirtyLeaves;
   stats.bitsMarked = sink.bitsMarked;
