@@ -1,0 +1,189 @@
+/**
+ * The memory of an IOMMU page table: 4 KiB table pages in SharedArrayBuffer segments.
+ *
+ * Theory of operation
+ * -------------------
+ * A table page is 512 entries of 64 bits (1024 words of a Uint32Array). Pages live in segments,
+ * each its own SharedArrayBuffer, created on demand and never freed while the table lives. A page
+ * is named by its *table-page id* = segment * 2^14 + index in the segment; that id is what a table
+ * entry stores in its address field (./pteFormats.ts). Segment s holds min(16 * 4^s, 2^14) pages
+ * (64 KiB growing to 64 MiB), so a small table costs little and a large one few segments; the id
+ * stride stays 2^14, so locating a page is a shift and a mask.
+ *
+ * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
+ * are shared, not copied). A view built from one share() sees every page that existed at that
+ * moment; a page in a segment created later makes {@link TableMemory.view} throw `EIO` with a
+ * request to share again (the engine re-shares for every report, so it never hits this).
+ *
+ * Owner-only state (allocation cursor, free list, per-page entry counts) exists only in the
+ * instance that created the memory; map/unmap run there. Page 0 of segment 0 is the root.
+ *
+ * The control block is a small SharedArrayBuffer: word 0 is the dirty-tracking flag (Atomics),
+ * and three float64 slots mirror the owner's counters (table pages, leaves, mapped 4 KiB pages)
+ * for memoryStats() on any view.
+ */
+import { IovaBitmapError } from '../errors.js';
+
+/** Entries per table page. */
+export const ENTRIES_PER_TABLE = 512;
+/** Bytes per table page. */
+export const TABLE_PAGE_BYTES = 4096;
+/** log2 of the id stride of one segment, in pages. */
+export const SEGMENT_ID_SHIFT = 14;
+const SEGMENT_ID_MASK = (1 << SEGMENT_ID_SHIFT) - 1;
+/** Pages in segment 0; each later segment is 4x larger, up to 2^14 pages (64 MiB). */
+const FIRST_SEGMENT_PAGES = 16;
+/** Ids stay below 2^31 (8 TiB of table), so id arithmetic stays in int32. */
+const MAX_SEGMENTS = 2 ** (31 - SEGMENT_ID_SHIFT);
+
+/** Id of the root table page (the first page allocated). */
+export const ROOT_PAGE = 0;
+
+/** Index of the tracking flag in {@link TableMemory.control}. */
+export const CTRL_TRACKING = 0;
+/** Indices in {@link TableMemory.stats}. */
+export const STAT_TABLE_PAGES = 0;
+export const STAT_LEAVES = 1;
+export const STAT_MAPPED_PAGES = 2;
+const CONTROL_BYTES = 64;
+const STATS_OFFSET = 16;
+
+/** Pages a segment holds. */
+export function segmentPages(s: number): number {
+  return Math.min(FIRST_SEGMENT_PAGES * 4 ** Math.min(s, 8), 1 << SEGMENT_ID_SHIFT);
+}
+
+/** Table pages, their segments, and the control block; see the module comment. */
+export class TableMemory {
+  /** Every segment so far (shared, never shrinks). */
+  readonly segments: SharedArrayBuffer[];
+  /** Word views of {@link segments}, same indices. */
+  readonly views: Uint32Array[];
+  /** The control block's buffer. */
+  readonly controlBuffer: SharedArrayBuffer;
+  /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
+  readonly control: Int32Array;
+  /** Float64 counters mirrored by the owner ({@link STAT_TABLE_PAGES}...). */
+  readonly stats: Float64Array;
+  /** True in the instance that allocates (the owner thread). */
+  readonly owner: boolean;
+  #counts: Uint16Array[] = [];
+  #free: number[] = [];
+  /** Segment the allocation cursor is in, and the next unused page there. */
+  #cur = 0;
+  #bump = 0;
+  #inUse = 0;
+
+  /** A new memory with a zeroed root page (owner), or a view over shared segments. */
+  constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
+    this.owner = shared === undefined;
+    this.controlBuffer = shared?.control ?? new SharedArrayBuffer(CONTROL_BYTES);
+    this.control = new Int32Array(this.controlBuffer, 0, STATS_OFFSET / 4);
+    this.stats = new Float64Array(this.controlBuffer, STATS_OFFSET, 3);
+    this.segments = shared === undefined ? [] : [...shared.segments];
+    this.views = this.segments.map((b) => new Uint32Array(b));
+    if (this.owner) {
+      this.#addSegment();
+      this.allocPage();
+    }
+  }
+
+  /** The word view holding table page `id` (see {@link offsetOf} for where). */
+  view(id: number): Uint32Array {
+    const v = this.views[id >>> SEGMENT_ID_SHIFT];
+    if (v === undefined) {
+      throw new IovaBitmapError('EIO', `IoPageTable: table page ${id} is in a segment created after this view was shared; share() again`, {
+        param: 'tablePage',
+        value: String(id),
+      });
+    }
+    return v;
+  }
+
+  /** Word index of entry 0 of table page `id` in its segment's view. */
+  offsetOf(id: number): number {
+    return (id & SEGMENT_ID_MASK) << 10;
+  }
+
+  /** Table pages in use (owner: exact; view: the owner's last published count). */
+  get pagesInUse(): number {
+    return this.owner ? this.#inUse : this.stats[STAT_TABLE_PAGES]!;
+  }
+
+  /** Bytes of SharedArrayBuffer reserved by the segments. */
+  get reservedBytes(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.byteLength;
+    return n;
+  }
+
+  #addSegment(): void {
+    const s = this.segments.length;
+    if (s >= MAX_SEGMENTS) throw new IovaBitmapError('ENOMEM', 'IoPageTable: table-page id space exhausted (8 TiB of tables)');
+    const pages = segmentPages(s);
+    let buf: SharedArrayBuffer;
+    try {
+      buf = new SharedArrayBuffer(pages * TABLE_PAGE_BYTES);
+    } catch (cause) {
+      throw new IovaBitmapError('ENOMEM', `IoPageTable: cannot allocate a table segment of ${pages * TABLE_PAGE_BYTES} bytes`, { cause });
+    }
+    this.segments.push(buf);
+    this.views.push(new Uint32Array(buf));
+    this.#counts.push(new Uint16Array(pages));
+  }
+
+  /**
+   * Makes sure `n` more pages can be allocated without creating a segment, so that a map that
+   * passed its checks cannot fail half-way. Owner only.
+   * @throws IovaBitmapError `ENOMEM` when a segment cannot be created.
+   */
+  reserve(n: number): void {
+    let avail = this.#free.length + segmentPages(this.#cur) - this.#bump;
+    for (let s = this.#cur + 1; s < this.segments.length; s++) avail += segmentPages(s);
+    while (avail < n) {
+      this.#addSegment();
+      avail += segmentPages(this.segments.length - 1);
+    }
+  }
+
+  /** Allocates a zeroed table page and returns its id. Owner only. */
+  allocPage(): number {
+    let id: number;
+    const f = this.#free.pop();
+    if (f !== undefined) {
+      id = f;
+      const off = this.offsetOf(id);
+      this.view(id).fill(0, off, off + 1024);
+    } else {
+      if (this.#bump >= segmentPages(this.#cur)) {
+        this.#cur++;
+        this.#bump = 0;
+        if (this.#cur === this.segments.length) this.#addSegment();
+      }
+      id = (this.#cur << SEGMENT_ID_SHIFT) + this.#bump++;
+    }
+    this.#inUse++;
+    this.stats[STAT_TABLE_PAGES] = this.#inUse;
+    return id;
+  }
+
+  /** Returns page `id` (now empty) to the free list. Owner only. */
+  freePage(id: number): void {
+    this.#counts[id >>> SEGMENT_ID_SHIFT]![id & SEGMENT_ID_MASK] = 0;
+    this.#free.push(id);
+    this.#inUse--;
+    this.stats[STAT_TABLE_PAGES] = this.#inUse;
+  }
+
+  /** Present entries of table page `id` (owner bookkeeping). */
+  count(id: number): number {
+    return this.#counts[id >>> SEGMENT_ID_SHIFT]![id & SEGMENT_ID_MASK]!;
+  }
+
+  /** Adds `delta` to the present-entry count of page `id` and returns the new count. */
+  addCount(id: number, delta: number): number {
+    const c = this.#counts[id >>> SEGMENT_ID_SHIFT]!;
+    const i = id & SEGMENT_ID_MASK;
+    return (c[i] = c[i]! + delta);
+  }
+}

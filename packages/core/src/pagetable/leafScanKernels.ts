@@ -1,0 +1,160 @@
+/**
+ * Hot kernels: scan a table of 4 KiB leaves for dirty entries, record them, clear them.
+ *
+ * Theory of operation
+ * -------------------
+ * A level-1 table is 512 entries = 1024 words; entry i's low word is at `off + 2i`. The kernel
+ * walks entries [i0, i1) in blocks of 32 (block starts are 32-aligned; the edge blocks are masked):
+ *   1. OR-reduce the 32 low words, unrolled by hand; a block without the dirty bit is skipped.
+ *      (The reads are counted as visited by the caller: they were read.)
+ *   2. Otherwise build a 32-bit mask of the dirty entries without branches (bit j = entry b + j).
+ *   3. Hand the mask to the sink, which writes up to 32 bitmap bits with one `orMask` (one or two
+ *      Atomics.or) or one `setUnits` per run of dirty leaves. **Record before clear**: the sink
+ *      runs before the clear, so if it throws, every PTE of the block is still dirty.
+ *   4. Clear the dirty entries with a count-trailing-zeros loop, one atomic RMW per *dirty* entry
+ *      that changes only the dirty bit (a simulated device may be setting bits concurrently).
+ *
+ * Why this shape (performance-notes.md §3, one thread, ns per PTE at 0/1/50/100% dirty): this
+ * "scan" kernel measured 0.47/0.81/2.22/2.53, against 0.90/1.36/2.23/2.47 for the same mask
+ * kernel without the block skip, 1.54-1.65 at 0% for branchy per-word accumulation, 11.1 for an
+ * atomic RMW on every entry and 10-14 for BigUint64Array. V8 neither unrolls nor vectorises, so
+ * the unrolling is written out (a plain read loop: 0.67 ns; unrolled x8: 0.42). Step 4 is the
+ * price of a concurrent device writer: about 10 ns per *dirty* PTE (the notes' `_aclr` rows:
+ * 10.8 / 12.1 ns/PTE at 50 / 100%); at high density it dominates, while the same walk under
+ * NO_CLEAR stays near 2 ns/PTE (packages/bench/src/benches/pteWalk.bench.ts).
+ *
+ * Two variants, because the dirty tests differ: `bit` formats (VT-d bit 9, AMD bit 6) are dirty
+ * when a bit is set; `smmu` is dirty when a valid leaf has AP[2] (bit 7) clear, tested as
+ * `v & ~(v >>> 7) & 1` (valid bit 0 set, bit 7 clear). A `bit` block that also holds AMD replicas
+ * (NextLevel 7 sets bit 9) stops the kernel: replicated pages need the group logic of
+ * ./reportWalk.ts, so the kernel returns that block's start and the caller resumes after it.
+ */
+
+/** Receives the dirty leaves of one 32-entry block. */
+export interface LeafMaskSink {
+  /** Bit j of `mask` = the 4 KiB leaf at page `firstPage + j` is dirty (and owned by this walk). */
+  leafMask(firstPage: number, mask: number): void;
+}
+
+/**
+ * Scans entries [i0, i1) of a level-1 table whose dirty state is bit `dbit` of the low word.
+ * @param u32 - the segment's word view
+ * @param off - word index of entry 0 of the table
+ * @param page0 - 4 KiB page number of entry 0
+ * @param replicaMask - low-word bits that mark a replicated entry (0: none in this format)
+ * @param clear - clear the dirty entries after recording them
+ * @returns -1 when done, or the start (32-aligned) of a block to process with the group logic
+ */
+export function scanBitLeaves(
+  u32: Uint32Array,
+  off: number,
+  i0: number,
+  i1: number,
+  dbit: number,
+  replicaMask: number,
+  page0: number,
+  sink: LeafMaskSink,
+  clear: boolean,
+): number {
+  const D = 1 << dbit;
+  const ND = ~D;
+  for (let b = i0 & ~31; b < i1; b += 32) {
+    const k = off + (b << 1);
+    let any = 0;
+    for (let j = 0; j < 64; j += 16) {
+      const q = k + j;
+      any |= u32[q] | u32[q + 2] | u32[q + 4] | u32[q + 6] | u32[q + 8] | u32[q + 10] | u32[q + 12] | u32[q + 14];
+    }
+    if ((any & D) === 0) continue;
+    if ((any & replicaMask) !== 0) return b;
+    let mask = 0;
+    for (let j = 0; j < 32; j += 4) {
+      const q = k + (j << 1);
+      mask |=
+        (((u32[q] >>> dbit) & 1) |
+          (((u32[q + 2] >>> dbit) & 1) << 1) |
+          (((u32[q + 4] >>> dbit) & 1) << 2) |
+          (((u32[q + 6] >>> dbit) & 1) << 3)) <<
+        j;
+    }
+    if (b < i0) mask &= -1 << (i0 - b);
+    if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
+    if (mask === 0) continue;
+    sink.leafMask(page0 + b, mask);
+    if (clear) {
+      let m = mask;
+      while (m !== 0) {
+        const t = m & -m;
+        Atomics.and(u32, k + ((31 - Math.clz32(t)) << 1), ND);
+        m ^= t;
+      }
+    }
+  }
+  return -1;
+}
+
+/**
+ * The smmu-v3 variant of {@link scanBitLeaves}: a leaf is dirty when valid (bit 0) with AP[2]
+ * (bit 7) clear; clearing sets AP[2] again. Never stops (no replicas).
+ */
+export function scanSmmuLeaves(
+  u32: Uint32Array,
+  off: number,
+  i0: number,
+  i1: number,
+  page0: number,
+  sink: LeafMaskSink,
+  clear: boolean,
+): number {
+  for (let b = i0 & ~31; b < i1; b += 32) {
+    const k = off + (b << 1);
+    let any = 0;
+    for (let j = 0; j < 64; j += 16) {
+      const q = k + j;
+      const a0 = u32[q], a1 = u32[q + 2], a2 = u32[q + 4], a3 = u32[q + 6];
+      const a4 = u32[q + 8], a5 = u32[q + 10], a6 = u32[q + 12], a7 = u32[q + 14];
+      any |=
+        (a0 & ~(a0 >>> 7)) | (a1 & ~(a1 >>> 7)) | (a2 & ~(a2 >>> 7)) | (a3 & ~(a3 >>> 7)) |
+        (a4 & ~(a4 >>> 7)) | (a5 & ~(a5 >>> 7)) | (a6 & ~(a6 >>> 7)) | (a7 & ~(a7 >>> 7));
+    }
+    if ((any & 1) === 0) continue;
+    let mask = 0;
+    for (let j = 0; j < 32; j += 4) {
+      const q = k + (j << 1);
+      const a0 = u32[q], a1 = u32[q + 2], a2 = u32[q + 4], a3 = u32[q + 6];
+      mask |=
+        ((a0 & ~(a0 >>> 7) & 1) |
+          ((a1 & ~(a1 >>> 7) & 1) << 1) |
+          ((a2 & ~(a2 >>> 7) & 1) << 2) |
+          ((a3 & ~(a3 >>> 7) & 1) << 3)) <<
+        j;
+    }
+    if (b < i0) mask &= -1 << (i0 - b);
+    if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
+    if (mask === 0) continue;
+    sink.leafMask(page0 + b, mask);
+    if (clear) {
+      let m = mask;
+      while (m !== 0) {
+        const t = m & -m;
+        Atomics.or(u32, k + ((31 - Math.clz32(t)) << 1), 0x80);
+        m ^= t;
+      }
+    }
+  }
+  return -1;
+}
+
+/**
+ * Read-bandwidth probe: OR-reduces the low words of entries [0, n) (n a multiple of 16) of a
+ * table at `off`, unrolled x8 like the best JS read loop of performance-notes.md §1 (0.42 ns/PTE).
+ */
+export function orReduceLowWords(u32: Uint32Array, off: number, n: number): number {
+  let a = 0;
+  let b = 0;
+  for (let k = off, e = off + (n << 1); k < e; k += 16) {
+    a |= u32[k] | u32[k + 4] | u32[k + 8] | u32[k + 12];
+    b |= u32[k + 2] | u32[k + 6] | u32[k + 10] | u32[k + 14];
+  }
+  return a | b;
+}

@@ -1,0 +1,69 @@
+/**
+ * Argument checks of IoPageTable, in iommufd's order and with its codes.
+ *
+ * Theory of operation
+ * -------------------
+ * iommufd_check_iova_range rejects a range whose last byte overflows or passes the address width
+ * (EOVERFLOW) before one that is not aligned to the smallest IOMMU page (EINVAL); a zero length is
+ * rejected here too (EINVAL; the kernel does it by the overflow of iova + length - 1). Every check
+ * runs before anything is written, and converts the range once to 4 KiB page numbers, exact as
+ * plain numbers (a 57-bit IOVA has at most 2^45 pages).
+ */
+import { IovaBitmapError } from '../errors.js';
+import { toU64, type U64Like } from '../u64.js';
+
+/** A checked range: exact bytes and 4 KiB page numbers. */
+export interface PageRange {
+  /** First byte. */
+  readonly iova: bigint;
+  /** One past the last byte. */
+  readonly end: bigint;
+  /** First 4 KiB page. */
+  readonly first: number;
+  /** One past the last 4 KiB page. */
+  readonly last: number;
+}
+
+/** The address-space size of a table with `levels` levels, bytes: 2^48 or 2^57. */
+export function addressLimit(levels: number): bigint {
+  return 1n << BigInt(12 + 9 * levels);
+}
+
+/**
+ * Checks a non-empty, 4 KiB-aligned range inside the address width.
+ * @throws IovaBitmapError `EINVAL` (not an integer, zero length, unaligned), `EOVERFLOW` (past
+ *   2^64 - 1 or past the table's address width).
+ */
+export function checkPageRange(where: string, iovaIn: U64Like, lengthIn: U64Like, levels: number): PageRange {
+  const iova = toU64(where, 'iova', iovaIn);
+  const length = toU64(where, 'length', lengthIn);
+  if (length === 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be greater than 0');
+  const end = iova + length;
+  const limit = addressLimit(levels);
+  if (end > limit) {
+    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${12 + 9 * levels}-bit address width (${limit})`);
+  }
+  if ((iova & 0xfffn) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'iova', iova, 'must be aligned to 4096');
+  if ((length & 0xfffn) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be aligned to 4096');
+  return { iova, end, first: Number(iova >> 12n), last: Number(end >> 12n) };
+}
+
+/**
+ * Checks a device write: any byte range (a DMA need not be page-aligned) inside the address width.
+ * @returns the 4 KiB pages it touches, [first, last), or undefined for length 0
+ * @throws IovaBitmapError `EINVAL` (not an integer), `EOVERFLOW` (past the address width)
+ */
+export function checkWriteRange(where: string, iovaIn: U64Like, lengthIn: U64Like, levels: number): { first: number; last: number } | undefined {
+  const iova = toU64(where, 'iova', iovaIn);
+  const length = toU64(where, 'length', lengthIn);
+  if (iova + length > addressLimit(levels)) {
+    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${12 + 9 * levels}-bit address width`);
+  }
+  if (length === 0n) return undefined;
+  return { first: Number(iova >> 12n), last: Number((iova + length - 1n) >> 12n) + 1 };
+}
+
+/** Describes 4 KiB page `p` as an IOVA for messages. */
+export function pageIova(p: number): bigint {
+  return BigInt(p) << 12n;
+}

@@ -1,0 +1,221 @@
+/**
+ * The report walk: find the dirty leaves owned by a chunk, record them, clear them.
+ *
+ * Theory of operation
+ * -------------------
+ * Ownership (../DirtySource.ts): a leaf [a, b) overlapping the clip range [clipLo, clipHi) belongs
+ * to the chunk that holds max(a, clipLo). In 4 KiB page numbers, a chunk [lo, hi) therefore owns
+ *   - every leaf whose first page lies in [p0, p1) = [ceil(lo / 4K), ceil(hi / 4K)), and
+ *   - if the chunk holds clipLo, the leaf that contains clipLo's page but starts before it
+ *     ({@link TableWalk.headLeaf}; a huge page that the clip range cuts).
+ * {@link TableWalk.range} descends only into entries that intersect [p0, p1): absent subtrees are
+ * skipped at the level where they are absent, so the cost follows what is mapped. In a 4 KiB-leaf
+ * table the block kernels of ./leafScanKernels.ts do the work; everything else (huge leaves, AMD
+ * replicated pages) goes through {@link TableWalk} group logic, one leaf at a time:
+ *   read every replica (plain loads), OR their dirty bits, record [a, b) ∩ clip once, then clear
+ *   the replicas that were seen dirty, each with one atomic RMW on the low word that changes only
+ *   the dirty state.
+ * A leaf seen mid-group (its head lies in a block the kernel skipped as clean) is handled whole
+ * when its head is in [p0, p1), and skipped otherwise (another chunk owns it); so is a page whose
+ * head is in range but whose dirty replicas lie past the range end, where the kernel stopped.
+ *
+ * Record before clear holds on every path: the sink writes the bitmap first; if it throws, the
+ * clears of that block or leaf never run and the next report sees the leaf again. A replica that
+ * a device dirties between our read and our clear is not cleared (only what was seen is).
+ *
+ * `entriesVisited` counts every entry of every index range walked (skipped clean blocks
+ * included: they were read), the entries read on the way down to a head leaf, and replicas read
+ * outside the walked range.
+ */
+import type { DirtyLeafSink } from './DirtySink.js';
+import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
+import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
+import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
+
+/** One walk over a table: a sink, a clear flag and the visit counter. */
+export class TableWalk {
+  /** PTEs read so far. */
+  entriesVisited = 0;
+  readonly #mem: TableMemory;
+  readonly #codec: PteCodec;
+  readonly #levels: number;
+  readonly #sink: DirtyLeafSink;
+  readonly #clear: boolean;
+  /** Replicas seen dirty in the current group (up to 256: 8 words). */
+  readonly #seen = new Int32Array(8);
+
+  constructor(mem: TableMemory, codec: PteCodec, levels: number, sink: DirtyLeafSink, clear: boolean) {
+    this.#mem = mem;
+    this.#codec = codec;
+    this.#levels = levels;
+    this.#sink = sink;
+    this.#clear = clear;
+  }
+
+  /** Processes every leaf whose first 4 KiB page is in [p0, p1). */
+  range(p0: number, p1: number): void {
+    if (p0 < p1) this.#table(ROOT_PAGE, this.#levels, 0, p0, p1);
+  }
+
+  /** Processes the leaf holding page `p` if it starts before `p` (the clip range's first leaf). */
+  headLeaf(p: number): void {
+    const mem = this.#mem;
+    const codec = this.#codec;
+    let id = ROOT_PAGE;
+    let base = 0;
+    for (let level = this.#levels; level >= 1; level--) {
+      const u32 = mem.view(id);
+      const off = mem.offsetOf(id);
+      const span = SPAN[level]!;
+      const i = Math.floor((p - base) / span);
+      const k = off + 2 * i;
+      this.entriesVisited++;
+      const kind = codec.classify(u32[k]!, u32[k + 1]!, level);
+      if (kind === ENTRY_ABSENT) return;
+      if (kind === ENTRY_TABLE) {
+        id = codec.tableId(u32[k]!, u32[k + 1]!);
+        base += i * span;
+        continue;
+      }
+      const r = codec.replicas(u32[k]!, u32[k + 1]!, level);
+      const h = i & -r;
+      const start = base + h * span;
+      if (start < p) {
+        this.entriesVisited += r - 1;
+        this.#group(u32, off, start, span, h, r);
+      }
+      return;
+    }
+  }
+
+  #table(id: number, level: number, base: number, p0: number, p1: number): void {
+    const mem = this.#mem;
+    const u32 = mem.view(id);
+    const off = mem.offsetOf(id);
+    const span = SPAN[level]!;
+    let i0 = Math.floor((p0 - base) / span);
+    let i1 = Math.ceil((p1 - base) / span);
+    if (i0 < 0) i0 = 0;
+    if (i1 > ENTRIES_PER_TABLE) i1 = ENTRIES_PER_TABLE;
+    if (i0 >= i1) return;
+    this.entriesVisited += i1 - i0;
+    if (level === 1) this.#leafTable(u32, off, base, i0, i1, p0, p1);
+    else this.#entries(u32, off, level, base, i0, i1, i1, p0, p1);
+  }
+
+  #leafTable(u32: Uint32Array, off: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
+    const codec = this.#codec;
+    if (codec.leafKernel === 'smmu') {
+      scanSmmuLeaves(u32, off, i0, i1, base, this.#sink, this.#clear);
+      return;
+    }
+    let i = i0;
+    while (i < i1) {
+      const stop = scanBitLeaves(u32, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear);
+      if (stop < 0) {
+        if (codec.replicaMask !== 0) this.#tailGroup(u32, off, base, i, i1, p0);
+        return;
+      }
+      const from = stop > i ? stop : i;
+      const to = stop + 32 < i1 ? stop + 32 : i1;
+      i = this.#entries(u32, off, 1, base, from, to, i1, p0, p1);
+    }
+  }
+
+  /**
+   * After a kernel pass over [i, i1) of a level-1 table: a replicated page whose head is in the
+   * range but whose replicas run past i1 may be dirty only in replicas the kernel did not read.
+   */
+  #tailGroup(u32: Uint32Array, off: number, base: number, i: number, i1: number, p0: number): void {
+    const codec = this.#codec;
+    const k = off + 2 * (i1 - 1);
+    if (i1 - 1 < i || codec.classify(u32[k]!, u32[k + 1]!, 1) !== ENTRY_LEAF) return;
+    const r = codec.replicas(u32[k]!, u32[k + 1]!, 1);
+    const h = (i1 - 1) & -r;
+    if (h + r <= i1 || h < i || base + h < p0) return;
+    this.entriesVisited += h + r - i1;
+    this.#group(u32, off, base + h, 1, h, r);
+  }
+
+  /**
+   * Walks entries [from, to) of a table one by one (upper levels; mixed level-1 blocks).
+   * `end` is the end of the index range counted as visited. Returns the index after the last
+   * entry handled (past `to` when a replicated page runs on).
+   */
+  #entries(u32: Uint32Array, off: number, level: number, base: number, from: number, to: number, end: number, p0: number, p1: number): number {
+    const codec = this.#codec;
+    const span = SPAN[level]!;
+    let i = from;
+    while (i < to) {
+      const k = off + 2 * i;
+      const lo = u32[k]!;
+      const hi = u32[k + 1]!;
+      const kind = codec.classify(lo, hi, level);
+      if (kind === ENTRY_ABSENT) {
+        i++;
+      } else if (kind === ENTRY_TABLE) {
+        this.#table(codec.tableId(lo, hi), level - 1, base + i * span, p0, p1);
+        i++;
+      } else {
+        const r = codec.replicas(lo, hi, level);
+        const h = i & -r;
+        const start = base + h * span;
+        if (start >= p0) {
+          if (h + r > end) this.entriesVisited += h + r - end;
+          this.#group(u32, off, start, span, h, r);
+        }
+        i = h + r;
+      }
+    }
+    return i;
+  }
+
+  /** One leaf of `r` replicas from entry `h`: OR, record, clear what was seen dirty. */
+  #group(u32: Uint32Array, off: number, start: number, span: number, h: number, r: number): void {
+    const codec = this.#codec;
+    const seen = this.#seen;
+    seen.fill(0);
+    let any = 0;
+    for (let j = 0; j < r; j++) {
+      if (codec.isDirty(u32[off + 2 * (h + j)]!)) {
+        seen[j >>> 5] |= 1 << (j & 31);
+        any = 1;
+      }
+    }
+    if (any === 0) return;
+    this.#sink.leafRun(start, r * span);
+    if (!this.#clear) return;
+    for (let w = 0; w < 8; w++) {
+      let m = seen[w]!;
+      while (m !== 0) {
+        const t = m & -m;
+        codec.clearDirty(u32, off + 2 * (h + w * 32 + (31 - Math.clz32(t))));
+        m ^= t;
+      }
+    }
+  }
+}
+
+/**
+ * Reads the low word of every entry of every 4 KiB-leaf table under the root (the memory a
+ * 4 KiB-leaf walk reads), OR-reduced: the benchmark's read-bandwidth reference.
+ * @returns the number of level-1 tables read and the OR of all low words (keeps the reads live)
+ */
+export function readLeafTables(mem: TableMemory, codec: PteCodec, levels: number): { tables: number; or: number } {
+  const out = { tables: 0, or: 0 };
+  const visit = (id: number, level: number): void => {
+    const u32 = mem.view(id);
+    const off = mem.offsetOf(id);
+    if (level === 1) {
+      out.tables++;
+      out.or |= orReduceLowWords(u32, off, ENTRIES_PER_TABLE);
+      return;
+    }
+    for (let i = 0; i < ENTRIES_PER_TABLE; i++) {
+      const k = off + 2 * i;
+      if (codec.classify(u32[k]!, u32[k + 1]!, level) === ENTRY_TABLE) visit(codec.tableId(u32[k]!, u32[k + 1]!), level - 1);
+    }
+  };
+  visit(ROOT_PAGE, levels);
+  return out;
+}
