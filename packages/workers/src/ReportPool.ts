@@ -1,0 +1,266 @@
+/**
+ * ReportPool: the parallel dirty-page reporter, on a piscina pool of long-lived workers.
+ *
+ * Theory of operation
+ * -------------------
+ * What it does: the same as core's sequential `reportDirty` (read every source over the bitmap's
+ * whole range, record into the bitmap, clear unless `noClear`), with the range cut into chunks
+ * (./chunkPlan.ts) that the pool's workers claim dynamically (./controlBlock.ts). The ownership
+ * rule of core's DirtySource.ts makes the bits and the remaining source state identical to the
+ * sequential reporter's for any thread count and chunk size.
+ *
+ * Life of a pool: the constructor starts `threads` piscina workers (minThreads = maxThreads, so
+ * none is retired when idle) and posts one warm-up task per worker; each warm-up task waits at a
+ * barrier until all have arrived, which forces one onto every worker and proves they are all
+ * loaded. Every worker runs its JIT warm-up when it loads the report handler (./reportWorker.ts,
+ * ./warmUp.ts), so a replacement worker (after a fault) warms itself too, before its first task.
+ * Reports wait for that start-up once. More threads than cores is allowed; they time-share.
+ *
+ * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
+ * then our own options) before anything is posted, so a rejected report writes nothing; then run
+ * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
+ * count the bitmap's bits before and after the walk, for `bitsSet`). Several reports may run at
+ * once on one pool: each has its own control block, and their tasks share piscina's queue.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { type DirtySource, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
+import { ChunkPlan, checkChunkBits, countPlan, defaultChunkBits } from './chunkPlan.js';
+import { type PoolReportStats, poolReportStats } from './poolStats.js';
+import { type ReportProgress, runReport } from './reportRun.js';
+import { piscinaEntry } from './workerEntry.js';
+import type { FaultInjection } from './workerTask.js';
+import type { WarmupTask } from './warmUp.js';
+import type { ReportWorkerData } from './reportHandler.js';
+
+const WHERE = 'ReportPool';
+
+/** Options of {@link ReportPool}'s constructor. */
+export interface ReportPoolOptions {
+  /**
+   * Worker threads, 1..256. More threads than cores is allowed (they time-share).
+   * @defaultValue `os.availableParallelism()`
+   */
+  readonly threads?: number;
+  /**
+   * Bitmap bits per chunk for every report of this pool (a report may override it): a multiple
+   * of 32 in [32, 2^31]. A chunk should be ≥ ~30 µs of work (performance-notes.md §6) and short
+   * enough for an abort to take effect quickly.
+   * @defaultValue 256 MiB of IOVA at the bitmap's page size: 2^16 bits at 4 KiB pages, at least 32
+   */
+  readonly chunkBits?: number;
+  /**
+   * Least time between two `onProgress` calls of a report, milliseconds (≥ 50).
+   * @defaultValue 100
+   */
+  readonly progressIntervalMs?: number;
+  /**
+   * Warm the walk kernels up in every worker when it starts (a synthetic report, ~0.1–0.2 s once
+   * per worker; performance-notes.md §7), and wait for every worker to be up before the first
+   * report.
+   * `false` skips both: workers start lazily and the first reports are slower (tests use it).
+   * @defaultValue true
+   */
+  readonly warmUp?: boolean;
+}
+
+/** Arguments of {@link ReportPool.report}. */
+export interface PoolReportOptions {
+  /** The caller's bitmap (backed by a SharedArrayBuffer); the report covers its whole range. */
+  readonly bitmap: IovaBitmap;
+  /** The sources to read; names must be unique. */
+  readonly sources: readonly DirtySource[];
+  /** Read without clearing (iommufd NO_CLEAR). @defaultValue false */
+  readonly noClear?: boolean;
+  /**
+   * Aborts the report: it rejects with `ECANCELED` once every worker has stopped (within one
+   * chunk). The bitmap then holds every page whose dirty state was cleared: keep it.
+   */
+  readonly signal?: AbortSignal;
+  /** Called at most every `progressIntervalMs`, and once at the end. Exceptions become warnings. */
+  readonly onProgress?: (progress: ReportProgress) => void;
+  /**
+   * Workers this report may use at most, 1..the pool's `threads` (it posts
+   * min(threads, chunks, ⌈nbits × sources / chunkBits⌉) tasks). A smaller number leaves workers
+   * free for concurrent reports.
+   * @defaultValue the pool's `threads`
+   */
+  readonly threads?: number;
+  /** Bits per chunk for this report. @defaultValue the pool's `chunkBits` */
+  readonly chunkBits?: number;
+  /** Test-only: make one worker die mid-chunk (see {@link FaultInjection}). Never in production. */
+  readonly faultInjection?: FaultInjection;
+}
+
+/** A snapshot of the pool, for diagnostics and leak tests. */
+export interface ReportPoolStatus {
+  /** Worker threads alive now. */
+  readonly workers: number;
+  /** Reports in flight. */
+  readonly activeReports: number;
+  /** Tasks waiting in piscina's queue. */
+  readonly queuedTasks: number;
+  /** Listeners registered on the underlying piscina instance (constant over the pool's life). */
+  readonly listeners: number;
+  /** True after {@link ReportPool.close}. */
+  readonly closed: boolean;
+}
+
+function checkFault(v: unknown): FaultInjection | undefined {
+  if (v === undefined) return undefined;
+  const f = v as FaultInjection;
+  if (typeof f !== 'object' || f === null || !Number.isInteger(f.afterChunks) || f.afterChunks < 0 || (f.mode !== 'exit' && f.mode !== 'throw')) {
+    throw IovaBitmapError.bad('EINVAL', `${WHERE}.report`, 'faultInjection', v, "must be { afterChunks: integer >= 0, mode: 'exit' | 'throw' }");
+  }
+  return { afterChunks: f.afterChunks, mode: f.mode };
+}
+
+/** The parallel reporter; see the module comment. */
+export class ReportPool {
+  /** Worker threads. */
+  readonly threads: number;
+  /** Bits per chunk, or `undefined` for the per-bitmap default. */
+  readonly chunkBits: number | undefined;
+  /** Least ms between onProgress calls. */
+  readonly progressIntervalMs: number;
+  readonly #piscina: Piscina;
+  readonly #ready: Promise<void>;
+  readonly #active = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Starts the workers (and their warm-up, unless `warmUp: false`).
+   * @throws IovaBitmapError `EINVAL` for a bad option.
+   */
+  constructor(options: ReportPoolOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', WHERE, 'options', options, 'must be an object');
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'threads', options.threads, 'must be an integer in [1, 256]');
+    }
+    this.threads = threads;
+    this.chunkBits = options.chunkBits === undefined ? undefined : checkChunkBits(WHERE, options.chunkBits);
+    const interval = options.progressIntervalMs ?? 100;
+    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 50) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, 'must be a number of milliseconds >= 50');
+    }
+    this.progressIntervalMs = interval;
+    const warm = options.warmUp ?? true;
+    if (typeof warm !== 'boolean') throw IovaBitmapError.bad('EINVAL', WHERE, 'warmUp', warm, 'must be a boolean');
+    const { filename, execArgv } = piscinaEntry('reportWorker');
+    const workerData: ReportWorkerData = { warmUp: warm };
+    this.#piscina = new Piscina({ filename, execArgv, workerData, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
+    // A worker that dies with no task of ours is replaced by piscina; without a listener the
+    // 'error' event would throw. Faults during a report are reported by the report itself.
+    this.#piscina.on('error', () => {});
+    this.#ready = warm ? this.#warmUp() : Promise.resolve();
+    this.#ready.catch(() => {});
+  }
+
+  async #warmUp(): Promise<void> {
+    const barrier = new SharedArrayBuffer(4);
+    const task: WarmupTask = { kind: 'warmup', barrier, parties: this.threads, timeoutMs: 60_000 };
+    await Promise.all(Array.from({ length: this.threads }, () => this.#piscina.run(task)));
+  }
+
+  /**
+   * Resolves when every worker has started and warmed up.
+   * @throws IovaBitmapError `EIO` when the workers could not start.
+   */
+  async ready(): Promise<void> {
+    try {
+      await this.#ready;
+    } catch (e) {
+      throw new IovaBitmapError('EIO', `${WHERE}: the workers failed to start: ${IovaBitmapError.dataOf(e).message}`, { cause: e });
+    }
+  }
+
+  /** A snapshot of the pool (see {@link ReportPoolStatus}). */
+  get status(): ReportPoolStatus {
+    const p = this.#piscina;
+    let listeners = 0;
+    for (const n of p.eventNames()) listeners += p.listenerCount(n);
+    return { workers: p.threads.length, activeReports: this.#active.size, queuedTasks: p.queueSize, listeners, closed: this.#closing !== undefined };
+  }
+
+  /**
+   * Reports every source over the bitmap's whole range, in parallel. The bitmap and the sources'
+   * remaining state end up exactly as core's `reportDirty` leaves them.
+   * @returns core's ReportStats, extended per source and per worker ({@link PoolReportStats})
+   * @throws IovaBitmapError (as a rejection) — before anything is written: `EINVAL` and the
+   *   sources' own codes from validation, `EBUSY` after close(); after workers started:
+   *   `ECANCELED` (signal), `EIO` (a worker threw or died; `details` name the source and chunk),
+   *   or a source's own error with its code and message. After ECANCELED or EIO every page whose
+   *   dirty state was cleared is in the bitmap; report again for the rest.
+   */
+  async report(options: PoolReportOptions): Promise<PoolReportStats> {
+    const run = this.#report(options);
+    this.#active.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#active.delete(run);
+    }
+  }
+
+  async #report(options: PoolReportOptions): Promise<PoolReportStats> {
+    const tStart = performance.now();
+    const where = `${WHERE}.report`;
+    if (this.#closing !== undefined) throw new IovaBitmapError('EBUSY', `${where}: the pool is closed`);
+    if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', where, 'options', options, 'must be an object');
+    const { bitmap, sources, signal, onProgress } = options;
+    const noClear = options.noClear ?? false;
+    if (typeof noClear !== 'boolean') throw IovaBitmapError.bad('EINVAL', where, 'noClear', noClear, 'must be a boolean');
+    checkReportRequest(where, bitmap, sources, noClear);
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw IovaBitmapError.bad('EINVAL', where, 'signal', signal, 'must be an AbortSignal');
+    if (onProgress !== undefined && typeof onProgress !== 'function') {
+      throw IovaBitmapError.bad('EINVAL', where, 'onProgress', onProgress, 'must be a function');
+    }
+    const threads = options.threads ?? this.threads;
+    if (!Number.isInteger(threads) || threads < 1 || threads > this.threads) {
+      throw IovaBitmapError.bad('EINVAL', where, 'threads', options.threads, `must be an integer in [1, ${this.threads}] (the pool's threads)`);
+    }
+    const chunkBits = checkChunkBits(where, options.chunkBits ?? this.chunkBits ?? defaultChunkBits(bitmap.pageShift));
+    const fault = checkFault(options.faultInjection);
+    const shared = bitmap.share();
+    const descriptors = sources.map((s) => s.share());
+    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, sources.length, chunkBits);
+    const countPieces = countPlan(bitmap.windows(), bitmap.bitBase, chunkBits).pieces;
+    const names = sources.map((s) => s.name);
+    await this.ready();
+    if (signal?.aborted) {
+      throw new IovaBitmapError('ECANCELED', `${where}: aborted before it started`, { cause: signal.reason });
+    }
+    const out = await runReport({
+      piscina: this.#piscina,
+      bitmap,
+      names,
+      plan,
+      countPieces,
+      threads,
+      task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress } : {}),
+      progressIntervalMs: this.progressIntervalMs,
+    });
+    return poolReportStats(names, out.workers, {
+      bitsSet: out.bitsSet,
+      elapsedMs: out.elapsedMs,
+      wallMs: performance.now() - tStart,
+      tasks: out.tasks,
+      chunkBits,
+    });
+  }
+
+  /**
+   * Waits for the reports in flight, then stops the workers. Later reports reject with `EBUSY`.
+   * Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#active, this.#ready]);
+      await this.#piscina.close();
+    })();
+    return this.#closing;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Statistics of a parallel report: core's ReportStats, extended per source and per worker.
+ *
+ * Theory of operation
+ * -------------------
+ * Each task (one per worker per report) counts what it did per source: the core counters
+ * (entries visited, dirty leaves, bits marked) plus chunks and busy time, and returns them in its
+ * one result message as {@link TaskSourceCounters} rows indexed like the report's source list.
+ * The main thread folds the rows into per-source totals ({@link PoolSourceStats}) and keeps one
+ * {@link WorkerReportStats} per task. `bitsSet` (bits that went 0 → 1) is the bitmap's count after
+ * the walk minus its count before, as in core's `reportDirty` (a unit may be recorded outside the
+ * chunk that owns it and two sources may mark the same bits, so it cannot be summed per chunk);
+ * the workers do both counts in parallel (./controlBlock.ts).
+ */
+import { type ReportStats, type SourceStats, addSourceStats, emptySourceStats } from '@iovabitmap/core';
+
+/** Counters of one source: core's {@link SourceStats} plus the pool's own. */
+export interface PoolSourceStats extends SourceStats {
+  /** Chunks of this source walked. */
+  chunks: number;
+  /** Time spent inside this source's `reportChunk`, summed over workers, milliseconds. */
+  busyMs: number;
+}
+
+/** What one worker (one task) did during a report. */
+export interface WorkerReportStats {
+  /** The task's slot in the report's control block (0-based). */
+  readonly slot: number;
+  /** `worker_threads.threadId` of the worker that ran the task. */
+  readonly threadId: number;
+  /** Chunks this worker walked. */
+  readonly chunks: number;
+  /** Time inside `reportChunk` calls, milliseconds. */
+  readonly busyMs: number;
+  /** Sum over sources. */
+  readonly total: SourceStats;
+  /** Per source name. */
+  readonly sources: Readonly<Record<string, PoolSourceStats>>;
+}
+
+/** What {@link ReportPool.report} returns: core's {@link ReportStats} plus the pool's counters. */
+export interface PoolReportStats extends ReportStats {
+  /** Per source name, summed over workers. */
+  readonly sources: Readonly<Record<string, PoolSourceStats>>;
+  /** One entry per task that ran (tasks cancelled before they started are left out). */
+  readonly workers: readonly WorkerReportStats[];
+  /** Tasks posted for the report: min(threads, chunks, ⌈nbits × sources / chunkBits⌉). */
+  readonly tasks: number;
+  /** Bits per chunk used for this report. */
+  readonly chunkBits: number;
+  /**
+   * Wall time of the whole `report()` call, ms: validation, waiting for the workers, posting, the
+   * two bit counts and collecting the results included. (`elapsedMs` is the walk phase only.)
+   */
+  readonly wallMs: number;
+}
+
+/** One row of a task result: the counters of one source, indexed like the report's sources. */
+export type TaskSourceCounters = [entriesVisited: number, dirtyLeaves: number, bitsMarked: number, chunks: number, busyMs: number];
+
+/** A zeroed counter row. */
+export function emptyCounters(): TaskSourceCounters {
+  return [0, 0, 0, 0, 0];
+}
+
+/** A fresh zeroed {@link PoolSourceStats}. */
+export function emptyPoolSourceStats(): PoolSourceStats {
+  return { ...emptySourceStats(), chunks: 0, busyMs: 0 };
+}
+
+/** Adds a counter row into `a` and returns `a`. */
+export function addCounters(a: PoolSourceStats, row: TaskSourceCounters): PoolSourceStats {
+  a.entriesVisited += row[0];
+  a.dirtyLeaves += row[1];
+  a.bitsMarked += row[2];
+  a.chunks += row[3];
+  a.busyMs += row[4];
+  return a;
+}
+
+/** Builds one worker's stats from its counter rows. */
+export function workerStats(slot: number, threadId: number, names: readonly string[], rows: readonly TaskSourceCounters[]): WorkerReportStats {
+  const sources: Record<string, PoolSourceStats> = {};
+  const total = emptySourceStats();
+  let chunks = 0;
+  let busyMs = 0;
+  names.forEach((name, i) => {
+    const s = addCounters(emptyPoolSourceStats(), rows[i] ?? emptyCounters());
+    sources[name] = s;
+    addSourceStats(total, s);
+    chunks += s.chunks;
+    busyMs += s.busyMs;
+  });
+  return { slot, threadId, chunks, busyMs, total, sources };
+}
+
+/** Folds the workers' stats into a {@link PoolReportStats}. */
+export function poolReportStats(
+  names: readonly string[],
+  workers: readonly WorkerReportStats[],
+  extra: { bitsSet: number; elapsedMs: number; wallMs: number; tasks: number; chunkBits: number },
+): PoolReportStats {
+  const sources: Record<string, PoolSourceStats> = {};
+  for (const n of names) sources[n] = emptyPoolSourceStats();
+  const total = emptySourceStats();
+  let chunks = 0;
+  for (const w of workers) {
+    for (const n of names) {
+      const s = w.sources[n]!;
+      const into = sources[n]!;
+      addSourceStats(into, s);
+      into.chunks += s.chunks;
+      into.busyMs += s.busyMs;
+    }
+    chunks += w.chunks;
+  }
+  for (const n of names) addSourceStats(total, sources[n]!);
+  return { sources, total, chunks, workers, ...extra };
+}

@@ -1,0 +1,199 @@
+/**
+ * One report in flight on the pool: posts its tasks, watches them, and settles.
+ *
+ * Theory of operation
+ * -------------------
+ * The run posts min(threads, chunks, ⌈nbits × sources / chunkBits⌉) tasks, one per worker
+ * (./workerTask.ts; the last term keeps a report of a few chunks on few workers: an extra task
+ * costs ~40 µs to post), all sharing one control block (./controlBlock.ts). It resolves once
+ * every task that *started* has returned. Tasks still queued in piscina are cancelled through the
+ * block (CAS PENDING → CANCELLED) as soon as their work is moot, so a report never waits for a
+ * worker that is busy with another report's chunks:
+ *
+ * - A task returns `done` only when the cursor is exhausted (or STOP is set): every chunk is
+ *   claimed, so the queued tasks are cancelled and the run waits only for the running ones.
+ * - Abort (AbortSignal): STOP = Abort, cancel the queued tasks, wait for the running ones to
+ *   finish their current chunk (between-chunk check), then reject `ECANCELED`. We never use
+ *   piscina's own abort, which terminates a worker mid-write.
+ * - Fault: a task returns `failed` (it caught a throw) or piscina rejects it (the worker thread
+ *   died: `process.exit`, a crash). STOP = Fault, cancel the queued tasks, wait for the running
+ *   ones, then reject `EIO` naming the source and chunk (read from the dead task's slot). Piscina
+ *   replaces a dead worker by itself (minThreads).
+ *
+ * So when the promise settles, no worker of this report can write to the bitmap again. Whatever
+ * was cleared is in the bitmap (sources record before they clear), so after ECANCELED or EIO the
+ * caller keeps the bitmap and reports again to get the rest.
+ *
+ * Progress: a timer reads the block's counters every `progressIntervalMs` and once more at the
+ * end; workers only do one Atomics.add per chunk for it. `bitsSet` comes from the workers' two
+ * counting phases (./controlBlock.ts), so the main thread never scans the bitmap.
+ */
+import type { Piscina } from 'piscina';
+import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
+import type { ChunkPlan } from './chunkPlan.js';
+import { ControlBlock, Phase, StopReason } from './controlBlock.js';
+import { type WorkerReportStats, workerStats } from './poolStats.js';
+import type { ReportTask, ReportTaskResult } from './workerTask.js';
+
+const WHERE = 'ReportPool.report';
+
+/** Progress of a report, passed to `onProgress`. */
+export interface ReportProgress {
+  /** Chunks finished so far (all sources). */
+  readonly chunksDone: number;
+  /** Chunks of the report (pieces × sources). */
+  readonly chunksTotal: number;
+  /** IOVA bytes covered by the finished chunks, summed over sources. */
+  readonly bytesScanned: bigint;
+  /** IOVA bytes of the whole report: bitmap length × sources. */
+  readonly bytesTotal: bigint;
+}
+
+/** Everything a run needs; validated by the caller. */
+export interface RunInput {
+  readonly piscina: Piscina;
+  readonly bitmap: IovaBitmap;
+  readonly names: readonly string[];
+  readonly plan: ChunkPlan;
+  /** Pieces of the counting phases (`countPlan(...).pieces`). */
+  readonly countPieces: number;
+  readonly threads: number;
+  /** The task fields shared by every slot. */
+  readonly task: Omit<ReportTask, 'control' | 'slot'>;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (p: ReportProgress) => void;
+  readonly progressIntervalMs: number;
+}
+
+/** What a successful run gives back (wall time is the caller's). */
+export interface RunOutput {
+  readonly workers: WorkerReportStats[];
+  readonly tasks: number;
+  /** Bits that went 0 → 1: the workers' count after the walk minus their count before. */
+  readonly bitsSet: number;
+  /**
+   * The walk phase, ms: from the first worker starting to walk to the last one seeing every chunk
+   * done (posting, waking the workers and the two counts excluded, like core's `elapsedMs`).
+   */
+  readonly elapsedMs: number;
+}
+
+/** The IOVA range of chunk `c` as a detail record for errors. */
+function chunkDetails(input: RunInput, c: number): Record<string, string | number> {
+  if (c < 0 || c >= input.plan.chunks) return { chunk: -1 };
+  const at = input.plan.locate(c);
+  const shift = BigInt(input.bitmap.pageShift);
+  const lo = input.bitmap.iova + (BigInt(at.firstBit) << shift);
+  const hi = lo + (BigInt(at.bitCount) << shift);
+  return { source: input.names[at.source]!, chunk: c, chunkLo: `0x${lo.toString(16)}`, chunkHi: `0x${hi.toString(16)}` };
+}
+
+/** Builds the error of a failed task: its own code and message when it had one, else EIO naming the chunk. */
+function faultError(input: RunInput, slot: number, chunk: number, cause: IovaBitmapErrorData, threadId?: number): IovaBitmapError {
+  const d = chunkDetails(input, chunk);
+  const details: Record<string, string | number> = { ...d, slot, ...(threadId === undefined ? {} : { threadId }) };
+  if (cause.code !== 'EIO') return IovaBitmapError.fromData(cause, details);
+  const who = threadId === undefined ? `the worker of task ${slot}` : `worker ${threadId} (task ${slot})`;
+  const where = d.chunk === -1 ? 'outside any chunk' : `in chunk ${chunk} of source ${JSON.stringify(d.source)} (IOVA [${d.chunkLo}, ${d.chunkHi}))`;
+  return new IovaBitmapError('EIO', `${WHERE}: ${who} failed ${where}: ${cause.message}`, { details: { ...cause.details, ...details } });
+}
+
+function callProgress(input: RunInput, ctrl: ControlBlock): void {
+  const cb = input.onProgress;
+  if (cb === undefined) return;
+  const p = ctrl.progress();
+  const shift = BigInt(input.bitmap.pageShift);
+  try {
+    cb({
+      chunksDone: p.chunksDone,
+      chunksTotal: input.plan.chunks,
+      bytesScanned: p.bitsDone << shift,
+      bytesTotal: input.bitmap.length * BigInt(input.names.length),
+    });
+  } catch (e) {
+    process.emitWarning(`${WHERE}: onProgress threw: ${String(e)}`, 'IovaBitmapWarning');
+  }
+}
+
+/** Runs one report on the pool; see the module comment. Rejects with ECANCELED, EIO or a worker's own error. */
+export async function runReport(input: RunInput): Promise<RunOutput> {
+  const { plan, signal } = input;
+  // A task should get at least one full chunk of bits: a smaller report gains nothing from more
+  // workers and pays ~40 µs per extra task (posting its descriptors).
+  const tasks = Math.min(input.threads, plan.chunks, Math.ceil((input.bitmap.nbits * input.names.length) / plan.chunkBits));
+  const ctrl = ControlBlock.create(tasks, plan.chunks, input.countPieces);
+  const workers: WorkerReportStats[] = [];
+  let walkStart = Infinity;
+  let walkEnd = -Infinity;
+  let failure: IovaBitmapError | undefined;
+  let onAbort: (() => void) | undefined;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      let open = tasks;
+      const closed = new Uint8Array(tasks);
+      const close = (s: number): void => {
+        if (closed[s] === 1) return;
+        closed[s] = 1;
+        if (--open === 0) resolve();
+      };
+      const cancelQueued = (): void => {
+        for (let s = 0; s < tasks; s++) if (closed[s] === 0 && ctrl.cancel(s)) close(s);
+      };
+      const fail = (err: IovaBitmapError): void => {
+        failure ??= err;
+        ctrl.requestStop(StopReason.Fault);
+        cancelQueued();
+      };
+      const onResult = (s: number, r: ReportTaskResult): void => {
+        if (r.kind === 'done') {
+          workers.push(workerStats(r.slot, r.threadId, input.names, r.rows));
+          if (r.walkStartMs < walkStart) walkStart = r.walkStartMs;
+          if (r.walkEndMs > walkEnd) walkEnd = r.walkEndMs;
+          cancelQueued();
+        } else if (r.kind === 'failed') {
+          fail(faultError(input, s, r.chunk, r.error, r.threadId));
+        }
+        close(s);
+      };
+      const onDeath = (s: number, e: unknown): void => {
+        // A rejection of a task we cancelled (piscina.close() drops queued tasks) is not a fault.
+        if (closed[s] === 0) fail(faultError(input, s, ctrl.current(s), IovaBitmapError.dataOf(e)));
+        close(s);
+      };
+      if (signal !== undefined) {
+        onAbort = () => {
+          if (ctrl.requestStop(StopReason.Abort)) cancelQueued();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      if (input.onProgress !== undefined) timer = setInterval(() => callProgress(input, ctrl), input.progressIntervalMs);
+      for (let s = 0; s < tasks; s++) {
+        const task: ReportTask = { ...input.task, control: ctrl.buffer, slot: s };
+        input.piscina.run(task).then(
+          (r: ReportTaskResult) => onResult(s, r),
+          (e: unknown) => onDeath(s, e),
+        );
+      }
+    });
+  } finally {
+    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
+    if (timer !== undefined) clearInterval(timer);
+  }
+  callProgress(input, ctrl);
+  if (failure !== undefined) throw failure;
+  const { chunksDone } = ctrl.progress();
+  if (chunksDone !== plan.chunks || ctrl.done(Phase.CountAfter) !== input.countPieces) {
+    if (ctrl.stopReason() === StopReason.Abort) {
+      throw new IovaBitmapError('ECANCELED', `${WHERE}: aborted after ${chunksDone} of ${plan.chunks} chunks`, {
+        details: { chunksDone, chunksTotal: plan.chunks },
+        cause: signal?.reason,
+      });
+    }
+    throw new IovaBitmapError('EIO', `${WHERE}: the workers finished ${chunksDone} of ${plan.chunks} chunks`, {
+      details: { chunksDone, chunksTotal: plan.chunks },
+    });
+  }
+  const elapsedMs = walkEnd >= walkStart ? walkEnd - walkStart : 0;
+  return { workers: workers.sort((a, b) => a.slot - b.slot), tasks, bitsSet: ctrl.bitsSet(), elapsedMs };
+}

@@ -1,0 +1,171 @@
+/**
+ * The per-chunk loop one worker runs for one report: a plain function, so that tests can run it
+ * in-process (vitest does not see code inside worker threads) and the piscina entry
+ * (./reportWorker.ts) only adds the source factory.
+ *
+ * Theory of operation
+ * -------------------
+ * A task is the *one* message a worker gets per report. It carries descriptors only (the bitmap's
+ * and the sources' SharedArrayBuffers are shared, not copied): the worker rebuilds views, builds
+ * the same {@link ChunkPlan} as the main thread, and then takes part in the report's three phases
+ * (./controlBlock.ts): count the bitmap's bits piece by piece, walk the chunks, count again; in
+ * each it claims items from the phase's cursor until none is left or STOP is set, then waits at
+ * the phase barrier. One message per worker, not one per chunk, because a piscina task costs
+ * 45–50 µs (performance-notes.md §5) while a chunk is ~30–165 µs of work: per-chunk messages
+ * would double the cost of a clean walk.
+ *
+ * For each chunk: publish its index in the slot (so a worker that dies is named), report it with
+ * the source's `reportChunk` (record before clear is the source's rule: a death anywhere leaves
+ * every cleared unit in the bitmap), then count it. STOP is read between chunks, so a stop takes
+ * effect within one chunk (or one counted piece).
+ *
+ * Nothing escapes: any throw becomes `{ kind: 'failed', error: IovaBitmapError.dataOf(e) }`
+ * (code and message kept; a plain Error becomes `EIO`), because piscina drops an Error
+ * subclass's own fields on the way back.
+ *
+ * Fault injection (test-only): the worker that claims chunk `afterChunks` reports the first half
+ * of it, then exits its thread or throws, as a worker dying mid-chunk would.
+ */
+import { threadId } from 'node:worker_threads';
+import {
+  IovaBitmap,
+  IovaBitmapError,
+  type DirtySource,
+  type DirtySourceShared,
+  type IovaBitmapErrorData,
+  type SharedIovaBitmap,
+} from '@iovabitmap/core';
+import { ChunkPlan, countPlan } from './chunkPlan.js';
+import { ControlBlock, Phase, StopReason } from './controlBlock.js';
+import { emptyCounters, type TaskSourceCounters } from './poolStats.js';
+
+/**
+ * Test-only: makes one worker of a report die mid-chunk. Never use it in production.
+ */
+export interface FaultInjection {
+  /** The worker that claims chunk number `afterChunks` (0-based; i.e. after that many claims) dies. */
+  readonly afterChunks: number;
+  /** `'exit'`: `process.exit(1)` in the worker thread; `'throw'`: an Error thrown from the chunk loop. */
+  readonly mode: 'exit' | 'throw';
+}
+
+/** The one message a worker gets per report. Structured-cloneable. */
+export interface ReportTask {
+  readonly kind: 'report';
+  /** The report's control block (./controlBlock.ts). */
+  readonly control: SharedArrayBuffer;
+  /** This task's slot in the control block. */
+  readonly slot: number;
+  /** The caller's bitmap. */
+  readonly bitmap: SharedIovaBitmap;
+  /** The sources, in report order. */
+  readonly sources: readonly DirtySourceShared[];
+  /** Read without clearing. */
+  readonly noClear: boolean;
+  /** Piece size in bits (./chunkPlan.ts). */
+  readonly chunkBits: number;
+  /** Test-only fault injection. */
+  readonly fault?: FaultInjection;
+}
+
+/** What a report task returns (never throws). */
+export type ReportTaskResult =
+  | {
+      readonly kind: 'done';
+      readonly slot: number;
+      readonly threadId: number;
+      /** Counters per source, indexed like the task's sources. */
+      readonly rows: readonly TaskSourceCounters[];
+      /**
+       * When this task entered and left the walk phase, ms since the epoch with sub-ms precision
+       * (`performance.timeOrigin + performance.now()`, comparable across threads); NaN when it
+       * did not walk (stopped before).
+       */
+      readonly walkStartMs: number;
+      readonly walkEndMs: number;
+    }
+  | { readonly kind: 'cancelled'; readonly slot: number }
+  | {
+      readonly kind: 'failed';
+      readonly slot: number;
+      readonly threadId: number;
+      /** The chunk being walked when it failed, or -1 (while rebuilding the views). */
+      readonly chunk: number;
+      readonly error: IovaBitmapErrorData;
+    };
+
+/** Rebuilds a source from its descriptor (core's `dirtySourceFromShared` in the real worker). */
+export type SourceFactory = (d: DirtySourceShared) => DirtySource;
+
+/** Claims and counts bitmap pieces of a count phase (the `countPlan` cut) until none is left or STOP is set. */
+function countPieces(ctrl: ControlBlock, p: typeof Phase.CountBefore | typeof Phase.CountAfter, plan: ChunkPlan, bitmap: IovaBitmap): void {
+  for (;;) {
+    if (ctrl.stopReason() !== StopReason.None) return;
+    const i = ctrl.claim(p);
+    if (i >= plan.pieces) return;
+    const at = plan.locate(i);
+    ctrl.pieceCounted(p, bitmap.countBits(at.firstBit, at.bitCount));
+  }
+}
+
+/** Runs one report task; see the module comment. */
+export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportTaskResult {
+  const ctrl = ControlBlock.attach(task.control);
+  const slot = task.slot;
+  if (!ctrl.tryStart(slot)) return { kind: 'cancelled', slot };
+  let c = -1;
+  const rows = task.sources.map(() => emptyCounters());
+  try {
+    const bitmap = IovaBitmap.fromShared(task.bitmap);
+    const sources = task.sources.map(rebuild);
+    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, sources.length, task.chunkBits);
+    const counts = countPlan(bitmap.windows(), bitmap.bitBase, task.chunkBits);
+    if (plan.chunks !== ctrl.chunks || counts.pieces !== ctrl.total(Phase.CountBefore)) {
+      throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.pieces} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
+    }
+    countPieces(ctrl, Phase.CountBefore, counts, bitmap);
+    if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, rows, walkStartMs: NaN, walkEndMs: NaN };
+    const walkStartMs = performance.timeOrigin + performance.now();
+    const shift = BigInt(bitmap.pageShift);
+    const clipLo = bitmap.iova;
+    const clipHi = bitmap.end;
+    const options = { noClear: task.noClear };
+    const fault = task.fault;
+    for (;;) {
+      if (ctrl.stopReason() !== StopReason.None) break;
+      c = ctrl.claim(Phase.Walk);
+      if (c >= plan.chunks) {
+        c = -1;
+        break;
+      }
+      ctrl.setCurrent(slot, c);
+      const at = plan.locate(c);
+      const source = sources[at.source]!;
+      const chunkLo = clipLo + (BigInt(at.firstBit) << shift);
+      const chunkHi = chunkLo + (BigInt(at.bitCount) << shift);
+      if (fault !== undefined && c === fault.afterChunks) {
+        const mid = chunkLo + (BigInt(at.bitCount >>> 1) << shift);
+        if (mid > chunkLo) source.reportChunk(bitmap, { chunkLo, chunkHi: mid, clipLo, clipHi }, options);
+        if (fault.mode === 'exit') process.exit(1);
+        throw new Error(`injected fault in chunk ${c}`);
+      }
+      const t0 = performance.now();
+      const st = source.reportChunk(bitmap, { chunkLo, chunkHi, clipLo, clipHi }, options);
+      const row = rows[at.source]!;
+      row[4] += performance.now() - t0;
+      row[0] += st.entriesVisited;
+      row[1] += st.dirtyLeaves;
+      row[2] += st.bitsMarked;
+      row[3] += 1;
+      ctrl.chunkDone(slot, at.bitCount);
+    }
+    const walked = ctrl.waitPhase(Phase.Walk);
+    const walkEndMs = performance.timeOrigin + performance.now();
+    if (walked) countPieces(ctrl, Phase.CountAfter, counts, bitmap);
+    return { kind: 'done', slot, threadId, rows, walkStartMs, walkEndMs };
+  } catch (e) {
+    return { kind: 'failed', slot, threadId, chunk: c, error: IovaBitmapError.dataOf(e) };
+  } finally {
+    ctrl.finish(slot);
+  }
+}
