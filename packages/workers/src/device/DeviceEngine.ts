@@ -1,0 +1,369 @@
+/**
+ * DeviceEngine: the simulated DMA device, as it runs inside its worker (./deviceWorker.ts).
+ *
+ * Theory of operation
+ * -------------------
+ * What it models. A PCI device doing DMA writes into guest memory while the VMM migrates: every
+ * write dirties IOVA pages in the IOMMU page table (PTE dirty bit / SMMU DBM, through
+ * `IoPageTable.dmaWritePages`) and in the device's own dirty tracker (VFIO DMA logging, through
+ * `VfTracker.dmaWritePages`). The writes come from a pattern (./patterns.ts) at a target rate.
+ *
+ * Ground truth first. For every run of pages the device writes, it
+ *   1. records the pages in the shared ground-truth bitmap (4 KiB pages, `setUnits`, atomic on
+ *      shared words), and only then
+ *   2. marks them in each source (`dmaWritePages`).
+ * Hence the invariant, at every instant and seen from any thread:
+ *     dirty(source) ⊆ widen(groundTruth)
+ * (widen = round out to the source's unit: leaf PTE or tracker page). A report can only find a
+ * page the device already put in the ground truth, so a reported page outside the widened ground
+ * truth is a reporter bug, never a timing artefact, and the "unexpected" check of the migration
+ * checker (../migrate/verify.ts) is sound even for rounds taken while the device writes. The
+ * reverse order would let a report see a mark whose ground-truth bit is not yet written.
+ * The "missing" check needs one more step: a page can be in the ground truth and not yet marked
+ * (between steps 1 and 2), so it is only checked after the quiesce below, when step 2 has run for
+ * every step 1.
+ * Memory ordering: after the quiesce, the fence below makes every device store visible, so the
+ * final check is sound under the JS memory model alone. A check of a round taken *while* the device
+ * writes also relies on the hardware keeping the device's stores in order as seen by the walker's
+ * plain PTE loads (ground-truth stores, then the atomic mark): true on x86-64 (TSO) and ARMv8
+ * (the mark is a release; multi-copy atomic), as for any shared-memory dirty tracking.
+ *
+ * Where the device may write. Ground truth must not hold a page that no source can report (that
+ * would be a false "missing"). Step 1 runs before step 2, so the device cannot learn from
+ * `dmaWritePages` whether a page was writable; instead the *region* is the contract: the device
+ * writes only inside `start({ region })` (default: the ground truth's range), which must be mapped
+ * writable in the page table and tracked by the tracker; start() rejects a region with a hole in
+ * any source's coverage (`firstUncovered`: the page table's mapped areas, the tracker's ranges).
+ * As a tripwire, the pages of any write a source took nothing of (`dmaWritePages` returning 0) are
+ * counted in `stats().unmarkedPages`; the tests assert it stays 0. (Sources count what they took in their own units, tracker pages or
+ * leaves, so a partial take cannot be told from the return value; the region check is the rule.)
+ *
+ * Loop. Writes happen in batches of at most `batchPages` pages; between batches the engine yields
+ * to the worker's event loop (setImmediate, or a setTimeout when it is ahead of `rate`), which is
+ * when comlink calls (pause, stop, stats) run. A batch is synchronous, so a control call never
+ * observes a half-written run.
+ *
+ * Quiesce protocol (pause/stop). The control call runs between batches, so when it runs the last
+ * write is complete; it cancels the pending timer, so no further batch can start, then publishes
+ * the fence `Atomics.add(control[QUIESCE_SEQ], 1)` (a sequentially consistent RMW, ordered after
+ * every store of the batches) and replies with the new sequence number. The main thread (see
+ * ./DeviceSimulator.ts) `Atomics.load`s the same word and requires it to be at least the replied
+ * value before it resolves: an acquire that makes every device store, including the plain
+ * whole-word stores of the ground truth, visible to the main thread and to workers it signals
+ * afterwards. Only then does the caller take the final report.
+ *
+ * Rate. A token bucket: after t ms of running, the device may have written rate·t/1000 pages. The
+ * bucket is reset on resume so that a pause does not turn into a burst. Runs are never split, so a
+ * 512-page burst can overdraw the bucket; the next batch then waits longer.
+ */
+import { IovaBitmap, IovaBitmapError, toU64 } from '@iovabitmap/core';
+import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
+import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './types.js';
+
+const WHERE = 'DeviceSimulator';
+
+/** What the device writes into: a dirty source seen as DMA target (IoPageTable, VfTracker). */
+export interface DmaTarget {
+  /** The source's name (for stats). */
+  readonly name: string;
+  /**
+   * Marks 4 KiB pages [page4k, page4k + count) dirty, as a DMA write would.
+   * @returns how much of the write the source recorded, in its own units (tracker pages, leaves,
+   *   pages); 0 when it recorded nothing.
+   */
+  dmaWritePages(page4k: number, count: number): number;
+  /**
+   * Where the source can record writes: the first 4 KiB page of [firstPage, firstPage + count)
+   * it does not cover (unmapped in the page table, untracked by the tracker), or -1 when it covers
+   * all of it. Optional; start() checks the region with it.
+   */
+  firstUncovered?(firstPage: number, count: number): number;
+}
+
+/**
+ * A {@link DmaTarget.firstUncovered} over sorted, disjoint runs [starts[i], ends[i]) of 4 KiB
+ * pages (adjacent runs are fine).
+ */
+export function coverageOfRuns(starts: readonly number[], ends: readonly number[]): (firstPage: number, count: number) => number {
+  return (firstPage: number, count: number): number => {
+    let p = firstPage;
+    const end = firstPage + count;
+    while (p < end) {
+      let lo = 0;
+      let hi = starts.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (starts[mid]! <= p) lo = mid + 1;
+        else hi = mid;
+      }
+      const i = lo - 1;
+      if (i < 0 || ends[i]! <= p) return p;
+      p = ends[i]!;
+    }
+    return -1;
+  };
+}
+
+/** Indices of the shared control words (BigInt64Array over {@link DeviceEngine.control}). */
+export const CONTROL = Object.freeze({
+  /** Bumped by every pause/stop after the last write: the quiesce fence. */
+  QUIESCE_SEQ: 0,
+  /** Pages written so far (stored after every batch; for progress without a control call). */
+  PAGES: 1,
+  /** DMA writes (runs) so far. */
+  WRITES: 2,
+  /** Batches so far. */
+  BATCHES: 3,
+});
+const CONTROL_WORDS = 4;
+
+/** Default pages per batch. About 0.1-0.5 ms of writes for 1-page runs: control calls wait at most that. */
+export const DEFAULT_BATCH_PAGES = 1024;
+
+/** The device; see the module comment. One engine per worker. */
+export class DeviceEngine {
+  /** The shared control words; see {@link CONTROL}. */
+  readonly control = new SharedArrayBuffer(CONTROL_WORDS * 8);
+  readonly #ctl = new BigInt64Array(this.control);
+  #state: DeviceState = 'detached';
+  #groundTruth: IovaBitmap | undefined;
+  #gtRegion: PageRegion | undefined;
+  #targets: DmaTarget[] = [];
+  #gen: PatternGenerator | undefined;
+  #pattern: DevicePatternStats | undefined;
+  #rate = 0;
+  #batchPages = DEFAULT_BATCH_PAGES;
+  #immediate: NodeJS.Immediate | undefined;
+  #timeout: NodeJS.Timeout | undefined;
+  #bucketT0 = 0;
+  #bucketPages = 0;
+  #runningSince = 0;
+  #runningMs = 0;
+  #writes = 0;
+  #pages = 0;
+  #batches = 0;
+  #unmarked: Record<string, number> = {};
+  #perPattern = DeviceEngine.#zeroPatterns();
+
+  static #zeroPatterns(): Record<DevicePatternName, DevicePatternStats> {
+    const o = {} as Record<DevicePatternName, DevicePatternStats>;
+    for (const p of DEVICE_PATTERNS) o[p] = { writes: 0, pages: 0 };
+    return o;
+  }
+
+  /** The current state. */
+  get state(): DeviceState {
+    return this.#state;
+  }
+
+  /**
+   * Attaches the ground truth and the DMA targets (resets the stats). Allowed unless running or
+   * paused.
+   * @throws IovaBitmapError `EBUSY` while running/paused; `EINVAL` for a ground truth whose page
+   *   size is not 4096 or two targets with the same name.
+   */
+  attach(groundTruth: IovaBitmap, targets: readonly DmaTarget[]): void {
+    if (this.#state === 'running' || this.#state === 'paused') {
+      throw new IovaBitmapError('EBUSY', `${WHERE}.attach: the device is ${this.#state}; stop() it first`);
+    }
+    if (!(groundTruth instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'groundTruth', groundTruth, 'must be an IovaBitmap');
+    if (groundTruth.pageSize !== 4096n) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'groundTruth.pageSize', groundTruth.pageSize, 'must be 4096 (the ground truth is kept in 4 KiB pages)');
+    }
+    const names = new Set<string>();
+    for (const t of targets) {
+      if (typeof t?.dmaWritePages !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'source', t, 'has no dmaWritePages method');
+      if (names.has(t.name)) throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'source', t.name, 'is attached twice (names must be unique)');
+      names.add(t.name);
+    }
+    this.#groundTruth = groundTruth;
+    this.#gtRegion = { firstPage: Number(groundTruth.iova >> 12n), pageCount: groundTruth.nbits };
+    this.#targets = [...targets];
+    this.#writes = this.#pages = this.#batches = 0;
+    this.#runningMs = 0;
+    this.#unmarked = {};
+    for (const t of targets) this.#unmarked[t.name] = 0;
+    this.#perPattern = DeviceEngine.#zeroPatterns();
+    this.#state = 'ready';
+    this.#publishCounters();
+  }
+
+  /**
+   * Starts writing. Allowed when attached and not running/paused.
+   * @throws IovaBitmapError `EBUSY` (running/paused), `EINVAL` (detached, bad pattern, rate,
+   *   seed, batchPages, or a region outside the ground truth or not 4 KiB aligned).
+   */
+  start(o: DeviceStartOptions): void {
+    const where = WHERE + '.start';
+    if (this.#state === 'running' || this.#state === 'paused') throw new IovaBitmapError('EBUSY', `${where}: the device is already ${this.#state}`);
+    const gt = this.#groundTruth;
+    const gtRegion = this.#gtRegion;
+    if (gt === undefined || gtRegion === undefined) throw new IovaBitmapError('EINVAL', `${where}: attach() a ground truth first`);
+    if (typeof o !== 'object' || o === null) throw IovaBitmapError.bad('EINVAL', where, 'options', o, 'must be an object');
+    if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate < 0) throw IovaBitmapError.bad('EINVAL', where, 'rate', o.rate, 'must be a finite number of pages per second >= 0');
+    if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 32) throw IovaBitmapError.bad('EINVAL', where, 'seed', o.seed, 'must be an integer in [0, 2^32)');
+    const batchPages = o.batchPages ?? DEFAULT_BATCH_PAGES;
+    if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > 2 ** 24) throw IovaBitmapError.bad('EINVAL', where, 'batchPages', batchPages, 'must be an integer in [1, 2^24]');
+    let region = gtRegion;
+    if (o.region !== undefined) {
+      const iova = toU64(where, 'region.iova', o.region.iova);
+      const length = toU64(where, 'region.length', o.region.length);
+      if (length === 0n || (iova & 4095n) !== 0n || (length & 4095n) !== 0n) {
+        throw IovaBitmapError.bad('EINVAL', where, 'region', `${iova}+${length}`, 'must be non-empty and aligned to 4 KiB');
+      }
+      if (iova < gt.iova || iova + length > gt.end) {
+        throw IovaBitmapError.bad('EINVAL', where, 'region', `0x${iova.toString(16)}+0x${length.toString(16)}`, `must lie inside the ground truth [0x${gt.iova.toString(16)}, 0x${gt.end.toString(16)})`);
+      }
+      region = { firstPage: Number(iova >> 12n), pageCount: Number(length >> 12n) };
+    }
+    for (const t of this.#targets) {
+      const hole = t.firstUncovered?.(region.firstPage, region.pageCount) ?? -1;
+      if (hole >= 0) {
+        throw IovaBitmapError.bad(
+          'EINVAL',
+          where,
+          'region',
+          `0x${(BigInt(region.firstPage) << 12n).toString(16)}+0x${(BigInt(region.pageCount) << 12n).toString(16)}`,
+          `must be wholly covered by source ${JSON.stringify(t.name)}, which does not map or track IOVA 0x${(BigInt(hole) << 12n).toString(16)}`,
+        );
+      }
+    }
+    const gen = createPattern(o.pattern, region, o.seed, o); // validates the pattern and its options
+    this.#gen = gen;
+    this.#pattern = this.#perPattern[gen.name];
+    this.#rate = o.rate;
+    this.#batchPages = batchPages;
+    this.#enterRunning();
+  }
+
+  /**
+   * Pauses: quiesced on return (no write in flight, none will start until resume()). A no-op
+   * when already paused.
+   * @returns the stats, with the new quiesce sequence number.
+   * @throws IovaBitmapError `EINVAL` when neither running nor paused.
+   */
+  pause(): DeviceStats {
+    if (this.#state === 'paused') return this.stats();
+    if (this.#state !== 'running') throw new IovaBitmapError('EINVAL', `${WHERE}.pause: the device is ${this.#state}, not running`);
+    this.#quiesce('paused');
+    return this.stats();
+  }
+
+  /**
+   * Resumes after pause(); the rate bucket starts afresh.
+   * @throws IovaBitmapError `EINVAL` when not paused.
+   */
+  resume(): void {
+    if (this.#state !== 'paused') throw new IovaBitmapError('EINVAL', `${WHERE}.resume: the device is ${this.#state}, not paused`);
+    this.#enterRunning();
+  }
+
+  /**
+   * Stops: quiesced on return (the last write is complete and fenced, see the module comment).
+   * Idempotent: stopping a device that is not running or paused just returns the stats.
+   */
+  stop(): DeviceStats {
+    if (this.#state === 'running' || this.#state === 'paused') this.#quiesce('stopped');
+    return this.stats();
+  }
+
+  /** The counters so far (a consistent snapshot: no batch runs while this does). */
+  stats(): DeviceStats {
+    const perPattern = {} as Record<DevicePatternName, DevicePatternStats>;
+    for (const p of DEVICE_PATTERNS) perPattern[p] = { ...this.#perPattern[p] };
+    const runningMs = this.#runningMs + (this.#state === 'running' ? performance.now() - this.#runningSince : 0);
+    return {
+      state: this.#state,
+      writes: this.#writes,
+      pages: this.#pages,
+      batches: this.#batches,
+      perPattern,
+      unmarkedPages: { ...this.#unmarked },
+      quiesceSeq: Number(Atomics.load(this.#ctl, CONTROL.QUIESCE_SEQ)),
+      runningMs,
+    };
+  }
+
+  #enterRunning(): void {
+    this.#state = 'running';
+    this.#runningSince = performance.now();
+    this.#bucketT0 = this.#runningSince;
+    this.#bucketPages = 0;
+    this.#schedule(0);
+  }
+
+  #quiesce(next: 'paused' | 'stopped'): void {
+    // Clear with the matching function: clearImmediate on a Timeout corrupts Node's immediate
+    // bookkeeping (it decrements the immediate counters), which stalled later batches.
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    if (this.#timeout !== undefined) clearTimeout(this.#timeout);
+    this.#immediate = undefined;
+    this.#timeout = undefined;
+    this.#runningMs += performance.now() - this.#runningSince;
+    this.#state = next;
+    this.#publishCounters();
+    Atomics.add(this.#ctl, CONTROL.QUIESCE_SEQ, 1n);
+  }
+
+  #schedule(delayMs: number): void {
+    if (delayMs <= 0) this.#immediate = setImmediate(this.#tick);
+    else this.#timeout = setTimeout(this.#tick, delayMs);
+  }
+
+  /** One batch, then yield. An arrow so that it can be passed to timers without binding. */
+  readonly #tick = (): void => {
+    this.#immediate = undefined;
+    this.#timeout = undefined;
+    if (this.#state !== 'running') return;
+    let budget = this.#batchPages;
+    if (this.#rate > 0) {
+      const allowed = (this.#rate * (performance.now() - this.#bucketT0)) / 1000 - this.#bucketPages;
+      if (allowed < 1) {
+        this.#schedule(Math.max(1, Math.ceil(((1 - allowed) * 1000) / this.#rate)));
+        return;
+      }
+      budget = Math.min(budget, Math.floor(allowed));
+    }
+    this.#bucketPages += this.#writeBatch(budget);
+    this.#schedule(0);
+  };
+
+  /** Writes runs until at least `budget` pages are written (the last run is never split). */
+  #writeBatch(budget: number): number {
+    const gt = this.#groundTruth!;
+    const gen = this.#gen!;
+    const targets = this.#targets;
+    const nt = targets.length;
+    let done = 0;
+    let writes = 0;
+    while (done < budget) {
+      const run = gen.next();
+      const page = run.page;
+      const count = run.count;
+      // 1. Ground truth first (see the module comment).
+      gt.setUnits(page, count, 12);
+      // 2. Then the sources.
+      for (let i = 0; i < nt; i++) {
+        const t = targets[i]!;
+        // A source counts in its own units (tracker pages, leaves), so only "took nothing" is a
+        // reliable sign of a write outside what it covers.
+        if (t.dmaWritePages(page, count) === 0) this.#unmarked[t.name]! += count;
+      }
+      done += count;
+      writes++;
+    }
+    this.#writes += writes;
+    this.#pages += done;
+    this.#batches++;
+    this.#pattern!.writes += writes;
+    this.#pattern!.pages += done;
+    this.#publishCounters();
+    return done;
+  }
+
+  #publishCounters(): void {
+    Atomics.store(this.#ctl, CONTROL.PAGES, BigInt(this.#pages));
+    Atomics.store(this.#ctl, CONTROL.WRITES, BigInt(this.#writes));
+    Atomics.store(this.#ctl, CONTROL.BATCHES, BigInt(this.#batches));
+  }
+}

@@ -1,0 +1,247 @@
+/// <reference path="../types/comlink-node-adapter.d.ts" />
+/**
+ * DeviceSimulator: the main-thread handle of the simulated DMA device.
+ *
+ * Theory of operation
+ * -------------------
+ * The device runs in its own `Worker` (./deviceWorker.ts, a {@link DeviceEngine}) so that it
+ * writes truly in parallel with the report pool. This class is the control plane: a comlink proxy
+ * on the worker, every call tracked by {@link PendingCalls} so that a dying worker rejects
+ * pending calls with `EIO` instead of hanging them (comlink alone would). Errors come back as data
+ * and are rebuilt as {@link IovaBitmapError}s with their codes.
+ *
+ * The data plane is shared memory: `attach` sends descriptors (`share()` output) of the ground
+ * truth and the sources; the device rebuilds views over the same SharedArrayBuffers and writes
+ * into them with atomics. A small shared control block carries the quiesce fence and live
+ * counters (see ./DeviceEngine.ts).
+ *
+ * Quiesce, as seen from here: {@link stop} and {@link pause} resolve only after the worker has
+ * replied, i.e. after its last write, and after this thread has `Atomics.load`ed the fence word
+ * the worker bumped after that write. Every store of the device is then visible here, so the
+ * caller may take the final report and run the checker.
+ */
+import type { Worker, WorkerOptions } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { IovaBitmap, IovaBitmapError, type SharedIoPageTable, type SharedIovaBitmap, type SharedVfTracker } from '@iovabitmap/core';
+import { startWorker } from '../workerEntry.js';
+import { CONTROL } from './DeviceEngine.js';
+import { PendingCalls } from './PendingCalls.js';
+import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './types.js';
+
+const WHERE = 'DeviceSimulator';
+
+/** What the device writes into; descriptors from `share()`, memory is shared, not copied. */
+export interface DeviceAttachOptions {
+  /** The IOMMU page table the device's DMA goes through (`IoPageTable.share()`); optional. */
+  readonly pageTable?: SharedIoPageTable;
+  /** The device's own dirty tracker (`VfTracker.share()`); optional. */
+  readonly tracker?: SharedVfTracker;
+  /** Where the device records every page it writes, first (`IovaBitmap.share()`, 4 KiB pages). */
+  readonly groundTruth: SharedIovaBitmap;
+}
+
+/** Options of {@link DeviceSimulator.create}. */
+export interface DeviceSimulatorOptions {
+  /** Extra `Worker` options (resourceLimits, env...). @defaultValue none */
+  readonly workerOptions?: WorkerOptions;
+}
+
+/**
+ * The simulated device; see the module comment. Create with {@link DeviceSimulator.create} and
+ * always {@link DeviceSimulator.close} it: its worker keeps the process alive until then.
+ */
+export class DeviceSimulator {
+  readonly #worker: Worker;
+  readonly #remote: Comlink.Remote<DeviceRemote>;
+  readonly #calls = new PendingCalls(WHERE);
+  #ctl: BigInt64Array | undefined;
+  #groundTruth: IovaBitmap | undefined;
+  #closed = false;
+  #exitCode: number | undefined;
+  readonly #exited: Promise<number>;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    this.#remote = Comlink.wrap<DeviceRemote>(nodeEndpoint(worker));
+    worker.on('error', (e: Error) => this.#calls.fail(`the device worker failed: ${e?.message ?? String(e)}`));
+    worker.on('messageerror', (e: Error) => this.#calls.fail(`a control message could not be deserialized: ${e?.message ?? String(e)}`));
+    this.#exited = new Promise((resolve) => {
+      worker.once('exit', (code: number) => {
+        this.#exitCode = code;
+        this.#calls.fail(this.#closed ? 'the device simulator is closed' : `the device worker exited (code ${code})`);
+        resolve(code);
+      });
+    });
+  }
+
+  /**
+   * Starts the device worker and waits until it answers.
+   * @throws IovaBitmapError `EIO` when the worker fails to start.
+   */
+  static async create(options: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
+    const sim = new DeviceSimulator(startWorker('device/deviceWorker', options.workerOptions ?? {}));
+    try {
+      await sim.ping();
+      sim.#ctl = new BigInt64Array(await sim.#call('control', (r) => r.control()));
+    } catch (e) {
+      await sim.kill();
+      throw e;
+    }
+    return sim;
+  }
+
+  #call<T>(method: string, fn: (r: Comlink.Remote<DeviceRemote>) => Promise<DeviceReply<T>>): Promise<T> {
+    return this.#calls
+      .track(method, () => fn(this.#remote) as Promise<DeviceReply<T>>)
+      .then((reply) => {
+        if (reply.ok) return reply.value;
+        throw IovaBitmapError.fromData(reply.error);
+      });
+  }
+
+  /** True until the worker exits (closed, killed, or crashed). */
+  get alive(): boolean {
+    return this.#exitCode === undefined && !this.#calls.failed;
+  }
+
+  /** Number of control calls in flight. */
+  get pendingCalls(): number {
+    return this.#calls.size;
+  }
+
+  /** Listeners registered on the worker (diagnostics, leak tests: constant over the simulator's life). */
+  get listeners(): number {
+    const w = this.#worker;
+    let n = 0;
+    for (const e of w.eventNames()) n += w.listenerCount(e);
+    return n;
+  }
+
+  /** The worker's thread id (for diagnostics). */
+  get threadId(): number {
+    return this.#worker.threadId;
+  }
+
+  /** A main-thread view of the attached ground truth (same memory), or undefined before attach. */
+  get groundTruth(): IovaBitmap | undefined {
+    return this.#groundTruth;
+  }
+
+  /** Pages written so far, read from shared memory without a control call (updated per batch). */
+  get pagesWritten(): number {
+    return this.#ctl === undefined ? 0 : Number(Atomics.load(this.#ctl, CONTROL.PAGES));
+  }
+
+  /**
+   * Attaches the ground truth and the sources (descriptors from `share()`); resets the stats.
+   * @throws IovaBitmapError `EBUSY` while running or paused; `EINVAL` for a ground truth whose
+   *   page size is not 4096 or a source the device cannot write; `EIO` if the worker died.
+   */
+  async attach(options: DeviceAttachOptions): Promise<void> {
+    const gt = IovaBitmap.fromShared(options.groundTruth);
+    await this.#call('attach', (r) => r.attach({ groundTruth: options.groundTruth, pageTable: options.pageTable, tracker: options.tracker }));
+    this.#groundTruth = gt;
+  }
+
+  /**
+   * Starts writing with a pattern at a rate (see {@link DeviceStartOptions}); resolves once the
+   * device is running.
+   * @throws IovaBitmapError `EBUSY` if already running or paused; `EINVAL` for bad options or
+   *   when nothing is attached; `EIO` if the worker died.
+   */
+  start(options: DeviceStartOptions): Promise<void> {
+    return this.#call('start', (r) => r.start(options));
+  }
+
+  /**
+   * Pauses; resolves when the device is quiesced (see the module comment).
+   * @throws IovaBitmapError `EINVAL` when not running; `EIO` if the worker died.
+   */
+  async pause(): Promise<DeviceStats> {
+    return this.#fenced(await this.#call('pause', (r) => r.pause()));
+  }
+
+  /**
+   * Resumes after {@link pause}.
+   * @throws IovaBitmapError `EINVAL` when not paused; `EIO` if the worker died.
+   */
+  resume(): Promise<void> {
+    return this.#call('resume', (r) => r.resume());
+  }
+
+  /**
+   * Stops; resolves only when the device has made its last write and that write is visible to
+   * this thread (the quiesce protocol). Idempotent.
+   * @returns the final stats.
+   * @throws IovaBitmapError `EIO` if the worker died (then nothing can be said about its last write).
+   */
+  async stop(): Promise<DeviceStats> {
+    return this.#fenced(await this.#call('stop', (r) => r.stop()));
+  }
+
+  /** The device's counters so far. @throws IovaBitmapError `EIO` if the worker died. */
+  stats(): Promise<DeviceStats> {
+    return this.#call('stats', (r) => r.stats());
+  }
+
+  /**
+   * A liveness probe: resolves with the worker's clock (ms) after `delayMs` (the call stays
+   * pending that long; tests use it to hold a call in flight).
+   * @throws IovaBitmapError `EIO` if the worker dies first.
+   */
+  ping(delayMs = 0): Promise<number> {
+    return this.#call('ping', (r) => r.ping(delayMs));
+  }
+
+  /**
+   * Test-only fault injection: makes the worker exit (`'exit'`, code 3) or throw an uncaught error
+   * (`'throw'`) a few ms after replying. Pending and later calls then reject with `EIO`.
+   * @internal
+   */
+  injectFault(kind: 'exit' | 'throw'): Promise<void> {
+    return this.#call('injectFault', (r) => r.injectFault(kind));
+  }
+
+  #fenced(stats: DeviceStats): DeviceStats {
+    // Acquire: pairs with the worker's Atomics.add after its last write (see ./DeviceEngine.ts).
+    const seen = Number(Atomics.load(this.#ctl!, CONTROL.QUIESCE_SEQ));
+    if (seen < stats.quiesceSeq) {
+      throw new IovaBitmapError('EIO', `${WHERE}: quiesce fence ${seen} behind the reply's ${stats.quiesceSeq}`);
+    }
+    return stats;
+  }
+
+  /**
+   * Stops the device (quiesced) if it still answers, then ends the worker. Idempotent; later
+   * calls reject with `EIO`.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) {
+      await this.#exited;
+      return;
+    }
+    if (this.alive) {
+      try {
+        await this.stop();
+      } catch {
+        // The worker is dying anyway; nothing to quiesce.
+      }
+    }
+    this.#closed = true;
+    this.#calls.fail('the device simulator is closed');
+    this.#remote[Comlink.releaseProxy]();
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+
+  /**
+   * Ends the worker at once, without quiescing (fault injection, emergency). Pending calls reject
+   * with `EIO`. Idempotent.
+   */
+  async kill(): Promise<void> {
+    if (this.#exitCode !== undefined) return;
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+}

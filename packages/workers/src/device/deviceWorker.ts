@@ -1,0 +1,85 @@
+/// <reference path="../types/comlink-node-adapter.d.ts" />
+/**
+ * Worker entry of the device simulator: one {@link DeviceEngine} per worker, exposed over comlink.
+ *
+ * Theory of operation
+ * -------------------
+ * A plain `Worker` (not a piscina worker: piscina freezes an idle worker's event loop, and the
+ * device must keep writing between control calls). The control plane is comlink on the worker's
+ * parentPort; the data plane is shared memory only (the ground truth and the sources'
+ * SharedArrayBuffers, which `attach` rebuilds views of). Every method replies with a
+ * {@link DeviceReply}: comlink would flatten a thrown IovaBitmapError into a plain Error and drop
+ * its code, so errors travel as {@link IovaBitmapError.toData} data and are rebuilt on the main
+ * thread.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { IovaBitmap, IovaBitmapError, dirtySourceFromShared, type DirtySourceShared } from '@iovabitmap/core';
+import { DeviceEngine, coverageOfRuns, type DmaTarget } from './DeviceEngine.js';
+import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './types.js';
+
+function reply<T>(fn: () => T): DeviceReply<T> {
+  try {
+    return { ok: true, value: fn() };
+  } catch (e) {
+    return { ok: false, error: IovaBitmapError.dataOf(e, 'EINVAL') };
+  }
+}
+
+/** The DMA target of a shared source, with its coverage (mapped areas or tracked ranges). */
+function targetOf(role: string, d: DirtySourceShared): DmaTarget {
+  const s = dirtySourceFromShared(d) as unknown as Partial<DmaTarget> & { ranges?: { iova: bigint; length: bigint }[] };
+  if (typeof s.dmaWritePages !== 'function') {
+    throw IovaBitmapError.bad('EINVAL', 'DeviceSimulator.attach', role, d.kind, 'is not a source the device can DMA into');
+  }
+  const dmaWritePages = s.dmaWritePages.bind(s);
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const areas = (d as { areas?: unknown }).areas;
+  if (areas instanceof Float64Array) {
+    // IoPageTable: the owner's mapped areas at share() time, [start, end) page pairs, sorted.
+    for (let i = 0; i + 1 < areas.length; i += 2) starts.push(areas[i]!), ends.push(areas[i + 1]!);
+  } else if (Array.isArray(s.ranges)) {
+    // VfTracker: the tracked (merged) ranges, sorted.
+    for (const r of s.ranges) starts.push(Number(r.iova >> 12n)), ends.push(Number((r.iova + r.length) >> 12n));
+  } else {
+    return { name: d.name, dmaWritePages };
+  }
+  return { name: d.name, dmaWritePages, firstUncovered: coverageOfRuns(starts, ends) };
+}
+
+const engine = new DeviceEngine();
+
+const remote: DeviceRemote = {
+  attach: (a: DeviceAttachShared) =>
+    reply(() => {
+      const gt = IovaBitmap.fromShared(a.groundTruth);
+      const targets: DmaTarget[] = [];
+      if (a.pageTable !== undefined) targets.push(targetOf('pageTable', a.pageTable));
+      if (a.tracker !== undefined) targets.push(targetOf('tracker', a.tracker));
+      engine.attach(gt, targets);
+    }),
+  start: (o) => reply(() => engine.start(o)),
+  pause: () => reply(() => engine.pause()),
+  resume: () => reply(() => engine.resume()),
+  stop: () => reply(() => engine.stop()),
+  stats: () => reply(() => engine.stats()),
+  ping: (delayMs) =>
+    new Promise((resolve) => {
+      setTimeout(() => resolve({ ok: true, value: performance.now() }), Math.max(0, Number(delayMs) || 0));
+    }),
+  control: () => reply(() => engine.control),
+  injectFault: (kind) =>
+    reply(() => {
+      // Leave the reply on its way first, then fail: the test sees the worker die with no call pending,
+      // or (with a call issued right after) with one pending.
+      setTimeout(() => {
+        if (kind === 'exit') process.exit(3);
+        throw new Error('DeviceSimulator: injected fault');
+      }, 5);
+    }),
+};
+
+if (parentPort === null) throw new Error('deviceWorker must run in a worker thread');
+Comlink.expose(remote, nodeEndpoint(parentPort));

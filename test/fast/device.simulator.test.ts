@@ -1,0 +1,122 @@
+/**
+ * DeviceSimulator through its real worker and the comlink control plane: writes land in shared
+ * memory, stop() quiesces, errors keep their codes across the thread boundary, and a dying worker
+ * rejects pending calls with EIO instead of hanging them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { DeviceSimulator } from '@iovabitmap/workers';
+
+async function rejection(p: Promise<unknown>): Promise<IovaBitmapError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(IovaBitmapError.is(e), String(e)).toBe(true);
+    expect(e).toBeInstanceOf(IovaBitmapError);
+    return e as IovaBitmapError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function groundTruth(): IovaBitmap {
+  return new IovaBitmap({ iova: 1n << 32n, length: 32n << 20n, pageSize: 4096 });
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(cond()).toBe(true);
+}
+
+describe('DeviceSimulator (worker + comlink)', () => {
+  let sim: DeviceSimulator;
+  beforeAll(async () => {
+    sim = await DeviceSimulator.create();
+  });
+  afterAll(async () => {
+    await sim.close();
+  });
+
+  it('writes into the shared ground truth from its worker and stops quiesced', async () => {
+    const gt = groundTruth();
+    await sim.attach({ groundTruth: gt.share() });
+    expect(sim.groundTruth?.buffer).toBe(gt.buffer);
+    await sim.start({ pattern: 'burst', rate: 0, seed: 7 });
+    await until(() => sim.pagesWritten >= 512 * 20);
+    const stats = await sim.stop();
+    const after = gt.snapshot();
+    expect(stats.state).toBe('stopped');
+    expect(stats.perPattern.burst.pages).toBe(stats.pages);
+    expect(stats.pages % 512).toBe(0);
+    expect(sim.pagesWritten).toBe(stats.pages);
+    // Burst writes whole aligned 2 MiB leaves: the ground truth is made of whole 64-byte blocks.
+    expect(gt.count() % 512).toBe(0);
+    expect(gt.count()).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(gt.snapshot()).toEqual(after); // nothing written after stop() resolved
+    expect((await sim.stats()).pages).toBe(stats.pages);
+  });
+
+  it('pauses and resumes through the control plane, with the fence advancing', async () => {
+    await sim.attach({ groundTruth: groundTruth().share() });
+    await sim.start({ pattern: 'uniform', rate: 20_000, seed: 1 });
+    await until(() => sim.pagesWritten > 100);
+    const p = await sim.pause();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(sim.pagesWritten).toBe(p.pages);
+    await sim.resume();
+    await until(() => sim.pagesWritten > p.pages);
+    const s = await sim.stop();
+    expect(s.quiesceSeq).toBe(p.quiesceSeq + 1);
+  });
+
+  it('rebuilds errors with their codes across the thread boundary', async () => {
+    await sim.attach({ groundTruth: groundTruth().share() });
+    const e1 = await rejection(sim.start({ pattern: 'uniform', rate: -5, seed: 1 }));
+    expect(e1.code).toBe('EINVAL');
+    expect(e1.param).toBe('rate');
+    expect(e1.message).toMatch(/rate/);
+    expect((await rejection(sim.resume())).code).toBe('EINVAL');
+    await sim.start({ pattern: 'uniform', rate: 1000, seed: 1 });
+    expect((await rejection(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }))).code).toBe('EBUSY');
+    const gt8k = new IovaBitmap({ iova: 0, length: 1n << 20n, pageSize: 8192 });
+    expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EBUSY');
+    await sim.stop();
+    expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EINVAL');
+  });
+
+  it('rejects a call pending when the worker is killed with EIO, and every later call', async () => {
+    const victim = await DeviceSimulator.create();
+    const pending = victim.ping(60_000);
+    expect(victim.pendingCalls).toBe(1);
+    await victim.kill();
+    const e = await rejection(pending);
+    expect(e.code).toBe('EIO');
+    expect(e.message).toMatch(/ping.*exited/);
+    expect(victim.alive).toBe(false);
+    expect(victim.pendingCalls).toBe(0);
+    expect((await rejection(victim.stats())).code).toBe('EIO');
+    await victim.close(); // idempotent on a dead worker
+  });
+
+  it('rejects pending calls with EIO when the worker dies by itself (exit or uncaught throw)', async () => {
+    for (const kind of ['exit', 'throw'] as const) {
+      const victim = await DeviceSimulator.create();
+      await victim.attach({ groundTruth: groundTruth().share() });
+      await victim.start({ pattern: 'sequential', rate: 0, seed: 2 });
+      const pending = victim.ping(60_000);
+      await victim.injectFault(kind);
+      const e = await rejection(pending);
+      expect(e.code).toBe('EIO');
+      expect((await rejection(victim.stop())).code).toBe('EIO');
+      await victim.close();
+    }
+  });
+
+  it('rejects calls after close() with EIO', async () => {
+    const s = await DeviceSimulator.create();
+    await s.close();
+    await s.close();
+    expect((await rejection(s.ping())).code).toBe('EIO');
+    expect(s.alive).toBe(false);
+  });
+});
