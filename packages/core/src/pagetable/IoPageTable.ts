@@ -31,9 +31,10 @@
  *
  * Invariants.
  * 1. Record before clear: a dirty bit is cleared only after its pages are in the bitmap (plain
- *    read, record, then one atomic RMW per dirty entry that changes only the dirty bit). A failure
- *    in between duplicates a report, never loses one; entries that become dirty after the read
- *    are not cleared.
+ *    read, record, then a plain store per dirty entry that changes only the dirty state: safe
+ *    because no other thread changes a dirty entry, see ./leafScanKernels.ts). A failure in
+ *    between duplicates a report, never loses one; entries that become dirty after the read are
+ *    not cleared.
  * 2. A rejected call writes nothing: every check (./rangeChecks.ts, the owner's interval list of
  *    mapped areas ./MappedAreas.ts, reserving table pages) runs before the first store.
  * 3. Cost follows what is mapped: walks and checks never visit absent subtrees' contents; the hole

@@ -11,17 +11,26 @@
  *   3. Hand the mask to the sink, which writes up to 32 bitmap bits with one `orMask` (one or two
  *      Atomics.or) or one `setUnits` per run of dirty leaves. **Record before clear**: the sink
  *      runs before the clear, so if it throws, every PTE of the block is still dirty.
- *   4. Clear the dirty entries with a count-trailing-zeros loop, one atomic RMW per *dirty* entry
- *      that changes only the dirty bit (a simulated device may be setting bits concurrently).
+ *   4. Clear the dirty entries with a count-trailing-zeros loop: a plain load and store of each
+ *      *dirty* entry's low word that changes only the dirty state.
+ *
+ * Why a plain store is safe although a device writes concurrently: while an entry is dirty, no
+ * other thread changes its low word. The device only ever makes a clean entry dirty and stores
+ * nothing to an entry that already is (PteCodec.markDirty), map/unmap never run during a walk, and
+ * the ownership rule gives each entry one walker per report. So the store writes back exactly the
+ * value the word holds, less the dirty state, and cannot undo a device write. (Were two reports
+ * ever to walk the same entry at once, a mark made between one walker's read and its store could
+ * be cleared, but that walker recorded the page in a report that completes after the clear, so the
+ * page still reaches a report.) ./tableEdits.ts and the pagetable concurrent tests rely on this.
  *
  * Why this shape (performance-notes.md §3, one thread, ns per PTE at 0/1/50/100% dirty): this
  * "scan" kernel measured 0.47/0.81/2.22/2.53, against 0.90/1.36/2.23/2.47 for the same mask
  * kernel without the block skip, 1.54-1.65 at 0% for branchy per-word accumulation, 11.1 for an
  * atomic RMW on every entry and 10-14 for BigUint64Array. V8 neither unrolls nor vectorises, so
  * the unrolling is written out (a plain read loop: 0.67 ns; unrolled x8: 0.42). Step 4 is the
- * price of a concurrent device writer: about 10 ns per *dirty* PTE (the notes' `_aclr` rows:
- * 10.8 / 12.1 ns/PTE at 50 / 100%); at high density it dominates, while the same walk under
- * NO_CLEAR stays near 2 ns/PTE (packages/bench/src/benches/pteWalk.bench.ts).
+ * plain store because an atomic one costs about 10 ns per *dirty* PTE (the notes' `_aclr` rows:
+ * 10.8 / 12.1 ns/PTE at 50 / 100%; measured here with Atomics.and: 6.8-10.8 / 11.0-11.7 ns/PTE,
+ * against about 2 ns/PTE for the same walk under NO_CLEAR, packages/bench/src/benches/pteWalk.bench.ts).
  *
  * Two variants, because the dirty tests differ: `bit` formats (VT-d bit 9, AMD bit 6) are dirty
  * when a bit is set; `smmu` is dirty when a valid leaf has AP[2] (bit 7) clear, tested as
@@ -82,11 +91,17 @@ export function scanBitLeaves(
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (clear) {
-      let m = mask;
-      while (m !== 0) {
-        const t = m & -m;
-        Atomics.and(u32, k + ((31 - Math.clz32(t)) << 1), ND);
-        m ^= t;
+      if (mask === -1) {
+        // A wholly dirty block: a straight loop beats the ctz loop (3.4 -> see module comment).
+        for (let q = k, e = k + 64; q < e; q += 2) u32[q] = u32[q]! & ND;
+      } else {
+        let m = mask;
+        while (m !== 0) {
+          const t = m & -m;
+          const q = k + ((31 - Math.clz32(t)) << 1);
+          u32[q] = u32[q]! & ND;
+          m ^= t;
+        }
       }
     }
   }
@@ -134,11 +149,16 @@ export function scanSmmuLeaves(
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (clear) {
-      let m = mask;
-      while (m !== 0) {
-        const t = m & -m;
-        Atomics.or(u32, k + ((31 - Math.clz32(t)) << 1), 0x80);
-        m ^= t;
+      if (mask === -1) {
+        for (let q = k, e = k + 64; q < e; q += 2) u32[q] = u32[q]! | 0x80;
+      } else {
+        let m = mask;
+        while (m !== 0) {
+          const t = m & -m;
+          const q = k + ((31 - Math.clz32(t)) << 1);
+          u32[q] = u32[q]! | 0x80;
+          m ^= t;
+        }
       }
     }
   }

@@ -82,11 +82,15 @@ export interface PteCodec {
   replicas(lo: number, hi: number, level: number): number;
   /** True when the leaf entry's low word says dirty. */
   isDirty(lo: number): boolean;
-  /** Atomically returns the leaf at `k` to clean, touching only the dirty state. */
+  /**
+   * Returns the dirty leaf at `k` to clean, touching only the dirty state: a plain load and store,
+   * safe because no other thread changes a dirty entry's low word (see ./leafScanKernels.ts).
+   */
   clearDirty(u32: Uint32Array, k: number): void;
   /**
    * A device write through the leaf at `k`: on a present writable leaf, atomically makes it dirty
-   * (no store when it already is) and returns true; false for a read-only leaf.
+   * and returns true; false for a read-only leaf. It must store nothing to a leaf that is already
+   * dirty: that is what lets the walker clear with a plain store (./leafScanKernels.ts).
    */
   markDirty(u32: Uint32Array, k: number): boolean;
 }
@@ -142,7 +146,7 @@ class VtdSecondStage implements PteCodec {
     return (lo & 0x200) !== 0;
   }
   clearDirty(u32: Uint32Array, k: number): void {
-    Atomics.and(u32, k, ~0x200);
+    u32[k] = u32[k]! & ~0x200;
   }
   markDirty(u32: Uint32Array, k: number): boolean {
     const lo = u32[k]!;
@@ -189,7 +193,7 @@ class AmdV1 implements PteCodec {
     return (lo & 0x40) !== 0;
   }
   clearDirty(u32: Uint32Array, k: number): void {
-    Atomics.and(u32, k, ~0x40);
+    u32[k] = u32[k]! & ~0x40;
   }
   markDirty(u32: Uint32Array, k: number): boolean {
     if ((u32[k + 1]! & AMD_IW) === 0) return false;
@@ -233,7 +237,7 @@ class SmmuV3 implements PteCodec {
     return (lo & 0x80) === 0;
   }
   clearDirty(u32: Uint32Array, k: number): void {
-    Atomics.or(u32, k, 0x80);
+    u32[k] = u32[k]! | 0x80;
   }
   markDirty(u32: Uint32Array, k: number): boolean {
     if ((u32[k + 1]! & SMMU_DBM) === 0) return false;

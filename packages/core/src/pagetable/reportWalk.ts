@@ -13,8 +13,8 @@
  * table the block kernels of ./leafScanKernels.ts do the work; everything else (huge leaves, AMD
  * replicated pages) goes through {@link TableWalk} group logic, one leaf at a time:
  *   read every replica (plain loads), OR their dirty bits, record [a, b) ∩ clip once, then clear
- *   the replicas that were seen dirty, each with one atomic RMW on the low word that changes only
- *   the dirty state.
+ *   the replicas that were seen dirty, each with a plain store of the low word that changes only
+ *   the dirty state (safe: nothing else changes a dirty entry, see ./leafScanKernels.ts).
  * A leaf seen mid-group (its head lies in a block the kernel skipped as clean) is handled whole
  * when its head is in [p0, p1), and skipped otherwise (another chunk owns it); so is a page whose
  * head is in range but whose dirty replicas lie past the range end, where the kernel stopped.
