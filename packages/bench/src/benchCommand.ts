@@ -1,0 +1,87 @@
+/**
+ * `iovabitmap bench`: the scenario matrix, measured, printed and written out.
+ *
+ * Theory of operation
+ * -------------------
+ * Builds the matrix (./scenarios.ts; quick by default, `--full` for everything), optionally lists
+ * it (`--list`: the cells, nothing measured), runs it (./runner.ts) with a progress bar on a TTY
+ * and plain lines elsewhere (./progress.ts), prints the terminal table (./table.ts), then writes
+ * the requested files: `--json` (./schema.ts, versioned), `--markdown` (./markdown.ts) and
+ * `--charts DIR` (./charts.ts, SVG). Output files are written only after a complete run.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname } from 'node:path';
+import { usageError } from './cliOptions.js';
+import { writeCharts } from './charts.js';
+import { pteFormats } from './impls.js';
+import { renderMarkdown } from './markdown.js';
+import { terminalObserver } from './progress.js';
+import { cellLabel, runBench } from './runner.js';
+import { buildMatrix, defaultThreadCounts } from './scenarios.js';
+import { toJson } from './schema.js';
+import { renderTable } from './table.js';
+
+/** Parsed options of `iovabitmap bench`. */
+export interface BenchCommandOptions {
+  /** The full matrix. */
+  readonly full: boolean;
+  /** JSON output file. */
+  readonly json?: string;
+  /** Markdown output file. */
+  readonly markdown?: string;
+  /** Chart directory. */
+  readonly charts?: string;
+  /** Engine thread counts. */
+  readonly threads?: number[];
+  /** Cell filter (substring or /regex/). */
+  readonly filter?: string;
+  /** Per-cell time budget, ms. */
+  readonly time?: number;
+  /** Minimum samples per cell. */
+  readonly minSamples?: number;
+  /** Workload seed. */
+  readonly seed: number;
+  /** List the cells and stop. */
+  readonly list: boolean;
+}
+
+async function writeText(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, text);
+}
+
+/** Runs the command; writes to `out`. @throws IovaBitmapError on any failure. */
+export async function runBenchCommand(o: BenchCommandOptions, out: NodeJS.WriteStream = process.stdout): Promise<void> {
+  const cores = availableParallelism();
+  const threads = o.threads ?? defaultThreadCounts(cores);
+  const scenarios = buildMatrix({ full: o.full, cores, threads, formats: pteFormats(), filter: o.filter, seed: o.seed });
+  if (scenarios.length === 0) throw usageError('--filter', o.filter, 'matches no benchmark cell (see --list)');
+  if (o.list) {
+    for (const s of scenarios) for (const r of s.runs) out.write(`${cellLabel(s, r)}\n`);
+    return;
+  }
+  const file = await runBench({
+    scenarios,
+    timeMs: o.time ?? (o.full ? 1000 : 300),
+    minIterations: o.minSamples ?? (o.full ? 10 : 5),
+    observer: terminalObserver(out),
+    full: o.full,
+    ...(o.filter === undefined ? {} : { filter: o.filter }),
+    threads,
+    seed: o.seed,
+  });
+  out.write('\n' + renderTable(file, out.isTTY === true && !process.env.NO_COLOR));
+  if (o.json !== undefined) {
+    await writeText(o.json, toJson(file));
+    out.write(`wrote ${o.json}\n`);
+  }
+  if (o.markdown !== undefined) {
+    await writeText(o.markdown, renderMarkdown(file));
+    out.write(`wrote ${o.markdown}\n`);
+  }
+  if (o.charts !== undefined) {
+    const paths = await writeCharts(file.results, o.charts);
+    out.write(paths.length === 0 ? `no charts: the run has no threads or density results\n` : `wrote ${paths.length} charts in ${o.charts}\n`);
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * Entry point of the `iovabitmap` command (see ./program.ts). Importing this module runs the CLI
+ * on `process.argv`; the launcher bin/iovabitmap.js imports the built dist/cli.js.
+ *
+ * From source: `node --no-lazy-feedback-allocation --import tsx --conditions=source
+ * packages/bench/src/cli.ts <command> [options]`.
+ */
+import { runCli } from './program.js';
+
+// `iovabitmap bench --list | head`: a closed pipe ends the output, not the process with a trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+await runCli(process.argv);

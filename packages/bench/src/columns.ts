@@ -1,0 +1,51 @@
+/**
+ * The columns of a result table, shared by the terminal table and the Markdown report.
+ *
+ * Theory of operation
+ * -------------------
+ * Both outputs show one row per {@link ResultRecord}, grouped by `group`, with the same columns in
+ * the same order and the same text in every cell; only the frame differs (cli-table3 box drawing
+ * or a Markdown pipe table). The scenario cell drops the group prefix, which the group heading
+ * already says.
+ */
+import type { ResultRecord } from './schema.js';
+import { formatMs, formatPercent, formatRatio, significant } from './units.js';
+
+/** One column: its heading and how a record fills it. */
+export interface ResultColumn {
+  /** Heading text (units in parentheses). */
+  readonly header: string;
+  /** Right-align (numbers). */
+  readonly numeric: boolean;
+  /** The cell text. */
+  readonly cell: (r: ResultRecord) => string;
+}
+
+/**
+ * The columns, in display order: `×1 thread` = speedupVs1Thread, `×seq` = speedupVsSequential,
+ * `% read limit` = pctOfReadLimit, `pool ovh` = poolOverheadPct (see ./schema.ts).
+ */
+export const RESULT_COLUMNS: readonly ResultColumn[] = [
+  { header: 'scenario', numeric: false, cell: (r) => r.scenario.slice(r.group.length + 1) },
+  { header: 'impl', numeric: false, cell: (r) => r.impl },
+  { header: 'threads', numeric: true, cell: (r) => String(r.threads) },
+  { header: 'median', numeric: true, cell: (r) => formatMs(r.medianMs) },
+  { header: 'ns/PTE', numeric: true, cell: (r) => significant(r.nsPerPte) },
+  { header: 'GiB/s', numeric: true, cell: (r) => significant(r.gibPerSec) },
+  { header: '±rme', numeric: true, cell: (r) => `${r.rme.toFixed(1)}%` },
+  { header: '×1 thread', numeric: true, cell: (r) => formatRatio(r.speedupVs1Thread) },
+  { header: '×seq', numeric: true, cell: (r) => formatRatio(r.speedupVsSequential) },
+  { header: '% read limit', numeric: true, cell: (r) => formatPercent(r.pctOfReadLimit) },
+  { header: 'pool ovh', numeric: true, cell: (r) => formatPercent(r.poolOverheadPct) },
+];
+
+/** The records grouped by `group`, groups in first-seen order. */
+export function byGroup(records: readonly ResultRecord[]): Map<string, ResultRecord[]> {
+  const groups = new Map<string, ResultRecord[]>();
+  for (const r of records) {
+    let g = groups.get(r.group);
+    if (g === undefined) groups.set(r.group, (g = []));
+    g.push(r);
+  }
+  return groups;
+}

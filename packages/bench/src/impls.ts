@@ -1,0 +1,239 @@
+/**
+ * Adapters to the implementations the benchmark drives, in one file.
+ *
+ * Theory of operation
+ * -------------------
+ * The harness (workload, runner, CLI) builds the dirty sources and starts the parallel engine only
+ * through the functions here:
+ * - {@link createPageTable} / {@link createTracker}: core's `IoPageTable` and `VfTracker`;
+ * - {@link openEngine}: workers' `ReportPool`;
+ * - {@link sourceMemory} / {@link readViews}: the shared memory behind a source (snapshots) and the
+ *   part of it a walk reads (the read limit);
+ * - {@link PerBitAtomicBitmap}: the `per-bit-atomic` implementation (see below);
+ * The device simulator and the migration loop (workers' `DeviceSimulator`, `migrate`) are used
+ * as they are, by ./migrateCommand.ts.
+
+ * `per-bit-atomic` is *not* one of the project's writers. It is the reference point of rust-vmm's
+ * `AtomicBitmap`, which marks a dirty range one page at a time with one atomic fetch-or each: a
+ * subclass of IovaBitmap whose write methods (`set`, `setBits`, `setUnits`, `orMask`) do exactly
+ * that through ./kernels.ts. The sequential reporter runs unchanged on top of it, so the only
+ * difference from `sequential` is the bitmap writer. It counts the bits it wrote
+ * ({@link PerBitAtomicBitmap.perBitWrites}) so that the runner can prove the sources really went
+ * through it.
+ */
+import {
+  IoPageTable,
+  IovaBitmap,
+  IovaBitmapError,
+  PTE_FORMATS,
+  VfTracker,
+  toU64,
+  type DirtySource,
+  type IovaBitmapOptions,
+  type PteFormat,
+  type U64Like,
+} from '@iovabitmap/core';
+import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
+import { setBitsOneByOne } from './kernels.js';
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+/** A dirty source that a simulated DMA write can mark (IoPageTable, VfTracker). */
+export interface DmaWritable extends DirtySource {
+  /** Marks the 4 KiB pages [page4k, page4k + count) dirty; returns how many it recorded. */
+  dmaWritePages(page4k: number, count: number): number;
+}
+
+/** The parallel engine: workers' ReportPool. */
+export type Engine = ReportPool;
+/** What the engine returns. */
+export type EngineStats = PoolReportStats;
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+
+/** PTE formats the page table accepts, baseline (vtd-ss) first. */
+export function pteFormats(): readonly string[] {
+  return PTE_FORMATS;
+}
+
+/** Options of {@link createPageTable}. */
+export interface PageTableSpec {
+  /** PTE format. */
+  readonly format: string;
+  /** First IOVA mapped, bytes. */
+  readonly iova: bigint;
+  /** Bytes mapped. */
+  readonly length: bigint;
+  /** Leaf size, bytes. */
+  readonly leafBytes: bigint;
+  /** Source name. @defaultValue `"iommu"` */
+  readonly name?: string;
+}
+
+/**
+ * An IOMMU page table with [iova, iova + length) mapped writable at `leafBytes`, dirty tracking on.
+ * @throws IovaBitmapError from IoPageTable (`EOPNOTSUPP` for a leaf size the format lacks...).
+ */
+export function createPageTable(spec: PageTableSpec): IoPageTable {
+  const table = new IoPageTable({ format: spec.format as PteFormat, name: spec.name ?? 'iommu' });
+  table.map(spec.iova, spec.length, { leaf: spec.leafBytes, writable: true });
+  table.setDirtyTracking(true);
+  return table;
+}
+
+/** Options of {@link createTracker}. */
+export interface TrackerSpec {
+  /** First IOVA tracked, bytes. */
+  readonly iova: bigint;
+  /** Bytes tracked. */
+  readonly length: bigint;
+  /** Tracker page size, bytes. */
+  readonly pageBytes: bigint;
+  /** Source name. @defaultValue `"vf"` */
+  readonly name?: string;
+}
+
+/**
+ * A started VF tracker over [iova, iova + length) at `pageBytes`.
+ * @throws IovaBitmapError from VfTracker.start.
+ */
+export function createTracker(spec: TrackerSpec): VfTracker {
+  const tracker = new VfTracker({ name: spec.name ?? 'vf' });
+  tracker.start({ ranges: [{ iova: spec.iova, length: spec.length }], pageSize: spec.pageBytes });
+  return tracker;
+}
+
+/**
+ * The shared memory of a source: every SharedArrayBuffer reachable from `source.share()` (for an
+ * IoPageTable its control block and table segments; for a VfTracker its record buffer). The
+ * workload snapshots and restores exactly this.
+ */
+export function sourceMemory(source: DirtySource): SharedArrayBuffer[] {
+  const found = new Set<SharedArrayBuffer>();
+  const visit = (v: unknown, depth: number): void => {
+    if (v instanceof SharedArrayBuffer) found.add(v);
+    else if (ArrayBuffer.isView(v) && v.buffer instanceof SharedArrayBuffer) found.add(v.buffer);
+    else if (typeof v === 'object' && v !== null && depth < 6) for (const x of Object.values(v)) visit(x, depth + 1);
+  };
+  visit(source.share(), 0);
+  return [...found];
+}
+
+/**
+ * The memory a walk of `source` must read at least, as Uint32 views of whole 64-bit entries: for
+ * an IoPageTable, its first `memoryStats().tablePages` table pages in id order across its segments
+ * (pages are allocated in that order and never freed here, as nothing is unmapped; the reserved
+ * tail of the last segment is left out), which are the leaf tables plus the few upper-level
+ * pages; for any other source, every shared buffer of `share()` (the VF tracker's one buffer:
+ * header, range table and record words).
+ */
+export function readViews(source: DirtySource): Uint32Array[] {
+  const stats = (source as { memoryStats?: () => { tableBytes: number } }).memoryStats?.();
+  const shared = source.share() as { segments?: readonly SharedArrayBuffer[] };
+  if (stats === undefined || !Array.isArray(shared.segments)) return sourceMemory(source).map((b) => new Uint32Array(b, 0, Math.floor(b.byteLength / 8) * 2));
+  const out: Uint32Array[] = [];
+  let left = stats.tableBytes;
+  for (const seg of shared.segments) {
+    if (left <= 0) break;
+    const bytes = Math.min(left, seg.byteLength);
+    out.push(new Uint32Array(seg, 0, bytes / 4));
+    left -= bytes;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine
+
+/**
+ * Starts a parallel engine with `threads` workers and waits until every worker is up and warm.
+ * @throws IovaBitmapError `EINVAL` for a bad thread count, `EIO` when the workers cannot start.
+ */
+export async function openEngine(threads: number): Promise<Engine> {
+  const pool = new ReportPool({ threads });
+  await pool.ready();
+  return pool;
+}
+
+// ---------------------------------------------------------------------------------------------
+// per-bit-atomic
+
+const WHERE = 'PerBitAtomicBitmap';
+
+/**
+ * The rust-vmm `AtomicBitmap` writer: an IovaBitmap over the same memory whose every write sets
+ * one bit per page with its own `Atomics.or` (see the module comment). Reads are inherited; the
+ * writes take the same arguments, clip the same way and reject the same values as IovaBitmap's.
+ * The buffer must hold whole 32-bit words over the bitmap (allocate it rounded up to 4 bytes).
+ */
+export class PerBitAtomicBitmap extends IovaBitmap {
+  /** Bits written one by one since construction (count). */
+  perBitWrites = 0;
+
+  /** Views `of`'s memory (no copy). */
+  constructor(of: IovaBitmap);
+  constructor(options: IovaBitmapOptions);
+  constructor(arg: IovaBitmap | IovaBitmapOptions) {
+    const o: IovaBitmapOptions =
+      arg instanceof IovaBitmap
+        ? { iova: arg.iova, length: arg.length, pageSize: arg.pageSize, buffer: arg.buffer, byteOffset: arg.byteOffset, windowPages: arg.windowPages }
+        : arg;
+    super(o);
+    if (this.views.words.length * 32 < this.bitBase + this.nbits) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', this.buffer, 'must hold whole 32-bit words over the bitmap');
+    }
+  }
+
+  #run(a: number, b: number): void {
+    if (a < 0) a = 0;
+    if (b > this.nbits) b = this.nbits;
+    if (a >= b) return;
+    this.perBitWrites += setBitsOneByOne(this.views.words, this.bitBase + a, this.bitBase + b);
+  }
+
+  /** IOVA bytes [lo, hi) clipped to the bitmap, one bit per page touched. Exact (bigint). */
+  #span(lo: bigint, hi: bigint): void {
+    const a = lo > this.iova ? lo : this.iova;
+    const b = hi < this.end ? hi : this.end;
+    if (a >= b) return;
+    const shift = BigInt(this.pageShift);
+    this.#run(Number((a - this.iova) >> shift), Number((b - 1n - this.iova) >> shift) + 1);
+  }
+
+  override set(iova: U64Like, length: U64Like): void {
+    const first = toU64(`${WHERE}.set`, 'iova', iova);
+    const len = toU64(`${WHERE}.set`, 'length', length);
+    this.#span(first, first + len);
+  }
+
+  override setBits(firstBit: number, count: number): void {
+    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setBits`, 'firstBit', firstBit, 'must be an integer');
+    if (!Number.isInteger(count)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setBits`, 'count', count, 'must be an integer');
+    this.#run(firstBit, firstBit + count);
+  }
+
+  /** As IovaBitmap.setUnits, in bigint: the per-bit loop dwarfs the conversion. */
+  override setUnits(unit: number, count: number, unitShift: number): void {
+    if (!Number.isSafeInteger(unit) || unit < 0) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'unit', unit, 'must be a non-negative safe integer');
+    if (!Number.isSafeInteger(count)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'count', count, 'must be a safe integer');
+    if (!Number.isInteger(unitShift) || unitShift < 0 || unitShift > 63) {
+      throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'unitShift', unitShift, 'must be an integer in [0, 63]');
+    }
+    if (count <= 0) return;
+    const s = BigInt(unitShift);
+    this.#span(BigInt(unit) << s, (BigInt(unit) + BigInt(count)) << s);
+  }
+
+  override orMask(firstBit: number, mask: number): void {
+    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.orMask`, 'firstBit', firstBit, 'must be an integer');
+    let m = mask | 0;
+    while (m !== 0) {
+      const low = m & -m;
+      const j = 31 - Math.clz32(low);
+      this.#run(firstBit + j, firstBit + j + 1);
+      m ^= low;
+    }
+  }
+}

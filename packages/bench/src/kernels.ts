@@ -1,0 +1,49 @@
+/**
+ * The two hot loops of the benchmark's reference implementations.
+ *
+ * Theory of operation
+ * -------------------
+ * - {@link orReduceLowWords} is the *memory-read limit*: it reads the low 32-bit half of every
+ *   64-bit entry of a page-table (or tracker) memory and OR-reduces them, touching every cache line
+ *   once and doing nothing else. No walk that must look at every leaf can be faster on one
+ *   thread. Shape: the loop is unrolled ×8 into two accumulators, because V8 neither unrolls nor
+ *   vectorises; performance-notes.md §1 measured this exact shape at 0.42 ns/PTE on one thread
+ *   (19.2 GB/s) against 0.67 ns/PTE for the plain loop. Only bitwise operations on Uint32 loads,
+ *   which keeps V8 in int32 code (§7: an arithmetic `+` on uint32 sometimes fell to float64).
+ * - {@link setBitsOneByOne} is the writer of rust-vmm's `AtomicBitmap`: one atomic OR per page,
+ *   whatever the run length. performance-notes.md §3/§4: 11 ns per dirty PTE in JS
+ *   (`u32_bit_atomic` at 100%), and 5.2 µs for a 2 MiB page against 170 ns with one atomic per
+ *   word; this is the cost the engine's word-at-a-time writes avoid, and it is measured here on
+ *   purpose.
+ */
+
+/**
+ * OR of the low halves of 64-bit entries `[0, entries)` of `u32` (entry i = u32[2i], u32[2i+1]).
+ * @param u32 - a little-endian view of the entries
+ * @param entries - number of 64-bit entries to read (clipped to the view)
+ * @returns the OR, so the read cannot be optimised away
+ */
+export function orReduceLowWords(u32: Uint32Array, entries: number): number {
+  const end = Math.min(entries, u32.length >>> 1) << 1;
+  const unrolledEnd = end - (end % 16);
+  let a = 0;
+  let b = 0;
+  let k = 0;
+  for (; k < unrolledEnd; k += 16) {
+    a |= u32[k]! | u32[k + 4]! | u32[k + 8]! | u32[k + 12]!;
+    b |= u32[k + 2]! | u32[k + 6]! | u32[k + 10]! | u32[k + 14]!;
+  }
+  for (; k < end; k += 2) a |= u32[k]!;
+  return a | b;
+}
+
+/**
+ * Sets absolute bits `[from, to)` of `words` one bit at a time, each with its own `Atomics.or`
+ * (bit p is bit p % 32 of word floor(p / 32)). The caller guarantees the words exist.
+ * @returns the number of bits written (to - from, or 0)
+ */
+export function setBitsOneByOne(words: Int32Array, from: number, to: number): number {
+  // (p / 32) | 0, not p >>> 5: a 512 MiB bitmap has 2^32 bits, past what >>> keeps.
+  for (let p = from; p < to; p++) Atomics.or(words, (p / 32) | 0, 1 << (p & 31));
+  return to > from ? to - from : 0;
+}

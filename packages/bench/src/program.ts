@@ -1,0 +1,134 @@
+/**
+ * The `iovabitmap` command line: commander 14 program with three subcommands.
+ *
+ * Theory of operation
+ * -------------------
+ *   iovabitmap report   one parallel report over a synthetic workload (./reportCommand.ts)
+ *   iovabitmap migrate  a live migration with the simulated device (./migrateCommand.ts)
+ *   iovabitmap bench    the benchmark matrix (./benchCommand.ts)
+ * Sizes and rates are in human units (./cliOptions.ts, ./units.ts). Commander rejects a bad
+ * option with a message naming the option and the value and exit status 1; errors found later
+ * (a combination of options, a failed report) are thrown as IovaBitmapError and printed by
+ * {@link runCli} with their code, also with status 1. `migrate` exits with 2 when its no-loss
+ * check fails.
+ *
+ * The program is built by a function (no global state), so tests can parse without spawning.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Command, type OutputConfiguration } from 'commander';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { DEVICE_PATTERNS } from '@iovabitmap/workers';
+import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
+import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption } from './cliOptions.js';
+import { pteFormats } from './impls.js';
+import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.js';
+import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
+import { BENCH_PATTERNS, BENCH_SOURCES } from './scenarios.js';
+
+const MAX_THREADS = 256;
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Options every workload-building command shares. */
+function addWorkloadOptions(cmd: Command): Command {
+  const formats = pteFormats();
+  return cmd
+    .addOption(sizeOption('--iova-size <size>', 'IOVA space to map and report', 64n << 30n))
+    .addOption(sizeOption('--leaf <size>', 'IOMMU leaf (page) size: 4K, 2M or 1G', 4096n))
+    .addOption(choiceOption('--format <name>', 'IOMMU PTE format', formats, formats[0]))
+    .addOption(choiceOption('--sources <kind>', 'dirty sources to report: the IOMMU walk, the VF tracker, or both', BENCH_SOURCES, 'iommu'))
+    .addOption(countOption('--threads <n>', 'worker threads of the parallel engine', { min: 1, max: MAX_THREADS }, availableParallelism()));
+}
+
+/** Options of {@link buildProgram}, for embedding and tests. */
+export interface ProgramOptions {
+  /** Where help and errors go. @defaultValue process.stdout / process.stderr */
+  readonly output?: OutputConfiguration;
+  /** Throw a `CommanderError` instead of exiting the process on a usage error or `--help`. @defaultValue false */
+  readonly exitOverride?: boolean;
+}
+
+/** Builds the `iovabitmap` program (settings are inherited by the subcommands). */
+export function buildProgram(options: ProgramOptions = {}): Command {
+  const program = new Command('iovabitmap');
+  if (options.output) program.configureOutput(options.output);
+  if (options.exitOverride) program.exitOverride();
+  program
+    .description('Parallel IOVA dirty-page reporting (the Linux iova_bitmap on worker threads): reports, live migration, benchmarks.')
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nSizes take binary units (4K = 4KiB = 4096 bytes, 2M, 1G, 1TiB); rates take percentages (1%, 0.5%) or fractions (0.01).');
+
+  const report = program.command('report').description('run one report over a synthetic dirty workload and print its statistics');
+  addWorkloadOptions(report)
+    .addOption(rateOption('--density <rate>', 'fraction of leaf entries dirty', 0.01))
+    .addOption(choiceOption('--pattern <name>', 'placement of the dirty entries', BENCH_PATTERNS, 'uniform'))
+    .addOption(countOption('--seed <n>', 'seed of the placement', { min: 0, max: 2 ** 32 - 1 }, 1))
+    .option('--sequential', 'use the sequential reporter (reportDirty) instead of the parallel engine', false)
+    .option('--json', 'print the statistics as JSON', false)
+    .addHelpText('after', '\nExample:\n  iovabitmap report --iova-size 1TiB --leaf 2M --density 50% --threads 2')
+    .action(async (opts: ReportCommandOptions) => {
+      await runReportCommand(opts);
+    });
+
+  const migrate = program
+    .command('migrate')
+    .description('run a live migration: pre-copy rounds while a simulated device writes, then stop-and-copy and the no-loss check');
+  addWorkloadOptions(migrate)
+    .addOption(sizeOption('--bitmap-page-size <size>', 'IOVA bytes per bitmap bit', 4096n))
+    .addOption(countOption('--rounds <n>', 'pre-copy rounds before the final one', { min: 0, max: 1_000_000 }, 5))
+    .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
+    .addOption(byteRateOption('--rate <bytes/s>', 'device write rate, e.g. 1GiB/s; 0 = as fast as it can', 256n << 20n))
+    .addOption(countOption('--round-interval <ms>', 'pause between pre-copy rounds, ms', { min: 0, max: 3_600_000 }, 50))
+    .addOption(countOption('--seed <n>', 'seed of the device pattern', { min: 0, max: 2 ** 32 - 1 }, 1))
+    .option('--verify-each-round', 'check every round for pages no device wrote', false)
+    .addHelpText('after', '\nExit status: 0 when no page was lost or invented, 2 when the check failed, 1 on errors.')
+    .action(async (opts: MigrateCommandOptions) => {
+      process.exitCode = await runMigrateCommand(opts);
+    });
+
+  program
+    .command('bench')
+    .description('measure the scenario matrix (quick by default) and print a table; optionally write JSON, Markdown and SVG charts')
+    .option('--full', 'the full matrix (every space, both patterns, every thread count); takes long', false)
+    .option('--json <file>', 'write the results as versioned JSON (schemaVersion 1)')
+    .option('--markdown <file>', 'write the results as Markdown tables')
+    .option('--charts <dir>', 'write SVG charts (throughput against threads and against density)')
+    .addOption(countListOption('--threads <list>', 'engine thread counts, comma-separated (default: 1..cores and 2 × cores)', { min: 1, max: MAX_THREADS }))
+    .option('--filter <text>', 'only cells whose "scenario impl" contains the text, or matches /regex/')
+    .addOption(countOption('--time <ms>', 'time budget per cell, ms (default 300 quick, 1000 full)', { min: 1, max: 600_000 }))
+    .addOption(countOption('--min-samples <n>', 'minimum timed samples per cell (default 5 quick, 10 full)', { min: 1, max: 100_000 }))
+    .addOption(countOption('--seed <n>', 'seed of the workloads', { min: 0, max: 2 ** 32 - 1 }, 1))
+    .option('--list', 'list the cells that would run, and stop', false)
+    .addHelpText('after', '\nExamples:\n  iovabitmap bench --json bench.json --markdown bench.md --charts charts/\n  iovabitmap bench --filter density --threads 1,2')
+    .action(async (opts: BenchCommandOptions) => {
+      await runBenchCommand(opts);
+    });
+
+  return program;
+}
+
+/**
+ * Parses `argv` (as `process.argv`) and runs the command; prints errors and sets
+ * `process.exitCode` (1 on error).
+ */
+export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (e) {
+    if (IovaBitmapError.is(e)) {
+      const x = e as IovaBitmapError;
+      process.stderr.write(`error: ${x.message} (${x.code})\n`);
+    } else {
+      process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    }
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * The benchmark runner: builds each scenario's workload, measures each implementation with
+ * tinybench, and turns the medians into result records.
+ *
+ * Theory of operation
+ * -------------------
+ * For every scenario (./scenarios.ts), in order:
+ * 1. The workload (./workload.ts) is built once per `workloadKey` and dropped after the last
+ *    scenario that needs it, so at most the workloads still ahead are held in memory.
+ * 2. Each (workload, implementation, threads) is measured once: a later scenario listing the same
+ *    cell reuses the measurement (so the `leaf` group's baseline is the `density` group's 1% cell).
+ * 3. One tinybench `Bench` per cell, one task. Every iteration first restores the dirty state and
+ *    clears the bitmap (`workload.restore()`), then runs one report. The restore is outside the
+ *    sample: the task returns `overriddenDuration` = the report's own walk time (`elapsedMs` of
+ *    `reportDirty` / `ReportPool.report`, which leaves out argument validation and the bit
+ *    counting both do on the main thread) and `overriddenIterationCost` = the whole iteration, so
+ *    tinybench's time budget includes the restore and a slow restore cannot stretch a cell to
+ *    hundreds of iterations (js-toolchain.md §3). The wall time of the whole call is kept too
+ *    (`medianCallMs`).
+ * 4. Every timed report is checked: its `bitsSet` must equal the workload's `bitsExpected`
+ *    (computed from the placement, not from any reporter), and `per-bit-atomic` must really have
+ *    written through its per-bit writer. A mismatch aborts the run: a wrong report has no speed.
+ * 5. The medians of the scenario become records (./metrics.ts).
+ *
+ * Implementations: `engine` = ReportPool at the cell's thread count (one pool per thread count,
+ * kept across cells and closed at the end; tinybench's warm-up runs the pool's first, slower
+ * walks), `sequential` = reportDirty, `per-bit-atomic` = reportDirty over ./impls.ts
+ * PerBitAtomicBitmap (skipped above {@link PER_BIT_MAX_BITS} bits per report: at ~11 ns a bit it
+ * would take seconds per iteration), `read-limit` = ./kernels.ts orReduceLowWords over the
+ * sources' memory (./impls.ts readViews).
+ */
+import { Bench } from 'tinybench';
+import { reportDirty, IovaBitmapError, type ReportStats } from '@iovabitmap/core';
+import { openEngine, PerBitAtomicBitmap, type Engine } from './impls.js';
+import { orReduceLowWords } from './kernels.js';
+import { deriveRecords, type Measurement, type WorkloadFacts } from './metrics.js';
+import { silentObserver, type RunObserver } from './progress.js';
+import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenarios.js';
+import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from './schema.js';
+import { buildWorkload, type Workload } from './workload.js';
+
+/** per-bit-atomic is skipped when a report sets more bits than this: 2^26 (~0.7 s per report at 11 ns a bit). */
+export const PER_BIT_MAX_BITS = 2 ** 26;
+
+/** Options of {@link runBench}. */
+export interface RunBenchOptions {
+  /** The scenarios to measure (./scenarios.ts buildMatrix). */
+  readonly scenarios: readonly Scenario[];
+  /** tinybench time budget per cell, ms (restores included). @defaultValue 500 */
+  readonly timeMs?: number;
+  /** Minimum timed iterations per cell. @defaultValue 5 */
+  readonly minIterations?: number;
+  /** Warm-up budget per cell, ms. @defaultValue 100 */
+  readonly warmupMs?: number;
+  /** Minimum warm-up iterations per cell. @defaultValue 2 */
+  readonly warmupIterations?: number;
+  /** Progress. @defaultValue silentObserver */
+  readonly observer?: RunObserver;
+  /** Stops the run between iterations. */
+  readonly signal?: AbortSignal;
+  /** Recorded in the file: full matrix? @defaultValue false */
+  readonly full?: boolean;
+  /** Recorded in the file: the filter. */
+  readonly filter?: string;
+  /** Recorded in the file: engine thread counts. */
+  readonly threads: readonly number[];
+  /** Recorded in the file: the workload seed. */
+  readonly seed: number;
+}
+
+/** A short label for one cell: `scenario impl×threads`. */
+export function cellLabel(scenario: Scenario, run: RunSpec): string {
+  return `${scenario.id} ${run.impl}${run.impl === 'engine' ? `×${run.threads}` : ''}`;
+}
+
+interface CellTiming {
+  readonly report: () => Promise<{ walkMs: number; bitsSet: number | undefined }>;
+  readonly verify?: (bitsSet: number | undefined) => void;
+  readonly restores: boolean;
+}
+
+/** Where the read limit's OR goes, so that the read cannot be optimised away. */
+let readSink = 0;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (n === 0) return Number.NaN;
+  return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/**
+ * Runs the scenarios and returns the bench file (see the module comment).
+ * @throws IovaBitmapError `EIO` when a report sets the wrong number of bits, `ECANCELED` when
+ *   aborted, and the sources' and engine's own errors.
+ */
+export async function runBench(options: RunBenchOptions): Promise<BenchFile> {
+  const t0 = performance.now();
+  const started = new Date();
+  const obs = options.observer ?? silentObserver;
+  const timeMs = options.timeMs ?? 500;
+  const minIterations = options.minIterations ?? 5;
+  const notes: string[] = [];
+  const scenarios = options.scenarios;
+  const remaining = new Map<string, number>();
+  for (const s of scenarios) remaining.set(s.workloadKey, (remaining.get(s.workloadKey) ?? 0) + 1);
+  const workloads = new Map<string, Workload>();
+  const measured = new Map<string, Measurement>();
+  const engines = new Map<number, Engine>();
+  const engineFor = async (threads: number): Promise<Engine> => {
+    let e = engines.get(threads);
+    if (e === undefined) engines.set(threads, (e = await openEngine(threads)));
+    return e;
+  };
+  const results: ResultRecord[] = [];
+  obs.start(scenarios.reduce((n, s) => n + s.runs.length, 0));
+  try {
+    for (const scenario of scenarios) {
+      let w = workloads.get(scenario.workloadKey);
+      if (w === undefined) {
+        obs.measuring(`${scenario.id}: building the workload`);
+        w = buildWorkload(scenario.workload);
+        workloads.set(scenario.workloadKey, w);
+      }
+      const facts: WorkloadFacts = {
+        leafEntries: w.leafEntries,
+        dirtyUnits: w.dirtyUnits,
+        bitsExpected: w.bitsExpected,
+        trackerPageBytes: w.trackerPageBytes,
+        bitmapPageBytes: BENCH_BITMAP_PAGE_BYTES,
+      };
+      const ms: Measurement[] = [];
+      for (const run of scenario.runs) {
+        const label = cellLabel(scenario, run);
+        const key = `${scenario.workloadKey}|${run.impl}|${run.threads}`;
+        let m = measured.get(key);
+        if (m === undefined) {
+          const skip = skipReason(run, w);
+          if (skip !== undefined) {
+            notes.push(`skipped ${label}: ${skip}`);
+            obs.skipped(label, skip);
+            continue;
+          }
+          obs.measuring(label);
+          const engine = run.impl === 'engine' ? await engineFor(run.threads) : undefined;
+          m = await measureCell(w, run, engine, { timeMs, minIterations, warmupMs: options.warmupMs ?? 100, warmupIterations: options.warmupIterations ?? 2, signal: options.signal, label });
+          measured.set(key, m);
+        }
+        ms.push(m);
+        obs.measured(label, deriveRecords(scenario, facts, [m])[0]!);
+      }
+      results.push(...deriveRecords(scenario, facts, ms));
+      const left = remaining.get(scenario.workloadKey)! - 1;
+      remaining.set(scenario.workloadKey, left);
+      if (left === 0) workloads.delete(scenario.workloadKey);
+    }
+  } finally {
+    obs.stop();
+    await Promise.all([...engines.values()].map((e) => e.close()));
+  }
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    tool: 'iovabitmap bench',
+    machine: machineInfo(started),
+    run: {
+      full: options.full ?? false,
+      filter: options.filter ?? null,
+      threads: [...options.threads],
+      timeMs,
+      minIterations,
+      seed: options.seed,
+      wallMs: performance.now() - t0,
+      notes,
+    },
+    results,
+  };
+}
+
+function skipReason(run: RunSpec, w: Workload): string | undefined {
+  if (run.impl === 'per-bit-atomic' && w.bitsExpected > PER_BIT_MAX_BITS) {
+    return `${w.bitsExpected} bits per report is above the per-bit limit of 2^26`;
+  }
+  return undefined;
+}
+
+function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label: string): CellTiming {
+  const checkBits = (bitsSet: number | undefined): void => {
+    if (bitsSet !== w.bitsExpected) {
+      throw new IovaBitmapError('EIO', `${label}: the report set ${bitsSet} bits, the workload has ${w.bitsExpected}`, {
+        details: { expected: w.bitsExpected, got: String(bitsSet) },
+      });
+    }
+  };
+  const fromStats = (s: ReportStats) => ({ walkMs: s.elapsedMs, bitsSet: s.bitsSet });
+  switch (run.impl) {
+    case 'engine':
+      return { restores: true, verify: checkBits, report: async () => fromStats(await engine!.report({ bitmap: w.bitmap, sources: w.sources })) };
+    case 'sequential':
+      return { restores: true, verify: checkBits, report: async () => fromStats(reportDirty({ bitmap: w.bitmap, sources: w.sources })) };
+    case 'per-bit-atomic': {
+      const bitmap = new PerBitAtomicBitmap(w.bitmap);
+      return {
+        restores: true,
+        verify: (bitsSet) => {
+          checkBits(bitsSet);
+          if (w.bitsExpected > 0 && bitmap.perBitWrites < w.bitsExpected) {
+            throw new IovaBitmapError('EIO', `${label}: the sources wrote ${bitmap.perBitWrites} bits through the per-bit writer, expected at least ${w.bitsExpected}`);
+          }
+          bitmap.perBitWrites = 0;
+        },
+        report: async () => fromStats(reportDirty({ bitmap, sources: w.sources })),
+      };
+    }
+    case 'read-limit': {
+      const views = w.readViews;
+      return {
+        restores: false,
+        report: async () => {
+          const t = performance.now();
+          let acc = 0;
+          for (const v of views) acc |= orReduceLowWords(v, v.length >>> 1);
+          const walkMs = performance.now() - t;
+          readSink ^= acc;
+          return { walkMs, bitsSet: undefined };
+        },
+      };
+    }
+  }
+}
+
+async function measureCell(
+  w: Workload,
+  run: RunSpec,
+  engine: Engine | undefined,
+  o: { timeMs: number; minIterations: number; warmupMs: number; warmupIterations: number; signal: AbortSignal | undefined; label: string },
+): Promise<Measurement> {
+  const timing = cellTiming(w, run, engine, o.label);
+  const bench = new Bench({
+    name: o.label,
+    time: o.timeMs,
+    iterations: o.minIterations,
+    warmupTime: o.warmupMs,
+    warmupIterations: o.warmupIterations,
+    throws: true,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  let callMs: number[] = [];
+  bench.add(
+    o.label,
+    async () => {
+      const a = performance.now();
+      if (timing.restores) w.restore();
+      const b = performance.now();
+      const { walkMs, bitsSet } = await timing.report();
+      const c = performance.now();
+      timing.verify?.(bitsSet);
+      callMs.push(c - b);
+      return { overriddenDuration: walkMs, overriddenIterationCost: c - a };
+    },
+    {
+      beforeAll: (mode) => {
+        if (mode === 'run') callMs = [];
+      },
+    },
+  );
+  await bench.run();
+  const task = bench.tasks[0]!;
+  const r = task.result;
+  if (o.signal?.aborted) throw new IovaBitmapError('ECANCELED', `${o.label}: the benchmark was aborted`);
+  if (r.state !== 'completed') {
+    const why = r.state === 'errored' ? r.error : undefined;
+    if (IovaBitmapError.is(why)) throw why;
+    throw new IovaBitmapError('EIO', `${o.label}: tinybench ended in state ${r.state}${why ? `: ${why.message}` : ''}`, { cause: why });
+  }
+  return {
+    impl: run.impl,
+    threads: run.threads,
+    medianMs: r.latency.p50,
+    medianCallMs: median(callMs),
+    rme: r.latency.rme,
+    samples: r.latency.samplesCount,
+  };
+}

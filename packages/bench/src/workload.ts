@@ -1,0 +1,117 @@
+/**
+ * A synthetic workload: a bitmap, its dirty sources, and dirty state that can be put back.
+ *
+ * Theory of operation
+ * -------------------
+ * {@link buildWorkload} maps the IOVA space [BENCH_IOVA_BASE, + iovaBytes) in the sources the
+ * scenario reads (an IOMMU page table at the scenario's leaf size, a VF tracker at 4 KiB pages, or
+ * both), places dirty units with ./placement.ts and marks them as DMA writes would
+ * (`dmaWritePages`):
+ * - IOMMU / both: the units are leaf PTEs; a dirty leaf is written at its first 4 KiB page (which
+ *   dirties the whole leaf). With both sources the same writes reach the tracker too, so the
+ *   tracker's pages are a subset of the dirty leaves and the union is the leaves' bits.
+ * - VF only: the units are tracker pages.
+ * A source that records fewer pages than written is an error: the workload would not be the one
+ * the record describes.
+ *
+ * Then it snapshots the sources' shared memory (./impls.ts `sourceMemory`): {@link Workload.restore}
+ * copies it back and clears the bitmap, so every timed report starts from the same dirty state
+ * (performance-notes.md's method: "the PTE array is restored from a clean copy, not timed").
+ * `bitsExpected` is computed from the placement, independently of any reporter, and the runner
+ * checks every report's `bitsSet` against it.
+ *
+ * The bitmap's buffer is rounded up to whole 8-byte words so that the per-bit writer's word
+ * accesses stay inside it.
+ */
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { createPageTable, createTracker, readViews, sourceMemory, type DmaWritable } from './impls.js';
+import { placeDirty } from './placement.js';
+import { BENCH_BITMAP_PAGE_BYTES, BENCH_IOVA_BASE, BENCH_TRACKER_PAGE_BYTES, type WorkloadSpec } from './scenarios.js';
+
+/** A built workload; see the module comment. */
+export interface Workload {
+  /** What was built. */
+  readonly spec: WorkloadSpec;
+  /** The report's bitmap (4 KiB pages over the whole space). */
+  readonly bitmap: IovaBitmap;
+  /** The sources, in report order. */
+  readonly sources: readonly DmaWritable[];
+  /** Tracker page size, bytes; `null` when no tracker is read. */
+  readonly trackerPageBytes: bigint | null;
+  /** Leaf entries one report walks: leaf PTEs plus tracker pages (count). */
+  readonly leafEntries: number;
+  /** Units placed dirty (leaves, or tracker pages for VF only). */
+  readonly dirtyUnits: number;
+  /** Bits a report sets in a clear bitmap. */
+  readonly bitsExpected: number;
+  /** Time to build, map, dirty and snapshot, milliseconds. */
+  readonly setupMs: number;
+  /** The memory a walk reads at least (./impls.ts readViews), for the read limit. */
+  readonly readViews: readonly Uint32Array[];
+  /** Puts the dirty state back as built and clears the bitmap. */
+  restore(): void;
+}
+
+/** IovaBitmap with its buffer rounded up to whole 8-byte words. */
+export function benchBitmap(iova: bigint, length: bigint, pageSize: bigint): IovaBitmap {
+  const bytes = IovaBitmap.bytesFor(length, pageSize);
+  return new IovaBitmap({ iova, length, pageSize, buffer: new SharedArrayBuffer(Math.ceil(bytes / 8) * 8) });
+}
+
+/** One DMA write of `count` 4 KiB pages, each in a different unit of `src`, which must mark all of them. */
+function writeRun(where: string, src: DmaWritable, page: number, count: number): void {
+  const done = src.dmaWritePages(page, count);
+  if (done !== count) {
+    throw new IovaBitmapError('EIO', `${where}: source ${src.name} marked ${done} units for a write of ${count} units at 4 KiB page ${page}`);
+  }
+}
+
+/**
+ * Builds the workload of `spec` (see the module comment).
+ * @throws IovaBitmapError `EIO` when a source did not record a write; the sources' own errors
+ *   (`EOPNOTSUPP` for a leaf size the PTE format lacks...).
+ */
+export function buildWorkload(spec: WorkloadSpec): Workload {
+  const t0 = performance.now();
+  const where = 'buildWorkload';
+  const iova = BENCH_IOVA_BASE;
+  const length = spec.iovaBytes;
+  const pageShift12 = 12n;
+  const basePage = Number(iova >> pageShift12);
+  const useTable = spec.source !== 'vf';
+  const useTracker = spec.source !== 'iommu';
+  const sources: DmaWritable[] = [];
+  if (useTable) sources.push(createPageTable({ format: spec.format, iova, length, leafBytes: spec.leafBytes }));
+  if (useTracker) sources.push(createTracker({ iova, length, pageBytes: BENCH_TRACKER_PAGE_BYTES }));
+
+  const unitBytes = useTable ? spec.leafBytes : BENCH_TRACKER_PAGE_BYTES;
+  const units = Number(length / unitBytes);
+  const pagesPerUnit = Number(unitBytes >> pageShift12);
+  const dirtyUnits = placeDirty(units, spec.density, spec.pattern, spec.seed, (first, count) => {
+    for (const src of sources) {
+      if (pagesPerUnit === 1) writeRun(where, src, basePage + first, count);
+      else for (let u = first; u < first + count; u++) writeRun(where, src, basePage + u * pagesPerUnit, 1);
+    }
+  });
+
+  const bitmap = benchBitmap(iova, length, BENCH_BITMAP_PAGE_BYTES);
+  const bitsPerUnit = Number(unitBytes / BENCH_BITMAP_PAGE_BYTES);
+  const leafEntries = (useTable ? Number(length / spec.leafBytes) : 0) + (useTracker ? Number(length / BENCH_TRACKER_PAGE_BYTES) : 0);
+  const memory = sources.flatMap((s) => sourceMemory(s));
+  const saved = memory.map((sab) => new Uint8Array(sab).slice());
+  return {
+    spec,
+    bitmap,
+    sources,
+    trackerPageBytes: useTracker ? BENCH_TRACKER_PAGE_BYTES : null,
+    leafEntries,
+    dirtyUnits,
+    bitsExpected: dirtyUnits * bitsPerUnit,
+    setupMs: performance.now() - t0,
+    readViews: sources.flatMap((s) => readViews(s)),
+    restore(): void {
+      for (let i = 0; i < memory.length; i++) new Uint8Array(memory[i]!).set(saved[i]!);
+      bitmap.clear();
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * A tiny real benchmark run (64 MiB of IOVA, both sources, every implementation, the engine on one
+ * and two workers) and everything made from it: the result records, the versioned JSON, the
+ * terminal table, the Markdown report and the SVG charts. No timing is asserted, only the
+ * arithmetic that ties the fields together and the shape of the outputs.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IovaBitmapError } from '@iovabitmap/core';
+import {
+  SCHEMA_VERSION,
+  chartsOf,
+  parseBenchFile,
+  renderMarkdown,
+  renderSvg,
+  renderTable,
+  runBench,
+  toJson,
+  workloadKey,
+  type BenchFile,
+  type Scenario,
+  type WorkloadSpec,
+} from '@iovabitmap/bench';
+
+const MiB = 1n << 20n;
+const workload: WorkloadSpec = { iovaBytes: 64n * MiB, leafBytes: 4096n, density: 0.05, pattern: 'clustered', source: 'both', format: 'amd-v1', seed: 9 };
+const scenarios: Scenario[] = [
+  {
+    id: 'threads/tiny',
+    group: 'threads',
+    workload,
+    workloadKey: workloadKey(workload),
+    runs: [
+      { impl: 'engine', threads: 1 },
+      { impl: 'engine', threads: 2 },
+      { impl: 'sequential', threads: 1 },
+      { impl: 'per-bit-atomic', threads: 1 },
+      { impl: 'read-limit', threads: 1 },
+    ],
+  },
+  {
+    id: 'density/tiny',
+    group: 'density',
+    workload,
+    workloadKey: workloadKey(workload),
+    runs: [
+      { impl: 'engine', threads: 2 },
+      { impl: 'sequential', threads: 1 },
+    ],
+  },
+];
+
+let file: BenchFile;
+const seen: string[] = [];
+
+beforeAll(async () => {
+  file = await runBench({
+    scenarios,
+    timeMs: 1,
+    minIterations: 2,
+    warmupMs: 1,
+    warmupIterations: 1,
+    threads: [1, 2],
+    seed: 9,
+    observer: { start: () => {}, measuring: () => {}, measured: (label) => seen.push(label), skipped: () => {}, note: () => {}, stop: () => {} },
+  });
+}, 60_000);
+
+describe('a tiny real run', () => {
+  it('gives one record per measurement, reusing a cell that two scenarios list', () => {
+    expect(file.results.map((r) => `${r.group} ${r.impl} ${r.threads}`)).toEqual([
+      'threads engine 1',
+      'threads engine 2',
+      'threads sequential 1',
+      'threads per-bit-atomic 1',
+      'threads read-limit 1',
+      'density engine 2',
+      'density sequential 1',
+      ]);
+    const [, e2] = file.results;
+    const d2 = file.results[5]!;
+    expect(d2.medianMs).toBe(e2!.medianMs); // measured once, reported in both groups
+    expect(seen).toHaveLength(7);
+  });
+
+  it('fills every field with its unit and the workload facts', () => {
+    const pages = Number(64n * MiB) / 4096;
+    for (const r of file.results) {
+      expect(r.source).toBe('both');
+      expect(r.format).toBe('amd-v1');
+      expect(r.leafBytes).toBe(4096n);
+      expect(r.trackerPageBytes).toBe(4096n);
+      expect(r.bitmapPageBytes).toBe(4096n);
+      expect(r.iovaBytes).toBe(64n * MiB);
+      expect(r.density).toBe(0.05);
+      expect(r.pattern).toBe('clustered');
+      expect(r.leafEntries).toBe(2 * pages); // page-table leaves + tracker pages
+      expect(r.bitsExpected).toBe(r.dirtyUnits);
+      expect(r.dirtyUnits).toBeGreaterThan(pages * 0.02);
+      expect(r.dirtyUnits).toBeLessThan(pages * 0.1);
+      expect(r.medianMs).toBeGreaterThan(0);
+      expect(r.medianCallMs).toBeGreaterThan(0);
+      expect(r.samples).toBeGreaterThanOrEqual(2);
+      expect(Number.isFinite(r.rme)).toBe(true);
+      expect(r.nsPerPte).toBeCloseTo((r.medianMs * 1e6) / r.leafEntries, 9);
+      expect(r.gibPerSec).toBeCloseTo(1 / 16 / (r.medianMs / 1000), 6);
+    }
+  });
+
+  it('derives the ratios from medians of the same scenario, null where they do not apply', () => {
+    const by = (impl: string, threads = 1) => file.results.find((r) => r.group === 'threads' && r.impl === impl && r.threads === threads)!;
+    const seq = by('sequential');
+    const e1 = by('engine');
+    const e2 = by('engine', 2);
+    const rl = by('read-limit');
+    expect(e1.speedupVs1Thread).toBe(1);
+    expect(e2.speedupVs1Thread).toBeCloseTo(e1.medianMs / e2.medianMs, 12);
+    expect(seq.speedupVs1Thread).toBeNull();
+    expect(seq.speedupVsSequential).toBe(1);
+    expect(e2.speedupVsSequential).toBeCloseTo(seq.medianMs / e2.medianMs, 12);
+    expect(e2.pctOfReadLimit).toBeCloseTo((rl.medianMs / e2.medianMs) * 100, 12);
+    expect(rl.pctOfReadLimit).toBeNull();
+    expect(e1.poolOverheadPct).toBeCloseTo(((e1.medianMs - seq.medianMs) / seq.medianMs) * 100, 12);
+    expect(e2.poolOverheadPct).toBeNull();
+    expect(by('per-bit-atomic').poolOverheadPct).toBeNull();
+  });
+
+  it('describes the machine and the run', () => {
+    expect(file.schemaVersion).toBe(SCHEMA_VERSION);
+    expect(file.machine.cores).toBeGreaterThan(0);
+    expect(file.machine.node).toBe(process.version);
+    expect(file.machine.v8).toBe(process.versions.v8);
+    expect(new Date(file.machine.date).toISOString()).toBe(file.machine.date);
+    expect(file.run.threads).toEqual([1, 2]);
+    expect(file.run.wallMs).toBeGreaterThan(0);
+  });
+});
+
+describe('the JSON format', () => {
+  it('writes bigints as decimal strings and reads back the same file', () => {
+    const text = toJson(file);
+    const raw = JSON.parse(text);
+    expect(raw.schemaVersion).toBe(1);
+    expect(raw.results[0].iovaBytes).toBe(String(64n * MiB));
+    expect(raw.results[0].leafBytes).toBe('4096');
+    expect(typeof raw.machine.totalMemoryBytes).toBe('string');
+    expect(parseBenchFile(text)).toEqual(file);
+  });
+
+  it('refuses another schema version and names a missing field', () => {
+    const raw = JSON.parse(toJson(file));
+    expect(() => parseBenchFile(JSON.stringify({ ...raw, schemaVersion: 2 }))).toThrow(/schemaVersion/);
+    delete raw.results[1].nsPerPte;
+    try {
+      parseBenchFile(JSON.stringify(raw));
+      expect.unreachable();
+    } catch (e) {
+      expect(IovaBitmapError.hasCode(e, 'EINVAL')).toBe(true);
+      expect((e as Error).message).toContain('results[1]');
+      expect((e as Error).message).toContain('nsPerPte');
+    }
+  });
+});
+
+describe('the outputs', () => {
+  it('the terminal table and the Markdown report show one row per record, a section per group and the machine', () => {
+    const table = renderTable(file);
+    const md = renderMarkdown(file);
+    for (const text of [table, md]) {
+      expect(text).toContain(file.machine.cpuModel);
+      expect(text).toContain('per-bit-atomic');
+      expect(text).toContain('read-limit');
+    }
+    expect(md).toContain('## threads');
+    expect(md).toContain('## density');
+    expect(md.split('\n').filter((l) => l.startsWith('| tiny |'))).toHaveLength(file.results.length);
+  });
+
+  it('renders one chart against threads and one against density, as SVG', async () => {
+    const charts = chartsOf(file.results);
+    expect(charts.map((c) => c.file)).toEqual(['threads-tiny.svg', 'density-64MiB@4KiB-clustered-both-amd-v1.svg']);
+    const svg = await renderSvg(charts[0]!.spec);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('Throughput against threads');
+    expect(svg).toContain('engine');
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * The `iovabitmap` command line, run as a child process from source exactly as documented:
+ *   node --no-lazy-feedback-allocation --import tsx --conditions=source packages/bench/src/cli.ts ...
+ * (--help, a bad option, a bad combination, a tiny report: four processes at once), then the
+ * option handling in-process through buildProgram() with commander's exits turned into errors.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { buildProgram, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli.ts'];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('the command line as a child process', () => {
+  it('--help lists the commands; a bad option exits non-zero naming the option and value; a tiny report runs', async () => {
+    const [help, bad, combo, report] = await Promise.all([
+      cli('--help'),
+      cli('report', '--iova-size', '12XB'),
+      cli('report', '--iova-size', '1M', '--leaf', '2M'),
+      cli('report', '--iova-size', '64M', '--leaf', '4K', '--density', '2%', '--sources', 'both', '--threads', '1', '--seed', '5', '--json'),
+    ]);
+    expect(help.code).toBe(0);
+    for (const c of ['report', 'migrate', 'bench']) expect(help.stdout).toContain(c);
+
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("option '--iova-size <size>' argument '12XB' is invalid");
+    expect(bad.stderr).toContain('unknown unit "XB"');
+    expect(bad.stdout).toBe('');
+
+    expect(combo.code).toBe(1);
+    expect(combo.stderr).toContain('--iova-size');
+    expect(combo.stderr).toContain('1 MiB');
+    expect(combo.stderr).toContain('EINVAL');
+
+    expect(report.code, report.stderr).toBe(0);
+    const doc = JSON.parse(report.stdout);
+    expect(doc.impl).toBe('engine ×1');
+    expect(doc.workload.iovaBytes).toBe(String(64 * 2 ** 20));
+    expect(doc.workload.leafEntries).toBe(2 * 16384);
+    expect(doc.stats.bitsSet).toBe(doc.workload.bitsExpected);
+    expect(doc.workload.bitsExpected).toBeGreaterThan(16384 * 0.01);
+    expect(Object.keys(doc.stats.sources)).toEqual(['iommu', 'vf']);
+    expect(doc.stats.workers).toHaveLength(1);
+  }, 60_000);
+});
+
+/** Parses in-process with commander's exits turned into exceptions; returns what it printed. */
+async function parse(...args: string[]): Promise<{ error: unknown; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const program = buildProgram({ exitOverride: true, output: { writeOut: (s) => (out += s), writeErr: (s) => (err += s) } });
+  try {
+    await program.parseAsync(['node', 'iovabitmap', ...args]);
+    return { error: undefined, out, err };
+  } catch (error) {
+    return { error, out, err };
+  }
+}
+
+describe('options (in-process)', () => {
+  it('every command documents its options with their defaults', async () => {
+    const report = await parse('report', '--help');
+    for (const o of ['--iova-size', '--leaf', '--density', '--pattern', '--format', '--sources', '--threads', '--seed', 'default: 64GiB', 'default: 1%']) {
+      expect(report.out).toContain(o);
+    }
+    const migrate = await parse('migrate', '--help');
+    for (const o of ['--rounds', '--bitmap-page-size', '--rate', '--threads', 'default: 256MiB/s']) expect(migrate.out).toContain(o);
+    const bench = await parse('bench', '--help');
+    for (const o of ['--full', '--json', '--markdown', '--charts', '--threads', '--filter']) expect(bench.out).toContain(o);
+  });
+
+  it('a bad value is refused before anything runs, naming the option and the value', async () => {
+    const cases: [string[], string, string][] = [
+      [['report', '--density', '150%'], '--density', '150%'],
+      [['report', '--leaf', '1TB'], '--leaf', '1TB'],
+      [['report', '--pattern', 'zigzag'], '--pattern', 'zigzag'],
+      [['report', '--threads', '0'], '--threads', '0'],
+      [['report', '--format', 'x86'], '--format', 'x86'],
+      [['bench', '--threads', '1,x'], '--threads', '1,x'],
+      [['migrate', '--rate', 'fast'], '--rate', 'fast'],
+      [['report', '--bogus'], '--bogus', '--bogus'],
+    ];
+    for (const [args, option, value] of cases) {
+      const r = await parse(...args);
+      const e = r.error as { code?: string; exitCode?: number };
+      expect(e?.code, args.join(' ')).toMatch(/^commander\./); // commander's own usage error (exit overridden)
+      expect(e.exitCode, args.join(' ')).toBe(1);
+      expect(r.err, args.join(' ')).toContain(option);
+      expect(r.err, args.join(' ')).toContain(value);
+    }
+  });
+
+  it('a combination found after parsing is an EINVAL naming the option', async () => {
+    const r = await parse('bench', '--filter', 'no such cell');
+    expect(IovaBitmapError.hasCode(r.error, 'EINVAL')).toBe(true);
+    expect(String((r.error as Error).message)).toContain('--filter');
+    expect(String((r.error as Error).message)).toContain('"no such cell"');
+  });
+});
+
+describe('iovabitmap bench --list', () => {
+  it('lists the quick matrix cells without measuring', async () => {
+    let text = '';
+    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    await runBenchCommand({ full: false, list: true, seed: 1, filter: 'format/', threads: [1, 2] }, out);
+    const lines = text.trim().split('\n');
+    expect(lines).toContain('format/64GiB@4KiB/1%/uniform/iommu/amd-v1 sequential');
+    expect(lines).toContain('format/64GiB@4KiB/1%/uniform/iommu/smmu-v3 engine×2');
+    expect(lines.every((l) => l.startsWith('format/'))).toBe(true);
+  });
+});
+
+describe('iovabitmap migrate', () => {
+  it('runs pre-copy rounds with the simulated device, then the final round, and verifies nothing was lost', async () => {
+    let text = '';
+    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    const status = await runMigrateCommand(
+      {
+        iovaSize: 1n << 30n,
+        leaf: 2n << 20n,
+        format: 'smmu-v3',
+        sources: 'both',
+        bitmapPageSize: 4096n,
+        rounds: 2,
+        threads: 1,
+        pattern: 'uniform',
+        rate: 64n << 20n,
+        roundInterval: 20,
+        seed: 3,
+        verifyEachRound: true,
+      },
+      out,
+    );
+    expect(status, text).toBe(0);
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toMatch(/^migrate: 1 GiB at 2 MiB leaves, both/);
+    expect(lines.filter((l) => /^ {2}round \d/.test(l))).toHaveLength(3);
+    expect(lines.some((l) => l.startsWith('  round 2 (final, device stopped)'))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
+  }, 60_000);
+
+  it('refuses a bitmap page size that does not divide the space, naming the option', async () => {
+    const parsed = await parse('migrate', '--iova-size', '1G', '--bitmap-page-size', '3K');
+    expect(IovaBitmapError.hasCode(parsed.error, 'EINVAL')).toBe(true);
+    expect(String((parsed.error as Error).message)).toContain('--bitmap-page-size');
+  });
+});
