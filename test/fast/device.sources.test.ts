@@ -5,9 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
-import { DeviceSimulator } from '@iovabitmap/workers';
-import { mappingUnitMap, trackerUnitMap } from '@iovabitmap/workers';
-import { verifyMigration } from '@iovabitmap/workers';
+import { DeviceSimulator, mappingUnitMap, trackerUnitMap, verifyMigration } from '@iovabitmap/workers';
 
 const MiB = 1n << 20n;
 const BASE = 1n << 32n;

@@ -5,10 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, type PteFormat } from '@iovabitmap/core';
-import { ReportPool } from '@iovabitmap/workers';
-import { DeviceSimulator } from '@iovabitmap/workers';
-import { migrate, type MigrateRound } from '@iovabitmap/workers';
-import { mappingUnitMap, trackerUnitMap } from '@iovabitmap/workers';
+import { migrate, type MigrateRound, mappingUnitMap, trackerUnitMap } from '@iovabitmap/workers';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
 const MiB = 1n << 20n;

@@ -6,8 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, VfTracker, type DirtySource } from '@iovabitmap/core';
-import { mappingUnitMap, trackerUnitMap, unitMapOf, type UnitMap } from '@iovabitmap/workers';
-import { verifyMigration } from '@iovabitmap/workers';
+import { mappingUnitMap, trackerUnitMap, unitMapOf, type UnitMap, verifyMigration } from '@iovabitmap/workers';
 
 const MiB = 1n << 20n;
 const BASE = 1n << 30n; // 1 GiB

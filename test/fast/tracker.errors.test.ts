@@ -3,8 +3,7 @@
  * written), the lifecycle (start/stop/share/fromShared), and small hand-worked reports.
  */
 import { describe, expect, it } from 'vitest';
-import { IovaBitmap, type IovaErrorCode } from '@iovabitmap/core';
-import { VfTracker } from '@iovabitmap/core';
+import { IovaBitmap, type IovaErrorCode, VfTracker } from '@iovabitmap/core';
 import { rejection } from './helpers/trackerModel.js';
 
 const MiB = 1n << 20n;

@@ -10,8 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IovaBitmap } from '@iovabitmap/core';
-import { VfTracker } from '@iovabitmap/core';
+import { IovaBitmap, VfTracker } from '@iovabitmap/core';
 import { bitsOf, modelMerge, startCaseArb, TrackerModel, writeAt, writesArb, type StartCase, type WriteCase } from './helpers/trackerModel.js';
 
 const RUNS = 150;

@@ -7,17 +7,13 @@
  * ones after the quiesce.
  */
 import { describe, expect, it } from 'vitest';
-import type { PteFormat } from '@iovabitmap/core';
-import { ReportPool } from '@iovabitmap/workers';
-import { DeviceSimulator } from '@iovabitmap/workers';
-import { DEVICE_PATTERNS } from '@iovabitmap/workers';
-import { migrate } from '@iovabitmap/workers';
+import { PTE_FORMATS } from '@iovabitmap/core';
+import { DEVICE_PATTERNS, migrate } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
 import { createRng } from '@iovabitmap/workers';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
-const PTE_FORMATS: readonly PteFormat[] = ['vtd-ss', 'amd-v1', 'smmu-v3'];
 
 describe('reports racing with device writes', () => {
   const h = usePoolAndDevice();

@@ -13,11 +13,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { ReportPool } from '@iovabitmap/workers';
-import { DeviceSimulator } from '@iovabitmap/workers';
-import { DEVICE_PATTERNS } from '@iovabitmap/workers';
-import { createRng } from '@iovabitmap/workers';
-import { migrate } from '@iovabitmap/workers';
+import { PTE_FORMATS } from '@iovabitmap/core';
+import { DEVICE_PATTERNS, createRng, migrate } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
@@ -59,7 +56,7 @@ describe('soak: back-to-back migrations', () => {
     let retained = 0;
     for (let i = 0; i < runs; i++) {
       const rng = createRng(subSeed(seed, i));
-      const w = makeWorld(rng, { format: (['vtd-ss', 'amd-v1', 'smmu-v3'] as const)[i % 3]!, length: 1n << 29n, pieces: 4 });
+      const w = makeWorld(rng, { format: PTE_FORMATS[i % PTE_FORMATS.length]!, length: 1n << 29n, pieces: 4 });
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
       await h.device.start({ pattern: DEVICE_PATTERNS[i % DEVICE_PATTERNS.length]!, rate: 0, seed: subSeed(seed, 500 + i) });
       const r = await migrate({ bitmapPageSize: 4096, rounds: 3, sources: w.sources, device: h.device, pool: h.pool, units: w.units });

@@ -19,7 +19,7 @@
  * from blocking the others forever.
  */
 import { threadId } from 'node:worker_threads';
-import { IoPageTable, IovaBitmap, VfTracker, type DirtySource } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, PTE_FORMATS, VfTracker, type DirtySource } from '@iovabitmap/core';
 
 /** The warm-up message: one per worker at pool start. */
 export interface WarmupTask {
@@ -66,7 +66,7 @@ function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chu
  */
 function warmOnce(): void {
   const span = 2n * GiB;
-  const tables = (['vtd-ss', 'amd-v1', 'smmu-v3'] as const).map((format) => {
+  const tables = PTE_FORMATS.map((format) => {
     const t = new IoPageTable({ format, name: `warm-${format}` });
     t.map(0n, 64n * MiB, { leaf: 4096n });
     t.map(64n * MiB, 960n * MiB, { leaf: 2n * MiB });

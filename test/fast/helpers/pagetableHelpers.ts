@@ -8,7 +8,7 @@ import { IovaBitmap, type IoPageTable, type IovaBitmapOptions, type PteFormat } 
 export { IoPageTable, type PteFormat } from '@iovabitmap/core';
 
 /** Every PTE format. */
-export const PTE_FORMATS: readonly PteFormat[] = ['vtd-ss', 'amd-v1', 'smmu-v3'];
+export { PTE_FORMATS } from '@iovabitmap/core';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

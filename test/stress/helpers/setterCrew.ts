@@ -16,8 +16,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorkerAt } from '@iovabitmap/workers';
-import { createRng } from '@iovabitmap/workers';
+import { startWorkerAt, createRng } from '@iovabitmap/workers';
 import { BitModel, diffBits } from './bitModel.js';
 import { forEachOp, type SetterJob } from './setterOps.js';
 import type { SetterMessage } from './setterWorker.js';
