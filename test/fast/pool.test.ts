@@ -130,7 +130,7 @@ describe('ReportPool gives the sequential answer', () => {
           expect(ps.sources['iommu']!.dirtyLeaves).toBe(rs.sources['iommu']!.dirtyLeaves);
           expect(ps.sources['vf']!.dirtyLeaves).toBe(rs.sources['vf']!.dirtyLeaves);
           expect(ps.total.bitsMarked).toBe(rs.total.bitsMarked);
-          expect(ps.tasks).toBe(Math.min(threads, ps.chunks, Math.ceil((2 * par.bitmap.nbits) / chunkBits)));
+          expect(ps.tasks).toBe(Math.min(threads, ps.chunks));
           expect(ps.chunks).toBe(ps.sources['iommu']!.chunks + ps.sources['vf']!.chunks);
           expect(ps.workers.reduce((n, w) => n + w.chunks, 0)).toBe(ps.chunks);
           // What is left in the sources: read it without clearing, source by source.

@@ -81,6 +81,21 @@ export interface DirtySource {
   reportChunk(bitmap: IovaBitmap, chunk: ReportChunk, options?: ReportOptions): SourceStats;
   /** Describes the shared state for a worker; no copy. */
   share(): DirtySourceShared;
+  /**
+   * Optional: what reading IOVA [iova, iova + length) costs, for the parallel engine's chunk
+   * sizing: entries read (PTEs at the leaf level, tracker pages) and the most entries per 4 KiB
+   * page of IOVA anywhere in the range. `undefined` when unknown (the engine then falls back to a
+   * fixed IOVA size per chunk).
+   */
+  workProfile?(iova: bigint, length: bigint): WorkProfile | undefined;
+}
+
+/** What a report of a range costs a source; see {@link DirtySource.workProfile}. */
+export interface WorkProfile {
+  /** Entries a walk of the range reads. */
+  readonly entries: number;
+  /** Most entries read per 4 KiB page of IOVA anywhere in the range (0 when nothing is there). */
+  readonly peakEntriesPerPage: number;
 }
 
 /** A fresh zeroed {@link SourceStats}. */

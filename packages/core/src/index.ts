@@ -14,7 +14,7 @@ export type { IovaBitmapErrorData, IovaErrorCode } from './errors.js';
 export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
 export type { U64Like } from './u64.js';
 export { emptySourceStats, addSourceStats } from './DirtySource.js';
-export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats } from './DirtySource.js';
+export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats, WorkProfile } from './DirtySource.js';
 export { reportDirty, checkReportRequest } from './reportDirty.js';
 export type { ReportDirtyOptions, ReportStats } from './reportDirty.js';
 export { IoPageTable } from './pagetable/IoPageTable.js';
@@ -25,3 +25,4 @@ export type { SharedVfTracker, VfTrackerStartOptions, VfTrackerStartResult } fro
 export { dirtySourceFromShared } from './sharedSource.js';
 export { DEFAULT_VF_LIMITS, VFIO_MAX_LOG_RANGES, VFIO_MIN_PAGE_SIZE } from './tracker/trackerLimits.js';
 export type { VfTrackerLimits, VfDeviceLimits } from './tracker/trackerLimits.js';
+export { lastAtOrBefore } from './sortedRuns.js';

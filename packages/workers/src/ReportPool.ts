@@ -25,7 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
-import { ChunkPlan, checkChunkBits, countPlan, defaultChunkBits } from './chunkPlan.js';
+import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './chunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import { type ReportProgress, runReport } from './reportRun.js';
 import { piscinaEntry } from './workerEntry.js';
@@ -43,10 +43,11 @@ export interface ReportPoolOptions {
    */
   readonly threads?: number;
   /**
-   * Bitmap bits per chunk for every report of this pool (a report may override it): a multiple
-   * of 32 in [32, 2^31]. A chunk should be ≥ ~30 µs of work (performance-notes.md §6) and short
-   * enough for an abort to take effect quickly.
-   * @defaultValue 256 MiB of IOVA at the bitmap's page size: 2^16 bits at 4 KiB pages, at least 32
+   * Bitmap bits per chunk, the same for every source of every report of this pool (a report may
+   * override it): a multiple of 32 in [32, 2^31].
+   * @defaultValue sized per source and report from the source's work profile (./chunkPlan.ts
+   *   `chunkBitsFor`: 2^16..2^20 entries of work per chunk, 32 chunks per thread where that allows);
+   *   256 MiB of IOVA per chunk for a source without a profile
    */
   readonly chunkBits?: number;
   /**
@@ -81,12 +82,12 @@ export interface PoolReportOptions {
   readonly onProgress?: (progress: ReportProgress) => void;
   /**
    * Workers this report may use at most, 1..the pool's `threads` (it posts
-   * min(threads, chunks, ⌈nbits × sources / chunkBits⌉) tasks). A smaller number leaves workers
+   * min(threads, chunks) tasks). A smaller number leaves workers
    * free for concurrent reports.
    * @defaultValue the pool's `threads`
    */
   readonly threads?: number;
-  /** Bits per chunk for this report. @defaultValue the pool's `chunkBits` */
+  /** Bits per chunk for every source of this report. @defaultValue the pool's `chunkBits` */
   readonly chunkBits?: number;
   /** Test-only: make one worker die mid-chunk (see {@link FaultInjection}). Never in production. */
   readonly faultInjection?: FaultInjection;
@@ -220,12 +221,16 @@ export class ReportPool {
     if (!Number.isInteger(threads) || threads < 1 || threads > this.threads) {
       throw IovaBitmapError.bad('EINVAL', where, 'threads', options.threads, `must be an integer in [1, ${this.threads}] (the pool's threads)`);
     }
-    const chunkBits = checkChunkBits(where, options.chunkBits ?? this.chunkBits ?? defaultChunkBits(bitmap.pageShift));
+    const fixed = options.chunkBits ?? this.chunkBits;
+    const chunkBits =
+      fixed !== undefined
+        ? sources.map(() => checkChunkBits(where, fixed))
+        : sources.map((s) => chunkBitsFor(s.workProfile?.(bitmap.iova, bitmap.length), bitmap.nbits, bitmap.pageShift, threads));
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
     const descriptors = sources.map((s) => s.share());
-    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, sources.length, chunkBits);
-    const countPieces = countPlan(bitmap.windows(), bitmap.bitBase, chunkBits).pieces;
+    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, chunkBits);
+    const countPieces = countPlan(bitmap.windows(), bitmap.bitBase, chunkBits).chunks;
     const names = sources.map((s) => s.name);
     await this.ready();
     if (signal?.aborted) {

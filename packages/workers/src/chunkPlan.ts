@@ -6,32 +6,37 @@
  * A report over a bitmap reads every source over the bitmap's whole range (the *clip range*
  * [bitmap.iova, bitmap.end)). The work is cut in two steps:
  *
- * 1. *Pieces.* Each of the bitmap's kernel-shaped windows (`bitmap.windows()`, ../../core
- *    windows.ts) is cut at every multiple of `chunkBits` of the *absolute* bit position in the
- *    buffer (bitBase + bit). With `chunkBits` a multiple of 32, every inner piece edge is a 32-bit
- *    word edge of the buffer, so two pieces never share a bitmap word except at window edges
+ * 1. *Pieces, per source.* Each of the bitmap's kernel-shaped windows (`bitmap.windows()`, ../../core
+ *    windows.ts) is cut at every multiple of the source's `chunkBits` of the *absolute* bit position
+ *    in the buffer (bitBase + bit). With `chunkBits` a multiple of 32, every inner piece edge is a
+ *    32-bit word edge of the buffer, so two pieces never share a bitmap word except at window edges
  *    (which are byte edges). Sharing a word would still be correct (IovaBitmap's concurrency rule:
- *    edge words are written with Atomics.or), only slower. The pieces tile [0, nbits) in order.
+ *    edge words are written with Atomics.or), only slower. A source's pieces tile [0, nbits).
  *
- * 2. *Chunks.* Chunk c is piece c mod P of source floor(c / P) (P = number of pieces): source-major,
- *    so two workers usually walk neighbouring pieces of one source, touching disjoint cache lines
- *    of both the source's memory and the bitmap.
+ * 2. *Chunks.* Chunks are numbered source-major: source 0's pieces first, then source 1's... so two
+ *    workers usually walk neighbouring pieces of one source, touching disjoint cache lines of both
+ *    the source's memory and the bitmap.
  *
  * Every chunk of a report has the same clip range, so by the ownership rule of core's
  * DirtySource.ts any cut gives the bits and the remaining source state that the sequential
  * reporter (chunks = whole windows) gives.
  *
- * The plan is a pure function of (windows, bitBase, number of sources, chunkBits): the main thread
- * and every worker build it from the same descriptors and agree on chunk c without exchanging a
- * chunk table. Building it costs O(windows) (a prefix sum of pieces per window: 16 windows per TiB
- * at 4 KiB pages); locating a chunk is a binary search over windows plus arithmetic.
+ * The plan is a pure function of (windows, bitBase, chunkBits per source): the main thread and
+ * every worker build it from the same descriptors plus that short list, and agree on chunk c
+ * without a chunk table. Building it costs O(windows × sources); locating a chunk is a binary
+ * search over windows plus arithmetic.
  *
- * Default size (performance-notes.md §6): a chunk should hold ≥ ~30 µs of work so that a claim
- * (≤ 0.5 µs) is noise, and be short enough for an abort to be seen quickly: 2^16 PTEs of 4 KiB
- * = 256 MiB of IOVA ≈ 31 µs at 0.47 ns/PTE (clean) to ≈ 165 µs at 2.5 ns/PTE (dense). We keep
- * 256 MiB of IOVA per chunk for any bitmap page size: 2^16 bits at 4 KiB, never below 32 bits.
+ * Chunk size ({@link chunkBitsFor}). A chunk should hold at least ~2^16 entries of work (≥ 30 µs
+ * at 0.47 ns/PTE, so a claim of ≤ 0.5 µs and the per-chunk set-up are noise: performance-notes.md
+ * §6), at most ~2^20 entries anywhere (≤ ~3 ms at 3 ns/entry, so an abort is seen quickly and the
+ * last chunk does not leave a core idle for long), and a source should have enough chunks for the
+ * threads to balance (32 per thread: with 8, a worker that woke ~1 ms late got 4 of 16 chunks).
+ * The source's {@link WorkProfile} (entries in the range, and the peak entries per 4 KiB page)
+ * turns those into bits; sizing in IOVA alone cut 16 TiB of
+ * 1 GiB leaves into 65,536 near-empty chunks (0.026x the sequential reporter) and 1 TiB of 2 MiB
+ * leaves into 4096 (0.70x). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
-import { IovaBitmapError, type BitmapWindow } from '@iovabitmap/core';
+import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
 export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
@@ -71,19 +76,47 @@ export function checkChunkBits(where: string, v: unknown): number {
   return v;
 }
 
+/** Least entries of work per chunk (see the module comment). */
+export const MIN_CHUNK_ENTRIES = 2 ** 16;
+/** Most entries of work per chunk anywhere in the range (see the module comment). */
+export const MAX_CHUNK_ENTRIES = 2 ** 20;
+/** Chunks per thread a source should have, for balance. */
+export const CHUNKS_PER_THREAD = 32;
+
 /**
- * The plan the workers count the bitmap with: the same cut as the walk's pieces, at
- * max(chunkBits, {@link COUNT_PIECE_BITS}) bits (a multiple of chunkBits' 32-bit alignment).
+ * The piece size for one source: within {@link MIN_CHUNK_ENTRIES}..{@link MAX_CHUNK_ENTRIES} of
+ * work per chunk and, where that allows, {@link CHUNKS_PER_THREAD} chunks per thread (module
+ * comment). A multiple of 32 in [32, 2^31].
+ * @param profile - the source's work profile over the bitmap's range, or undefined (then {@link defaultChunkBits})
+ * @param nbits - the bitmap's bits
+ * @param pageShift - log2 of the bitmap's page size
+ * @param threads - threads of the report
  */
-export function countPlan(windows: readonly BitmapWindow[], bitBase: number, chunkBits: number): ChunkPlan {
-  return new ChunkPlan(windows, bitBase, 1, Math.max(chunkBits, COUNT_PIECE_BITS));
+export function chunkBitsFor(profile: WorkProfile | undefined, nbits: number, pageShift: number, threads: number): number {
+  if (profile === undefined) return defaultChunkBits(pageShift);
+  // Nothing to read in the range: as few chunks as the bit range allows.
+  if (profile.entries <= 0 || profile.peakEntriesPerPage <= 0) return Math.min(MAX_CHUNK_BITS, Math.max(MIN_CHUNK_BITS, Math.ceil(nbits / 32) * 32));
+  const peakPerBit = profile.peakEntriesPerPage * 2 ** (pageShift - 12);
+  const capByPeak = MAX_CHUNK_ENTRIES / peakPerBit;
+  const forBalance = nbits / (threads * CHUNKS_PER_THREAD);
+  const floorByWork = (nbits * MIN_CHUNK_ENTRIES) / profile.entries;
+  const bits = Math.min(capByPeak, Math.max(forBalance, floorByWork));
+  return Math.min(MAX_CHUNK_BITS, Math.max(MIN_CHUNK_BITS, Math.ceil(bits / 32) * 32));
+}
+
+/**
+ * The plan the workers count the bitmap with: one source, pieces of
+ * max(smallest chunkBits, {@link COUNT_PIECE_BITS}) bits.
+ */
+export function countPlan(windows: readonly BitmapWindow[], bitBase: number, chunkBits: readonly number[]): ChunkPlan {
+  return new ChunkPlan(windows, bitBase, [Math.max(Math.min(...chunkBits), COUNT_PIECE_BITS)]);
 }
 
 /** Where chunk c lies: the source index and the bitmap bits (relative to bit 0) of its piece. */
 export interface ChunkLocation {
   /** Index of the source in the report's source list. */
   readonly source: number;
-  /** Index of the piece (0..pieces-1). */
+  /** Index of the piece within its source (0..pieces[source]-1). */
   readonly piece: number;
   /** First bit of the piece, relative to the bitmap's bit 0. */
   readonly firstBit: number;
@@ -91,33 +124,19 @@ export interface ChunkLocation {
   readonly bitCount: number;
 }
 
-/** See the module comment. Immutable once built. */
-export class ChunkPlan {
-  /** Pieces over the whole bitmap (the same for every source). */
+/** The windows cut at every multiple of one piece size; see the module comment. */
+class PieceGrid {
   readonly pieces: number;
-  /** Chunks of the report: pieces × sources. */
-  readonly chunks: number;
-  /** Sources of the report. */
-  readonly sources: number;
-  /** Bits per piece (except at window edges), a multiple of 32. */
-  readonly chunkBits: number;
   readonly #windows: readonly BitmapWindow[];
   readonly #bitBase: number;
+  readonly #chunkBits: number;
   /** firstPiece[w]: index of window w's first piece; firstPiece[windows] = pieces. */
   readonly #firstPiece: Float64Array;
 
-  /**
-   * @param windows - the bitmap's windows (`bitmap.windows()`), tiling [0, nbits)
-   * @param bitBase - absolute bit position of bit 0 in the buffer (`bitmap.bitBase`)
-   * @param sources - number of sources (≥ 1)
-   * @param chunkBits - piece size in bits (see {@link checkChunkBits})
-   * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
-   */
-  constructor(windows: readonly BitmapWindow[], bitBase: number, sources: number, chunkBits: number) {
+  constructor(windows: readonly BitmapWindow[], bitBase: number, chunkBits: number) {
     this.#windows = windows;
     this.#bitBase = bitBase;
-    this.sources = sources;
-    this.chunkBits = chunkBits;
+    this.#chunkBits = chunkBits;
     const first = new Float64Array(windows.length + 1);
     let n = 0;
     for (let w = 0; w < windows.length; w++) {
@@ -130,10 +149,6 @@ export class ChunkPlan {
     first[windows.length] = n;
     this.#firstPiece = first;
     this.pieces = n;
-    this.chunks = n * sources;
-    if (this.chunks > MAX_CHUNKS) {
-      throw IovaBitmapError.bad('E2BIG', 'ChunkPlan', 'chunkBits', chunkBits, `cuts this report into ${this.chunks} chunks; at most 2^30 are allowed`);
-    }
   }
 
   /** The window index holding piece `p` (binary search over the prefix sums). */
@@ -149,23 +164,68 @@ export class ChunkPlan {
     return lo;
   }
 
+  /** First bit (relative to bit 0) and bit count of piece `piece`. */
+  locate(piece: number): { firstBit: number; bitCount: number } {
+    const w = this.#windowOf(piece);
+    const win = this.#windows[w]!;
+    const j = piece - this.#firstPiece[w]!;
+    const a = this.#bitBase + win.firstBit;
+    const e = a + win.bitCount;
+    const C = this.#chunkBits;
+    const g = Math.floor(a / C);
+    const start = j === 0 ? a : (g + j) * C;
+    const end = Math.min((g + j + 1) * C, e);
+    return { firstBit: start - this.#bitBase, bitCount: end - start };
+  }
+}
+
+/** See the module comment. Immutable once built. */
+export class ChunkPlan {
+  /** Sources of the report. */
+  readonly sources: number;
+  /** Chunks of the report: the sum of the sources' pieces. */
+  readonly chunks: number;
+  /** Bits per piece of each source (except at window edges), multiples of 32. */
+  readonly chunkBits: readonly number[];
+  /** Pieces of each source. */
+  readonly pieces: readonly number[];
+  readonly #grids: PieceGrid[];
+  /** firstChunk[s]: number of source s's first chunk; firstChunk[sources] = chunks. */
+  readonly #firstChunk: number[];
+
+  /**
+   * @param windows - the bitmap's windows (`bitmap.windows()`), tiling [0, nbits)
+   * @param bitBase - absolute bit position of bit 0 in the buffer (`bitmap.bitBase`)
+   * @param chunkBits - piece size in bits of each source (see {@link checkChunkBits}); one entry per source
+   * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
+   */
+  constructor(windows: readonly BitmapWindow[], bitBase: number, chunkBits: readonly number[]) {
+    this.sources = chunkBits.length;
+    this.chunkBits = [...chunkBits];
+    const grids = new Map<number, PieceGrid>();
+    this.#grids = chunkBits.map((c) => {
+      let g = grids.get(c);
+      if (g === undefined) grids.set(c, (g = new PieceGrid(windows, bitBase, c)));
+      return g;
+    });
+    this.pieces = this.#grids.map((g) => g.pieces);
+    this.#firstChunk = [0];
+    for (const n of this.pieces) this.#firstChunk.push(this.#firstChunk[this.#firstChunk.length - 1]! + n);
+    this.chunks = this.#firstChunk[this.sources]!;
+    if (this.chunks > MAX_CHUNKS) {
+      throw IovaBitmapError.bad('E2BIG', 'ChunkPlan', 'chunkBits', Math.min(...chunkBits), `cuts this report into ${this.chunks} chunks; at most 2^30 are allowed`);
+    }
+  }
+
   /**
    * Locates chunk `c` (0 ≤ c < {@link chunks}).
    * @throws RangeError for c out of range (a bug in the caller, never user input).
    */
   locate(c: number): ChunkLocation {
     if (!(c >= 0 && c < this.chunks)) throw new RangeError(`ChunkPlan.locate: chunk ${c} is outside [0, ${this.chunks})`);
-    const source = Math.floor(c / this.pieces);
-    const piece = c - source * this.pieces;
-    const w = this.#windowOf(piece);
-    const win = this.#windows[w]!;
-    const j = piece - this.#firstPiece[w]!;
-    const a = this.#bitBase + win.firstBit;
-    const e = a + win.bitCount;
-    const C = this.chunkBits;
-    const g = Math.floor(a / C);
-    const start = j === 0 ? a : (g + j) * C;
-    const end = Math.min((g + j + 1) * C, e);
-    return { source, piece, firstBit: start - this.#bitBase, bitCount: end - start };
+    let source = 0;
+    while (this.#firstChunk[source + 1]! <= c) source++;
+    const piece = c - this.#firstChunk[source]!;
+    return { source, piece, ...this.#grids[source]!.locate(piece) };
   }
 }

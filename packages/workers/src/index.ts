@@ -6,7 +6,7 @@ export { ReportPool } from './ReportPool.js';
 export type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './ReportPool.js';
 export type { ReportProgress } from './reportRun.js';
 export type { PoolReportStats, PoolSourceStats, WorkerReportStats } from './poolStats.js';
-export { COUNT_PIECE_BITS, ChunkPlan, DEFAULT_CHUNK_IOVA_BYTES, MAX_CHUNKS, MAX_CHUNK_BITS, MIN_CHUNK_BITS, checkChunkBits, countPlan, defaultChunkBits } from './chunkPlan.js';
+export { CHUNKS_PER_THREAD, COUNT_PIECE_BITS, ChunkPlan, DEFAULT_CHUNK_IOVA_BYTES, MAX_CHUNKS, MAX_CHUNK_BITS, MAX_CHUNK_ENTRIES, MIN_CHUNK_BITS, MIN_CHUNK_ENTRIES, checkChunkBits, chunkBitsFor, countPlan, defaultChunkBits } from './chunkPlan.js';
 export type { ChunkLocation } from './chunkPlan.js';
 export { ControlBlock, Phase, SlotState, StopReason } from './controlBlock.js';
 export type { ControlProgress } from './controlBlock.js';

@@ -44,10 +44,10 @@ export interface PoolReportStats extends ReportStats {
   readonly sources: Readonly<Record<string, PoolSourceStats>>;
   /** One entry per task that ran (tasks cancelled before they started are left out). */
   readonly workers: readonly WorkerReportStats[];
-  /** Tasks posted for the report: min(threads, chunks, ⌈nbits × sources / chunkBits⌉). */
+  /** Tasks posted for the report: min(threads, chunks). */
   readonly tasks: number;
-  /** Bits per chunk used for this report. */
-  readonly chunkBits: number;
+  /** Bits per chunk of each source, in the order of the report's sources. */
+  readonly chunkBits: readonly number[];
   /**
    * Wall time of the whole `report()` call, ms: validation, waiting for the workers, posting, the
    * two bit counts and collecting the results included. (`elapsedMs` is the walk phase only.)
@@ -98,7 +98,7 @@ export function workerStats(slot: number, threadId: number, names: readonly stri
 export function poolReportStats(
   names: readonly string[],
   workers: readonly WorkerReportStats[],
-  extra: { bitsSet: number; elapsedMs: number; wallMs: number; tasks: number; chunkBits: number },
+  extra: { bitsSet: number; elapsedMs: number; wallMs: number; tasks: number; chunkBits: readonly number[] },
 ): PoolReportStats {
   const sources: Record<string, PoolSourceStats> = {};
   for (const n of names) sources[n] = emptyPoolSourceStats();

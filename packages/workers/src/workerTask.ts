@@ -62,8 +62,8 @@ export interface ReportTask {
   readonly sources: readonly DirtySourceShared[];
   /** Read without clearing. */
   readonly noClear: boolean;
-  /** Piece size in bits (./chunkPlan.ts). */
-  readonly chunkBits: number;
+  /** Piece size in bits of each source (./chunkPlan.ts). */
+  readonly chunkBits: readonly number[];
   /** Test-only fault injection. */
   readonly fault?: FaultInjection;
 }
@@ -102,7 +102,7 @@ function countPieces(ctrl: ControlBlock, p: typeof Phase.CountBefore | typeof Ph
   for (;;) {
     if (ctrl.stopReason() !== StopReason.None) return;
     const i = ctrl.claim(p);
-    if (i >= plan.pieces) return;
+    if (i >= plan.chunks) return;
     const at = plan.locate(i);
     ctrl.pieceCounted(p, bitmap.countBits(at.firstBit, at.bitCount));
   }
@@ -118,10 +118,10 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
   try {
     const bitmap = IovaBitmap.fromShared(task.bitmap);
     const sources = task.sources.map(rebuild);
-    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, sources.length, task.chunkBits);
+    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, task.chunkBits);
     const counts = countPlan(bitmap.windows(), bitmap.bitBase, task.chunkBits);
-    if (plan.chunks !== ctrl.chunks || counts.pieces !== ctrl.total(Phase.CountBefore)) {
-      throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.pieces} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
+    if (plan.chunks !== ctrl.chunks || counts.chunks !== ctrl.total(Phase.CountBefore) || plan.sources !== sources.length) {
+      throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }
     countPieces(ctrl, Phase.CountBefore, counts, bitmap);
     if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, rows, walkStartMs: NaN, walkEndMs: NaN };

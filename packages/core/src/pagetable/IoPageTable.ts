@@ -42,13 +42,14 @@
  * 4. New leaves are clean; dirty marks are made only while tracking is on (hardware A/D updates
  *    are off otherwise), only on present writable leaves.
  */
-import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats } from '../DirtySource.js';
+import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../errors.js';
 import { IovaBitmap } from '../IovaBitmap.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
 import { BitmapSink, DiscardSink } from './DirtySink.js';
+import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
-import { codecOf, leafLevel, type PteCodec, type PteFormat } from './pteFormats.js';
+import { codecOf, leafLevel, SPAN, type PteCodec, type PteFormat } from './pteFormats.js';
 import { addressLimit, checkPageRange, checkWriteRange, pageIova } from './rangeChecks.js';
 import { readLeafTables, TableWalk } from './reportWalk.js';
 import type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pageTableTypes.js';
@@ -75,6 +76,8 @@ export class IoPageTable implements DirtySource {
   readonly #mem: TableMemory;
   readonly #edit: TableEditor;
   readonly #areas: MappedAreas;
+  /** Owner-side runs by entry size, for {@link IoPageTable.workProfile}; empty on views. */
+  readonly #leafAreas = new LeafAreas();
   readonly #pageLimit: number;
   #leaves = 0;
   #mappedPages = 0;
@@ -171,6 +174,7 @@ export class IoPageTable implements DirtySource {
     const groupPages = 2 ** (shift - 12);
     this.#edit.map(r.first, r.last, { level, groupPages, writable });
     this.#areas.add(r.first, r.last);
+    this.#leafAreas.add(r.first, r.last, SPAN[level]!);
     this.#count((r.last - r.first) / groupPages, r.last - r.first);
   }
 
@@ -194,7 +198,34 @@ export class IoPageTable implements DirtySource {
     }
     const gone = this.#edit.unmap(r.first, r.last);
     this.#areas.remove(r.first, r.last);
+    this.#leafAreas.remove(r.first, r.last);
     this.#count(-gone.leaves, -gone.pages);
+  }
+
+  /**
+   * The leaf that maps `iova`, or `undefined` when nothing does: its first IOVA and its size in
+   * bytes (a replicated amd-v1 page as a whole). A table lookup; works on views too. The
+   * migration checker uses it to know how far a dirty huge leaf legitimately widens a report.
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for an IOVA that is not a 64-bit integer.
+   */
+  leafAt(iova: U64Like): { iova: bigint; size: bigint } | undefined {
+    const x = toU64(WHERE + '.leafAt', 'iova', iova);
+    const page = x >> 12n;
+    if (page >= BigInt(this.#pageLimit)) return undefined;
+    const leaf = this.#edit.leafAt(Number(page));
+    return leaf === undefined ? undefined : { iova: BigInt(leaf.start) << 12n, size: BigInt(leaf.pages) << 12n };
+  }
+
+  /**
+   * What a walk of IOVA [iova, iova + length) reads: leaf-level entries, and the most entries per
+   * 4 KiB page anywhere in it (see ./LeafAreas.ts). The parallel engine sizes its chunks with it.
+   * Owner only: a view built by {@link IoPageTable.fromShared} returns `undefined`.
+   */
+  workProfile(iova: bigint, length: bigint): WorkProfile | undefined {
+    if (!this.#mem.owner) return undefined;
+    const first = Number(iova >> 12n);
+    const end = Number((iova + length + 4095n) >> 12n);
+    return this.#leafAreas.profile(Math.min(first, this.#pageLimit), Math.min(end, this.#pageLimit));
   }
 
   #count(leaves: number, pages: number): void {

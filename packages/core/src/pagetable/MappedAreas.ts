@@ -13,6 +13,7 @@
  * Page numbers are plain numbers: a 57-bit IOVA has at most 2^45 pages, exact in a double.
  * A view in a worker gets a copy of the list as it was at share() ({@link MappedAreas.toFlat}).
  */
+import { lastAtOrBefore } from '../sortedRuns.js';
 
 /** Disjoint, merged runs of mapped 4 KiB pages; see the module comment. */
 export class MappedAreas {
@@ -46,14 +47,7 @@ export class MappedAreas {
 
   /** Index of the last run whose start is <= p, or -1. */
   #last(p: number): number {
-    let lo = 0;
-    let hi = this.#starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#starts[mid]! <= p) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo - 1;
+    return lastAtOrBefore(this.#starts, p);
   }
 
   /** True when any page of [s, e) is mapped. */

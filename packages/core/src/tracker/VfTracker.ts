@@ -32,7 +32,7 @@
  * flag, which every view reads). start() after stop() allocates new memory, so views made before
  * must be re-shared.
  */
-import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats } from '../DirtySource.js';
+import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../errors.js';
 import type { IovaBitmap } from '../IovaBitmap.js';
 import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
@@ -198,6 +198,24 @@ export class VfTracker implements DirtySource {
   /** Addresses of the tracker pages currently logged, sorted, bytes (for tests and tools; not a hot path). */
   recordedPages(): bigint[] {
     return this.started ? this.#mem!.recordedPages() : [];
+  }
+
+  /**
+   * What a report of IOVA [iova, iova + length) reads: one record bit per tracker page of the
+   * tracked ranges inside it, and (when any) 4096 / pageSize of them per 4 KiB page. The parallel
+   * engine sizes its chunks with it; `undefined` when not started.
+   */
+  workProfile(iova: bigint, length: bigint): WorkProfile | undefined {
+    if (!this.started) return undefined;
+    const T = this.pageSize;
+    const end = iova + length;
+    let pages = 0n;
+    for (const r of this.ranges) {
+      const a = r.iova > iova ? r.iova : iova;
+      const b = r.iova + r.length < end ? r.iova + r.length : end;
+      if (b > a) pages += (b - a + T - 1n) / T;
+    }
+    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? 4096 / Number(T) : 0 };
   }
 
   /**

@@ -56,7 +56,7 @@
  * bucket is reset on resume so that a pause does not turn into a burst. Runs are never split, so a
  * 512-page burst can overdraw the bucket; the next batch then waits longer.
  */
-import { IovaBitmap, IovaBitmapError, toU64 } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, toU64, lastAtOrBefore } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
 import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './types.js';
 
@@ -89,14 +89,7 @@ export function coverageOfRuns(starts: readonly number[], ends: readonly number[
     let p = firstPage;
     const end = firstPage + count;
     while (p < end) {
-      let lo = 0;
-      let hi = starts.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (starts[mid]! <= p) lo = mid + 1;
-        else hi = mid;
-      }
-      const i = lo - 1;
+      const i = lastAtOrBefore(starts, p);
       if (i < 0 || ends[i]! <= p) return p;
       p = ends[i]!;
     }

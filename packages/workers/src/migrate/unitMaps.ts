@@ -12,7 +12,7 @@
  * (leaf sizes, tracker page size and ranges), never its dirty state, so it cannot inherit a bug of
  * the reporting path.
  */
-import type { DirtySource } from '@iovabitmap/core';
+import { lastAtOrBefore, type DirtySource } from '@iovabitmap/core';
 
 /** A unit of a source, in 4 KiB pages. */
 export interface PageUnit {
@@ -35,7 +35,7 @@ export interface TrackerGeometry {
   readonly name: string;
   /** Tracker page size in force, bytes (>= 4096, a power of two). */
   readonly pageSize: bigint;
-  /** Tracked ranges, bytes, aligned to pageSize. */
+  /** Tracked ranges, bytes (not always aligned to pageSize: the device may clamp the page size up; units are whole tracker pages anyway). */
   readonly ranges: readonly { readonly iova: bigint; readonly length: bigint }[];
 }
 
@@ -50,14 +50,7 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   return {
     name: t.name,
     unitOf(page: number): PageUnit | undefined {
-      let lo = 0;
-      let hi = s.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (s[mid]! <= page) lo = mid + 1;
-        else hi = mid;
-      }
-      const i = lo - 1;
+      const i = lastAtOrBefore(s, page);
       if (i < 0 || page >= e[i]!) return undefined;
       return { first: Math.floor(page / ppu) * ppu, count: ppu };
     },
@@ -102,14 +95,7 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
   return {
     name,
     unitOf(page: number): PageUnit | undefined {
-      let lo = 0;
-      let hi = starts.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (starts[mid]! <= page) lo = mid + 1;
-        else hi = mid;
-      }
-      const i = lo - 1;
+      const i = lastAtOrBefore(starts, page);
       if (i < 0 || page >= ends[i]!) return undefined;
       const n = leafPages[i]!;
       return { first: Math.floor(page / n) * n, count: n };

@@ -1,0 +1,16 @@
+/**
+ * Binary search over sorted run starts, shared by every sorted run list of the project (the page
+ * table's mapped areas, the device's writable region, the migration checker's unit maps).
+ */
+
+/** Index of the last element of the ascending array `starts` that is <= p, or -1 (binary search). */
+export function lastAtOrBefore(starts: readonly number[], p: number): number {
+  let lo = 0;
+  let hi = starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (starts[mid]! <= p) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
