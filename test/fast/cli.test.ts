@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { buildProgram, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+import { buildProgram, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli.ts'];
@@ -153,11 +153,36 @@ describe('iovabitmap migrate', () => {
     );
     expect(status, text).toBe(0);
     const lines = text.trim().split('\n');
-    expect(lines[0]).toMatch(/^migrate: 1 GiB at 2 MiB leaves, both/);
-    expect(lines.filter((l) => /^ {2}round \d/.test(l))).toHaveLength(3);
-    expect(lines.some((l) => l.startsWith('  round 2 (final, device stopped)'))).toBe(true);
+    expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources both/);
+    const rows = lines.filter((l) => /^│ \d/.test(l));
+    expect(rows).toHaveLength(3);
+    expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
     expect(lines.at(-1)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
   }, 60_000);
+
+  it('lays out "mixed" leaves as 1/16 at 4 KiB and the rest at 2 MiB in blocks of up to 16 GiB', () => {
+    const G = 1n << 30n;
+    const M = 1n << 20n;
+    expect(layoutMappings(4n * G, 40n * G, 'mixed')).toEqual([
+      { iova: 4n * G, length: G, leaf: 4096n },
+      { iova: 5n * G, length: 15n * G, leaf: 2n * M },
+      { iova: 20n * G, length: G, leaf: 4096n },
+      { iova: 21n * G, length: 15n * G, leaf: 2n * M },
+      { iova: 36n * G, length: G, leaf: 4096n },
+      { iova: 37n * G, length: 7n * G, leaf: 2n * M },
+    ]);
+    expect(layoutMappings(0n, 64n * M, 'mixed')).toEqual([
+      { iova: 0n, length: 4n * M, leaf: 4096n },
+      { iova: 4n * M, length: 60n * M, leaf: 2n * M },
+    ]);
+    expect(layoutMappings(0n, G, 2n * M)).toEqual([{ iova: 0n, length: G, leaf: 2n * M }]);
+    expect(() => layoutMappings(0n, 48n * M, 'mixed')).toThrow(/--iova-size/);
+  });
+
+  it('defaults to the main job: a 1 TiB guest with mixed leaves and both sources', async () => {
+    const parsed = await parse('migrate', '--help');
+    for (const d of ['default: 1TiB', 'default: mixed', 'default: "both"']) expect(parsed.out).toContain(d);
+  });
 
   it('refuses a bitmap page size that does not divide the space, naming the option', async () => {
     const parsed = await parse('migrate', '--iova-size', '1G', '--bitmap-page-size', '3K');

@@ -31,6 +31,17 @@ export function sizeOption(flags: string, description: string, defaultBytes?: bi
   return defaultBytes === undefined ? o : o.default(defaultBytes, formatBytes(defaultBytes).replace(' ', ''));
 }
 
+/**
+ * `--leaf <size|mixed>`: a leaf size in bytes, or `'mixed'` (the migrate layout: 4 KiB and 2 MiB
+ * leaves side by side, see ./migrateCommand.ts).
+ */
+export function leafLayoutOption(flags: string, description: string, defaultValue: bigint | 'mixed'): Option {
+  const name = flags.split(/[ ,]/)[0]!;
+  return new Option(flags, `${description} (bytes; binary units), or "mixed"`)
+    .argParser(commanderParser((t): bigint | 'mixed' => (t === 'mixed' ? 'mixed' : parseSize(t, name))))
+    .default(defaultValue, typeof defaultValue === 'string' ? defaultValue : formatBytes(defaultValue).replace(' ', ''));
+}
+
 /** `--flag <bytes/s>`: a data rate in bytes per second as a bigint (`1GiB/s`, `0`). */
 export function byteRateOption(flags: string, description: string, defaultBytesPerSec: bigint): Option {
   const name = flags.split(/[ ,]/)[0]!;

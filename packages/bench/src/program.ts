@@ -20,7 +20,7 @@ import { Command, type OutputConfiguration } from 'commander';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { DEVICE_PATTERNS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
-import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption } from './cliOptions.js';
+import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption } from './cliOptions.js';
 import { pteFormats } from './impls.js';
 import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.js';
 import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
@@ -36,14 +36,27 @@ function version(): string {
   }
 }
 
+/** Defaults of the workload options of one command. */
+interface WorkloadDefaults {
+  readonly iovaSize: bigint;
+  readonly sources: string;
+  /** Leaf size, or 'mixed' (which also makes `mixed` an accepted value). */
+  readonly leaf: bigint | 'mixed';
+}
+
 /** Options every workload-building command shares. */
-function addWorkloadOptions(cmd: Command): Command {
+function addWorkloadOptions(cmd: Command, d: WorkloadDefaults): Command {
   const formats = pteFormats();
+  const leafHelp = 'IOMMU leaf (page) size: 4K, 2M or 1G';
   return cmd
-    .addOption(sizeOption('--iova-size <size>', 'IOVA space to map and report', 64n << 30n))
-    .addOption(sizeOption('--leaf <size>', 'IOMMU leaf (page) size: 4K, 2M or 1G', 4096n))
+    .addOption(sizeOption('--iova-size <size>', 'IOVA space to map and report', d.iovaSize))
+    .addOption(
+      d.leaf === 'mixed'
+        ? leafLayoutOption('--leaf <size>', `${leafHelp}; "mixed" maps 1 GiB of 4K leaves in every 16 GiB and 2M leaves elsewhere`, d.leaf)
+        : sizeOption('--leaf <size>', leafHelp, d.leaf),
+    )
     .addOption(choiceOption('--format <name>', 'IOMMU PTE format', formats, formats[0]))
-    .addOption(choiceOption('--sources <kind>', 'dirty sources to report: the IOMMU walk, the VF tracker, or both', BENCH_SOURCES, 'iommu'))
+    .addOption(choiceOption('--sources <kind>', 'dirty sources to report: the IOMMU walk, the VF tracker, or both', BENCH_SOURCES, d.sources))
     .addOption(countOption('--threads <n>', 'worker threads of the parallel engine', { min: 1, max: MAX_THREADS }, availableParallelism()));
 }
 
@@ -67,7 +80,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addHelpText('after', '\nSizes take binary units (4K = 4KiB = 4096 bytes, 2M, 1G, 1TiB); rates take percentages (1%, 0.5%) or fractions (0.01).');
 
   const report = program.command('report').description('run one report over a synthetic dirty workload and print its statistics');
-  addWorkloadOptions(report)
+  addWorkloadOptions(report, { iovaSize: 64n << 30n, leaf: 4096n, sources: 'iommu' })
     .addOption(rateOption('--density <rate>', 'fraction of leaf entries dirty', 0.01))
     .addOption(choiceOption('--pattern <name>', 'placement of the dirty entries', BENCH_PATTERNS, 'uniform'))
     .addOption(countOption('--seed <n>', 'seed of the placement', { min: 0, max: 2 ** 32 - 1 }, 1))
@@ -81,7 +94,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   const migrate = program
     .command('migrate')
     .description('run a live migration: pre-copy rounds while a simulated device writes, then stop-and-copy and the no-loss check');
-  addWorkloadOptions(migrate)
+  addWorkloadOptions(migrate, { iovaSize: 1n << 40n, leaf: 'mixed', sources: 'both' })
     .addOption(sizeOption('--bitmap-page-size <size>', 'IOVA bytes per bitmap bit', 4096n))
     .addOption(countOption('--rounds <n>', 'pre-copy rounds before the final one', { min: 0, max: 1_000_000 }, 5))
     .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
