@@ -15,6 +15,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { IoPageTable, IovaBitmap, VfTracker, reportDirty, type PteFormat } from '@iovabitmap/core';
 import { ReportPool } from '@iovabitmap/workers';
+import { drainedStatus } from '../helpers/poolAndDevice.js';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -225,7 +226,7 @@ describe('ReportPool under load', () => {
     const growth = process.memoryUsage().heapUsed - heap0;
     expect(growth).toBeLessThan(8 * 2 ** 20);
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
-    expect(pool.status).toMatchObject({ listeners, activeReports: 0, queuedTasks: 0, workers: 8 });
+    expect(await drainedStatus(pool)).toMatchObject({ listeners, activeReports: 0, queuedTasks: 0, workers: 8 });
     expect(progressCalls).toBeGreaterThanOrEqual(10_000);
     expect(w.bitmap.count()).toBe(256);
   });

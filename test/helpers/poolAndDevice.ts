@@ -26,3 +26,14 @@ export function usePoolAndDevice(threads = 2): PoolAndDevice {
   });
   return h;
 }
+
+/**
+ * The pool's status once piscina's queue has drained (at most `timeoutMs`). Tasks of a report
+ * that settled before they started are cancelled in its control block but stay queued until a
+ * worker takes them and returns at once; a queue that never drains is a leak.
+ */
+export async function drainedStatus(pool: ReportPool, timeoutMs = 5_000): Promise<ReportPool['status']> {
+  const deadline = performance.now() + timeoutMs;
+  while (pool.status.queuedTasks > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return pool.status;
+}

@@ -12,7 +12,7 @@ import { IovaBitmap, IovaBitmapError, PTE_FORMATS } from '@iovabitmap/core';
 import { ReportPool, createRng, verifyMigration } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
-import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
+import { drainedStatus, usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
 type Action = 'complete' | 'abort-before' | 'abort-during' | 'exit' | 'throw';
 
@@ -79,6 +79,6 @@ describe('abort and worker kill mid-report while the device writes', () => {
     console.log(`[stress] abort-kill: ${JSON.stringify(counts)}`);
     expect(counts.ECANCELED! + counts.EIO!).toBeGreaterThan(worlds); // the interruptions did happen
     expect(counts.partial).toBeGreaterThan(0); // and some of them mid-report, with pages already cleared
-    expect(h.pool.status).toMatchObject({ activeReports: 0, queuedTasks: 0, closed: false });
+    expect(await drainedStatus(h.pool)).toMatchObject({ activeReports: 0, queuedTasks: 0, closed: false });
   }, stressTimeout(480_000));
 });
