@@ -16,6 +16,7 @@ import { runInNewContext } from 'node:vm';
 import { IoPageTable, IovaBitmap, VfTracker, reportDirty, type PteFormat } from '@iovabitmap/core';
 import { ReportPool } from '@iovabitmap/workers';
 import { drainedStatus } from '../helpers/poolAndDevice.js';
+import { firstDiff, twin } from '../helpers/bitmaps.js';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -76,19 +77,6 @@ function build(s: Spec) {
   const buffer = new SharedArrayBuffer(s.byteOffset + IovaBitmap.bytesFor(length, pageSize) + 8);
   const bitmap = new IovaBitmap({ iova, length, pageSize, buffer, byteOffset: s.byteOffset, windowPages: s.windowPages });
   return { table, tracker, bitmap, sources: [table, tracker] };
-}
-
-/** Index of the first byte where `a` and `b` differ, or -1 (vitest's deep equality is slow on MiBs). */
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  if (Buffer.compare(a, b) === 0) return -1;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return n;
-}
-
-/** A fresh bitmap with the geometry of `b`. */
-function twin(b: IovaBitmap): IovaBitmap {
-  return new IovaBitmap({ iova: b.iova, length: b.length, pageSize: b.pageSize, windowPages: b.windowPages });
 }
 
 const specArb: fc.Arbitrary<Spec> = fc.record({

@@ -13,6 +13,7 @@ import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
 import { ReportPool, type ReportProgress } from '@iovabitmap/workers';
+import { firstDiff, twin } from '../helpers/bitmaps.js';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -41,19 +42,6 @@ function bigWorkload() {
   table.dmaWrite(0n, 64n * GiB);
   const bitmap = new IovaBitmap({ iova: 0n, length: 64n * GiB, pageSize: 4096n });
   return { table, bitmap, sources: [table] };
-}
-
-/** Index of the first byte where `a` and `b` differ, or -1 (vitest's deep equality is slow on MiBs). */
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  if (Buffer.compare(a, b) === 0) return -1;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return n;
-}
-
-/** A fresh bitmap with the geometry of `b`. */
-function twin(b: IovaBitmap): IovaBitmap {
-  return new IovaBitmap({ iova: b.iova, length: b.length, pageSize: b.pageSize });
 }
 
 /** Bytewise OR of two snapshots. */

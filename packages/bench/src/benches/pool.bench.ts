@@ -36,7 +36,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty, type DirtySource } from '@iovabitmap/core';
-import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
+import { ReportPool, type PoolReportStats, createRng } from '@iovabitmap/workers';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
@@ -47,17 +47,6 @@ const quick = args.includes('--quick');
 const timeArg = args.indexOf('--time');
 const timeMs = timeArg >= 0 ? Number(args[timeArg + 1]) : quick ? 900 : 3000;
 const ROUNDS = 5;
-
-/** A deterministic xorshift32 stream. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 /** A table of 4 KiB leaves over [0, span), tracking on, nothing dirty yet. */
 function flatTable(span: bigint): IoPageTable {
@@ -73,8 +62,8 @@ function dirtyPages(t: IoPageTable, pages: number, density: number, seed: number
     t.dmaWritePages(0, pages);
     return;
   }
-  const r = rng(seed);
-  for (let p = 0; p < pages; p++) if (r() < density) t.dmaWritePages(p, 1);
+  const r = createRng(seed);
+  for (let p = 0; p < pages; p++) if (r.float() < density) t.dmaWritePages(p, 1);
 }
 
 interface Row {
@@ -235,12 +224,12 @@ await Promise.all([pool1.ready(), pool2.ready()]);
   table.setDirtyTracking(true);
   const tracker = new VfTracker({ name: 'vf' });
   tracker.start({ ranges: [{ iova: 0n, length: span }], pageSize: 4096n });
-  const r = rng(99);
+  const r = createRng(99);
   // 1% of the 2 MiB leaves (one page each) and 1% of the 4 KiB pages, on both sources.
   const leaves = Number(span >> 21n);
   for (let l = 0; l < leaves; l++) {
-    if (r() < 0.01) {
-      const page = l * 512 + Math.floor(r() * 512);
+    if (r.float() < 0.01) {
+      const page = l * 512 + Math.floor(r.float() * 512);
       table.dmaWritePages(page, 1);
       tracker.dmaWritePages(page, 1);
     }
@@ -248,7 +237,7 @@ await Promise.all([pool1.ready(), pool2.ready()]);
   for (const at of small) {
     const first = Number(at >> 12n);
     for (let p = 0; p < 2 ** 20; p++) {
-      if (r() < 0.01) {
+      if (r.float() < 0.01) {
         table.dmaWritePages(first + p, 1);
         tracker.dmaWritePages(first + p, 1);
       }

@@ -26,6 +26,7 @@
  */
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap } from '@iovabitmap/core';
+import { createRng } from '@iovabitmap/workers';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -37,24 +38,13 @@ const PTES = Number(span >> 12n);
 const DENSITIES = [0, 0.01, 0.5, 1];
 const TARGET_NS: Readonly<Record<number, number>> = { 0: 0.6, 0.01: 1.0, 0.5: 3.0, 1: 3.0 };
 
-/** A deterministic xorshift32 stream of [0, 1) values. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
 /** Clears every dirty bit (a clean snapshot), then dirties `density` of the pages; returns how many. */
 function dirty(t: IoPageTable, density: number, seed: number): number {
   t.setDirtyTracking(true);
   if (density >= 1) return t.dmaWritePages(0, PTES);
-  const r = rng(seed);
+  const r = createRng(seed);
   let n = 0;
-  for (let p = 0; p < PTES; p++) if (r() < density) n += t.dmaWritePages(p, 1);
+  for (let p = 0; p < PTES; p++) if (r.float() < density) n += t.dmaWritePages(p, 1);
   return n;
 }
 
