@@ -9,7 +9,8 @@
  * byteOffset + floor(k / 8) (the uAPI layout; identical to bit k % 64 of u64 word k / 64 on a
  * little-endian host).
  *
- * Arithmetic. IOVAs are exact 64-bit values (bigint) at the API; the constructor turns them into
+ * Arithmetic (checked and converted in ./bitmapGeometry.ts). IOVAs are exact 64-bit values (bigint)
+ * at the API; the constructor turns them into
  * a bit count `nbits` and a page shift, and every hot path works on bit indices as numbers. The
  * bit of an IOVA x is (x - iova) >> pageShift, as in the kernel after cb30dfa75d55 (a shift, so a
  * pageSize of 2^63 cannot overflow a multiplication or divide by zero). `set(x, len)` marks bits
@@ -32,17 +33,11 @@
  */
 import { IovaBitmapError } from './errors.js';
 import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitops.js';
-import { log2Exact, toU64, type U64Like, U64_MAX, checkInt } from './u64.js';
+import { toU64, type U64Like, checkInt } from './u64.js';
+import { bitmapGeometry, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
 import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windows.js';
 
 const WHERE = 'IovaBitmap';
-
-/**
- * Largest bitmap we agree to address: 2^48 bits (32 TiB of bitmap). Keeps every absolute bit
- * position below 2^53 so that number arithmetic on bit indices is exact. Far above what a
- * SharedArrayBuffer can hold on any host.
- */
-export const MAX_BITMAP_BITS = 2 ** 48;
 
 /** Options of {@link IovaBitmap}'s constructor. */
 export interface IovaBitmapOptions {
@@ -83,13 +78,6 @@ export interface IovaRange {
   readonly length: bigint;
 }
 
-interface UnitBase {
-  /** floor(iova / 2^s) as an exact number, or NaN when it is not exactly representable. */
-  readonly baseUnits: number;
-  /** (iova mod 2^s) / pageSize when 2^s >= pageSize, else 0. */
-  readonly remBits: number;
-}
-
 /** The caller's dirty bitmap; see the module comment for the layout and the concurrency rule. */
 export class IovaBitmap {
   /** IOVA of bit 0, bytes. */
@@ -128,7 +116,7 @@ export class IovaBitmap {
     if (typeof options !== 'object' || options === null) {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'options', options, 'must be an object');
     }
-    const { pageSize, pageShift, iova, length, nbits, bytes } = IovaBitmap.#geometry(options.iova, options.length, options.pageSize);
+    const { pageSize, pageShift, iova, length, nbits, bytes } = bitmapGeometry(WHERE, options.iova, options.length, options.pageSize);
     const windowPages = checkInt(WHERE, 'windowPages', options.windowPages ?? DEFAULT_WINDOW_PAGES, 1, 2 ** 31);
     const byteOffset = options.byteOffset ?? 0;
     let buffer = options.buffer;
@@ -173,34 +161,12 @@ export class IovaBitmap {
     this.bitBase = byteOffset * 8;
   }
 
-  static #geometry(iovaIn: unknown, lengthIn: unknown, pageSizeIn: unknown) {
-    const pageSize = toU64(WHERE, 'pageSize', pageSizeIn);
-    const pageShift = log2Exact(pageSize);
-    if (pageShift < 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'pageSize', pageSize, 'must be a power of two from 1 to 2^63');
-    const iova = toU64(WHERE, 'iova', iovaIn);
-    const length = lengthIn === undefined ? undefined : toU64(WHERE, 'length', lengthIn);
-    if (length === undefined || length === 0n) throw IovaBitmapError.bad('EINVAL', WHERE, 'length', lengthIn, 'must be greater than 0');
-    if (iova + length - 1n > U64_MAX) {
-      throw IovaBitmapError.bad('EOVERFLOW', WHERE, 'length', length, `makes iova ${iova} + length - 1 pass 2^64 - 1`);
-    }
-    if ((iova & (pageSize - 1n)) !== 0n) throw IovaBitmapError.bad('EINVAL', WHERE, 'iova', iova, `must be aligned to pageSize ${pageSize}`);
-    if ((length & (pageSize - 1n)) !== 0n) {
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'length', length, `must be aligned to pageSize ${pageSize}`);
-    }
-    const nbitsBig = length >> BigInt(pageShift);
-    if (nbitsBig > BigInt(MAX_BITMAP_BITS)) {
-      throw IovaBitmapError.bad('E2BIG', WHERE, 'length', length, `needs ${nbitsBig} bits at pageSize ${pageSize}; at most 2^48 are addressable`);
-    }
-    const nbits = Number(nbitsBig);
-    return { pageSize, pageShift, iova, length, nbits, bytes: Math.ceil(nbits / 8) };
-  }
-
   /**
    * Bytes of bitmap needed for `length` bytes of IOVA at `pageSize`: ceil(length / pageSize / 8).
    * @throws IovaBitmapError as the constructor, for the same arguments.
    */
   static bytesFor(length: U64Like, pageSize: U64Like): number {
-    return IovaBitmap.#geometry(0n, length, pageSize).bytes;
+    return bitmapGeometry(WHERE, 0n, length, pageSize).bytes;
   }
 
   /** Rebuilds a view of the same memory from {@link share} output (in a worker, typically). */
@@ -294,21 +260,7 @@ export class IovaBitmap {
   }
 
   #unitBase(unitShift: number): UnitBase {
-    let u = this.#unitBases[unitShift];
-    if (u === undefined) {
-      checkInt(WHERE, 'unitShift', unitShift, 0, 63);
-      const s = BigInt(unitShift);
-      const q = this.iova >> s;
-      const rem = this.iova - (q << s);
-      const remBits = unitShift >= this.pageShift ? rem >> BigInt(this.pageShift) : 0n;
-      u = {
-        baseUnits: q <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(q) : Number.NaN,
-        // Above 2^53 the remainder would be rounded; NaN sends setUnits to its exact bigint path.
-        remBits: remBits <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(remBits) : Number.NaN,
-      };
-      this.#unitBases[unitShift] = u;
-    }
-    return u;
+    return (this.#unitBases[unitShift] ??= unitBaseOf(WHERE, this.iova, this.pageShift, unitShift));
   }
 
   /**

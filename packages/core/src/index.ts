@@ -5,7 +5,8 @@
  * SharedArrayBuffer), the dirty sources (IOMMU page tables, the VF device tracker), and the
  * sequential reference reporter. No threads here; see @iovabitmap/workers for the parallel engine.
  */
-export { IovaBitmap, MAX_BITMAP_BITS } from './IovaBitmap.js';
+export { IovaBitmap } from './IovaBitmap.js';
+export { MAX_BITMAP_BITS } from './bitmapGeometry.js';
 export type { IovaBitmapOptions, IovaRange, SharedIovaBitmap } from './IovaBitmap.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './windows.js';
 export type { BitmapWindow, WindowGeometry } from './windows.js';
