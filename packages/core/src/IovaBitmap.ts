@@ -10,8 +10,8 @@
  * little-endian host).
  *
  * Arithmetic (checked and converted in ./bitmapGeometry.ts). IOVAs are exact 64-bit values (bigint)
- * at the API; the constructor turns them into
- * a bit count `nbits` and a page shift, and every hot path works on bit indices as numbers. The
+ * at the API; the constructor turns them into a bit count `nbits` and a page shift, and every hot
+ * path works on bit indices as numbers. The
  * bit of an IOVA x is (x - iova) >> pageShift, as in the kernel after cb30dfa75d55 (a shift, so a
  * pageSize of 2^63 cannot overflow a multiplication or divide by zero). `set(x, len)` marks bits
  * bit(x) .. bit(x + len - 1), clipped to the bitmap: a range smaller than a page marks its page,
