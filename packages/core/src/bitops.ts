@@ -196,8 +196,8 @@ export function countRun(v: BitViews, p: number, end: number): number {
 }
 
 /**
- * Set bits in whole words [from, to) of `words`. Int32 loop indices (an Int32Array here has fewer
- * than 2^31 elements) and one zero test per 4 words: indices from Math.floor stay float64 in
+ * Set bits in whole words [from, to) of `words`. Int32 loop indices (while they fit: below 2^31
+ * words) and one zero test per 4 words: indices from Math.floor stay float64 in
  * optimised code, and a branch per word mispredicts on half-full bitmaps. See
  * packages/bench/src/benches/bitmapCount.bench.ts: 1 TiB bitmap (8 Mi words) at 0 / 1 / 50 / 100%
  * set, 9.2 / 27.6 / 16.3 / 16.4 ms before, 5.6 / 17.1 / 14.8 / 14.6 ms with this loop.
