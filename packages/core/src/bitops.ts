@@ -87,7 +87,7 @@ export function loadWord(v: BitViews, w: number): number {
 }
 
 /** Mask of bits [lo, hi) of a 32-bit word, 0 <= lo < hi <= 32. */
-function spanMask(lo: number, hi: number): number {
+export function spanMask(lo: number, hi: number): number {
   const upper = hi === 32 ? -1 : (1 << hi) - 1;
   return upper & ~((1 << lo) - 1);
 }
@@ -167,6 +167,23 @@ export function clearRun(v: BitViews, p: number, end: number): void {
   }
   if (we > w) v.words.fill(0, w, we);
   if (hi !== 0) andWord(v, we, ~spanMask(0, hi));
+}
+
+/** The words holding absolute bits [b0, b1) (b0 < b1): first and last index, and the masks of the bits of the range in each. */
+export interface WordSpan {
+  readonly w0: number;
+  readonly wLast: number;
+  /** Bits of the range in word w0. */
+  readonly headMask: number;
+  /** Bits of the range in word wLast. */
+  readonly tailMask: number;
+}
+
+/** See {@link WordSpan}. */
+export function wordSpan(b0: number, b1: number): WordSpan {
+  const w0 = Math.floor(b0 / 32);
+  const wLast = Math.floor((b1 - 1) / 32);
+  return { w0, wLast, headMask: spanMask(b0 - w0 * 32, 32), tailMask: spanMask(0, b1 - wLast * 32) };
 }
 
 /** Population count of a 32-bit value. */

@@ -44,6 +44,7 @@
  * with one Atomics.and: at most three atomics per non-zero word whatever the density, instead of
  * one sink call per run. Same record-before-clear order as readRuns.
  */
+import { spanMask, wordSpan } from '../bitops.js';
 
 /** Receives maximal runs of recorded tracker pages from {@link readRuns}. */
 export interface RunSink {
@@ -52,11 +53,6 @@ export interface RunSink {
    * are cleared after it returns.
    */
   record(page: number, count: number): void;
-}
-
-/** Mask of bits [lo, hi) of a 32-bit word, 0 <= lo < hi <= 32. */
-function spanMask(lo: number, hi: number): number {
-  return (hi === 32 ? -1 : (1 << hi) - 1) & (-1 << lo);
 }
 
 /** ORs `mask` into word `w` unless every bit of it is already set. */
@@ -96,11 +92,7 @@ function clearDeferred(words: Int32Array, first: number, firstMask: number, end:
  */
 export function readRuns(words: Int32Array, b0: number, b1: number, pageOffset: number, sink: RunSink, clear: boolean): number {
   if (b1 <= b0) return 0;
-  const w0 = Math.floor(b0 / 32);
-  const wLast = Math.floor((b1 - 1) / 32);
-  const headMask = -1 << (b0 - w0 * 32);
-  const tailBits = b1 - wLast * 32;
-  const tailMask = tailBits === 32 ? -1 : (1 << tailBits) - 1;
+  const { w0, wLast, headMask, tailMask } = wordSpan(b0, b1);
   let runStart = -1; // pending run [runStart, runEnd) of absolute bits, -1 when none
   let runEnd = 0;
   let deferW = -1; // first word whose clear waits for the pending run; words after it up to w - 1 are all ones
@@ -175,11 +167,7 @@ export interface MaskSink extends RunSink {
  */
 export function readMasks(words: Int32Array, b0: number, b1: number, pageOffset: number, sink: MaskSink, clear: boolean): number {
   if (b1 <= b0) return 0;
-  const w0 = Math.floor(b0 / 32);
-  const wLast = Math.floor((b1 - 1) / 32);
-  const headMask = -1 << (b0 - w0 * 32);
-  const tailBits = b1 - wLast * 32;
-  const tailMask = tailBits === 32 ? -1 : (1 << tailBits) - 1;
+  const { w0, wLast, headMask, tailMask } = wordSpan(b0, b1);
   let fullFrom = -1; // first word of a pending run of all-ones words, -1 when none
   for (let w = w0; w <= wLast; w++) {
     let x = words[w]!;
