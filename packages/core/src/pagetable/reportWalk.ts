@@ -29,6 +29,7 @@
  */
 import type { DirtyLeafSink } from './DirtySink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
+import { findLeafEntry } from './tableEdits.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
 import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
 
@@ -59,33 +60,11 @@ export class TableWalk {
 
   /** Processes the leaf holding page `p` if it starts before `p` (the clip range's first leaf). */
   headLeaf(p: number): void {
-    const mem = this.#mem;
-    const codec = this.#codec;
-    let id = ROOT_PAGE;
-    let base = 0;
-    for (let level = this.#levels; level >= 1; level--) {
-      const u32 = mem.view(id);
-      const off = mem.offsetOf(id);
-      const span = SPAN[level]!;
-      const i = Math.floor((p - base) / span);
-      const k = off + 2 * i;
-      this.entriesVisited++;
-      const kind = codec.classify(u32[k]!, u32[k + 1]!, level);
-      if (kind === ENTRY_ABSENT) return;
-      if (kind === ENTRY_TABLE) {
-        id = codec.tableId(u32[k]!, u32[k + 1]!);
-        base += i * span;
-        continue;
-      }
-      const r = codec.replicas(u32[k]!, u32[k + 1]!, level);
-      const h = i & -r;
-      const start = base + h * span;
-      if (start < p) {
-        this.entriesVisited += r - 1;
-        this.#group(u32, off, start, span, h, r);
-      }
-      return;
-    }
+    const at = findLeafEntry(this.#mem, this.#codec, this.#levels, p);
+    this.entriesVisited += at.entriesRead;
+    if (at.kind !== 'leaf' || at.start >= p) return;
+    this.entriesVisited += at.replicas - 1;
+    this.#group(at.u32, at.off, at.start, at.span, at.head, at.replicas);
   }
 
   #table(id: number, level: number, base: number, p0: number, p1: number): void {

@@ -42,6 +42,54 @@ export interface LeafInfo {
   readonly pages: number;
 }
 
+/** Where the descent of {@link findLeafEntry} ended. */
+export type LeafEntry =
+  | {
+      readonly kind: 'leaf';
+      /** Entries read on the way down, the leaf's (first replica read) included. */
+      readonly entriesRead: number;
+      /** The table holding the leaf: its word view and the word offset of its entry 0. */
+      readonly u32: Uint32Array;
+      readonly off: number;
+      /** Index of the leaf's first replica in that table, and the number of replicas. */
+      readonly head: number;
+      readonly replicas: number;
+      /** 4 KiB pages one entry of that table spans. */
+      readonly span: number;
+      /** First 4 KiB page of the leaf. */
+      readonly start: number;
+    }
+  | { readonly kind: 'absent'; readonly entriesRead: number };
+
+/**
+ * Descends from the root to the entry that maps page `p`: one entry read per level, until a leaf
+ * or an absent entry. Shared by {@link TableEditor.leafAt} and the walk's first leaf
+ * (./reportWalk.ts `TableWalk.headLeaf`).
+ */
+export function findLeafEntry(mem: TableMemory, codec: PteCodec, levels: number, p: number): LeafEntry {
+  let id = ROOT_PAGE;
+  let base = 0;
+  let entriesRead = 0;
+  for (let level = levels; level >= 1; level--) {
+    const u32 = mem.view(id);
+    const off = mem.offsetOf(id);
+    const span = SPAN[level]!;
+    const i = Math.floor((p - base) / span);
+    const k = off + 2 * i;
+    entriesRead++;
+    const kind = codec.classify(u32[k]!, u32[k + 1]!, level);
+    if (kind === ENTRY_ABSENT) break;
+    if (kind === ENTRY_LEAF) {
+      const replicas = codec.replicas(u32[k]!, u32[k + 1]!, level);
+      const head = i & -replicas;
+      return { kind: 'leaf', entriesRead, u32, off, head, replicas, span, start: base + head * span };
+    }
+    id = codec.tableId(u32[k]!, u32[k + 1]!);
+    base += i * span;
+  }
+  return { kind: 'absent', entriesRead };
+}
+
 /** map / unmap / mark over one table memory; see the module comment. */
 export class TableEditor {
   readonly #mem: TableMemory;
@@ -149,25 +197,8 @@ export class TableEditor {
 
   /** The leaf holding page `p`, or undefined when `p` is not mapped. */
   leafAt(p: number): LeafInfo | undefined {
-    const mem = this.#mem;
-    const codec = this.#codec;
-    let id = ROOT_PAGE;
-    let base = 0;
-    for (let level = this.#levels; level >= 1; level--) {
-      const u32 = mem.view(id);
-      const span = SPAN[level]!;
-      const i = Math.floor((p - base) / span);
-      const k = mem.offsetOf(id) + 2 * i;
-      const kind = codec.classify(u32[k]!, u32[k + 1]!, level);
-      if (kind === ENTRY_ABSENT) return undefined;
-      if (kind === ENTRY_LEAF) {
-        const r = codec.replicas(u32[k]!, u32[k + 1]!, level);
-        return { start: base + (i & -r) * span, pages: r * span };
-      }
-      id = codec.tableId(u32[k]!, u32[k + 1]!);
-      base += i * span;
-    }
-    return undefined;
+    const at = findLeafEntry(this.#mem, this.#codec, this.#levels, p);
+    return at.kind === 'leaf' ? { start: at.start, pages: at.replicas * at.span } : undefined;
   }
 
   /** A device write over pages [p, end): marks the present writable leaves; returns how many. */
