@@ -1,6 +1,6 @@
 /**
- * Every failing input shape from the kernel's iova_bitmap fix history (kernel-reference.md §1.6),
- * replayed against IovaBitmap, one named test each.
+ * Every failing input shape from the kernel's iova_bitmap fix history
+ * (docs/design/windowing.md §6), replayed against IovaBitmap, one named test each.
  *
  * Each test puts the bitmap in a buffer of random guard bytes (and random unused bits in its last
  * byte) and compares the whole buffer with the naive model (./helpers/bitModel.ts) afterwards, so

@@ -1,5 +1,5 @@
 /**
- * The kernel-shaped windows of an IovaBitmap (windows.ts, kernel-reference.md §1.2-1.3).
+ * The kernel-shaped windows of an IovaBitmap (windows.ts, docs/design/windowing.md §3-§4).
  *
  * Checked two ways: against the model's statement of the rule (a window pins the 4 KiB buffer
  * pages [P, P + windowPages) from the page P of its first byte; ./helpers/bitModel.ts), and by

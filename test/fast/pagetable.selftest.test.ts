@@ -1,5 +1,5 @@
 /**
- * The iommufd selftest dirty-bitmap scenarios (kernel-reference.md §3), on every PTE format.
+ * The iommufd selftest dirty-bitmap scenarios (docs/design/iommufd.md §5), on every PTE format.
  *
  * Mock to real: the kernel's mock domain has MOCK_PAGE_SIZE = 2048-byte IOPTEs and a 1 MiB "huge"
  * IOPTE (512 x 2048), and reports into a bitmap of 2048-byte pages. Our smallest leaf is a real

@@ -7,14 +7,13 @@
  *   64-bit entry of a page-table (or tracker) memory and OR-reduces them, touching every cache line
  *   once and doing nothing else. No walk that must look at every leaf can be faster on one
  *   thread. Shape: the loop is unrolled ×8 into two accumulators, because V8 neither unrolls nor
- *   vectorises; performance-notes.md §1 measured this exact shape at 0.42 ns/PTE on one thread
- *   (19.2 GB/s) against 0.67 ns/PTE for the plain loop. Only bitwise operations on Uint32 loads,
- *   which keeps V8 in int32 code (§7: an arithmetic `+` on uint32 sometimes fell to float64).
+ *   vectorises, and this shape was the fastest JS read measured (docs/bench/limits.md §1).
+ *   Only bitwise operations on Uint32 loads, which keeps V8 in int32 code (an arithmetic `+` on
+ *   uint32 sometimes fell to float64: docs/bench/limits.md §7).
  * - {@link setBitsOneByOne} is the writer of rust-vmm's `AtomicBitmap`: one atomic OR per page,
- *   whatever the run length. performance-notes.md §3/§4: 11 ns per dirty PTE in JS
- *   (`u32_bit_atomic` at 100%), and 5.2 µs for a 2 MiB page against 170 ns with one atomic per
- *   word; this is the cost the engine's word-at-a-time writes avoid, and it is measured here on
- *   purpose.
+ *   whatever the run length: several times the cost of one atomic per word at high density, and
+ *   about 30 times for a 2 MiB page (figures: docs/bench/limits.md §3, §4); this is the cost the
+ *   engine's word-at-a-time writes avoid, and it is measured here on purpose.
  */
 
 /**

@@ -15,8 +15,8 @@
  *    `reportDirty` / `ReportPool.report`, which leaves out argument validation and the bit
  *    counting both do on the main thread) and `overriddenIterationCost` = the whole iteration, so
  *    tinybench's time budget includes the restore and a slow restore cannot stretch a cell to
- *    hundreds of iterations (js-toolchain.md §3). The wall time of the whole call is kept too
- *    (`medianCallMs`).
+ *    hundreds of iterations (docs/design/toolchain.md §7). The wall time of the whole call is
+ *    kept too (`medianCallMs`).
  * 4. Every timed report is checked: its `bitsSet` must equal the workload's `bitsExpected`
  *    (computed from the placement, not from any reporter), and `per-bit-atomic` must really have
  *    written through its per-bit writer. A mismatch aborts the run: a wrong report has no speed.
@@ -25,7 +25,7 @@
  * Implementations: `engine` = ReportPool at the cell's thread count (one pool per thread count,
  * kept across cells and closed at the end; tinybench's warm-up runs the pool's first, slower
  * walks), `sequential` = reportDirty, `per-bit-atomic` = reportDirty over ./impls.ts
- * PerBitAtomicBitmap (skipped above {@link PER_BIT_MAX_BITS} bits per report: at ~11 ns a bit it
+ * PerBitAtomicBitmap (skipped above {@link PER_BIT_MAX_BITS} bits per report: one atomic per bit
  * would take seconds per iteration), `read-limit` = ./kernels.ts orReduceLowWords over the
  * sources' memory (./impls.ts readViews).
  */
@@ -39,7 +39,10 @@ import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenario
 import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from './schema.js';
 import { buildWorkload, type Workload } from './workload.js';
 
-/** per-bit-atomic is skipped when a report sets more bits than this: 2^26 (~0.7 s per report at 11 ns a bit). */
+/**
+ * per-bit-atomic is skipped when a report sets more bits than this: 2^26 (most of a second per
+ * report; figures: docs/bench/limits.md §9.4).
+ */
 export const PER_BIT_MAX_BITS = 2 ** 26;
 
 /** Options of {@link runBench}. */

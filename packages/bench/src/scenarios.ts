@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * The axes (issue 6):
+ * The axes:
  * - IOVA space and leaf size, in three steps of the same shape: 64 GiB of 4 KiB leaves (2^24
  *   PTEs, 128 MiB of PTEs), 1 TiB of 2 MiB leaves (2^19) and 16 TiB of 1 GiB leaves (2^14). The
  *   bitmap page size is always 4 KiB, so the bitmaps are 2 MiB, 32 MiB and 512 MiB.
@@ -42,13 +42,13 @@ export interface SpaceSpec {
   readonly leafBytes: bigint;
 }
 
-/** The three spaces of the issue, smallest leaves first. */
+/** The three IOVA spaces, smallest leaves first. */
 export const BENCH_SPACES: readonly SpaceSpec[] = [
   { iovaBytes: 64n << 30n, leafBytes: 4n << 10n },
   { iovaBytes: 1n << 40n, leafBytes: 2n << 20n },
   { iovaBytes: 16n << 40n, leafBytes: 1n << 30n },
 ];
-/** The densities of the issue (fractions). */
+/** The dirty densities (fractions). */
 export const BENCH_DENSITIES: readonly number[] = [0, 0.01, 0.5, 1];
 /** The patterns. */
 export const BENCH_PATTERNS: readonly DirtyPattern[] = ['uniform', 'clustered'];

@@ -16,7 +16,7 @@
  *
  * Then it snapshots the sources' shared memory (./impls.ts `sourceMemory`): {@link Workload.restore}
  * copies it back and clears the bitmap, so every timed report starts from the same dirty state
- * (performance-notes.md's method: "the PTE array is restored from a clean copy, not timed").
+ * (the method of docs/bench/limits.md §0: the PTEs are restored from a clean copy, untimed).
  * `bitsExpected` is computed from the placement, independently of any reporter, and the runner
  * checks every report's `bitsSet` against it.
  *

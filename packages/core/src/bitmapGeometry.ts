@@ -5,7 +5,7 @@
  *
  * Theory of operation
  * -------------------
- * {@link bitmapGeometry} is iommufd's range check (kernel-reference.md §2) plus ours: a power-of-two
+ * {@link bitmapGeometry} is iommufd's check (docs/design/iommufd.md §3) plus ours: a power-of-two
  * page size from 1 to 2^63, a non-zero length, iova + length - 1 within 64 bits, both aligned, and
  * at most {@link MAX_BITMAP_BITS} bits. It returns exact bigints and the bit count as a number.
  *

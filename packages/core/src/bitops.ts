@@ -16,10 +16,9 @@
  * stored as -1 once, with a plain store: every thread that writes that word writes all-ones, so
  * the racing stores agree, and an aligned 32-bit store does not tear on the hosts we target.
  *
- * Shape and the figures that justified it (../shared/design/performance-notes.md §4, this
- * machine): setting a 2 MiB page (512 bits) costs 5185 ns as a per-bit Atomics.or loop, 170 ns
- * as one Atomics.or per word, and 30 ns as plain word stores; a 1 GiB page (262144 bits) costs
- * 2.66 ms, 84 µs and 2.5 µs (`fill`). Hence: atomics only on the two edge words, plain stores
+ * Shape: a per-bit Atomics.or loop costs tens of times one Atomics.or per word, which costs
+ * several times plain word stores, and `fill` wins on long runs (figures: docs/bench/limits.md §4;
+ * why: docs/design/performance.md §5). Hence: atomics only on the two edge words, plain stores
  * in between, `fill` for long runs.
  *
  * The tail of a buffer whose byteLength is not a multiple of 4 has no Int32 word; bits there go

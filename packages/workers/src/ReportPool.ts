@@ -57,8 +57,8 @@ export interface ReportPoolOptions {
   readonly progressIntervalMs?: number;
   /**
    * Warm the walk kernels up in every worker when it starts (a synthetic report, ~0.1–0.2 s once
-   * per worker; performance-notes.md §7), and wait for every worker to be up before the first
-   * report.
+   * per worker; docs/design/performance.md §7), and wait for every worker to be up before the
+   * first report.
    * `false` skips both: workers start lazily and the first reports are slower (tests use it).
    * @defaultValue true
    */

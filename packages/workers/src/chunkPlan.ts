@@ -26,15 +26,14 @@
  * without a chunk table. Building it costs O(windows × sources); locating a chunk is a binary
  * search over windows plus arithmetic.
  *
- * Chunk size ({@link chunkBitsFor}). A chunk should hold at least ~2^16 entries of work (≥ 30 µs
- * at 0.47 ns/PTE, so a claim of ≤ 0.5 µs and the per-chunk set-up are noise: performance-notes.md
- * §6), at most ~2^20 entries anywhere (≤ ~3 ms at 3 ns/entry, so an abort is seen quickly and the
- * last chunk does not leave a core idle for long), and a source should have enough chunks for the
- * threads to balance (32 per thread: with 8, a worker that woke ~1 ms late got 4 of 16 chunks).
- * The source's {@link WorkProfile} (entries in the range, and the peak entries per 4 KiB page)
- * turns those into bits; sizing in IOVA alone cut 16 TiB of
- * 1 GiB leaves into 65,536 near-empty chunks (0.026x the sequential reporter) and 1 TiB of 2 MiB
- * leaves into 4096 (0.70x). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
+ * Chunk size ({@link chunkBitsFor}). A chunk should hold at least ~2^16 entries of work (so a
+ * claim and the per-chunk set-up are noise), at most ~2^20 entries anywhere (so an abort is seen
+ * quickly and the last chunk does not leave a core idle for long), and a source should have enough
+ * chunks for the threads to balance (32 per thread; fewer let a worker that woke late take a large
+ * share). The source's {@link WorkProfile} (entries in the range, and the peak entries per 4 KiB
+ * page) turns those into bits; sizing in IOVA alone cut huge-leaf spaces into near-empty chunks
+ * and lost most of the speed-up (figures: docs/bench/limits.md §9.3; docs/design/performance.md
+ * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
 
@@ -47,8 +46,8 @@ export const MIN_CHUNK_BITS = 32;
 export const MAX_CHUNK_BITS = 2 ** 31;
 /**
  * Least bits per piece when the workers count the bitmap (./controlBlock.ts phases): 2^18 bits
- * = 32 KiB of bitmap, ~20–40 µs of counting, so a report with tiny chunks does not count in
- * tiny pieces.
+ * = 32 KiB of bitmap, tens of µs of counting (docs/bench/limits.md §9.3), so a report with tiny
+ * chunks does not count in tiny pieces.
  */
 export const COUNT_PIECE_BITS = 2 ** 18;
 

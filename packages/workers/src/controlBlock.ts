@@ -11,8 +11,8 @@
  *   2 CountAfter   count the set bits again                       (items: countPlan's pieces)
  *
  * `bitsSet` = after − before. Counting in the workers keeps the main thread's serial part small:
- * one `bitmap.count()` of a 2 MiB bitmap (64 GiB at 4 KiB) costs ~2 ms, as much as a 2-thread
- * walk of 1/5 of it, and would cap a 2-thread speed-up well below 1.8x.
+ * one `bitmap.count()` of a 2 MiB bitmap (64 GiB at 4 KiB) on one thread would cap a 2-thread
+ * speed-up well below 1.8x (figures: docs/bench/limits.md §9.4).
  *
  * Layout (Int32 words unless said otherwise; the header lines and every slot own a 64-byte cache
  * line, so two workers' per-item counters do not share a line with a slot):
@@ -34,8 +34,8 @@
  *     [+2] DONE        chunks this slot finished
  *
  * Claim protocol. In each phase a worker loops: read STOP (non-zero → leave), i = claim (i ≥ total
- * → phase over for it), do item i, count it. Claims are atomic adds (~10 ns uncontended, ≤ 0.5 µs
- * when the line bounces; performance-notes.md §6), far below an item's ≥ 30 µs, so dynamic
+ * → phase over for it), do item i, count it. Claims are atomic adds, orders of magnitude cheaper
+ * than an item even when the line bounces (figures: docs/bench/limits.md §6), so dynamic
  * claiming costs nothing and a skewed dirty distribution cannot idle a core.
  *
  * Phase barrier. Before the next phase a worker waits (Atomics.wait) until the phase's done count

@@ -4,7 +4,7 @@
  * Theory of operation
  * -------------------
  * The run posts min(threads, chunks) tasks, one per worker (./workerTask.ts; a report of a few
- * chunks stays on few workers: an extra task costs ~40 µs to post), all sharing one control block (./controlBlock.ts). It resolves once
+ * chunks stays on few workers: posting an extra task has a cost), all sharing one control block (./controlBlock.ts). It resolves once
  * every task that *started* has returned. Tasks still queued in piscina are cancelled through the
  * block (CAS PENDING → CANCELLED) as soon as their work is moot, so a report never waits for a
  * worker that is busy with another report's chunks:
@@ -118,7 +118,7 @@ function callProgress(input: RunInput, ctrl: ControlBlock): void {
 export async function runReport(input: RunInput): Promise<RunOutput> {
   const { plan, signal } = input;
   // A task should get at least one full chunk of bits: a smaller report gains nothing from more
-  // workers and pays ~40 µs per extra task (posting its descriptors).
+  // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
   const tasks = Math.min(input.threads, plan.chunks);
   const ctrl = ControlBlock.create(tasks, plan.chunks, input.countPieces);
   const workers: WorkerReportStats[] = [];

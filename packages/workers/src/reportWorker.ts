@@ -6,8 +6,8 @@
  * piscina loads its entry with `require()` first. From a build that fails (the entry is an ES
  * module) and piscina falls back to `import()`; from the TypeScript sources, tsx's CommonJS hook
  * compiles the entry and everything it imports *as CommonJS*, and the page-table walk then runs
- * ~1.5x slower than the same code loaded as ES modules (16 GiB of 4 KiB leaves, 1% dirty, in a
- * worker: 6.3 ms vs 4.3 ms per walk, this machine; module bindings become getter calls).
+ * markedly slower than the same code loaded as ES modules (module bindings become getter calls;
+ * figures: docs/bench/limits.md §9.4).
  * So this entry imports nothing heavy itself: it loads ./reportHandler.ts with `import()`, after
  * registering tsx's ESM loader in this worker when running from source (as ./tsBootstrap.mjs
  * does for plain workers; Node 20 does not apply `--import tsx`'s ESM hooks inside workers).

@@ -4,8 +4,8 @@
  *
  * Theory of operation
  * -------------------
- * performance-notes.md §7: the first walk in a fresh worker is 1.2–2.2x slower than later ones,
- * and a kernel first entered with one huge call runs in OSR code. So each worker, when it loads
+ * The first walk in a fresh worker is markedly slower than later ones, and a kernel first entered
+ * with one huge call runs in OSR code (docs/bench/limits.md §7). So each worker, when it loads
  * the report handler (./reportHandler.ts: before its first task, and again in a replacement
  * worker after a fault), reports a small synthetic workload through the very code paths of a real
  * report: an IoPageTable of each format with 4 KiB, 2 MiB and 1 GiB leaves and a VfTracker, at

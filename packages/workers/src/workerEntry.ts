@@ -7,12 +7,12 @@
  * `.js` entry directly. From source (vitest, `tsx`), it ends in `.ts`; then
  * - a plain `Worker` starts on ./tsBootstrap.mjs, which registers tsx and imports the `.ts` entry;
  * - a piscina pool starts on the `.ts` entry with `--import tsx` (piscina require()s the file first,
- *   which tsx's CommonJS hook compiles; js-toolchain.md §1).
+ *   which tsx's CommonJS hook compiles; docs/design/toolchain.md §4).
  * Either way the worker resolves `@iovabitmap/*` through the `source` export condition, so tests
  * need no build step.
  *
- * The V8 flag `--no-lazy-feedback-allocation` (performance-notes.md §7: without it, roughly half
- * of worker starts deoptimised a hot loop and ran 7x slower) is process-wide; we set it once with
+ * The V8 flag `--no-lazy-feedback-allocation` (without it, about half of the worker starts
+ * deoptimised a hot loop for good: docs/bench/limits.md §7) is process-wide; we set it once with
  * v8.setFlagsFromString before the first worker starts.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';

@@ -11,7 +11,7 @@
  * (./controlBlock.ts): count the bitmap's bits piece by piece, walk the chunks, count again; in
  * each it claims items from the phase's cursor until none is left or STOP is set, then waits at
  * the phase barrier. One message per worker, not one per chunk, because a piscina task costs
- * 45–50 µs (performance-notes.md §5) while a chunk is ~30–165 µs of work: per-chunk messages
+ * about as much as a chunk of work (figures: docs/bench/limits.md §5, §6): per-chunk messages
  * would double the cost of a clean walk.
  *
  * For each chunk: publish its index in the slot (so a worker that dies is named), report it with

@@ -48,7 +48,8 @@ export interface ModelLeaf {
 
 /**
  * The reference model: a list of leaves, each clean or dirty. Written from the specification
- * (kernel-reference.md §2-§4, DirtySource ownership rule), not from the implementation.
+ * (docs/design/iommufd.md, docs/design/pte-formats.md, the DirtySource ownership rule), not from
+ * the implementation.
  */
 export class LeafModel {
   leaves: ModelLeaf[] = [];

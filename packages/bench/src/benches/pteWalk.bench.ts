@@ -16,7 +16,7 @@
  *     every entry of every leaf table (IoPageTable.readLeafTables), the floor for any walk.
  * Every figure is checked once: the bitmap holds exactly the dirty count, and nothing is left dirty.
  *
- * Targets (performance-notes.md §8, "suggested goals": within 2x-2.5x of the best scalar C walk at
+ * Targets (docs/bench/limits.md §8: within 2x-2.5x of the best scalar C walk at
  * <= 1% density, 4x at 50-100%): 0.6 / 1.0 / 3.0 / 3.0 ns per PTE. The host is shared: treat any
  * single run as provisional.
  *

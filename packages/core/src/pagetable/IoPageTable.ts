@@ -7,7 +7,7 @@
  * dirty bit in the leaf PTE a device writes through (VT-d SSADS, AMD HAD, SMMUv3 HTTU), and
  * iommufd's use of it: SET_DIRTY_TRACKING (enable = take a clean snapshot, then track) and
  * GET_DIRTY_BITMAP (read the dirty leaves into the caller's bitmap and clear them, or not with
- * NO_CLEAR). See kernel-reference.md §2-§4.
+ * NO_CLEAR). See docs/design/iommufd.md and docs/design/pte-formats.md.
  *
  * Layout. A 4- or 5-level radix tree (48- or 57-bit IOVA) of 4 KiB table pages of 512 64-bit
  * entries in SharedArrayBuffer segments (./TableMemory.ts), entries encoded bit-exactly in one of

@@ -23,14 +23,12 @@
  * be cleared, but that walker recorded the page in a report that completes after the clear, so the
  * page still reaches a report.) ./tableEdits.ts and the pagetable concurrent tests rely on this.
  *
- * Why this shape (performance-notes.md §3, one thread, ns per PTE at 0/1/50/100% dirty): this
- * "scan" kernel measured 0.47/0.81/2.22/2.53, against 0.90/1.36/2.23/2.47 for the same mask
- * kernel without the block skip, 1.54-1.65 at 0% for branchy per-word accumulation, 11.1 for an
- * atomic RMW on every entry and 10-14 for BigUint64Array. V8 neither unrolls nor vectorises, so
- * the unrolling is written out (a plain read loop: 0.67 ns; unrolled x8: 0.42). Step 4 is the
- * plain store because an atomic one costs about 10 ns per *dirty* PTE (the notes' `_aclr` rows:
- * 10.8 / 12.1 ns/PTE at 50 / 100%; measured here with Atomics.and: 6.8-10.8 / 11.0-11.7 ns/PTE,
- * against about 2 ns/PTE for the same walk under NO_CLEAR, packages/bench/src/benches/pteWalk.bench.ts).
+ * Why this shape (figures: docs/bench/limits.md §3; docs/design/performance.md §2, §4): this
+ * "scan" kernel was the fastest measured at low density and as fast as the best at high density,
+ * ahead of the same mask kernel without the block skip, branchy per-word accumulation, an atomic
+ * RMW on every entry and BigUint64Array. V8 neither unrolls nor vectorises, so the unrolling is
+ * written out. Step 4 is the plain store because an atomic one costs several times the rest of
+ * the walk per *dirty* PTE (measured on this walk: docs/bench/limits.md §9.1).
  *
  * Two variants, because the dirty tests differ: `bit` formats (VT-d bit 9, AMD bit 6) are dirty
  * when a bit is set; `smmu` is dirty when a valid leaf has AP[2] (bit 7) clear, tested as
@@ -167,7 +165,7 @@ export function scanSmmuLeaves(
 
 /**
  * Read-bandwidth probe: OR-reduces the low words of entries [0, n) (n a multiple of 16) of a
- * table at `off`, unrolled x8 like the best JS read loop of performance-notes.md §1 (0.42 ns/PTE).
+ * table at `off`, unrolled x8 like the fastest JS read loop measured (docs/bench/limits.md §1).
  */
 export function orReduceLowWords(u32: Uint32Array, off: number, n: number): number {
   let a = 0;

@@ -15,7 +15,7 @@
  * Leaves hold a synthetic output address: the IOVA's page number modulo the field's width (no
  * physical memory is modelled).
  *
- * Bits used (kernel-reference.md §4 for the dirty bits; the vendor manuals for the rest):
+ * Bits used (docs/design/pte-formats.md for the dirty bits; the vendor manuals for the rest):
  * - `vtd-ss` (Intel VT-d second stage): R bit 0, W bit 1, PS bit 7 (a leaf above level 1), dirty
  *   bit 9. Present = R|W. Tables are R|W with PS = 0.
  * - `amd-v1` (AMD IOMMU v1): PR bit 0, dirty bit 6, NextLevel bits 9..11, IR bit 61, IW bit 62.

@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * What it models. A VF that logs its own DMA writes (kernel-reference.md §5): START hands it a
+ * What it models. A VF that logs its own DMA writes (docs/design/vfio-tracker.md): START hands it a
  * page size and up to 256 IOVA ranges; the device merges the ranges down to what its hardware holds
  * (smallest gap first), clamps the page size to its limits and reports that page size back; from
  * then on every DMA write into a tracked range is logged at tracker-page granularity; REPORT reads

@@ -24,19 +24,15 @@
  * `bitmap.setUnits` for a fully dirty region); a word whose last bit continues the run therefore
  * has its clear deferred until that run is recorded.
  *
- * Shape, and the figures that chose it (shared/design/performance-notes.md, this machine, per
- * 32-bit entry):
+ * Shape (figures: docs/bench/limits.md §1, §3, §4; why: docs/design/performance.md §2-§5):
  * - a word that is zero costs one plain load and a compare: the walk over a clean tracker is a read
- *   loop (§1: 0.42–0.67 ns per entry read in JS), not a read-modify-write loop;
- * - never an atomic RMW per word regardless of content (§3 `u32_word_atomic_rmwall`: 11 ns per
- *   entry at any density, 24x slower than a plain read at 0%); an `Atomics.and` only on words with
- *   records (conclusion 4: plain read, then Atomics.and on dirty entries only);
- * - one sink call per run rather than per bit (§4: a 512-bit run costs 170 ns as word stores and
- *   5185 ns bit by bit), and one `Atomics.or` per word in the writer (conclusion 3).
- * Measured with it (readAndClear of 2^24 tracker pages into a 4 KiB bitmap, one thread, shared
- * host, medians): 0.13 / 1.0 / 9.5 / 0.47 ns per tracker page at 0 / 1 / 50 / 100 % random
- * density. At 50 % the runs are ~2 pages long and the one setUnits per run (an Atomics.or each)
- * dominates; dmaWritePages of one random page: ~50 ns.
+ *   loop, not a read-modify-write loop;
+ * - never an atomic RMW per word regardless of content (it costs the same high price at any
+ *   density, many times a plain read); an `Atomics.and` only on words with records;
+ * - one sink call per run rather than per bit (a run as word stores costs a small fraction of it
+ *   bit by bit), and one `Atomics.or` per word in the writer.
+ * What it costs as written: docs/bench/limits.md §9.2 (at random 50% density the runs are short
+ * and the one setUnits per run dominates).
  *
  * Word reader ({@link readMasks}). When a tracker page is exactly one bitmap page (the common
  * case: QEMU asks for the host page size), a record word *is* 32 bitmap bits, so the reader hands

@@ -4,10 +4,10 @@
  * Theory of operation
  * -------------------
  * VFIO_DEVICE_FEATURE_DMA_LOGGING_START carries a page size and a list of IOVA ranges. The VFIO
- * core checks them before the driver sees them (vfio_main.c; kernel-reference.md §5), and the
- * driver then fits them to its hardware (mlx5, drivers/vfio/pci/mlx5/cmd.c). {@link planTracking}
- * does both, in that order, on exact 64-bit bigints, and changes nothing: it returns a plan or
- * throws.
+ * core checks them before the driver sees them (vfio_main.c; docs/design/vfio-tracker.md §2),
+ * and the driver then fits them to its hardware (mlx5, drivers/vfio/pci/mlx5/cmd.c; §3 there).
+ * {@link planTracking} does both, in that order, on exact 64-bit bigints, and changes nothing: it
+ * returns a plan or throws.
  *
  *   1. VFIO core: at least one range (EINVAL) and at most 256 (E2BIG); a page size that is a power
  *      of two of at least 4 KiB (EINVAL); per range, in the order given: a length > 0 (EINVAL),

@@ -4,8 +4,8 @@
  * Theory of operation
  * -------------------
  * comlink matches replies to requests by id and has no notion of the peer dying: a call whose
- * worker exits or is terminated never settles (comlink#601, js-toolchain.md §2). This tracker
- * wraps every call: it remembers the call's reject function until the call settles, and
+ * worker exits or is terminated never settles (comlink#601, docs/design/toolchain.md §6). This
+ * tracker wraps every call: it remembers the call's reject function until the call settles, and
  * {@link PendingCalls.fail} (wired to the worker's `error` and `exit` events) rejects every call
  * still waiting with an `EIO` IovaBitmapError and makes all later calls reject at once. A call
  * that settled before the failure is untouched; a late reply after the failure is ignored.
