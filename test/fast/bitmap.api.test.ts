@@ -210,7 +210,7 @@ const BAD: BadCase[] = [
     options: () => ({ iova: 0, length: 1, pageSize: 1, buffer: new Uint8Array(8) as unknown as SharedArrayBuffer }),
     code: 'EINVAL',
     param: 'buffer',
-    shows: '{',
+    shows: 'Uint8Array(8)',
   },
   { name: 'windowPages 0', options: () => ({ iova: 0, length: 1, pageSize: 1, windowPages: 0 }), code: 'EINVAL', param: 'windowPages', shows: '0' },
   { name: 'windowPages 1.5', options: () => ({ iova: 0, length: 1, pageSize: 1, windowPages: 1.5 }), code: 'EINVAL', param: 'windowPages', shows: '1.5' },

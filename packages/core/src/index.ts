@@ -10,7 +10,7 @@ export { MAX_BITMAP_BITS } from './bitmapGeometry.js';
 export type { IovaBitmapOptions, IovaRange, SharedIovaBitmap } from './IovaBitmap.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './windows.js';
 export type { BitmapWindow, WindowGeometry } from './windows.js';
-export { IovaBitmapError, describeValue } from './errors.js';
+export { IovaBitmapError, MAX_DESCRIBED_CHARS, describeValue } from './errors.js';
 export type { IovaBitmapErrorData, IovaErrorCode } from './errors.js';
 export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
 export type { U64Like } from './u64.js';
