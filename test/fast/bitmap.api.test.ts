@@ -175,7 +175,7 @@ const BAD: BadCase[] = [
   { name: 'NaN length', options: () => ({ iova: 0, length: Number.NaN, pageSize: 1 }), code: 'EINVAL', param: 'length', shows: 'NaN' },
   { name: 'string iova', options: () => ({ iova: '4096' as unknown as number, length: 4096, pageSize: 4096 }), code: 'EINVAL', param: 'iova', shows: '"4096"' },
   {
-    name: 'more than 2^48 bits',
+    name: 'more than MAX_BITMAP_BITS (2^37 - 32) bits',
     options: () => ({ iova: 0n, length: 2n ** 49n, pageSize: 1n }),
     code: 'E2BIG',
     param: 'length',

@@ -34,10 +34,12 @@
 import { IovaBitmapError } from './errors.js';
 import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitops.js';
 import { toU64, type U64Like, checkInt } from './u64.js';
-import { bitmapGeometry, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
+import { bitmapGeometry, MAX_BITMAP_BITS, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
 import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windows.js';
 
 const WHERE = 'IovaBitmap';
+/** Bytes compared per slice by {@link IovaBitmap.equals}. */
+const EQUALS_SLICE_BYTES = 1 << 20;
 
 /** Options of {@link IovaBitmap}'s constructor. */
 export interface IovaBitmapOptions {
@@ -98,9 +100,16 @@ export class IovaBitmap {
   readonly buffer: SharedArrayBuffer | ArrayBuffer;
   /** Max 4 KiB pages per window. */
   readonly windowPages: number;
-  /** Low-level: the word and byte views over the whole buffer (for the walk kernels). */
+  /**
+   * Low-level: the views over the buffer's words that hold the bitmap's bits (see ../bitops.ts),
+   * from the 4-byte-aligned word holding its first byte.
+   */
   readonly views: BitViews;
-  /** Low-level: absolute bit position of bit 0 in the buffer: 8 * byteOffset. */
+  /**
+   * Low-level: the position of bit 0 in {@link views}, 8 * (byteOffset mod 4). Congruent to the
+   * absolute bit position 8 * byteOffset modulo 32, so word edges computed from it are the
+   * buffer's word edges.
+   */
   readonly bitBase: number;
   #unitBases: (UnitBase | undefined)[] = [];
   #windows: BitmapWindow[] | undefined;
@@ -110,7 +119,7 @@ export class IovaBitmap {
    * writes to a caller-supplied buffer.
    * @throws IovaBitmapError `EINVAL` (bad page size, alignment, zero length, buffer too small,
    *   byteOffset outside the buffer, bad windowPages), `EOVERFLOW` (iova + length - 1 past 2^64 - 1),
-   *   `E2BIG` (more than 2^48 bits), `ENOMEM` (allocation failed).
+   *   `E2BIG` (more than {@link MAX_BITMAP_BITS} bits: 16 GiB of bitmap), `ENOMEM` (allocation failed).
    */
   constructor(options: IovaBitmapOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -157,8 +166,9 @@ export class IovaBitmap {
     this.byteOffset = byteOffset;
     this.buffer = buffer;
     this.windowPages = windowPages;
-    this.views = bitViewsOf(buffer);
-    this.bitBase = byteOffset * 8;
+    const { views, bitBase } = bitViewsOf(buffer, byteOffset, bytes);
+    this.views = views;
+    this.bitBase = bitBase;
   }
 
   /**
@@ -383,21 +393,39 @@ export class IovaBitmap {
     return this.#windows;
   }
 
-  /** A copy of the bitmap's bytes with the unused bits of the last byte zeroed (for comparisons). */
+  /**
+   * A copy of the bitmap's bytes with the unused bits of the last byte zeroed (for comparisons).
+   * @throws IovaBitmapError `ENOMEM` when the copy cannot be allocated.
+   */
   snapshot(): Uint8Array {
-    const out = new Uint8Array(this.byteLength);
+    let out: Uint8Array;
+    try {
+      out = new Uint8Array(this.byteLength);
+    } catch (cause) {
+      throw new IovaBitmapError('ENOMEM', `${WHERE}.snapshot: cannot allocate a copy of ${this.byteLength} bytes`, { cause });
+    }
     out.set(new Uint8Array(this.buffer, this.byteOffset, this.byteLength));
     const tail = this.nbits % 8;
     if (tail !== 0) out[out.length - 1]! &= (1 << tail) - 1;
     return out;
   }
 
-  /** True when both bitmaps have the same geometry and the same bits. */
+  /**
+   * True when both bitmaps have the same geometry and the same bits. Compares the memory in
+   * slices (no copy of either bitmap).
+   */
   equals(other: IovaBitmap): boolean {
     if (other.iova !== this.iova || other.length !== this.length || other.pageSize !== this.pageSize) return false;
-    const a = this.snapshot();
-    const b = other.snapshot();
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
+    const last = this.byteLength - 1;
+    for (let at = 0; at < last; at += EQUALS_SLICE_BYTES) {
+      const n = Math.min(EQUALS_SLICE_BYTES, last - at);
+      const a = new Uint8Array(this.buffer, this.byteOffset + at, n);
+      const b = new Uint8Array(other.buffer, other.byteOffset + at, n);
+      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+    }
+    const used = this.nbits % 8 === 0 ? 0xff : (1 << this.nbits % 8) - 1;
+    const a = new Uint8Array(this.buffer, this.byteOffset + last, 1)[0]!;
+    const b = new Uint8Array(other.buffer, other.byteOffset + last, 1)[0]!;
+    return ((a ^ b) & used) === 0;
   }
 }

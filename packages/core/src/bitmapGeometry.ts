@@ -7,7 +7,8 @@
  * -------------------
  * {@link bitmapGeometry} is iommufd's check (docs/design/iommufd.md §3) plus ours: a power-of-two
  * page size from 1 to 2^63, a non-zero length, iova + length - 1 within 64 bits, both aligned, and
- * at most {@link MAX_BITMAP_BITS} bits. It returns exact bigints and the bit count as a number.
+ * at most {@link MAX_BITMAP_BITS} bits (the one size limit: what one Int32Array of words can
+ * address). It returns exact bigints and the bit count as a number.
  *
  * A source counts IOVA in units of 2^s bytes (4 KiB pages, tracker pages). With the bitmap's iova
  * written as baseUnits * 2^s + rem, the bit of unit u is (u - baseUnits) * 2^(s - p) - rem / 2^p
@@ -20,11 +21,18 @@ import { IovaBitmapError } from './errors.js';
 import { checkInt, log2Exact, toU64, U64_MAX } from './u64.js';
 
 /**
- * Largest bitmap we agree to address: 2^48 bits (32 TiB of bitmap). Keeps every absolute bit
- * position below 2^53 so that number arithmetic on bit indices is exact. Far above what a
- * SharedArrayBuffer can hold on any host.
+ * Largest bitmap, bits: 2^37 - 32 (16 GiB of bitmap less one word; 512 TiB of IOVA at 4 KiB pages,
+ * where the kernel's legacy VFIO type1 interface stopped at 2^31 bits). The words that hold a
+ * bitmap's bits are one Int32Array (./bitops.ts), and V8 caps a typed array at 2^32 elements;
+ * at a byteOffset that is not a multiple of 4 the first word also holds up to 3 bytes before the
+ * bitmap, hence one word less than 2^37 bits. Larger bitmaps get `E2BIG`.
+ *
+ * Why not cut a larger bitmap into several Int32Arrays: every kernel of ./bitops.ts (and every
+ * walk that writes 32 bits at a time) would have to find the segment of each word, for bitmaps
+ * that a host can rarely hold anyway; 16 GiB of bitmap already describes more IOVA than any
+ * current IOMMU maps.
  */
-export const MAX_BITMAP_BITS = 2 ** 48;
+export const MAX_BITMAP_BITS = 2 ** 37 - 32;
 
 /** A checked geometry: exact bigints, and the bit and byte counts as numbers. */
 export interface BitmapGeometry {
@@ -42,7 +50,7 @@ export interface BitmapGeometry {
  * Checks and converts a bitmap's IOVA range and page size.
  * @param where - the API name for error messages
  * @throws IovaBitmapError `EINVAL` (page size, zero length, alignment), `EOVERFLOW` (past 2^64 - 1),
- *   `E2BIG` (more than 2^48 bits).
+ *   `E2BIG` (more than {@link MAX_BITMAP_BITS} bits).
  */
 export function bitmapGeometry(where: string, iovaIn: unknown, lengthIn: unknown, pageSizeIn: unknown): BitmapGeometry {
   const pageSize = toU64(where, 'pageSize', pageSizeIn);
@@ -60,7 +68,7 @@ export function bitmapGeometry(where: string, iovaIn: unknown, lengthIn: unknown
   }
   const nbitsBig = length >> BigInt(pageShift);
   if (nbitsBig > BigInt(MAX_BITMAP_BITS)) {
-    throw IovaBitmapError.bad('E2BIG', where, 'length', length, `needs ${nbitsBig} bits at pageSize ${pageSize}; at most 2^48 are addressable`);
+    throw IovaBitmapError.bad('E2BIG', where, 'length', length, `needs ${nbitsBig} bits at pageSize ${pageSize}; at most 2^37 - 32 (16 GiB of bitmap) are addressable`);
   }
   const nbits = Number(nbitsBig);
   return { pageSize, pageShift, iova, length, nbits, bytes: Math.ceil(nbits / 8) };

@@ -3,11 +3,20 @@
  *
  * Theory of operation
  * -------------------
- * A bitmap lives at an arbitrary byte offset of a SharedArrayBuffer. We address it by *absolute
- * bit position* p = 8 * byteOffsetInBuffer + k, little-endian: bit p is bit p % 32 of 32-bit word
- * floor(p / 32) of the buffer, and equally bit p % 8 of byte floor(p / 8). This holds on every
- * little-endian host (x86-64, arm64), and lets one Int32Array over the whole buffer serve bitmaps
- * at any offset (the selftests use +0xff1) without unaligned accesses.
+ * A bitmap lives at an arbitrary byte offset of a SharedArrayBuffer. The kernels address it
+ * through {@link BitViews}: an Int32Array over the buffer's words that hold the bitmap's bits,
+ * starting at the 4-byte-aligned word that holds its first byte, and a small byte view of the
+ * buffer's bytes past its last whole word (when the bitmap reaches them). A *view bit position*
+ * p is bit p % 32 of word floor(p / 32) of that Int32Array, and equally bit p % 8 of byte
+ * floor(p / 8) counted from the view's first byte; bit k of a bitmap at byteOffset is p = bitBase + k
+ * with bitBase = 8 * (byteOffset mod 4) (see {@link bitViewsOf}). This holds on every little-endian
+ * host (x86-64, arm64), serves bitmaps at any offset (the selftests use +0xff1) without unaligned
+ * accesses, and since the view starts on a word of the buffer, its word edges are the buffer's.
+ *
+ * The views cover the bitmap's words only, never the whole buffer: a small bitmap in a huge
+ * buffer costs a small view, and a bitmap's words fit one Int32Array as long as it has at most
+ * 2^32 words (V8 caps a typed array at 2^32 elements; the bitmap's size limit, MAX_BITMAP_BITS in
+ * ./bitmapGeometry.ts, keeps it there).
  *
  * Concurrency rule: any number of threads may set bits at once. A word that may hold bits set by
  * another thread, or bits that are not ours (the guard bytes around the bitmap, the unused bits
@@ -22,45 +31,61 @@
  * in between, `fill` for long runs.
  *
  * The tail of a buffer whose byteLength is not a multiple of 4 has no Int32 word; bits there go
- * through byte-sized `Atomics.or` on a Uint8Array view.
+ * through byte-sized `Atomics.or` on the tail view: that partial word is word `words.length` of
+ * the view, its bytes `tail[0..]`.
  */
 
 /** Runs of at least this many whole words are stored with TypedArray.fill (64 words = 2048 bits). */
 const FILL_THRESHOLD = 64;
 
-/** The two views of one buffer that the kernels write through. */
+/** The two views of one bitmap's memory that the kernels write through. */
 export interface BitViews {
-  /** Int32 view over the whole buffer from offset 0; length floor(byteLength / 4). */
+  /**
+   * Int32 view over the buffer's whole words that hold the bitmap's bits, from the 4-byte-aligned
+   * word holding its first byte. View word w is the buffer's word (first / 4 + w).
+   */
   readonly words: Int32Array;
-  /** Byte view over the whole buffer, for the tail bytes past the last whole word. */
-  readonly bytes: Uint8Array;
-}
-
-/** Makes the two views over `buffer` (no copy). */
-export function bitViewsOf(buffer: SharedArrayBuffer | ArrayBuffer): BitViews {
-  return {
-    words: new Int32Array(buffer, 0, Math.floor(buffer.byteLength / 4)),
-    bytes: new Uint8Array(buffer),
-  };
+  /**
+   * The buffer's bytes past its last whole word, when the bitmap has bits there (else empty): the
+   * partial word `words.length` of the view.
+   */
+  readonly tail: Uint8Array;
 }
 
 /**
- * Atomically ORs `mask` into 32-bit word `w` (absolute word index). Falls back to byte atomics
- * for the bytes past the last whole word of the buffer.
+ * Makes the views over the memory of a bitmap of `byteLength` bytes at `byteOffset` of `buffer`
+ * (no copy), and the view bit position of the bitmap's bit 0.
+ * @param byteOffset - 0 <= byteOffset < buffer.byteLength
+ * @param byteLength - >= 1, byteOffset + byteLength <= buffer.byteLength, words at most 2^32
+ */
+export function bitViewsOf(buffer: SharedArrayBuffer | ArrayBuffer, byteOffset: number, byteLength: number): { views: BitViews; bitBase: number } {
+  const first = byteOffset - (byteOffset % 4);
+  const whole = buffer.byteLength - (buffer.byteLength % 4); // end of the buffer's last whole word
+  const end = byteOffset + byteLength;
+  const wordsEnd = Math.min(Math.ceil(end / 4) * 4, whole);
+  const words = new Int32Array(buffer, first, Math.max(0, wordsEnd - first) / 4);
+  const tail = end > whole ? new Uint8Array(buffer, whole, buffer.byteLength - whole) : new Uint8Array(0);
+  return { views: { words, tail }, bitBase: 8 * (byteOffset - first) };
+}
+
+/**
+ * Atomically ORs `mask` into 32-bit word `w` (view word index). Falls back to byte atomics for
+ * the partial word past the last whole word of the buffer (the mask has bits in existing bytes only).
  */
 export function orWord(v: BitViews, w: number, mask: number): void {
   if (w < v.words.length) {
     Atomics.or(v.words, w, mask);
     return;
   }
+  const at = (w - v.words.length) * 4;
   for (let i = 0; i < 4; i++) {
     const m = (mask >>> (8 * i)) & 0xff;
-    if (m !== 0) Atomics.or(v.bytes, w * 4 + i, m);
+    if (m !== 0) Atomics.or(v.tail, at + i, m);
   }
 }
 
 /**
- * Atomically ANDs `mask` into word `w` (absolute word index), with the same byte fallback as
+ * Atomically ANDs `mask` into word `w` (view word index), with the same byte fallback as
  * {@link orWord}. Used to clear bits without touching neighbours.
  */
 export function andWord(v: BitViews, w: number, mask: number): void {
@@ -68,19 +93,21 @@ export function andWord(v: BitViews, w: number, mask: number): void {
     Atomics.and(v.words, w, mask);
     return;
   }
+  const at = (w - v.words.length) * 4;
   for (let i = 0; i < 4; i++) {
     const m = (mask >>> (8 * i)) & 0xff;
-    if (m !== 0xff) Atomics.and(v.bytes, w * 4 + i, m);
+    if (m !== 0xff) Atomics.and(v.tail, at + i, m);
   }
 }
 
-/** Reads word `w` (absolute index) including a partial tail word; plain load. */
+/** Reads word `w` (view index) including a partial tail word; plain load. */
 export function loadWord(v: BitViews, w: number): number {
   if (w < v.words.length) return v.words[w]!;
+  const at = (w - v.words.length) * 4;
   let x = 0;
   for (let i = 0; i < 4; i++) {
-    const b = w * 4 + i;
-    if (b < v.bytes.length) x |= v.bytes[b]! << (8 * i);
+    const b = at + i;
+    if (b < v.tail.length) x |= v.tail[b]! << (8 * i);
   }
   return x;
 }
@@ -92,7 +119,7 @@ export function spanMask(lo: number, hi: number): number {
 }
 
 /**
- * Sets absolute bits [p, end) (end exclusive; `end > p`, both safe integers). Edge words by
+ * Sets view bits [p, end) (end exclusive; `end > p`, both safe integers). Edge words by
  * `Atomics.or`, whole words by plain stores or `fill` (see the module comment).
  */
 export function setRun(v: BitViews, p: number, end: number): void {
@@ -119,7 +146,7 @@ export function setRun(v: BitViews, p: number, end: number): void {
 }
 
 /**
- * ORs a 32-bit `mask` whose bit j stands for absolute bit p + j, restricted to absolute bits
+ * ORs a 32-bit `mask` whose bit j stands for view bit p + j, restricted to view bits
  * [lo, hi). The mask may straddle two words (one Atomics.or each). This is the write of the
  * page-table walk: 32 PTEs tested into one register, written once.
  */
@@ -149,7 +176,7 @@ export function orMaskAt(v: BitViews, p: number, mask: number, lo: number, hi: n
   if (b !== 0) orWord(v, w + 1, b);
 }
 
-/** Clears absolute bits [p, end) with atomics on the edges and `fill(0)` inside. */
+/** Clears view bits [p, end) with atomics on the edges and `fill(0)` inside. */
 export function clearRun(v: BitViews, p: number, end: number): void {
   if (end <= p) return;
   let w = Math.floor(p / 32);
@@ -168,7 +195,7 @@ export function clearRun(v: BitViews, p: number, end: number): void {
   if (hi !== 0) andWord(v, we, ~spanMask(0, hi));
 }
 
-/** The words holding absolute bits [b0, b1) (b0 < b1): first and last index, and the masks of the bits of the range in each. */
+/** The words holding bits [b0, b1) of a word array (b0 < b1): first and last index, and the masks of the bits of the range in each. */
 export interface WordSpan {
   readonly w0: number;
   readonly wLast: number;
@@ -193,7 +220,7 @@ export function popcount32(x: number): number {
   return Math.imul(x, 0x01010101) >>> 24;
 }
 
-/** Counts set bits among absolute bits [p, end). */
+/** Counts set bits among view bits [p, end). */
 export function countRun(v: BitViews, p: number, end: number): number {
   if (end <= p) return 0;
   let w = Math.floor(p / 32);
@@ -221,7 +248,7 @@ export function countRun(v: BitViews, p: number, end: number): number {
 function countWords(words: Int32Array, from: number, to: number): number {
   let n = 0;
   if (to > 0x7fffffff) {
-    // Beyond int32 indices (a buffer of 8 GiB or more): the plain loop.
+    // Beyond int32 indices (a bitmap of 8 GiB or more): the plain loop.
     for (let w = from; w < to; w++) n += popcount32(words[w]!);
     return n;
   }
@@ -239,14 +266,14 @@ function countWords(words: Int32Array, from: number, to: number): number {
   return n;
 }
 
-/** Tests absolute bit `p`. */
+/** Tests view bit `p`. */
 export function testBit(v: BitViews, p: number): boolean {
-  const byte = Math.floor(p / 8);
-  return ((v.bytes[byte]! >>> (p - byte * 8)) & 1) === 1;
+  const w = Math.floor(p / 32);
+  return ((loadWord(v, w) >>> (p - w * 32)) & 1) === 1;
 }
 
 /**
- * Finds the next set absolute bit in [p, end), or -1. Skips zero words, so scanning a sparse
+ * Finds the next set view bit in [p, end), or -1. Skips zero words, so scanning a sparse
  * bitmap costs one load per 32 bits.
  */
 export function nextSetBit(v: BitViews, p: number, end: number): number {
@@ -263,7 +290,7 @@ export function nextSetBit(v: BitViews, p: number, end: number): number {
   return -1;
 }
 
-/** Finds the next clear absolute bit in [p, end), or `end`. */
+/** Finds the next clear view bit in [p, end), or `end`. */
 export function nextClearBit(v: BitViews, p: number, end: number): number {
   while (p < end) {
     const w = Math.floor(p / 32);

@@ -7,8 +7,9 @@
  * [bitmap.iova, bitmap.end)). The work is cut in two steps:
  *
  * 1. *Pieces, per source.* Each of the bitmap's kernel-shaped windows (`bitmap.windows()`, ../../core
- *    windows.ts) is cut at every multiple of the source's `chunkBits` of the *absolute* bit position
- *    in the buffer (bitBase + bit). With `chunkBits` a multiple of 32, every inner piece edge is a
+ *    windows.ts) is cut at every multiple of the source's `chunkBits` of the bit position in the
+ *    bitmap's word view (bitBase + bit; the view starts on a word of the buffer, so bitBase is the
+ *    absolute position modulo 32). With `chunkBits` a multiple of 32, every inner piece edge is a
  *    32-bit word edge of the buffer, so two pieces never share a bitmap word except at window edges
  *    (which are byte edges). Sharing a word would still be correct (IovaBitmap's concurrency rule:
  *    edge words are written with Atomics.or), only slower. A source's pieces tile [0, nbits).
@@ -194,7 +195,7 @@ export class ChunkPlan {
 
   /**
    * @param windows - the bitmap's windows (`bitmap.windows()`), tiling [0, nbits)
-   * @param bitBase - absolute bit position of bit 0 in the buffer (`bitmap.bitBase`)
+   * @param bitBase - position of bit 0 in the bitmap's word view (`bitmap.bitBase`)
    * @param chunkBits - piece size in bits of each source (see {@link checkChunkBits}); one entry per source
    * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
    */
