@@ -26,8 +26,8 @@
  * a report in the next round and never loses one.
  *
  * Validation: {@link DirtySource.checkReport} runs every check of a report (tracking on,
- * alignment, holes, bitmap coverage) before the first chunk is walked, so a rejected report writes
- * nothing.
+ * alignment, holes, bitmap coverage, the bitmap's memory still there: IovaBitmap.checkMemory)
+ * before the first chunk is walked, so a rejected report writes and clears nothing.
  */
 import type { IovaBitmap } from './IovaBitmap.js';
 
@@ -74,7 +74,9 @@ export interface DirtySource {
   /**
    * Validates a report of IOVA [iova, iova + length) into `bitmap` without writing anything.
    * @throws IovaBitmapError with the kernel's code: tracking off / unaligned (`EINVAL`), overflow
-   *   (`EOVERFLOW`), a hole in a page table range (`ENOENT`), a bitmap that does not cover the range (`EINVAL`).
+   *   (`EOVERFLOW`), a hole in a page table range (`ENOENT`), a bitmap that does not cover the range
+   *   (`EINVAL`), a bitmap whose memory is gone (`EFAULT`: every source must call
+   *   `bitmap.checkMemory`, so that nothing is cleared into a bitmap that drops the bits).
    */
   checkReport(bitmap: IovaBitmap, iova: bigint, length: bigint, options?: ReportOptions): void;
   /** Reports one chunk (see the module comment); assumes {@link checkReport} passed. */

@@ -21,6 +21,21 @@
  * windows of at most `windowPages` pages, exactly like the kernel's pinning. The parallel engine
  * hands out work per window.
  *
+ * Memory. A store to a typed array whose memory is gone is dropped without a word, so a bitmap
+ * whose memory could vanish would let a report read and clear its sources and record nothing:
+ * lost dirty pages. Hence the rule: the memory is a SharedArrayBuffer (it can never be detached,
+ * and a growable one only grows), or a non-resizable ArrayBuffer; a resizable ArrayBuffer, which
+ * can shrink under the bitmap, is refused. A plain ArrayBuffer can still be detached (transferred
+ * by postMessage or structuredClone), so {@link IovaBitmap.checkMemory} tests for that (a flag test
+ * for shared memory; a length test for plain memory) and every write and every reader that returns
+ * data runs it first: a detached bitmap gives `EFAULT`, never a silent no-op. Every dirty source
+ * runs it in its checkReport, before anything is read or cleared. Checking once at the start of a
+ * report is enough: a buffer is detached only by code running on its own thread (a transfer is a
+ * synchronous call), and a report is synchronous code from checkReport to its last chunk, so
+ * nothing can detach the buffer in between; the walks therefore pay no check per word or per mask.
+ * `orMask`, the walks' per-32-bit write, checks nothing up front either: its every store is an
+ * Atomics.or, which throws on detached memory, and that failure is turned into `EFAULT`.
+ *
  * Invariants.
  * 1. Nothing outside bits [0, nbits) is ever written: not the bytes around the bitmap, not the
  *    unused high bits of its last byte (the kernel can write there; we do not).
@@ -31,6 +46,7 @@
  *    `clear()` racing with a set may or may not keep that set; a set that starts after clear()
  *    returns is kept.
  */
+import { bufferByteLength, bufferKind, isResizableArrayBuffer } from './buffers.js';
 import { IovaBitmapError } from './errors.js';
 import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitops.js';
 import { toU64, type U64Like, checkInt } from './u64.js';
@@ -51,8 +67,10 @@ export interface IovaBitmapOptions {
   readonly pageSize: U64Like;
   /**
    * The caller's memory. Omitted: a new zeroed SharedArrayBuffer of exactly
-   * {@link IovaBitmap.bytesFor} bytes is allocated. A plain ArrayBuffer works on one thread but
-   * cannot be shared with workers.
+   * {@link IovaBitmap.bytesFor} bytes is allocated. A SharedArrayBuffer (growable or not), or a
+   * non-resizable ArrayBuffer: that works on one thread but cannot be shared with workers, and if
+   * it is later detached every use of the bitmap gives `EFAULT`. A resizable ArrayBuffer is
+   * refused (it could shrink under the bitmap).
    */
   readonly buffer?: SharedArrayBuffer | ArrayBuffer;
   /** Offset of the bitmap's first byte in `buffer`, bytes; any alignment. @defaultValue 0 */
@@ -78,6 +96,41 @@ export interface IovaRange {
   readonly iova: bigint;
   /** Length of the run, bytes (a multiple of the page size). */
   readonly length: bigint;
+}
+
+/**
+ * The memory of a new bitmap of `bytes` bytes: the caller's buffer, checked (module comment,
+ * "Memory"), or a new SharedArrayBuffer.
+ */
+function bitmapMemory(
+  given: unknown,
+  byteOffset: unknown,
+  bytes: number,
+  nbits: number,
+  length: bigint,
+): { buffer: SharedArrayBuffer | ArrayBuffer; size: number; byteOffset: number; kind: 'shared' | 'plain' } {
+  if (given === undefined) {
+    checkInt(WHERE, 'byteOffset', byteOffset, 0, 0);
+    try {
+      return { buffer: new SharedArrayBuffer(bytes), size: bytes, byteOffset: 0, kind: 'shared' };
+    } catch (cause) {
+      throw new IovaBitmapError('ENOMEM', `${WHERE}: cannot allocate ${bytes} bytes of bitmap`, { param: 'length', value: String(length), cause });
+    }
+  }
+  const kind = bufferKind(given);
+  if (kind === undefined) throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', given, 'must be a SharedArrayBuffer or ArrayBuffer');
+  if (kind === 'plain' && isResizableArrayBuffer(given)) {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', given, 'must not be a resizable ArrayBuffer (it could shrink under the bitmap)');
+  }
+  const buffer = given as SharedArrayBuffer | ArrayBuffer;
+  const size = bufferByteLength(buffer, kind);
+  if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= size) {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'byteOffset', byteOffset, `must be an integer inside the buffer [0, ${size})`);
+  }
+  if (byteOffset + bytes > size) {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', buffer, `is too small: ${bytes} bytes needed at byteOffset ${byteOffset} for ${nbits} bits`);
+  }
+  return { buffer, size, byteOffset, kind };
 }
 
 /** The caller's dirty bitmap; see the module comment for the layout and the concurrency rule. */
@@ -113,12 +166,15 @@ export class IovaBitmap {
   readonly bitBase: number;
   #unitBases: (UnitBase | undefined)[] = [];
   #windows: BitmapWindow[] | undefined;
+  /** The memory is a plain ArrayBuffer, which can be detached (see {@link IovaBitmap.checkMemory}). */
+  readonly #detachable: boolean;
 
   /**
    * Validates everything first (like iommufd_check_iova_range), then builds the view; it never
    * writes to a caller-supplied buffer.
-   * @throws IovaBitmapError `EINVAL` (bad page size, alignment, zero length, buffer too small,
-   *   byteOffset outside the buffer, bad windowPages), `EOVERFLOW` (iova + length - 1 past 2^64 - 1),
+   * @throws IovaBitmapError `EINVAL` (bad page size, alignment, zero length, a buffer that is not a
+   *   SharedArrayBuffer or a non-resizable ArrayBuffer, buffer too small, byteOffset outside the
+   *   buffer, bad windowPages), `EOVERFLOW` (iova + length - 1 past 2^64 - 1),
    *   `E2BIG` (more than {@link MAX_BITMAP_BITS} bits: 16 GiB of bitmap), `ENOMEM` (allocation failed).
    */
   constructor(options: IovaBitmapOptions) {
@@ -127,36 +183,7 @@ export class IovaBitmap {
     }
     const { pageSize, pageShift, iova, length, nbits, bytes } = bitmapGeometry(WHERE, options.iova, options.length, options.pageSize);
     const windowPages = checkInt(WHERE, 'windowPages', options.windowPages ?? DEFAULT_WINDOW_PAGES, 1, 2 ** 31);
-    const byteOffset = options.byteOffset ?? 0;
-    let buffer = options.buffer;
-    if (buffer === undefined) {
-      checkInt(WHERE, 'byteOffset', byteOffset, 0, 0);
-      try {
-        buffer = new SharedArrayBuffer(bytes);
-      } catch (cause) {
-        throw new IovaBitmapError('ENOMEM', `${WHERE}: cannot allocate ${bytes} bytes of bitmap`, {
-          param: 'length',
-          value: String(length),
-          cause,
-        });
-      }
-    } else {
-      if (!(buffer instanceof SharedArrayBuffer) && !(buffer instanceof ArrayBuffer)) {
-        throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', buffer, 'must be a SharedArrayBuffer or ArrayBuffer');
-      }
-      if (typeof byteOffset !== 'number' || !Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= buffer.byteLength) {
-        throw IovaBitmapError.bad('EINVAL', WHERE, 'byteOffset', byteOffset, `must be an integer inside the buffer [0, ${buffer.byteLength})`);
-      }
-      if (byteOffset + bytes > buffer.byteLength) {
-        throw IovaBitmapError.bad(
-          'EINVAL',
-          WHERE,
-          'buffer',
-          buffer,
-          `is too small: ${bytes} bytes needed at byteOffset ${byteOffset} for ${nbits} bits`,
-        );
-      }
-    }
+    const { buffer, size, byteOffset, kind } = bitmapMemory(options.buffer, options.byteOffset ?? 0, bytes, nbits, length);
     this.iova = iova;
     this.length = length;
     this.pageSize = pageSize;
@@ -166,9 +193,26 @@ export class IovaBitmap {
     this.byteOffset = byteOffset;
     this.buffer = buffer;
     this.windowPages = windowPages;
-    const { views, bitBase } = bitViewsOf(buffer, byteOffset, bytes);
+    const { views, bitBase } = bitViewsOf(buffer, size, byteOffset, bytes);
     this.views = views;
     this.bitBase = bitBase;
+    this.#detachable = kind === 'plain';
+  }
+
+  /**
+   * Checks that the bitmap's memory is still there: always for a SharedArrayBuffer (a flag test);
+   * for a plain ArrayBuffer, that it has not been detached (a length test). See the module comment
+   * for why the sources call it once per report and the walks never.
+   * @param where - the API to name in the error
+   * @throws IovaBitmapError `EFAULT` when the ArrayBuffer was detached.
+   */
+  checkMemory(where: string = WHERE): void {
+    if (this.#detachable && bufferByteLength(this.buffer, 'plain') < this.byteOffset + this.byteLength) {
+      throw new IovaBitmapError('EFAULT', `${where}: the bitmap's memory is gone (its ArrayBuffer was detached)`, {
+        param: 'bitmap.buffer',
+        value: 'detached ArrayBuffer',
+      });
+    }
   }
 
   /**
@@ -218,11 +262,13 @@ export class IovaBitmap {
    * kernel drops them.
    * @param iova - first byte, bytes
    * @param length - bytes
-   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers.
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers;
+   *   `EFAULT` when the memory is gone (a detached ArrayBuffer), as every method that writes or reads.
    */
   set(iova: U64Like, length: U64Like): void {
     const first = toU64(WHERE + '.set', 'iova', iova);
     const len = toU64(WHERE + '.set', 'length', length);
+    this.checkMemory(WHERE + '.set');
     if (len === 0n) return;
     this.#setSpan(first, first + len);
   }
@@ -246,11 +292,12 @@ export class IovaBitmap {
    * @param firstBit - bit index relative to bit 0 (may be negative; clipped)
    * @param count - number of bits; <= 0 sets nothing
    * @throws IovaBitmapError `EINVAL` when `firstBit` or `count` is not an integer (NaN, fractional,
-   *   infinite): such an index would address bytes outside the bitmap.
+   *   infinite): such an index would address bytes outside the bitmap; `EFAULT` (memory gone).
    */
   setBits(firstBit: number, count: number): void {
     if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'firstBit', firstBit, 'must be an integer');
     if (!Number.isInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'count', count, 'must be an integer');
+    this.checkMemory(WHERE + '.setBits');
     let a = firstBit;
     let b = firstBit + count;
     if (a < 0) a = 0;
@@ -262,11 +309,17 @@ export class IovaBitmap {
   /**
    * ORs a 32-bit mask whose bit j stands for bitmap bit `firstBit + j` (bits outside [0, nbits)
    * are dropped). One or two Atomics.or. The write of the 4 KiB-leaf page-table walk.
-   * @throws IovaBitmapError `EINVAL` when `firstBit` is not an integer.
+   * @throws IovaBitmapError `EINVAL` when `firstBit` is not an integer; `EFAULT` (memory gone,
+   *   told by the failing Atomics.or: no check up front on this per-32-bit path).
    */
   orMask(firstBit: number, mask: number): void {
     if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'firstBit', firstBit, 'must be an integer');
-    orMaskAt(this.views, this.bitBase + firstBit, mask, this.bitBase, this.bitBase + this.nbits);
+    try {
+      orMaskAt(this.views, this.bitBase + firstBit, mask, this.bitBase, this.bitBase + this.nbits);
+    } catch (e) {
+      this.checkMemory(WHERE + '.orMask'); // Atomics.or throws on detached memory: EFAULT (module comment)
+      throw e;
+    }
   }
 
   #unitBase(unitShift: number): UnitBase {
@@ -301,7 +354,7 @@ export class IovaBitmap {
    * @param count - units; <= 0 sets nothing
    * @param unitShift - log2 of the unit size in bytes, 0..63
    * @throws IovaBitmapError `EINVAL` when `unit` or `count` is not a safe integer, `unit` is
-   *   negative, or `unitShift` is not an integer in [0, 63].
+   *   negative, or `unitShift` is not an integer in [0, 63]; `EFAULT` (memory gone).
    */
   setUnits(unit: number, count: number, unitShift: number): void {
     if (!Number.isSafeInteger(unit) || unit < 0) {
@@ -309,6 +362,7 @@ export class IovaBitmap {
     }
     if (!Number.isSafeInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'count', count, 'must be a safe integer');
     const ub = this.#unitBase(unitShift);
+    this.checkMemory(WHERE + '.setUnits');
     if (count <= 0) return;
     // Exact in numbers when the base and remainder are exact and unit + count is safe (then every
     // intermediate below is an exact integer or a correctly rounded one far outside [0, nbits]).
@@ -336,43 +390,72 @@ export class IovaBitmap {
     setRun(this.views, this.bitBase + a, this.bitBase + b);
   }
 
-  /** True when the page holding `iova` is marked; false outside the range. */
+  /**
+   * True when the page holding `iova` is marked; false outside the range.
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` (not a 64-bit integer), `EFAULT` (memory gone).
+   */
   test(iova: U64Like): boolean {
     const x = toU64(WHERE + '.test', 'iova', iova);
+    this.checkMemory(WHERE + '.test');
     if (x < this.iova || x >= this.end) return false;
     return testBit(this.views, this.bitBase + Number((x - this.iova) >> BigInt(this.pageShift)));
   }
 
-  /** True when bit `bit` (0 <= bit < nbits) is set. */
+  /**
+   * True when bit `bit` (0 <= bit < nbits) is set.
+   * @throws IovaBitmapError `EFAULT` (memory gone).
+   */
   testBit(bit: number): boolean {
+    this.checkMemory(WHERE + '.testBit');
     if (!(bit >= 0 && bit < this.nbits)) return false;
     return testBit(this.views, this.bitBase + bit);
   }
 
-  /** Number of set bits (dirty pages). */
+  /**
+   * Number of set bits (dirty pages).
+   * @throws IovaBitmapError `EFAULT` (memory gone).
+   */
   count(): number {
+    this.checkMemory(WHERE + '.count');
     return countRun(this.views, this.bitBase, this.bitBase + this.nbits);
   }
 
-  /** Number of set bits in [firstBit, firstBit + bitCount), clipped. */
+  /**
+   * Number of set bits in [firstBit, firstBit + bitCount), clipped.
+   * @throws IovaBitmapError `EFAULT` (memory gone).
+   */
   countBits(firstBit: number, bitCount: number): number {
+    this.checkMemory(WHERE + '.countBits');
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
     if (!(a < b)) return 0;
     return countRun(this.views, this.bitBase + a, this.bitBase + b);
   }
 
-  /** Clears bits [0, nbits) and nothing else (the unused bits of the last byte are kept). */
+  /**
+   * Clears bits [0, nbits) and nothing else (the unused bits of the last byte are kept).
+   * @throws IovaBitmapError `EFAULT` (memory gone).
+   */
   clear(): void {
+    this.checkMemory(WHERE + '.clear');
     clearRun(this.views, this.bitBase, this.bitBase + this.nbits);
   }
 
-  /** Yields the maximal runs of set bits as IOVA ranges, in increasing order. */
-  *dirtyRanges(): Generator<IovaRange> {
+  /**
+   * Yields the maximal runs of set bits as IOVA ranges, in increasing order.
+   * @throws IovaBitmapError `EFAULT` at the call, or at any later step, when the memory is gone.
+   */
+  dirtyRanges(): Generator<IovaRange> {
+    this.checkMemory(WHERE + '.dirtyRanges');
+    return this.#runs();
+  }
+
+  *#runs(): Generator<IovaRange> {
     const end = this.bitBase + this.nbits;
     let p = this.bitBase;
     const shift = BigInt(this.pageShift);
     while (p < end) {
+      this.checkMemory(WHERE + '.dirtyRanges'); // the caller may have detached it between two steps
       const s = nextSetBit(this.views, p, end);
       if (s < 0) return;
       const e = nextClearBit(this.views, s, end);
@@ -395,9 +478,10 @@ export class IovaBitmap {
 
   /**
    * A copy of the bitmap's bytes with the unused bits of the last byte zeroed (for comparisons).
-   * @throws IovaBitmapError `ENOMEM` when the copy cannot be allocated.
+   * @throws IovaBitmapError `ENOMEM` when the copy cannot be allocated; `EFAULT` (memory gone).
    */
   snapshot(): Uint8Array {
+    this.checkMemory(WHERE + '.snapshot');
     let out: Uint8Array;
     try {
       out = new Uint8Array(this.byteLength);
@@ -413,8 +497,11 @@ export class IovaBitmap {
   /**
    * True when both bitmaps have the same geometry and the same bits. Compares the memory in
    * slices (no copy of either bitmap).
+   * @throws IovaBitmapError `EFAULT` when either bitmap's memory is gone.
    */
   equals(other: IovaBitmap): boolean {
+    this.checkMemory(WHERE + '.equals');
+    other.checkMemory(WHERE + '.equals');
     if (other.iova !== this.iova || other.length !== this.length || other.pageSize !== this.pageSize) return false;
     const last = this.byteLength - 1;
     for (let at = 0; at < last; at += EQUALS_SLICE_BYTES) {

@@ -55,16 +55,22 @@ export interface BitViews {
 /**
  * Makes the views over the memory of a bitmap of `byteLength` bytes at `byteOffset` of `buffer`
  * (no copy), and the view bit position of the bitmap's bit 0.
- * @param byteOffset - 0 <= byteOffset < buffer.byteLength
- * @param byteLength - >= 1, byteOffset + byteLength <= buffer.byteLength, words at most 2^32
+ * @param size - the buffer's byteLength (as read from its internal slot by the caller)
+ * @param byteOffset - 0 <= byteOffset < size
+ * @param byteLength - >= 1, byteOffset + byteLength <= size, words at most 2^32
  */
-export function bitViewsOf(buffer: SharedArrayBuffer | ArrayBuffer, byteOffset: number, byteLength: number): { views: BitViews; bitBase: number } {
+export function bitViewsOf(
+  buffer: SharedArrayBuffer | ArrayBuffer,
+  size: number,
+  byteOffset: number,
+  byteLength: number,
+): { views: BitViews; bitBase: number } {
   const first = byteOffset - (byteOffset % 4);
-  const whole = buffer.byteLength - (buffer.byteLength % 4); // end of the buffer's last whole word
+  const whole = size - (size % 4); // end of the buffer's last whole word
   const end = byteOffset + byteLength;
   const wordsEnd = Math.min(Math.ceil(end / 4) * 4, whole);
   const words = new Int32Array(buffer, first, Math.max(0, wordsEnd - first) / 4);
-  const tail = end > whole ? new Uint8Array(buffer, whole, buffer.byteLength - whole) : new Uint8Array(0);
+  const tail = end > whole ? new Uint8Array(buffer, whole, size - whole) : new Uint8Array(0);
   return { views: { words, tail }, bitBase: 8 * (byteOffset - first) };
 }
 

@@ -47,6 +47,7 @@ export interface ReportStats {
  */
 export function checkReportRequest(where: string, bitmap: unknown, sources: unknown, noClear: boolean): void {
   if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', bitmap, 'must be an IovaBitmap');
+  bitmap.checkMemory(where);
   if (!Array.isArray(sources) || sources.length === 0) {
     throw IovaBitmapError.bad('EINVAL', where, 'sources', sources, 'must be a non-empty array of dirty sources');
   }

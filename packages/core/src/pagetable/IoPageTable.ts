@@ -294,11 +294,13 @@ export class IoPageTable implements DirtySource {
    * Validates a report of IOVA [iova, iova + length) into `bitmap`; writes nothing.
    * @throws IovaBitmapError `EOVERFLOW` (past the address width), `EINVAL` (zero or unaligned to
    *   4 KiB or to the bitmap's page size; a bitmap that does not cover the range; tracking off),
-   *   `ENOENT` (a hole in the range, named by its IOVA; the kernel drops this error, we report it).
+   *   `ENOENT` (a hole in the range, named by its IOVA; the kernel drops this error, we report it),
+   *   `EFAULT` (the bitmap's ArrayBuffer was detached).
    */
   checkReport(bitmap: IovaBitmap, iova: bigint, length: bigint, options?: ReportOptions): void {
     const W = WHERE + '.checkReport';
     if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', W, 'bitmap', bitmap, 'must be an IovaBitmap');
+    bitmap.checkMemory(W);
     if (options !== undefined && (typeof options !== 'object' || options === null || !['boolean', 'undefined'].includes(typeof options.noClear))) {
       throw IovaBitmapError.bad('EINVAL', W, 'options', options, 'must be { noClear?: boolean }');
     }
@@ -322,6 +324,7 @@ export class IoPageTable implements DirtySource {
    */
   reportChunk(bitmap: IovaBitmap, chunk: ReportChunk, options?: ReportOptions): SourceStats {
     const { chunkLo, chunkHi, clipLo, clipHi } = chunk;
+    bitmap.checkMemory(WHERE + '.reportChunk');
     const lo = chunkLo > clipLo ? chunkLo : clipLo;
     const hi = chunkHi < clipHi ? chunkHi : clipHi;
     if (lo >= hi) return emptySourceStats();

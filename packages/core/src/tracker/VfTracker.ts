@@ -179,7 +179,7 @@ export class VfTracker implements DirtySource {
    * Validates a report (DirtySource), writing nothing.
    * @throws IovaBitmapError `EINVAL`: not started, not an IovaBitmap, bitmap page size below 4 KiB or
    *   not a power of two, zero length, range not covered by the bitmap; `EOVERFLOW`: iova + length
-   *   past 2^64.
+   *   past 2^64; `EFAULT`: the bitmap's ArrayBuffer was detached.
    */
   checkReport(bitmap: IovaBitmap, iova: bigint, length: bigint, _options?: ReportOptions): void {
     checkTrackerReport(this.#where('checkReport'), this.name, this.#mem, bitmap, iova, length);

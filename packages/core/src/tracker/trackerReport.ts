@@ -35,7 +35,7 @@ import { VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
  * @returns the report's range as exact bigints
  * @throws IovaBitmapError `EINVAL`: tracking off, not an IovaBitmap, a bitmap page size below 4 KiB
  *   or not a power of two (VFIO's REPORT rule), a zero length, a range the bitmap does not cover;
- *   `EOVERFLOW`: iova + length past 2^64.
+ *   `EOVERFLOW`: iova + length past 2^64; `EFAULT`: the bitmap's ArrayBuffer was detached.
  */
 export function checkTrackerReport(
   where: string,
@@ -47,6 +47,7 @@ export function checkTrackerReport(
 ): { lo: bigint; hi: bigint } {
   if (mem === null || !mem.isStarted()) throw IovaBitmapError.bad('EINVAL', where, 'tracker', name, 'is not started (no DMA logging to report)');
   if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', bitmap, 'must be an IovaBitmap');
+  bitmap.checkMemory(where);
   if (bitmap.pageSize < VFIO_MIN_PAGE_SIZE || log2Exact(bitmap.pageSize) < 0) {
     throw IovaBitmapError.bad('EINVAL', where, 'bitmap.pageSize', bitmap.pageSize, 'must be a power of two of at least 4096 bytes');
   }
@@ -160,6 +161,7 @@ export function reportTrackerChunk(
   noClear: boolean,
 ): SourceStats {
   if (mem === null || !mem.isStarted()) throw IovaBitmapError.bad('EINVAL', where, 'tracker', name, 'is not started (no DMA logging to report)');
+  bitmap.checkMemory(where);
   const stats: SourceStats = { entriesVisited: 0, dirtyLeaves: 0, bitsMarked: 0 };
   const { chunkLo, chunkHi, clipLo, clipHi } = chunk;
   if (chunkHi <= chunkLo) return stats;
