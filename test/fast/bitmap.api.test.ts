@@ -442,6 +442,8 @@ describe('setters and readers reject what is not an index, and write nothing', (
     ['setUnits(0, 1, -1)', (b) => b.setUnits(0, 1, -1), 'EINVAL', 'unitShift'],
     ['setUnits(0, 1, 1.5)', (b) => b.setUnits(0, 1, 1.5), 'EINVAL', 'unitShift'],
     ['bitOfUnit(0, 99)', (b) => b.bitOfUnit(0, 99), 'EINVAL', 'unitShift'],
+    ['countBits(NaN, 5)', (b) => b.countBits(Number.NaN, 5), 'EINVAL', 'firstBit'],
+    ['countBits(0, NaN)', (b) => b.countBits(0, Number.NaN), 'EINVAL', 'bitCount'],
   ];
   it.each(cases)('%s -> %s on %s', (_name, call, code, param) => {
     const { b, buffer, snap } = setup();
@@ -450,13 +452,6 @@ describe('setters and readers reject what is not an index, and write nothing', (
     expect(e.param).toBe(param);
     expect(e.message).toContain(param);
     expect(new Uint8Array(buffer)).toEqual(snap);
-  });
-
-  it('countBits() of a NaN range counts nothing', () => {
-    const { b } = setup();
-    b.setBits(0, 29);
-    expect(b.countBits(Number.NaN, 5)).toBe(0);
-    expect(b.countBits(0, Number.NaN)).toBe(0);
   });
 });
 

@@ -149,7 +149,7 @@ describe('VfTracker lifecycle and sharing', () => {
 
   it('fromShared rejects what is not a tracker descriptor', () => {
     expectBad(() => VfTracker.fromShared({ kind: 'IoPageTable' } as never), 'EINVAL', 'descriptor', 'IoPageTable');
-    expectBad(() => VfTracker.fromShared({ kind: 'VfTracker', name: 'x', limits: {}, buffer: new SharedArrayBuffer(64) } as never), 'EINVAL', 'buffer', 'SharedArrayBuffer(64)');
+    expectBad(() => VfTracker.fromShared({ kind: 'VfTracker', name: 'x', limits: {}, buffer: new SharedArrayBuffer(64) } as never), 'EINVAL', 'descriptor.buffer', 'SharedArrayBuffer(64)');
   });
 });
 

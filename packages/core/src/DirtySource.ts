@@ -27,9 +27,13 @@
  *
  * Validation: {@link DirtySource.checkReport} runs every check of a report (tracking on,
  * alignment, holes, bitmap coverage, the bitmap's memory still there: IovaBitmap.checkMemory)
- * before the first chunk is walked, so a rejected report writes and clears nothing.
+ * before the first chunk is walked, so a rejected report writes and clears nothing. Every source
+ * checks its options with {@link reportNoClear} and a chunk with {@link checkChunk}, so the rules
+ * for those are one rule.
  */
+import { IovaBitmapError } from './errors.js';
 import type { IovaBitmap } from './IovaBitmap.js';
+import { U64_LIMIT } from './u64.js';
 
 /** Counters one source returns for one chunk (they add up across chunks). */
 export interface SourceStats {
@@ -100,13 +104,59 @@ export interface WorkProfile {
   readonly peakEntriesPerPage: number;
 }
 
+/**
+ * The one check of a report's options, for every source and reporter: `undefined` or an object
+ * whose `noClear` is a boolean or absent. A non-boolean is refused, never read as truthy or falsy
+ * (a `noClear: 'false'` that silently kept every record is what this prevents).
+ * @returns whether the report must leave the dirty state as it is
+ * @throws IovaBitmapError `EINVAL`
+ */
+export function reportNoClear(where: string, options: unknown): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', where, 'options', options, 'must be { noClear?: boolean }');
+  const noClear = (options as ReportOptions).noClear;
+  if (noClear !== undefined && typeof noClear !== 'boolean') throw IovaBitmapError.bad('EINVAL', where, 'noClear', noClear, 'must be a boolean');
+  return noClear === true;
+}
+
+/**
+ * Checks a {@link ReportChunk}: an object of four bigints in [0, 2^64] (a chunk of a report that
+ * passed checkReport; this only refuses what is not a chunk at all).
+ * @throws IovaBitmapError `EINVAL`
+ */
+export function checkChunk(where: string, chunk: unknown): ReportChunk {
+  if (typeof chunk !== 'object' || chunk === null) throw IovaBitmapError.bad('EINVAL', where, 'chunk', chunk, 'must be { chunkLo, chunkHi, clipLo, clipHi }');
+  const c = chunk as Record<keyof ReportChunk, unknown>;
+  for (const k of ['chunkLo', 'chunkHi', 'clipLo', 'clipHi'] as const) {
+    const v = c[k];
+    if (typeof v !== 'bigint' || v < 0n || v > U64_LIMIT) throw IovaBitmapError.bad('EINVAL', where, `chunk.${k}`, v, 'must be a bigint in [0, 2^64]');
+  }
+  return chunk as ReportChunk;
+}
+
 /** A fresh zeroed {@link SourceStats}. */
 export function emptySourceStats(): SourceStats {
   return { entriesVisited: 0, dirtyLeaves: 0, bitsMarked: 0 };
 }
 
-/** Adds `b` into `a` and returns `a`. */
+const STAT_FIELDS = ['entriesVisited', 'dirtyLeaves', 'bitsMarked'] as const;
+
+function checkStats(param: string, s: unknown): void {
+  if (typeof s !== 'object' || s === null) throw IovaBitmapError.bad('EINVAL', 'addSourceStats', param, s, 'must be SourceStats');
+  for (const k of STAT_FIELDS) {
+    const v = (s as Record<string, unknown>)[k];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw IovaBitmapError.bad('EINVAL', 'addSourceStats', `${param}.${k}`, v, 'must be a finite number');
+  }
+}
+
+/**
+ * Adds `b` into `a` and returns `a`.
+ * @throws IovaBitmapError `EINVAL` when either is not a SourceStats of finite numbers (a string
+ *   field would be concatenated).
+ */
 export function addSourceStats(a: SourceStats, b: SourceStats): SourceStats {
+  checkStats('a', a);
+  checkStats('b', b);
   a.entriesVisited += b.entriesVisited;
   a.dirtyLeaves += b.dirtyLeaves;
   a.bitsMarked += b.bitsMarked;

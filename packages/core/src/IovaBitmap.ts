@@ -99,6 +99,15 @@ export interface IovaRange {
 }
 
 /**
+ * Checks a bit index or count of the numeric API: a safe integer (a larger number has lost
+ * precision, a string would be concatenated, a fraction would address the wrong bit).
+ * @throws IovaBitmapError `EINVAL`
+ */
+function checkIndex(where: string, param: string, v: unknown): void {
+  if (!Number.isSafeInteger(v)) throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a safe integer');
+}
+
+/**
  * The memory of a new bitmap of `bytes` bytes: the caller's buffer, checked (module comment,
  * "Memory"), or a new SharedArrayBuffer.
  */
@@ -208,7 +217,7 @@ export class IovaBitmap {
    */
   checkMemory(where: string = WHERE): void {
     if (this.#detachable && bufferByteLength(this.buffer, 'plain') < this.byteOffset + this.byteLength) {
-      throw new IovaBitmapError('EFAULT', `${where}: the bitmap's memory is gone (its ArrayBuffer was detached)`, {
+      throw new IovaBitmapError('EFAULT', `${typeof where === 'string' ? where : WHERE}: the bitmap's memory is gone (its ArrayBuffer was detached)`, {
         param: 'bitmap.buffer',
         value: 'detached ArrayBuffer',
       });
@@ -223,12 +232,21 @@ export class IovaBitmap {
     return bitmapGeometry(WHERE, 0n, length, pageSize).bytes;
   }
 
-  /** Rebuilds a view of the same memory from {@link share} output (in a worker, typically). */
+  /**
+   * Rebuilds a view of the same memory from {@link share} output (in a worker, typically).
+   * @throws IovaBitmapError `EINVAL` for something that is not such a descriptor: another kind, a
+   *   buffer that is not a SharedArrayBuffer (a worker would write into a copy), or any field the
+   *   constructor refuses.
+   */
   static fromShared(d: SharedIovaBitmap): IovaBitmap {
+    const W = WHERE + '.fromShared';
     if (typeof d !== 'object' || d === null || d.kind !== 'IovaBitmap') {
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'descriptor', d, 'is not a shared IovaBitmap descriptor');
+      throw IovaBitmapError.bad('EINVAL', W, 'descriptor', d, 'is not a shared IovaBitmap descriptor');
     }
-    return new IovaBitmap(d);
+    if (bufferKind(d.buffer) !== 'shared') {
+      throw IovaBitmapError.bad('EINVAL', W, 'descriptor.buffer', d.buffer, 'must be a SharedArrayBuffer (a copied buffer would lose every bit set in it)');
+    }
+    return new IovaBitmap({ iova: d.iova, length: d.length, pageSize: d.pageSize, buffer: d.buffer, byteOffset: d.byteOffset, windowPages: d.windowPages });
   }
 
   /**
@@ -289,14 +307,15 @@ export class IovaBitmap {
   /**
    * The page-index hot path: sets bits [firstBit, firstBit + count), clipped to [0, nbits).
    * Edge words by Atomics.or, whole words once each (see ./bitops.ts).
-   * @param firstBit - bit index relative to bit 0 (may be negative; clipped)
-   * @param count - number of bits; <= 0 sets nothing
-   * @throws IovaBitmapError `EINVAL` when `firstBit` or `count` is not an integer (NaN, fractional,
-   *   infinite): such an index would address bytes outside the bitmap; `EFAULT` (memory gone).
+   * @param firstBit - bit index relative to bit 0, a safe integer (may be negative; clipped)
+   * @param count - number of bits, a safe integer; <= 0 sets nothing
+   * @throws IovaBitmapError `EINVAL` when `firstBit` or `count` is not a safe integer (a string,
+   *   NaN, fractional, infinite, beyond 2^53): such an index would address the wrong bytes;
+   *   `EFAULT` (memory gone).
    */
   setBits(firstBit: number, count: number): void {
-    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'firstBit', firstBit, 'must be an integer');
-    if (!Number.isInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setBits', 'count', count, 'must be an integer');
+    checkIndex(WHERE + '.setBits', 'firstBit', firstBit);
+    checkIndex(WHERE + '.setBits', 'count', count);
     this.checkMemory(WHERE + '.setBits');
     let a = firstBit;
     let b = firstBit + count;
@@ -309,13 +328,19 @@ export class IovaBitmap {
   /**
    * ORs a 32-bit mask whose bit j stands for bitmap bit `firstBit + j` (bits outside [0, nbits)
    * are dropped). One or two Atomics.or. The write of the 4 KiB-leaf page-table walk.
-   * @throws IovaBitmapError `EINVAL` when `firstBit` is not an integer; `EFAULT` (memory gone,
-   *   told by the failing Atomics.or: no check up front on this per-32-bit path).
+   * @param firstBit - a safe integer (may be negative; clipped)
+   * @param mask - 32 bits as a number: an int32 or a uint32 integer (-2^31 .. 2^32 - 1)
+   * @throws IovaBitmapError `EINVAL` when `firstBit` is not a safe integer or `mask` is not a 32-bit
+   *   integer (a bigint, a string, a fraction...); `EFAULT` (memory gone, told by the failing
+   *   Atomics.or: no check up front on this per-32-bit path).
    */
   orMask(firstBit: number, mask: number): void {
-    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'firstBit', firstBit, 'must be an integer');
+    checkIndex(WHERE + '.orMask', 'firstBit', firstBit);
+    if (typeof mask !== 'number' || !Number.isInteger(mask) || mask < -0x80000000 || mask > 0xffffffff) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'mask', mask, 'must be a 32-bit integer (an int32 or a uint32)');
+    }
     try {
-      orMaskAt(this.views, this.bitBase + firstBit, mask, this.bitBase, this.bitBase + this.nbits);
+      orMaskAt(this.views, this.bitBase + firstBit, mask | 0, this.bitBase, this.bitBase + this.nbits);
     } catch (e) {
       this.checkMemory(WHERE + '.orMask'); // Atomics.or throws on detached memory: EFAULT (module comment)
       throw e;
@@ -331,12 +356,15 @@ export class IovaBitmap {
    * Exact while `unit` (a non-negative safe integer) and the result are safe integers; a larger
    * result is the nearest number, so it still compares correctly with 0 and nbits. Computed in
    * bigint when the bitmap's iova, or its remainder in pages, is too large for numbers.
-   * @throws IovaBitmapError `EINVAL` when `unitShift` is not an integer in [0, 63].
+   * @throws IovaBitmapError `EINVAL` when `unit` is not a non-negative safe integer or `unitShift`
+   *   is not an integer in [0, 63].
    */
   bitOfUnit(unit: number, unitShift: number): number {
+    if (!Number.isSafeInteger(unit) || unit < 0) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.bitOfUnit', 'unit', unit, 'must be a non-negative safe integer');
+    }
     const ub = this.#unitBase(unitShift);
     if (Number.isNaN(ub.baseUnits) || Number.isNaN(ub.remBits)) {
-      if (!Number.isInteger(unit)) return Number.NaN;
       return Number(((BigInt(unit) << BigInt(unitShift)) - this.iova) >> BigInt(this.pageShift));
     }
     const ru = unit - ub.baseUnits;
@@ -360,7 +388,7 @@ export class IovaBitmap {
     if (!Number.isSafeInteger(unit) || unit < 0) {
       throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'unit', unit, 'must be a non-negative safe integer');
     }
-    if (!Number.isSafeInteger(count)) throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'count', count, 'must be a safe integer');
+    checkIndex(WHERE + '.setUnits', 'count', count);
     const ub = this.#unitBase(unitShift);
     this.checkMemory(WHERE + '.setUnits');
     if (count <= 0) return;
@@ -402,10 +430,11 @@ export class IovaBitmap {
   }
 
   /**
-   * True when bit `bit` (0 <= bit < nbits) is set.
-   * @throws IovaBitmapError `EFAULT` (memory gone).
+   * True when bit `bit` (0 <= bit < nbits) is set; false for a safe integer outside the bitmap.
+   * @throws IovaBitmapError `EINVAL` when `bit` is not a safe integer; `EFAULT` (memory gone).
    */
   testBit(bit: number): boolean {
+    checkIndex(WHERE + '.testBit', 'bit', bit);
     this.checkMemory(WHERE + '.testBit');
     if (!(bit >= 0 && bit < this.nbits)) return false;
     return testBit(this.views, this.bitBase + bit);
@@ -421,10 +450,13 @@ export class IovaBitmap {
   }
 
   /**
-   * Number of set bits in [firstBit, firstBit + bitCount), clipped.
-   * @throws IovaBitmapError `EFAULT` (memory gone).
+   * Number of set bits in [firstBit, firstBit + bitCount), clipped to [0, nbits).
+   * @throws IovaBitmapError `EINVAL` when `firstBit` or `bitCount` is not a safe integer; `EFAULT`
+   *   (memory gone).
    */
   countBits(firstBit: number, bitCount: number): number {
+    checkIndex(WHERE + '.countBits', 'firstBit', firstBit);
+    checkIndex(WHERE + '.countBits', 'bitCount', bitCount);
     this.checkMemory(WHERE + '.countBits');
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
@@ -497,9 +529,11 @@ export class IovaBitmap {
   /**
    * True when both bitmaps have the same geometry and the same bits. Compares the memory in
    * slices (no copy of either bitmap).
-   * @throws IovaBitmapError `EFAULT` when either bitmap's memory is gone.
+   * @throws IovaBitmapError `EINVAL` when `other` is not an IovaBitmap; `EFAULT` when either
+   *   bitmap's memory is gone.
    */
   equals(other: IovaBitmap): boolean {
+    if (!(other instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', WHERE + '.equals', 'other', other, 'must be an IovaBitmap');
     this.checkMemory(WHERE + '.equals');
     other.checkMemory(WHERE + '.equals');
     if (other.iova !== this.iova || other.length !== this.length || other.pageSize !== this.pageSize) return false;

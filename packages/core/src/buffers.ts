@@ -17,6 +17,10 @@ export function builtinGetter(proto: object, key: PropertyKey): (this: unknown) 
 }
 
 const SAB_BYTE_LENGTH = builtinGetter(SharedArrayBuffer.prototype, 'byteLength');
+const TYPED_ARRAY_PROTO = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const TYPED_ARRAY_TAG = builtinGetter(TYPED_ARRAY_PROTO, Symbol.toStringTag);
+/** `%TypedArray%.prototype.length`'s getter (the length from the internal slot). */
+export const TYPED_ARRAY_LENGTH = builtinGetter(TYPED_ARRAY_PROTO, 'length');
 const AB_BYTE_LENGTH = builtinGetter(ArrayBuffer.prototype, 'byteLength');
 const AB_RESIZABLE = builtinGetter(ArrayBuffer.prototype, 'resizable');
 
@@ -40,6 +44,12 @@ export function bufferKind(o: unknown): 'shared' | 'plain' | undefined {
 /** The byteLength of a buffer of the given kind (0 for a detached ArrayBuffer). */
 export function bufferByteLength(o: SharedArrayBuffer | ArrayBuffer | object, kind: 'shared' | 'plain'): number {
   return slotGetter(kind === 'shared' ? SAB_BYTE_LENGTH : AB_BYTE_LENGTH, o) as number;
+}
+
+/** The typed array's type name (`'Uint8Array'`, `'Float64Array'`...), or undefined for anything else. */
+export function typedArrayTag(o: unknown): string | undefined {
+  const tag = slotGetter(TYPED_ARRAY_TAG, o);
+  return typeof tag === 'string' ? tag : undefined;
 }
 
 /** True for a resizable ArrayBuffer (one that can shrink); false for anything else. */

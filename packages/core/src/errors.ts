@@ -18,7 +18,7 @@
  * (`name` + `code`), never the prototype chain.
  */
 
-import { bufferByteLength, bufferKind, builtinGetter, slotGetter } from './buffers.js';
+import { bufferByteLength, bufferKind, slotGetter, TYPED_ARRAY_LENGTH, typedArrayTag } from './buffers.js';
 
 /** Stable error codes. The first four mirror the kernel's errno for the same checks. */
 export type IovaErrorCode =
@@ -61,6 +61,8 @@ export interface IovaBitmapErrorData {
 
 const FOOTPRINT = Symbol.for('iovabitmap.IovaBitmapError');
 
+/** Longest name of a dirty source (it is part of every error message about the source). */
+export const MAX_NAME_CHARS = 64;
 /** Most characters {@link describeValue} returns. */
 export const MAX_DESCRIBED_CHARS = 100;
 /** Elements or keys shown of an array, typed array or object. */
@@ -138,9 +140,6 @@ function describeScalar(value: unknown): string {
   }
 }
 
-const TYPED_ARRAY_TAG = builtinGetter(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag);
-const TYPED_ARRAY_LENGTH = builtinGetter(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length');
-
 function functionName(f: unknown): string {
   const d = Object.getOwnPropertyDescriptor(f, 'name');
   return typeof d?.value === 'string' && d.value !== '' ? d.value : '(anonymous)';
@@ -148,8 +147,8 @@ function functionName(f: unknown): string {
 
 /** The constructor name of an object, read through descriptors (no getter runs), or ''. */
 function objectTypeName(o: object): string {
-  const tag = slotGetter(TYPED_ARRAY_TAG, o);
-  if (typeof tag === 'string') return tag;
+  const tag = typedArrayTag(o);
+  if (tag !== undefined) return tag;
   const kind = bufferKind(o);
   if (kind !== undefined) return kind === 'shared' ? 'SharedArrayBuffer' : 'ArrayBuffer';
   if (Array.isArray(o)) return 'Array';
@@ -171,8 +170,8 @@ function describeObject(o: object): string {
   if (kind !== undefined) {
     return `${kind === 'shared' ? 'SharedArrayBuffer' : 'ArrayBuffer'}(${bufferByteLength(o, kind)})`;
   }
-  const tag = slotGetter(TYPED_ARRAY_TAG, o);
-  if (typeof tag === 'string') {
+  const tag = typedArrayTag(o);
+  if (tag !== undefined) {
     const len = slotGetter(TYPED_ARRAY_LENGTH, o) as number;
     const items: string[] = [];
     for (let i = 0; i < Math.min(len, SHOWN_ITEMS); i++) items.push(describeScalar((o as Record<number, unknown>)[i]));

@@ -14,7 +14,7 @@ export { IovaBitmapError, MAX_DESCRIBED_CHARS, describeValue } from './errors.js
 export type { IovaBitmapErrorData, IovaErrorCode } from './errors.js';
 export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
 export type { U64Like } from './u64.js';
-export { emptySourceStats, addSourceStats } from './DirtySource.js';
+export { emptySourceStats, addSourceStats, checkChunk, reportNoClear } from './DirtySource.js';
 export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats, WorkProfile } from './DirtySource.js';
 export { reportDirty, checkReportRequest } from './reportDirty.js';
 export type { ReportDirtyOptions, ReportStats } from './reportDirty.js';

@@ -12,7 +12,7 @@
  * This is the reference: the parallel engine (@iovabitmap/workers ReportPool) must leave the same
  * bitmap and the same source state, bit for bit, for any thread count and chunk size.
  */
-import { addSourceStats, emptySourceStats, type DirtySource, type SourceStats } from './DirtySource.js';
+import { addSourceStats, emptySourceStats, reportNoClear, type DirtySource, type SourceStats } from './DirtySource.js';
 import { IovaBitmapError } from './errors.js';
 import { IovaBitmap } from './IovaBitmap.js';
 
@@ -41,11 +41,13 @@ export interface ReportStats {
 }
 
 /**
- * Validates a report request: a bitmap, a non-empty list of sources with unique names, and each
- * source's own checks. Shared by the sequential reporter and the parallel engine.
- * @throws IovaBitmapError `EINVAL` and the sources' own codes.
+ * Validates a report request: a bitmap whose memory is there, a non-empty list of sources with
+ * unique string names, a boolean `noClear`, and each source's own checks. Shared by the sequential
+ * reporter and the parallel engine.
+ * @throws IovaBitmapError `EINVAL`, `EFAULT` and the sources' own codes.
  */
 export function checkReportRequest(where: string, bitmap: unknown, sources: unknown, noClear: boolean): void {
+  if (typeof noClear !== 'boolean') throw IovaBitmapError.bad('EINVAL', where, 'noClear', noClear, 'must be a boolean');
   if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', bitmap, 'must be an IovaBitmap');
   bitmap.checkMemory(where);
   if (!Array.isArray(sources) || sources.length === 0) {
@@ -53,9 +55,10 @@ export function checkReportRequest(where: string, bitmap: unknown, sources: unkn
   }
   const names = new Set<string>();
   for (const s of sources as DirtySource[]) {
-    if (typeof s?.reportChunk !== 'function' || typeof s?.checkReport !== 'function') {
+    if (typeof s !== 'object' || s === null || typeof s.reportChunk !== 'function' || typeof s.checkReport !== 'function' || typeof s.share !== 'function') {
       throw IovaBitmapError.bad('EINVAL', where, 'sources', s, 'holds something that is not a DirtySource');
     }
+    if (typeof s.name !== 'string' || s.name === '') throw IovaBitmapError.bad('EINVAL', where, 'sources', s.name, 'holds a source whose name is not a non-empty string');
     if (names.has(s.name)) throw IovaBitmapError.bad('EINVAL', where, 'sources', s.name, 'holds two sources with the same name');
     names.add(s.name);
   }
@@ -64,12 +67,16 @@ export function checkReportRequest(where: string, bitmap: unknown, sources: unkn
 
 /**
  * Reports every source over the bitmap's whole range, window by window, on this thread.
- * @throws IovaBitmapError from validation; nothing is written then.
+ * @throws IovaBitmapError from validation (`EINVAL` for options that are not
+ *   {@link ReportDirtyOptions}, `EFAULT` for a bitmap whose memory is gone, and the sources' own
+ *   codes); nothing is written or cleared then.
  */
 export function reportDirty(options: ReportDirtyOptions): ReportStats {
+  const W = 'reportDirty';
+  if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', W, 'options', options, 'must be { bitmap, sources, noClear? }');
   const { bitmap, sources } = options;
-  const noClear = options.noClear ?? false;
-  checkReportRequest('reportDirty', bitmap, sources, noClear);
+  const noClear = reportNoClear(W, options);
+  checkReportRequest(W, bitmap, sources, noClear);
   const before = bitmap.count();
   const per: Record<string, SourceStats> = {};
   for (const s of sources) per[s.name] = emptySourceStats();

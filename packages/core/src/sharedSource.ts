@@ -8,15 +8,19 @@ import { VfTracker, type SharedVfTracker } from './tracker/VfTracker.js';
 
 /**
  * A view of the source described by `d` (from `source.share()`), over the same shared memory.
- * @throws IovaBitmapError `EOPNOTSUPP` for an unknown kind.
+ * @throws IovaBitmapError `EINVAL` for something that is not a descriptor (and what the source's
+ *   own fromShared refuses), `EOPNOTSUPP` for an unknown kind.
  */
 export function dirtySourceFromShared(d: DirtySourceShared): DirtySource {
-  switch (d?.kind) {
+  if (typeof d !== 'object' || d === null) {
+    throw IovaBitmapError.bad('EINVAL', 'dirtySourceFromShared', 'descriptor', d, "must be a source's share() output");
+  }
+  switch (d.kind) {
     case 'IoPageTable':
       return IoPageTable.fromShared(d as SharedIoPageTable);
     case 'VfTracker':
       return VfTracker.fromShared(d as SharedVfTracker);
     default:
-      throw IovaBitmapError.bad('EOPNOTSUPP', 'dirtySourceFromShared', 'kind', d?.kind, 'is not a known dirty source');
+      throw IovaBitmapError.bad('EOPNOTSUPP', 'dirtySourceFromShared', 'kind', d.kind, 'is not a known dirty source');
   }
 }

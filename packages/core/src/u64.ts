@@ -39,8 +39,12 @@ export function toU64(where: string, param: string, v: unknown): bigint {
   throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a bigint or a safe integer number');
 }
 
-/** log2 of a power of two bigint (0..63); -1 when `v` is not a power of two. */
+/**
+ * log2 of a power of two bigint; -1 when `v` is not a power of two.
+ * @throws IovaBitmapError `EINVAL` when `v` is not a bigint.
+ */
 export function log2Exact(v: bigint): number {
+  if (typeof v !== 'bigint') throw IovaBitmapError.bad('EINVAL', 'log2Exact', 'v', v, 'must be a bigint');
   if (v <= 0n || (v & (v - 1n)) !== 0n) return -1;
   return v.toString(2).length - 1;
 }

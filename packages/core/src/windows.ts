@@ -23,6 +23,10 @@
  * Invariant: the windows tile [0, nbits) exactly: no gap, no overlap, each non-empty.
  */
 
+import { MAX_BITMAP_BITS } from './bitmapGeometry.js';
+import { IovaBitmapError } from './errors.js';
+import { checkInt, log2Exact, toU64 } from './u64.js';
+
 /** Size of the pages the bitmap's backing memory is cut into (the kernel's PAGE_SIZE), bytes. */
 export const BITMAP_PAGE_BYTES = 4096;
 /** Default pages per window: one 4 KiB page of page pointers holds 512 of them. */
@@ -60,8 +64,24 @@ export interface WindowGeometry {
   readonly windowPages: number;
 }
 
-/** Computes the kernel-shaped tiling of a bitmap into windows (see the module comment). */
-export function computeWindows(g: WindowGeometry): BitmapWindow[] {
+/**
+ * Computes the kernel-shaped tiling of a bitmap into windows (see the module comment).
+ * @throws IovaBitmapError `EINVAL` for a geometry that is not one of a bitmap: iova or pageSize not
+ *   a 64-bit integer, pageSize not a power of two, nbits outside [1, MAX_BITMAP_BITS], byteOffset
+ *   not a non-negative safe integer, windowPages outside [1, 2^31]; `EOVERFLOW` past 2^64 - 1.
+ */
+export function computeWindows(geometry: WindowGeometry): BitmapWindow[] {
+  const W = 'computeWindows';
+  if (typeof geometry !== 'object' || geometry === null) throw IovaBitmapError.bad('EINVAL', W, 'geometry', geometry, 'must be an object');
+  const pageSize = toU64(W, 'pageSize', geometry.pageSize);
+  if (log2Exact(pageSize) < 0) throw IovaBitmapError.bad('EINVAL', W, 'pageSize', pageSize, 'must be a power of two');
+  const g: WindowGeometry = {
+    iova: toU64(W, 'iova', geometry.iova),
+    pageSize,
+    nbits: checkInt(W, 'nbits', geometry.nbits, 1, MAX_BITMAP_BITS),
+    byteOffset: checkInt(W, 'byteOffset', geometry.byteOffset, 0),
+    windowPages: checkInt(W, 'windowPages', geometry.windowPages, 1, 2 ** 31),
+  };
   const total = Math.ceil(g.nbits / 8);
   const out: BitmapWindow[] = [];
   let base = 0;

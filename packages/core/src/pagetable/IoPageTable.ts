@@ -42,8 +42,8 @@
  * 4. New leaves are clean; dirty marks are made only while tracking is on (hardware A/D updates
  *    are off otherwise), only on present writable leaves.
  */
-import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
-import { IovaBitmapError } from '../errors.js';
+import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { IovaBitmapError, MAX_NAME_CHARS } from '../errors.js';
 import { IovaBitmap } from '../IovaBitmap.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
 import { BitmapSink, DiscardSink } from './DirtySink.js';
@@ -84,7 +84,8 @@ export class IoPageTable implements DirtySource {
 
   /**
    * An empty table (only the root page), dirty tracking off.
-   * @throws IovaBitmapError `EOPNOTSUPP` (unknown format), `EINVAL` (bad levels or name).
+   * @throws IovaBitmapError `EOPNOTSUPP` (unknown format), `EINVAL` (bad levels or name: a
+   *   non-empty string of at most 64 characters, as it goes into error messages).
    */
   constructor(options: IoPageTableOptions) {
     const o = options as InternalOptions;
@@ -94,33 +95,32 @@ export class IoPageTable implements DirtySource {
     const levels = o.levels ?? 4;
     if (levels !== 4 && levels !== 5) throw IovaBitmapError.bad('EINVAL', WHERE, 'levels', levels, 'must be 4 or 5');
     const name = o.name ?? 'iommu';
-    if (typeof name !== 'string' || name === '') throw IovaBitmapError.bad('EINVAL', WHERE, 'name', name, 'must be a non-empty string');
+    if (typeof name !== 'string' || name === '' || name.length > MAX_NAME_CHARS) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'name', name, `must be a non-empty string of at most ${MAX_NAME_CHARS} characters`);
+    }
     this.name = name;
     this.format = codec.format;
     this.levels = levels;
     this.#codec = codec;
     this.#pageLimit = Number(addressLimit(levels) >> 12n);
     const d = o[FROM_SHARED];
-    this.#mem = new TableMemory(d === undefined ? undefined : { segments: d.segments, control: d.control });
-    this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(d.areas);
+    const W = WHERE + '.fromShared';
+    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
+    this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.areas, this.#pageLimit);
     this.#edit = new TableEditor(this.#mem, codec, levels);
   }
 
   /**
    * A view over the memory of a shared table (typically in a worker): walks, device writes and
-   * tracking; map/unmap stay with the owner.
-   * @throws IovaBitmapError `EINVAL` for something that is not a shared IoPageTable.
+   * tracking; map/unmap stay with the owner. Every field of the descriptor is checked against
+   * what share() gives (./TableMemory.ts `open`, ./MappedAreas.ts `fromFlat`).
+   * @throws IovaBitmapError `EINVAL` for something that is not a shared IoPageTable (naming the
+   *   field: a control block or a segment of the wrong size or kind, areas that are not sorted
+   *   page pairs, a bad name or levels), `EOPNOTSUPP` for an unknown format.
    */
   static fromShared(d: SharedIoPageTable): IoPageTable {
-    if (
-      typeof d !== 'object' ||
-      d === null ||
-      d.kind !== 'IoPageTable' ||
-      !Array.isArray(d.segments) ||
-      !(d.control instanceof SharedArrayBuffer) ||
-      !(d.areas instanceof Float64Array)
-    ) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.fromShared', 'descriptor', d?.kind, 'is not a shared IoPageTable descriptor');
+    if (typeof d !== 'object' || d === null || d.kind !== 'IoPageTable') {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.fromShared', 'descriptor', d, 'is not a shared IoPageTable descriptor');
     }
     return new IoPageTable({ format: d.format, levels: d.levels, name: d.name, [FROM_SHARED]: d } as InternalOptions);
   }
@@ -220,11 +220,14 @@ export class IoPageTable implements DirtySource {
    * What a walk of IOVA [iova, iova + length) reads: leaf-level entries, and the most entries per
    * 4 KiB page anywhere in it (see ./LeafAreas.ts). The parallel engine sizes its chunks with it.
    * Owner only: a view built by {@link IoPageTable.fromShared} returns `undefined`.
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers.
    */
   workProfile(iova: bigint, length: bigint): WorkProfile | undefined {
+    const lo = toU64(WHERE + '.workProfile', 'iova', iova);
+    const len = toU64(WHERE + '.workProfile', 'length', length);
     if (!this.#mem.owner) return undefined;
-    const first = Number(iova >> 12n);
-    const end = Number((iova + length + 4095n) >> 12n);
+    const first = Number(lo >> 12n);
+    const end = Number((lo + len + 4095n) >> 12n);
     return this.#leafAreas.profile(Math.min(first, this.#pageLimit), Math.min(end, this.#pageLimit));
   }
 
@@ -252,8 +255,8 @@ export class IoPageTable implements DirtySource {
    * @throws IovaBitmapError `EINVAL` (not non-negative integers), `EOVERFLOW` (past the width).
    */
   dmaWritePages(page: number, count: number): number {
-    if (!(Number.isInteger(page) && Number.isInteger(count) && page >= 0 && count >= 0)) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.dmaWritePages', 'page', [page, count], 'and count must be non-negative integers');
+    if (!(Number.isSafeInteger(page) && Number.isSafeInteger(count) && page >= 0 && count >= 0)) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.dmaWritePages', 'page', [page, count], 'and count must be non-negative safe integers');
     }
     if (page + count > this.#pageLimit) {
       throw IovaBitmapError.bad('EOVERFLOW', WHERE + '.dmaWritePages', 'count', count, `takes page ${page} past the address width`);
@@ -301,9 +304,7 @@ export class IoPageTable implements DirtySource {
     const W = WHERE + '.checkReport';
     if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', W, 'bitmap', bitmap, 'must be an IovaBitmap');
     bitmap.checkMemory(W);
-    if (options !== undefined && (typeof options !== 'object' || options === null || !['boolean', 'undefined'].includes(typeof options.noClear))) {
-      throw IovaBitmapError.bad('EINVAL', W, 'options', options, 'must be { noClear?: boolean }');
-    }
+    reportNoClear(W, options);
     const r = checkPageRange(W, iova, length, this.levels);
     const ps = bitmap.pageSize - 1n;
     if ((r.iova & ps) !== 0n) throw IovaBitmapError.bad('EINVAL', W, 'iova', r.iova, `must be aligned to the bitmap's page size ${bitmap.pageSize}`);
@@ -320,16 +321,22 @@ export class IoPageTable implements DirtySource {
 
   /**
    * Walks the leaves owned by `chunk` (ownership rule of ../DirtySource.ts), records each dirty one
-   * clipped to [clipLo, clipHi), then clears it unless `noClear`. Assumes checkReport passed.
+   * clipped to [clipLo, clipHi), then clears it unless `noClear`. Assumes checkReport passed for
+   * the clip range.
+   * @throws IovaBitmapError `EINVAL` for arguments of the wrong type (a chunk that is not four
+   *   bigints, a non-boolean noClear), `EFAULT` (the bitmap's memory is gone).
    */
   reportChunk(bitmap: IovaBitmap, chunk: ReportChunk, options?: ReportOptions): SourceStats {
-    const { chunkLo, chunkHi, clipLo, clipHi } = chunk;
-    bitmap.checkMemory(WHERE + '.reportChunk');
+    const W = WHERE + '.reportChunk';
+    if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', W, 'bitmap', bitmap, 'must be an IovaBitmap');
+    const { chunkLo, chunkHi, clipLo, clipHi } = checkChunk(W, chunk);
+    const clear = !reportNoClear(W, options);
+    bitmap.checkMemory(W);
     const lo = chunkLo > clipLo ? chunkLo : clipLo;
     const hi = chunkHi < clipHi ? chunkHi : clipHi;
     if (lo >= hi) return emptySourceStats();
     const sink = new BitmapSink(bitmap, Number(clipLo >> 12n), Number((clipHi + 0xfffn) >> 12n));
-    const walk = new TableWalk(this.#mem, this.#codec, this.levels, sink, options?.noClear !== true);
+    const walk = new TableWalk(this.#mem, this.#codec, this.levels, sink, clear);
     if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(Number(clipLo >> 12n));
     walk.range(Number((lo + 0xfffn) >> 12n), Number((hi + 0xfffn) >> 12n));
     return { entriesVisited: walk.entriesVisited, dirtyLeaves: sink.dirtyLeaves, bitsMarked: sink.bitsMarked };

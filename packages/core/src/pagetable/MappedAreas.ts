@@ -13,6 +13,8 @@
  * Page numbers are plain numbers: a 57-bit IOVA has at most 2^45 pages, exact in a double.
  * A view in a worker gets a copy of the list as it was at share() ({@link MappedAreas.toFlat}).
  */
+import { typedArrayTag } from '../buffers.js';
+import { IovaBitmapError } from '../errors.js';
 import { lastAtOrBefore } from '../sortedRuns.js';
 
 /** Disjoint, merged runs of mapped 4 KiB pages; see the module comment. */
@@ -20,8 +22,27 @@ export class MappedAreas {
   #starts: number[] = [];
   #ends: number[] = [];
 
-  /** Rebuilds a list from {@link MappedAreas.toFlat} output. */
-  static fromFlat(flat: Float64Array): MappedAreas {
+  /**
+   * Rebuilds a list from {@link MappedAreas.toFlat} output, checking that it is one: a Float64Array
+   * of [start, end) pairs of integer pages, ascending and disjoint, within [0, pageLimit].
+   * @throws IovaBitmapError `EINVAL` naming the first pair that does not fit.
+   */
+  static fromFlat(where: string, flat: unknown, pageLimit: number): MappedAreas {
+    if (typedArrayTag(flat) !== 'Float64Array' || (flat as Float64Array).length % 2 !== 0) {
+      throw IovaBitmapError.bad('EINVAL', where, 'descriptor.areas', flat, 'must be a Float64Array of [start, end) page pairs');
+    }
+    const f = flat as Float64Array;
+    for (let i = 0; i < f.length; i += 2) {
+      const s = f[i]!;
+      const e = f[i + 1]!;
+      if (!Number.isInteger(s) || !Number.isInteger(e) || s < (i === 0 ? 0 : f[i - 1]!) || e <= s || e > pageLimit) {
+        throw IovaBitmapError.bad('EINVAL', where, `descriptor.areas[${i}]`, [s, e], `must be ascending, disjoint [start, end) pages within [0, ${pageLimit}]`);
+      }
+    }
+    return MappedAreas.#of(f);
+  }
+
+  static #of(flat: Float64Array): MappedAreas {
     const a = new MappedAreas();
     for (let i = 0; i + 1 < flat.length; i += 2) {
       a.#starts.push(flat[i]!);

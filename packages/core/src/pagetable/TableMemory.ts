@@ -22,6 +22,7 @@
  * and three float64 slots mirror the owner's counters (table pages, leaves, mapped 4 KiB pages)
  * for memoryStats() on any view.
  */
+import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../errors.js';
 
 /** Entries per table page. */
@@ -74,8 +75,37 @@ export class TableMemory {
   #bump = 0;
   #inUse = 0;
 
-  /** A new memory with a zeroed root page (owner), or a view over shared segments. */
-  constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
+  /**
+   * A view over the memory of a shared table (from share() in any thread), after checking that the
+   * descriptor's buffers have the shapes share() gives them: a SharedArrayBuffer control block of
+   * 64 bytes, and 1 to 2^17 segments, segment s a SharedArrayBuffer of exactly
+   * {@link segmentPages}(s) pages. (A forged segment of the right size holds whatever it holds:
+   * walks read it as table entries, and a table id outside the segments gives `EIO`.)
+   * @throws IovaBitmapError `EINVAL` naming the first field that does not fit.
+   */
+  static open(where: string, control: unknown, segments: unknown): TableMemory {
+    if (bufferKind(control) !== 'shared' || bufferByteLength(control as SharedArrayBuffer, 'shared') !== CONTROL_BYTES) {
+      throw IovaBitmapError.bad('EINVAL', where, 'descriptor.control', control, `must be the table's SharedArrayBuffer control block of ${CONTROL_BYTES} bytes`);
+    }
+    if (!Array.isArray(segments) || segments.length === 0 || segments.length > MAX_SEGMENTS) {
+      throw IovaBitmapError.bad('EINVAL', where, 'descriptor.segments', segments, `must be an array of 1 to ${MAX_SEGMENTS} SharedArrayBuffers`);
+    }
+    segments.forEach((b: unknown, s: number) => {
+      const bytes = segmentPages(s) * TABLE_PAGE_BYTES;
+      if (bufferKind(b) !== 'shared' || bufferByteLength(b as SharedArrayBuffer, 'shared') !== bytes) {
+        throw IovaBitmapError.bad('EINVAL', where, `descriptor.segments[${s}]`, b, `must be a SharedArrayBuffer of ${bytes} bytes (segment ${s})`);
+      }
+    });
+    return new TableMemory({ segments: segments as SharedArrayBuffer[], control: control as SharedArrayBuffer });
+  }
+
+  /** A new memory with a zeroed root page, for the owner. */
+  static create(): TableMemory {
+    return new TableMemory();
+  }
+
+  /** A new memory with a zeroed root page (owner), or a view over shared segments (see {@link TableMemory.open}). */
+  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
     this.owner = shared === undefined;
     this.controlBuffer = shared?.control ?? new SharedArrayBuffer(CONTROL_BYTES);
     this.control = new Int32Array(this.controlBuffer, 0, STATS_OFFSET / 4);

@@ -37,7 +37,7 @@
 export type PteFormat = 'vtd-ss' | 'amd-v1' | 'smmu-v3';
 
 /** Every supported format, in a stable order (handy for tests). */
-export const PTE_FORMATS: readonly PteFormat[] = ['vtd-ss', 'amd-v1', 'smmu-v3'];
+export const PTE_FORMATS: readonly PteFormat[] = Object.freeze(['vtd-ss', 'amd-v1', 'smmu-v3']);
 
 /** What an entry is, from {@link PteCodec.classify}. */
 export const ENTRY_ABSENT = 0;
@@ -254,5 +254,5 @@ const CODECS: Readonly<Record<PteFormat, PteCodec>> = {
 
 /** The codec of `format`, or undefined for an unknown name. */
 export function codecOf(format: string): PteCodec | undefined {
-  return Object.hasOwn(CODECS, format) ? CODECS[format as PteFormat] : undefined;
+  return typeof format === 'string' && Object.hasOwn(CODECS, format) ? CODECS[format as PteFormat] : undefined;
 }

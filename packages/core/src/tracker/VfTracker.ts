@@ -32,9 +32,9 @@
  * flag, which every view reads). start() after stop() allocates new memory, so views made before
  * must be re-shared.
  */
-import { emptySourceStats, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../errors.js';
-import type { IovaBitmap } from '../IovaBitmap.js';
+import { IovaBitmap } from '../IovaBitmap.js';
 import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
 import { normalizeLimits, type VfDeviceLimits, type VfTrackerLimits } from './trackerLimits.js';
 import { TrackerMemory } from './trackerMemory.js';
@@ -168,31 +168,40 @@ export class VfTracker implements DirtySource {
    * overlapping the range, clipped to it, then cleared (unless `noClear`).
    * @throws IovaBitmapError as {@link checkReport}; nothing is written then.
    */
-  readAndClear(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: { noClear?: boolean }): SourceStats {
+  readAndClear(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
     const where = this.#where('readAndClear');
     const { lo, hi } = checkTrackerReport(where, this.name, this.#mem, bitmap, iova, length);
+    const noClear = reportNoClear(where, options);
     const chunk = { chunkLo: lo, chunkHi: hi, clipLo: lo, clipHi: hi };
-    return reportTrackerChunk(where, this.name, this.#mem, bitmap, chunk, options?.noClear ?? false);
+    return reportTrackerChunk(where, this.name, this.#mem, bitmap, chunk, noClear);
   }
 
   /**
    * Validates a report (DirtySource), writing nothing.
    * @throws IovaBitmapError `EINVAL`: not started, not an IovaBitmap, bitmap page size below 4 KiB or
    *   not a power of two, zero length, range not covered by the bitmap; `EOVERFLOW`: iova + length
-   *   past 2^64; `EFAULT`: the bitmap's ArrayBuffer was detached.
+   *   past 2^64; `EFAULT`: the bitmap's ArrayBuffer was detached; `EINVAL` for options that are
+   *   not `{ noClear?: boolean }`.
    */
-  checkReport(bitmap: IovaBitmap, iova: bigint, length: bigint, _options?: ReportOptions): void {
-    checkTrackerReport(this.#where('checkReport'), this.name, this.#mem, bitmap, iova, length);
+  checkReport(bitmap: IovaBitmap, iova: bigint, length: bigint, options?: ReportOptions): void {
+    const where = this.#where('checkReport');
+    checkTrackerReport(where, this.name, this.#mem, bitmap, iova, length);
+    reportNoClear(where, options);
   }
 
   /**
    * Reports the records one chunk owns (the ownership rule of ../DirtySource.ts) and clears them
    * unless `options.noClear`. Safe to call from many threads on different chunks at once.
-   * @throws IovaBitmapError `EINVAL` when tracking stopped since checkReport.
+   * @throws IovaBitmapError `EINVAL` when tracking stopped since checkReport, or for arguments of
+   *   the wrong type; `EFAULT` (the bitmap's memory is gone).
    */
   reportChunk(bitmap: IovaBitmap, chunk: ReportChunk, options?: ReportOptions): SourceStats {
-    if (chunk.chunkHi <= chunk.chunkLo) return emptySourceStats();
-    return reportTrackerChunk(this.#where('reportChunk'), this.name, this.#mem, bitmap, chunk, options?.noClear ?? false);
+    const where = this.#where('reportChunk');
+    if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', bitmap, 'must be an IovaBitmap');
+    const c = checkChunk(where, chunk);
+    const noClear = reportNoClear(where, options);
+    if (c.chunkHi <= c.chunkLo) return emptySourceStats();
+    return reportTrackerChunk(where, this.name, this.#mem, bitmap, c, noClear);
   }
 
   /** Addresses of the tracker pages currently logged, sorted, bytes (for tests and tools; not a hot path). */
@@ -204,14 +213,16 @@ export class VfTracker implements DirtySource {
    * What a report of IOVA [iova, iova + length) reads: one record bit per tracker page of the
    * tracked ranges inside it, and (when any) 4096 / pageSize of them per 4 KiB page. The parallel
    * engine sizes its chunks with it; `undefined` when not started.
+   * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers.
    */
   workProfile(iova: bigint, length: bigint): WorkProfile | undefined {
+    const lo = toU64(this.#where('workProfile'), 'iova', iova);
+    const end = lo + toU64(this.#where('workProfile'), 'length', length);
     if (!this.started) return undefined;
     const T = this.pageSize;
-    const end = iova + length;
     let pages = 0n;
     for (const r of this.ranges) {
-      const a = r.iova > iova ? r.iova : iova;
+      const a = r.iova > lo ? r.iova : lo;
       const b = r.iova + r.length < end ? r.iova + r.length : end;
       if (b > a) pages += (b - a + T - 1n) / T;
     }
@@ -228,13 +239,17 @@ export class VfTracker implements DirtySource {
   }
 
   /**
-   * A view over the memory of {@link share} output, valid until stop().
-   * @throws IovaBitmapError `EINVAL` for something that is not such a descriptor.
+   * A view over the memory of {@link share} output, valid until stop(). Every field is checked:
+   * the limits as the constructor checks them, and the record memory's header and tables against
+   * its buffer (./trackerMemory.ts `open`).
+   * @throws IovaBitmapError `EINVAL` for something that is not such a descriptor, naming the field.
    */
   static fromShared(d: SharedVfTracker): VfTracker {
+    const W = 'VfTracker.fromShared';
     if (typeof d !== 'object' || d === null || d.kind !== 'VfTracker') {
-      throw IovaBitmapError.bad('EINVAL', 'VfTracker.fromShared', 'descriptor', d, 'is not a shared VfTracker descriptor');
+      throw IovaBitmapError.bad('EINVAL', W, 'descriptor', d, 'is not a shared VfTracker descriptor');
     }
+    if (typeof d.limits !== 'object' || d.limits === null) throw IovaBitmapError.bad('EINVAL', W, 'descriptor.limits', d.limits, 'must be an object');
     const t = new VfTracker({ ...d.limits, name: d.name });
     t.#mem = TrackerMemory.open(t.#where('fromShared'), d.buffer);
     return t;

@@ -10,7 +10,7 @@
  * {@link normalizeLimits} checks them and fills in the defaults, so the rest of the tracker works on
  * exact values: counts as numbers, sizes as bigints (bytes), spans as log2.
  */
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError, MAX_NAME_CHARS } from '../errors.js';
 import { checkInt, log2Exact, toU64, type U64Like } from '../u64.js';
 
 /** VFIO's cap on the ranges of one DMA logging START: PAGE_SIZE / 16 = 256. */
@@ -20,7 +20,7 @@ export const VFIO_MIN_PAGE_SIZE = 4096n;
 
 /** Device limits given to `new VfTracker(limits)`. Every field is optional. */
 export interface VfTrackerLimits {
-  /** Name of the source in stats and errors. @defaultValue `'vf'` */
+  /** Name of the source in stats and errors, 1 to 64 characters. @defaultValue `'vf'` */
   readonly name?: string;
   /**
    * The most ranges the device tracks at once (mlx5's pg_track_max_num_range), 1..256. More ranges
@@ -79,12 +79,12 @@ function pageSizeLimit(where: string, param: string, v: unknown, atLeast: bigint
 export function normalizeLimits(limits: VfTrackerLimits | undefined): VfDeviceLimits {
   const where = 'VfTracker';
   if (limits === undefined) return DEFAULT_VF_LIMITS;
-  if (typeof limits !== 'object' || limits === null) {
+  if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
     throw IovaBitmapError.bad('EINVAL', where, 'limits', limits, 'must be an object or undefined');
   }
   const name = limits.name ?? DEFAULT_VF_LIMITS.name;
-  if (typeof name !== 'string' || name.length === 0) {
-    throw IovaBitmapError.bad('EINVAL', where, 'limits.name', name, 'must be a non-empty string');
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_CHARS) {
+    throw IovaBitmapError.bad('EINVAL', where, 'limits.name', name, `must be a non-empty string of at most ${MAX_NAME_CHARS} characters`);
   }
   const maxRanges = checkInt(where, 'limits.maxRanges', limits.maxRanges ?? DEFAULT_VF_LIMITS.maxRanges, 1, VFIO_MAX_LOG_RANGES);
   const minPageSize = pageSizeLimit(where, 'limits.minPageSize', limits.minPageSize ?? DEFAULT_VF_LIMITS.minPageSize, VFIO_MIN_PAGE_SIZE);

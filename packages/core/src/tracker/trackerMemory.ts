@@ -27,7 +27,9 @@
  * tracker has a new buffer and must be shared again. The header and tables are written once,
  * before the buffer is shared, and only read afterwards.
  */
+import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../errors.js';
+import { VFIO_MAX_LOG_RANGES } from './trackerLimits.js';
 import { orBitRun } from './trackerKernel.js';
 import type { IovaInterval, TrackingPlan } from './trackerRanges.js';
 
@@ -42,6 +44,37 @@ const H_WORDS = 6;
 const HEADER_BYTES = 32;
 /** Largest record memory we allocate, bytes (2^35 tracker pages: 128 TiB at 4 KiB pages). */
 export const MAX_TRACKER_BYTES = 2 ** 32;
+
+/** Where the record words start, bytes: after the header and the tables, 64-aligned. */
+function wordsByteFor(ranges: number, segments: number): number {
+  return Math.ceil((HEADER_BYTES + 8 * 3 * (ranges + segments)) / 64) * 64;
+}
+
+/**
+ * The segments of sorted, disjoint ranges given in tracker pages [first, end) (module comment):
+ * neighbours that share an edge page share a segment; each segment's bits start on a fresh word.
+ * @returns the segments with their first word, the segment of each range, and the words in all
+ */
+function segmentsOf(ranges: readonly { first: number; end: number }[]): {
+  segs: { first: number; end: number; word: number }[];
+  rangeSeg: number[];
+  wordCount: number;
+} {
+  const segs: { first: number; end: number; word: number }[] = [];
+  const rangeSeg: number[] = [];
+  for (const { first, end } of ranges) {
+    const last = segs[segs.length - 1];
+    if (last !== undefined && first < last.end) last.end = Math.max(last.end, end);
+    else segs.push({ first, end, word: 0 });
+    rangeSeg.push(segs.length - 1);
+  }
+  let wordCount = 0;
+  for (const g of segs) {
+    g.word = wordCount;
+    wordCount += Math.ceil((g.end - g.first) / 32);
+  }
+  return { segs, rangeSeg, wordCount };
+}
 
 /** A view of one tracker's shared memory; any number of views may exist in any threads. */
 export class TrackerMemory {
@@ -94,26 +127,9 @@ export class TrackerMemory {
    */
   static allocate(where: string, plan: TrackingPlan): TrackerMemory {
     const s = BigInt(plan.pageShift);
-    const segs: { first: number; end: number; word: number }[] = [];
-    const rangeSeg: number[] = [];
-    for (const r of plan.ranges) {
-      const first = Number(r.start >> s);
-      const end = Number((r.end + (1n << s) - 1n) >> s);
-      const last = segs[segs.length - 1];
-      if (last !== undefined && first < last.end) {
-        last.end = Math.max(last.end, end);
-      } else {
-        segs.push({ first, end, word: 0 });
-      }
-      rangeSeg.push(segs.length - 1);
-    }
-    let wordCount = 0;
-    for (const g of segs) {
-      g.word = wordCount;
-      wordCount += Math.ceil((g.end - g.first) / 32);
-    }
+    const { segs, rangeSeg, wordCount } = segmentsOf(plan.ranges.map((r) => ({ first: Number(r.start >> s), end: Number((r.end + (1n << s) - 1n) >> s) })));
     const tableBytes = 8 * 3 * (plan.ranges.length + segs.length);
-    const wordsByte = Math.ceil((HEADER_BYTES + tableBytes) / 64) * 64;
+    const wordsByte = wordsByteFor(plan.ranges.length, segs.length);
     const bytes = wordsByte + 4 * wordCount;
     let buffer: SharedArrayBuffer;
     try {
@@ -142,14 +158,52 @@ export class TrackerMemory {
   }
 
   /**
-   * A view of memory made by {@link allocate}, in this or another thread.
-   * @throws IovaBitmapError `EINVAL` when `buffer` is not a tracker's memory.
+   * A view of memory made by {@link allocate}, in this or another thread. The header and tables
+   * are checked against the buffer and against the layout allocate() gives the ranges they list
+   * (the segments, their words, the offsets, the size), so a forged or damaged buffer is refused
+   * instead of steering the kernels' indices outside the record words.
+   * @throws IovaBitmapError `EINVAL` when `buffer` is not a tracker's memory, naming the field.
    */
   static open(where: string, buffer: unknown): TrackerMemory {
-    if (!(buffer instanceof SharedArrayBuffer) || buffer.byteLength < HEADER_BYTES || new Int32Array(buffer, 0, 1)[0] !== MAGIC) {
-      throw IovaBitmapError.bad('EINVAL', where, 'buffer', buffer, "is not a VfTracker's shared memory");
+    const bad = (field: string, value: unknown, why: string): IovaBitmapError =>
+      IovaBitmapError.bad('EINVAL', where, `descriptor.buffer${field}`, value, why);
+    if (bufferKind(buffer) !== 'shared') throw bad('', buffer, "is not a VfTracker's shared memory (a SharedArrayBuffer)");
+    const sab = buffer as SharedArrayBuffer;
+    const size = bufferByteLength(sab, 'shared');
+    if (size < HEADER_BYTES || size % 4 !== 0 || new Int32Array(sab, 0, 1)[0] !== MAGIC) throw bad('', buffer, "is not a VfTracker's shared memory");
+    const h = new Int32Array(sab, 0, HEADER_BYTES / 4);
+    const field = (i: number, name: string, min: number, max: number): number => {
+      const v = h[i]!;
+      if (v < min || v > max) throw bad(`.header.${name}`, v, `must be in [${min}, ${max}]`);
+      return v;
+    };
+    field(H_STARTED, 'started', 0, 1);
+    const pageShift = field(H_PAGE_SHIFT, 'pageShift', 12, 63);
+    const nr = field(H_RANGES, 'ranges', 1, VFIO_MAX_LOG_RANGES);
+    const ns = field(H_SEGMENTS, 'segments', 1, nr);
+    const wordsByte = wordsByteFor(nr, ns);
+    if (size < wordsByte) throw bad('', buffer, `is too small for the tables of ${nr} ranges and ${ns} segments`);
+    field(H_WORDS_AT, 'wordsAt', wordsByte / 4, wordsByte / 4);
+    const wordCount = field(H_WORDS, 'words', (size - wordsByte) / 4, (size - wordsByte) / 4);
+    const table = new Float64Array(sab, HEADER_BYTES, 3 * (nr + ns));
+    const per = 2 ** (pageShift - 12);
+    const pages: { first: number; end: number }[] = [];
+    for (let i = 0; i < nr; i++) {
+      const a = table[3 * i]!;
+      const b = table[3 * i + 1]!;
+      if (!Number.isInteger(a) || !Number.isInteger(b) || a < (i === 0 ? 0 : table[3 * i - 2]!) || b <= a || b > 2 ** 52) {
+        throw bad(`.ranges[${i}]`, [a, b], 'must be ascending, disjoint [start, end) 4 KiB pages below 2^52');
+      }
+      pages.push({ first: Math.floor(a / per), end: Math.ceil(b / per) });
     }
-    return new TrackerMemory(buffer);
+    const want = segmentsOf(pages);
+    const same =
+      want.segs.length === ns &&
+      want.wordCount === wordCount &&
+      want.rangeSeg.every((g, i) => table[3 * i + 2] === g) &&
+      want.segs.every((g, i) => table[3 * (nr + i)] === g.first && table[3 * (nr + i) + 1] === g.end && table[3 * (nr + i) + 2] === g.word);
+    if (!same) throw bad('.segments', ns, 'do not match the layout of the ranges (segments, their words, the record size)');
+    return new TrackerMemory(sab);
   }
 
   /** True until some view calls {@link markStopped}. */
