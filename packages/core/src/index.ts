@@ -21,6 +21,8 @@ export type { ReportDirtyOptions, ReportStats } from './reportDirty.js';
 export { IoPageTable } from './pagetable/IoPageTable.js';
 export type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, PteFormat, SharedIoPageTable } from './pagetable/IoPageTable.js';
 export { PTE_FORMATS } from './pagetable/pteFormats.js';
+export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
+export { MAX_TRACKER_BYTES } from './tracker/trackerMemory.js';
 export { VfTracker } from './tracker/VfTracker.js';
 export type { SharedVfTracker, VfTrackerStartOptions, VfTrackerStartResult } from './tracker/VfTracker.js';
 export { dirtySourceFromShared } from './sharedSource.js';

@@ -18,6 +18,9 @@
  *   - 1 GiB leaves: 8 B (one level-3 entry; a 4 KiB table per 512 GiB)
  *   - amd-v1 replicated 8 KiB..1 MiB leaves as 4 KiB, 4 MiB..512 MiB as 2 MiB (one entry per
  *     replica).
+ * A table holds at most MAX_TABLE_BYTES (16 GiB, ./TableMemory.ts) of table pages: a map that
+ * could pass it (64 TiB of 4 KiB leaves would need 128 GiB) is `ENOMEM`, naming the bytes, before
+ * anything is allocated or written.
  *
  * Threads. The owner (the instance built by the constructor) is the only one that may map and
  * unmap (owner-thread-only: plain stores and owner-side bookkeeping; views throw EOPNOTSUPP).
@@ -148,7 +151,8 @@ export class IoPageTable implements DirtySource {
    * @param length - bytes, > 0, a multiple of the leaf size
    * @throws IovaBitmapError `EINVAL` (unaligned, zero, leaf not a power of two, overlaps a mapping,
    *   on a view: `EOPNOTSUPP`), `EOPNOTSUPP` (leaf size the format lacks), `EOVERFLOW` (past the
-   *   address width), `ENOMEM` (no memory for tables). Nothing is written then.
+   *   address width), `ENOMEM` naming the table bytes asked (the table would pass
+   *   MAX_TABLE_BYTES, 16 GiB, or they cannot be allocated). Nothing is written then.
    */
   map(iova: U64Like, length: U64Like, options: IoMapOptions): void {
     const W = WHERE + '.map';
@@ -170,7 +174,7 @@ export class IoPageTable implements DirtySource {
       throw IovaBitmapError.bad('EINVAL', W, 'iova', r.iova, `overlaps an existing mapping in [${r.iova}, ${r.end})`);
     }
     const level = leafLevel(shift);
-    this.#mem.reserve(this.#edit.tablesNeeded(r.first, r.last, level));
+    this.#mem.reserve(W, this.#edit.tablesNeeded(r.first, r.last, level));
     const groupPages = 2 ** (shift - 12);
     this.#edit.map(r.first, r.last, { level, groupPages, writable });
     this.#areas.add(r.first, r.last);

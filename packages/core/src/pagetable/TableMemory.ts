@@ -17,6 +17,8 @@
  *
  * Owner-only state (allocation cursor, free list, per-page entry counts) exists only in the
  * instance that created the memory; map/unmap run there. Page 0 of segment 0 is the root.
+ * A map reserves every page it may need first ({@link TableMemory.reserve}: all or nothing, and
+ * never past {@link MAX_TABLE_BYTES}), so it cannot run out of memory half-way.
  *
  * The control block is a small SharedArrayBuffer: word 0 is the dirty-tracking flag (Atomics),
  * and three float64 slots mirror the owner's counters (table pages, leaves, mapped 4 KiB pages)
@@ -36,6 +38,13 @@ const SEGMENT_ID_MASK = (1 << SEGMENT_ID_SHIFT) - 1;
 const FIRST_SEGMENT_PAGES = 16;
 /** Ids stay below 2^31 (8 TiB of table), so id arithmetic stays in int32. */
 const MAX_SEGMENTS = 2 ** (31 - SEGMENT_ID_SHIFT);
+/**
+ * Most table memory one table may hold, bytes: 16 GiB (8 TiB of IOVA mapped with 4 KiB leaves,
+ * 4 PiB with 2 MiB leaves). SharedArrayBuffer memory is reserved lazily by the host, so
+ * allocating a table far larger than the machine succeeds and the map then dies writing it (the
+ * OOM killer); a documented limit checked before anything is allocated turns that into `ENOMEM`.
+ */
+export const MAX_TABLE_BYTES = 2 ** 34;
 
 /** Id of the root table page (the first page allocated). */
 export const ROOT_PAGE = 0;
@@ -152,27 +161,53 @@ export class TableMemory {
     if (s >= MAX_SEGMENTS) throw new IovaBitmapError('ENOMEM', 'IoPageTable: table-page id space exhausted (8 TiB of tables)');
     const pages = segmentPages(s);
     let buf: SharedArrayBuffer;
+    let counts: Uint16Array;
     try {
       buf = new SharedArrayBuffer(pages * TABLE_PAGE_BYTES);
+      counts = new Uint16Array(pages);
     } catch (cause) {
       throw new IovaBitmapError('ENOMEM', `IoPageTable: cannot allocate a table segment of ${pages * TABLE_PAGE_BYTES} bytes`, { cause });
     }
     this.segments.push(buf);
     this.views.push(new Uint32Array(buf));
-    this.#counts.push(new Uint16Array(pages));
+    this.#counts.push(counts);
   }
 
   /**
    * Makes sure `n` more pages can be allocated without creating a segment, so that a map that
-   * passed its checks cannot fail half-way. Owner only.
-   * @throws IovaBitmapError `ENOMEM` when a segment cannot be created.
+   * passed its checks cannot fail half-way. All or nothing: on failure the segments it created
+   * are dropped again. Owner only.
+   * @param where - the API to name in the error
+   * @throws IovaBitmapError `ENOMEM`, naming the bytes asked, when the table would pass
+   *   {@link MAX_TABLE_BYTES} or a segment cannot be allocated.
    */
-  reserve(n: number): void {
+  reserve(where: string, n: number): void {
+    const asked = n * TABLE_PAGE_BYTES;
+    const total = (this.#inUse + n) * TABLE_PAGE_BYTES;
+    if (total > MAX_TABLE_BYTES) {
+      throw new IovaBitmapError(
+        'ENOMEM',
+        `${where}: needs up to ${asked} more bytes of page table (${total} in all), above the limit of ${MAX_TABLE_BYTES} bytes per table`,
+        { param: 'length', value: `${asked} bytes of table` },
+      );
+    }
     let avail = this.#free.length + segmentPages(this.#cur) - this.#bump;
     for (let s = this.#cur + 1; s < this.segments.length; s++) avail += segmentPages(s);
-    while (avail < n) {
-      this.#addSegment();
-      avail += segmentPages(this.segments.length - 1);
+    const had = this.segments.length;
+    try {
+      while (avail < n) {
+        this.#addSegment();
+        avail += segmentPages(this.segments.length - 1);
+      }
+    } catch (cause) {
+      this.segments.length = had;
+      this.views.length = had;
+      this.#counts.length = had;
+      throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {
+        param: 'length',
+        value: `${asked} bytes of table`,
+        cause,
+      });
     }
   }
 
