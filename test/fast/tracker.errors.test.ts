@@ -38,6 +38,8 @@ describe('VfTracker limits', () => {
     [{ maxPageSize: 1n << 64n }, 'EOVERFLOW', 'limits.maxPageSize', String(1n << 64n)],
     [{ maxSpanLog2: 65 }, 'EINVAL', 'limits.maxSpanLog2', '65'],
     [{ maxSpanLog2: 11 }, 'EINVAL', 'limits.maxSpanLog2', '11'],
+    [{ minSpanLog2: 11 }, 'EINVAL', 'limits.minSpanLog2', '11'],
+    [{ minSpanLog2: 40, maxSpanLog2: 39 }, 'EINVAL', 'limits.maxSpanLog2', '39'],
   ] as const)('rejects %o', (limits, code, param, value) => {
     expectBad(() => new VfTracker(limits as never), code, param, value);
   });
@@ -45,7 +47,7 @@ describe('VfTracker limits', () => {
   it('fills in the defaults', () => {
     const t = new VfTracker();
     expect(t.name).toBe('vf');
-    expect(t.limits).toEqual({ name: 'vf', maxRanges: 4, minPageSize: 4096n, maxPageSize: 1n << 30n, maxSpanLog2: 48 });
+    expect(t.limits).toEqual({ name: 'vf', maxRanges: 4, minPageSize: 4096n, maxPageSize: 1n << 30n, minSpanLog2: 12, maxSpanLog2: 48 });
     expect(t.started).toBe(false);
     expect(t.pageSize).toBe(0n);
   });
@@ -67,7 +69,7 @@ describe('VfTracker.start rejects (VFIO core and device checks) and changes noth
     ['overlapping ranges', [r(0, 16384), r(32768, 4096), r(8192, 8192)], 4096, 'EINVAL', 'ranges[2]', 'ranges[0]'],
     ['a negative iova', [r(-4096, 4096)], 4096, 'EINVAL', 'ranges[0].iova', '-4096'],
     ['ranges that are not an array', 'x', 4096, 'EINVAL', 'ranges', '"x"'],
-    ['a span above 2^maxSpanLog2', [r(0, 4096), r(1n << 48n, 4096)], 4096, 'EOPNOTSUPP', 'ranges', String((1n << 48n) + 4096n)],
+    ['a total length above 2^maxSpanLog2', [r(0, 1n << 48n), r(1n << 49n, 4096)], 4096, 'EOPNOTSUPP', 'ranges', String((1n << 48n) + 4096n)],
     ['records too large to allocate', [r(0, 1n << 47n)], 4096, 'ENOMEM', 'ranges', '4294967424 bytes'],
   ] as const)('%s', (_what, ranges, pageSize, code, param, value) => {
     const t = new VfTracker();

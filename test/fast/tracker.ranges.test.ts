@@ -101,21 +101,23 @@ describe('tracker page size', () => {
   });
 });
 
-describe('address span limit', () => {
-  it('accepts a span up to 2^maxSpanLog2 after merging, rejects a larger one with EOPNOTSUPP and stays stopped', () => {
+describe('address-space limits (mlx5: log2 of the total length of the merged ranges, rounded up)', () => {
+  it('accepts a total within [2^(minSpanLog2 - 1), 2^maxSpanLog2] after merging, rejects others with EOPNOTSUPP and stays stopped', () => {
     fc.assert(
-      fc.property(intervalsArb(10), fc.integer({ min: 12, max: 24 }), fc.integer({ min: 1, max: 4 }), (input, log2, max) => {
-        const t = new VfTracker({ maxSpanLog2: log2, maxRanges: max });
-        const span = input[input.length - 1]!.end - input[0]!.start;
+      fc.property(intervalsArb(10), fc.integer({ min: 12, max: 16 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 4 }), (input, lo, extra, max) => {
+        const hiLog2 = lo + extra;
+        const t = new VfTracker({ minSpanLog2: lo, maxSpanLog2: hiLog2, maxRanges: max });
+        const total = modelMerge(input, max).reduce((n, g) => n + g.end - g.start, 0n);
         const ranges = input.map((g) => ({ iova: g.start, length: g.end - g.start }));
-        if (span <= 1n << BigInt(log2)) {
+        // log2 rounded up lies in [lo, hiLog2] exactly when 2^(lo - 1) < total <= 2^hiLog2.
+        if (total > 1n << BigInt(lo - 1) && total <= 1n << BigInt(hiLog2)) {
           expect(t.start({ pageSize: 4096, ranges }).ranges.length).toBeLessThanOrEqual(max);
         } else {
           const e = rejection(() => t.start({ pageSize: 4096, ranges }));
           expect(e.code).toBe('EOPNOTSUPP');
           expect(e.param).toBe('ranges');
-          expect(e.message).toContain(String(span));
-          expect(e.message).toContain(`2^${log2}`);
+          expect(e.message).toContain(String(total));
+          expect(e.message).toContain(`[${lo}, ${hiLog2}]`);
           expect(t.started).toBe(false);
           expect(t.pageSize).toBe(0n);
         }

@@ -299,8 +299,9 @@ export class IoPageTable implements DirtySource {
 
   /**
    * Validates a report of IOVA [iova, iova + length) into `bitmap`; writes nothing.
-   * @throws IovaBitmapError `EOVERFLOW` (past the address width), `EINVAL` (zero or unaligned to
-   *   4 KiB or to the bitmap's page size; a bitmap that does not cover the range; tracking off),
+   * @throws IovaBitmapError `EOVERFLOW` (past the address width, or a zero length: the kernel's
+   *   iova + length - 1 wraps), `EINVAL` (unaligned to 4 KiB or to the bitmap's page size; a
+   *   bitmap that does not cover the range; tracking off),
    *   `ENOENT` (a hole in the range, named by its IOVA; the kernel drops this error, we report it),
    *   `EFAULT` (the bitmap's ArrayBuffer was detached).
    */
@@ -309,7 +310,7 @@ export class IoPageTable implements DirtySource {
     if (!(bitmap instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', W, 'bitmap', bitmap, 'must be an IovaBitmap');
     bitmap.checkMemory(W);
     reportNoClear(W, options);
-    const r = checkPageRange(W, iova, length, this.levels);
+    const r = checkPageRange(W, iova, length, this.levels, 'EOVERFLOW');
     const ps = bitmap.pageSize - 1n;
     if ((r.iova & ps) !== 0n) throw IovaBitmapError.bad('EINVAL', W, 'iova', r.iova, `must be aligned to the bitmap's page size ${bitmap.pageSize}`);
     if ((r.end & ps) !== 0n) throw IovaBitmapError.bad('EINVAL', W, 'length', r.end - r.iova, `must end aligned to the bitmap's page size ${bitmap.pageSize}`);

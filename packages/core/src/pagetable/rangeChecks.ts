@@ -4,10 +4,15 @@
  * Theory of operation
  * -------------------
  * iommufd_check_iova_range rejects a range whose last byte overflows or passes the address width
- * (EOVERFLOW) before one that is not aligned to the smallest IOMMU page (EINVAL); a zero length is
- * rejected here too (EINVAL; the kernel does it by the overflow of iova + length - 1). Every check
- * runs before anything is written, and converts the range once to 4 KiB page numbers, exact as
- * plain numbers (a 57-bit IOVA has at most 2^45 pages).
+ * (EOVERFLOW) before one that is not aligned to the smallest IOMMU page (EINVAL). A zero length
+ * differs by use:
+ * - a report (GET_DIRTY_BITMAP: IoPageTable.checkReport, readAndClearDirty) gives EOVERFLOW, as
+ *   the kernel does: it computes the last byte as iova + length - 1, which for length 0 wraps (an
+ *   overflow for any iova above 0, and for iova 0 the last byte 2^64 - 1, past every table's
+ *   address width);
+ * - map and unmap give EINVAL (our rule: an empty mapping is an invalid argument, not an overflow).
+ * Every check runs before anything is written, and converts the range once to 4 KiB page numbers,
+ * exact as plain numbers (a 57-bit IOVA has at most 2^45 pages).
  */
 import { IovaBitmapError } from '../errors.js';
 import { toU64, type U64Like } from '../u64.js';
@@ -31,13 +36,24 @@ export function addressLimit(levels: number): bigint {
 
 /**
  * Checks a non-empty, 4 KiB-aligned range inside the address width.
- * @throws IovaBitmapError `EINVAL` (not an integer, zero length, unaligned), `EOVERFLOW` (past
- *   2^64 - 1 or past the table's address width).
+ * @param zeroLength - the code for length 0: `EINVAL` for map and unmap, `EOVERFLOW` for a report
+ *   (module comment)
+ * @throws IovaBitmapError `EINVAL` (not an integer, unaligned, zero length for map/unmap),
+ *   `EOVERFLOW` (past 2^64 - 1 or past the table's address width; zero length for a report).
  */
-export function checkPageRange(where: string, iovaIn: U64Like, lengthIn: U64Like, levels: number): PageRange {
+export function checkPageRange(
+  where: string,
+  iovaIn: U64Like,
+  lengthIn: U64Like,
+  levels: number,
+  zeroLength: 'EINVAL' | 'EOVERFLOW' = 'EINVAL',
+): PageRange {
   const iova = toU64(where, 'iova', iovaIn);
   const length = toU64(where, 'length', lengthIn);
-  if (length === 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be greater than 0');
+  if (length === 0n) {
+    const why = zeroLength === 'EOVERFLOW' ? 'must be greater than 0 (iova + length - 1 wraps)' : 'must be greater than 0';
+    throw IovaBitmapError.bad(zeroLength, where, 'length', length, why);
+  }
   const end = iova + length;
   const limit = addressLimit(levels);
   if (end > limit) {

@@ -8,8 +8,12 @@
  * (smallest gap first), clamps the page size to its limits and reports that page size back; from
  * then on every DMA write into a tracked range is logged at tracker-page granularity; REPORT reads
  * the log into the caller's bitmap (`iova_bitmap_set(addr, tracked page size)` per record) and
- * clears what it read; STOP ends tracking. The checks are in ./trackerRanges.ts (START) and
- * ./trackerReport.ts (REPORT); a rejected call changes nothing.
+ * clears what it read; STOP ends tracking. The checks are in ./trackerRanges.ts (START, in the
+ * kernel's order: each range in turn, stopping at the first failure; the device's address-space
+ * limits apply to the total length of the merged ranges, as in mlx5) and ./trackerReport.ts
+ * (REPORT); a rejected call changes nothing. One rule is stricter than the kernel's START, on
+ * purpose: the page size must be a power of two of at least 4 KiB (the kernel's START does not
+ * check it, its REPORT does; see ./trackerRanges.ts for why).
  *
  * Data flow.
  *   start()  -> planTracking (VFIO checks, merge, clamp, span) -> TrackerMemory.allocate: a new
@@ -105,11 +109,16 @@ export class VfTracker implements DirtySource {
   }
 
   /**
-   * DMA logging START: check, merge, clamp, allocate new record memory, and begin logging.
+   * DMA logging START: check, merge, clamp, allocate new record memory, and begin logging. The
+   * ranges are checked one at a time in the order given (alignment, overflow, overlap with an
+   * earlier range), and the first failure is the error, as in the kernel. The page size must be a
+   * power of two of at least 4096: stricter than the kernel's START, which does not check it
+   * (its REPORT does).
    * @returns the page size in force and the ranges actually tracked
    * @throws IovaBitmapError `EBUSY` already started; `EINVAL` no ranges, zero-length, misaligned or
    *   overlapping ranges, bad page size; `E2BIG` more than 256 ranges; `EOVERFLOW` a range past
-   *   2^64; `EOPNOTSUPP` a span above 2^maxSpanLog2; `ENOMEM` records too large. Nothing changes then.
+   *   2^64; `EOPNOTSUPP` the total length of the merged ranges, log2 rounded up, outside
+   *   [minSpanLog2, maxSpanLog2]; `ENOMEM` records too large. Nothing changes then.
    */
   start(options: VfTrackerStartOptions): VfTrackerStartResult {
     const where = this.#where('start');

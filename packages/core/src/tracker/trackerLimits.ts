@@ -5,8 +5,10 @@
  * -------------------
  * A device that logs its own DMA (VFIO DMA logging, as mlx5 implements it) advertises a few
  * capabilities: how many IOVA ranges its tracker can hold (mlx5's pg_track_max_num_range), the
- * smallest and largest tracking page size it supports (log_min/log_max page size), and the largest
- * address span it can cover (its address-space limit). The tracker is built with these once;
+ * smallest and largest tracking page size it supports (log_min/log_max page size), and the
+ * smallest and largest address space it can track (log_min/log_max address space: mlx5 checks
+ * log2 of the total length of the ranges, rounded up, against both). The tracker is built with
+ * these once;
  * {@link normalizeLimits} checks them and fills in the defaults, so the rest of the tracker works on
  * exact values: counts as numbers, sizes as bigints (bytes), spans as log2.
  */
@@ -32,8 +34,15 @@ export interface VfTrackerLimits {
   /** Largest tracker page size, bytes; a power of two, at least `minPageSize`. @defaultValue 2^30, or `minPageSize` when that is larger */
   readonly maxPageSize?: U64Like;
   /**
-   * log2 of the largest address span (first range start to last range end, bytes) the device can
-   * track, 12..64 (mlx5's address-space limit). @defaultValue 48
+   * log2 of the smallest address space the device tracks, 12..64 (mlx5's
+   * pg_track_log_min_addr_space): log2 of the total length of the (merged) ranges, rounded up,
+   * must be at least this. @defaultValue 12
+   */
+  readonly minSpanLog2?: number;
+  /**
+   * log2 of the largest address space the device tracks, minSpanLog2..64 (mlx5's
+   * pg_track_log_max_addr_space): log2 of the total length of the (merged) ranges, rounded up,
+   * must be at most this. @defaultValue 48
    */
   readonly maxSpanLog2?: number;
 }
@@ -48,7 +57,9 @@ export interface VfDeviceLimits {
   readonly minPageSize: bigint;
   /** Largest tracker page size, bytes (power of two, >= minPageSize). */
   readonly maxPageSize: bigint;
-  /** log2 of the largest trackable span, bytes, 12..64. */
+  /** log2 of the smallest trackable total length, bytes, 12..64. */
+  readonly minSpanLog2: number;
+  /** log2 of the largest trackable total length, bytes, minSpanLog2..64. */
   readonly maxSpanLog2: number;
 }
 
@@ -58,6 +69,7 @@ export const DEFAULT_VF_LIMITS: VfDeviceLimits = Object.freeze({
   maxRanges: 4,
   minPageSize: 4096n,
   maxPageSize: 1n << 30n,
+  minSpanLog2: 12,
   maxSpanLog2: 48,
 });
 
@@ -73,8 +85,8 @@ function pageSizeLimit(where: string, param: string, v: unknown, atLeast: bigint
  * Checks device limits and fills in the defaults.
  * @param limits - the constructor argument; `undefined` means all defaults
  * @throws IovaBitmapError `EINVAL` naming the bad field (a name that is not a non-empty string, a
- *   count or log2 out of range, a page size that is not a power of two >= 4096 or a maximum below
- *   the minimum); `EOVERFLOW` for a page size past 2^64 - 1.
+ *   count or log2 out of range, a page size that is not a power of two >= 4096, a maximum page size
+ *   or span below its minimum); `EOVERFLOW` for a page size past 2^64 - 1.
  */
 export function normalizeLimits(limits: VfTrackerLimits | undefined): VfDeviceLimits {
   const where = 'VfTracker';
@@ -94,6 +106,7 @@ export function normalizeLimits(limits: VfTrackerLimits | undefined): VfDeviceLi
     limits.maxPageSize ?? (minPageSize > DEFAULT_VF_LIMITS.maxPageSize ? minPageSize : DEFAULT_VF_LIMITS.maxPageSize),
     minPageSize,
   );
-  const maxSpanLog2 = checkInt(where, 'limits.maxSpanLog2', limits.maxSpanLog2 ?? DEFAULT_VF_LIMITS.maxSpanLog2, 12, 64);
-  return Object.freeze({ name, maxRanges, minPageSize, maxPageSize, maxSpanLog2 });
+  const minSpanLog2 = checkInt(where, 'limits.minSpanLog2', limits.minSpanLog2 ?? DEFAULT_VF_LIMITS.minSpanLog2, 12, 64);
+  const maxSpanLog2 = checkInt(where, 'limits.maxSpanLog2', limits.maxSpanLog2 ?? Math.max(minSpanLog2, DEFAULT_VF_LIMITS.maxSpanLog2), minSpanLog2, 64);
+  return Object.freeze({ name, maxRanges, minPageSize, maxPageSize, minSpanLog2, maxSpanLog2 });
 }

@@ -9,19 +9,30 @@
  * {@link planTracking} does both, in that order, on exact 64-bit bigints, and changes nothing: it
  * returns a plan or throws.
  *
- *   1. VFIO core: at least one range (EINVAL) and at most 256 (E2BIG); a page size that is a power
- *      of two of at least 4 KiB (EINVAL); per range, in the order given: a length > 0 (EINVAL),
- *      iova and length aligned to the page size (EINVAL), iova + length that fits in 64 bits
- *      (EOVERFLOW; like the kernel's check_add_overflow, the end itself must be below 2^64); then
- *      no two ranges overlapping (EINVAL; touching is fine).
+ *   1. VFIO core: at least one range (EINVAL) and at most 256 (E2BIG). Then each range in the
+ *      order given, stopping at the first failure, as the kernel's loop does: iova and length
+ *      aligned to the page size (EINVAL), iova + length that fits in 64 bits (EOVERFLOW; the end
+ *      itself must be below 2^64), and no overlap with any *earlier* range (EINVAL; touching is
+ *      fine). So [0, +8K), [4K, +8K), [2^64 - 4K, +8K) is EINVAL (range 1 overlaps range 0)
+ *      although range 2 also overflows.
+ *      Stricter than the kernel, on purpose: the page size must be a power of two of at least
+ *      4 KiB (EINVAL, checked before the ranges), and a range must not be empty (EINVAL, with its
+ *      alignment). The kernel's START checks neither: its alignment test is a mask test that means
+ *      nothing for a page size that is not a power of two (and 0 passes only iova 0), mlx5 then
+ *      takes ilog2 of it and clamps, and an empty range becomes an interval whose last byte lies
+ *      before its first. REPORT refuses such page sizes anyway, and the record memory here is laid
+ *      out in 4 KiB units, so refusing them at START loses no meaningful request.
  *   2. Device: more ranges than `maxRanges` are merged, two neighbours at a time, always the pair
  *      with the smallest gap between them (the first such pair on a tie), until they fit (as
  *      vfio_combine_iova_ranges). Merging changes no other gap, so the result is the same as
  *      closing the (n - maxRanges) smallest gaps at once; every original range stays covered.
  *   3. Device: the tracker page size is the requested one clamped to [minPageSize, maxPageSize];
  *      the caller gets it back.
- *   4. Device: the span from the first start to the last end must be at most 2^maxSpanLog2 bytes,
- *      i.e. ceil(log2(span)) <= maxSpanLog2, else EOPNOTSUPP.
+ *   4. Device: the address space the tracker is created with is log2 of the *total length* of the
+ *      merged ranges, rounded up (mlx5 rounds the sum up to a power of two before taking its log2,
+ *      since kernel commit ce06a7000f0e; before it rounded down), and it must lie in
+ *      [minSpanLog2, maxSpanLog2], else EOPNOTSUPP. Not the distance from the first start to the last end: [0, +4K) and
+ *      [2^47, +4K) total 8 KiB, log2 13, and fit a 40-bit device.
  *
  * Ranges are kept as half-open intervals [start, end) of bytes, sorted by start.
  */
@@ -72,7 +83,8 @@ export function checkStartRequest(where: string, ranges: unknown, pageSizeIn: un
     throw IovaBitmapError.bad('EINVAL', where, 'pageSize', pageSize, 'must be a power of two of at least 4096 bytes');
   }
   const mask = pageSize - 1n;
-  const list: { start: bigint; end: bigint; index: number }[] = [];
+  // The ranges accepted so far, sorted by start, each with its index in the request.
+  const sorted: { start: bigint; end: bigint; index: number }[] = [];
   ranges.forEach((r: unknown, i: number) => {
     const p = `ranges[${i}]`;
     if (typeof r !== 'object' || r === null) throw IovaBitmapError.bad('EINVAL', where, p, r, 'must be an object { iova, length }');
@@ -87,24 +99,17 @@ export function checkStartRequest(where: string, ranges: unknown, pageSizeIn: un
     if (iova + length > U64_MAX) {
       throw IovaBitmapError.bad('EOVERFLOW', where, `${p}.length`, length, `makes iova ${iova} + length overflow 64 bits`);
     }
-    list.push({ start: iova, end: iova + length, index: i });
-  });
-  list.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.index - b.index));
-  for (let k = 1; k < list.length; k++) {
-    const prev = list[k - 1]!;
-    const cur = list[k]!;
-    if (cur.start < prev.end) {
-      const [first, second] = prev.index < cur.index ? [prev, cur] : [cur, prev];
-      throw IovaBitmapError.bad(
-        'EINVAL',
-        where,
-        `ranges[${second.index}]`,
-        { iova: second.start, length: second.end - second.start },
-        `must not overlap ranges[${first.index}] [${first.start}, ${first.end})`,
-      );
+    const end = iova + length;
+    // Overlap with an earlier range: only the neighbours in start order can overlap [iova, end).
+    let k = 0;
+    while (k < sorted.length && sorted[k]!.start < iova) k++;
+    const hit = [sorted[k - 1], sorted[k]].find((o) => o !== undefined && o.start < end && iova < o.end);
+    if (hit !== undefined) {
+      throw IovaBitmapError.bad('EINVAL', where, p, { iova, length }, `must not overlap ranges[${hit.index}] [${hit.start}, ${hit.end})`);
     }
-  }
-  return { pageSize, sorted: list.map(({ start, end }) => ({ start, end })) };
+    sorted.splice(k, 0, { start: iova, end, index: i });
+  });
+  return { pageSize, sorted: sorted.map(({ start, end }) => ({ start, end })) };
 }
 
 /**
@@ -129,6 +134,11 @@ export function combineIovaRanges(sorted: readonly IovaInterval[], maxRanges: nu
   return out;
 }
 
+/** ceil(log2(x)) for x >= 1 (mlx5's ilog2(roundup_pow_of_two(x))). */
+export function ceilLog2(x: bigint): number {
+  return x <= 1n ? 0 : (x - 1n).toString(2).length;
+}
+
 /** The requested page size clamped to [min, max], bytes. */
 export function clampPageSize(requested: bigint, min: bigint, max: bigint): bigint {
   return requested < min ? min : requested > max ? max : requested;
@@ -136,8 +146,8 @@ export function clampPageSize(requested: bigint, min: bigint, max: bigint): bigi
 
 /**
  * Checks a START and fits it to the device (all four steps of the module comment).
- * @throws IovaBitmapError `EINVAL`, `E2BIG`, `EOVERFLOW` (VFIO core) or `EOPNOTSUPP` (span too
- *   large for the device).
+ * @throws IovaBitmapError `EINVAL`, `E2BIG`, `EOVERFLOW` (VFIO core) or `EOPNOTSUPP` (the total
+ *   length of the merged ranges outside the device's address-space limits).
  */
 export function planTracking(where: string, options: unknown, limits: VfDeviceLimits): TrackingPlan {
   if (typeof options !== 'object' || options === null) {
@@ -148,14 +158,15 @@ export function planTracking(where: string, options: unknown, limits: VfDeviceLi
   const { pageSize: requested, sorted } = checkStartRequest(where, o.ranges, o.pageSize);
   const ranges = combineIovaRanges(sorted, limits.maxRanges);
   const pageSize = clampPageSize(requested, limits.minPageSize, limits.maxPageSize);
-  const span = ranges[ranges.length - 1]!.end - ranges[0]!.start;
-  if (span > 1n << BigInt(limits.maxSpanLog2)) {
+  const total = ranges.reduce((n, r) => n + (r.end - r.start), 0n);
+  const log2 = ceilLog2(total);
+  if (log2 < limits.minSpanLog2 || log2 > limits.maxSpanLog2) {
     throw IovaBitmapError.bad(
       'EOPNOTSUPP',
       where,
       'ranges',
-      span,
-      `must span at most 2^${limits.maxSpanLog2} bytes (the device's maxSpanLog2) from the first start to the last end`,
+      total,
+      `must total (after merging) a length whose log2, rounded up, lies in the device's [${limits.minSpanLog2}, ${limits.maxSpanLog2}]; it is ${log2}`,
     );
   }
   return { pageSize, pageShift: log2Exact(pageSize), ranges };
