@@ -348,6 +348,7 @@ export class IovaBitmap {
   }
 
   #unitBase(unitShift: number): UnitBase {
+    checkInt(WHERE, 'unitShift', unitShift, 0, 63); // before it is used as an index
     return (this.#unitBases[unitShift] ??= unitBaseOf(WHERE, this.iova, this.pageShift, unitShift));
   }
 

@@ -197,6 +197,26 @@ const CODE_SHAPE = /^E[A-Z0-9]{1,15}$/;
 /** Longest message {@link IovaBitmapError.dataOf} keeps of a foreign error, characters. */
 const MAX_FOREIGN_MESSAGE = 1000;
 
+/**
+ * Copies a record of details (string, number or boolean values) from an object that is not an
+ * array, a typed array or a buffer (whose every element would be a key: 16 Mi keys for a 16 MiB
+ * typed array).
+ * @throws IovaBitmapError `EINVAL`
+ */
+function detailsOf(where: string, param: string, v: unknown): Record<string, string | number | boolean> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || typedArrayTag(v) !== undefined || bufferKind(v) !== undefined) {
+    throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a record of strings, numbers and booleans');
+  }
+  const copy: Record<string, string | number | boolean> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') {
+      throw IovaBitmapError.bad('EINVAL', where, `${param}.${k}`, x, 'must be a string, number or boolean');
+    }
+    copy[k] = x;
+  }
+  return copy;
+}
+
 /** Text for a message part that should be a string (the API name, a parameter name). */
 function text(x: unknown): string {
   return typeof x === 'string' ? x : describeValue(x);
@@ -213,15 +233,7 @@ function checkErrorArgs(code: unknown, message: unknown, options: unknown): Requ
   const { param = '', value = '', details = {}, cause } = options as ErrorOptions;
   if (typeof param !== 'string') throw IovaBitmapError.bad('EINVAL', W, 'options.param', param, 'must be a string');
   if (typeof value !== 'string') throw IovaBitmapError.bad('EINVAL', W, 'options.value', value, 'must be a string');
-  if (typeof details !== 'object' || details === null) throw IovaBitmapError.bad('EINVAL', W, 'options.details', details, 'must be an object');
-  const copy: Record<string, string | number | boolean> = {};
-  for (const [k, v] of Object.entries(details)) {
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw IovaBitmapError.bad('EINVAL', W, `options.details.${k}`, v, 'must be a string, number or boolean');
-    }
-    copy[k] = v;
-  }
-  return { param, value, details: copy, cause };
+  return { param, value, details: detailsOf(W, 'options.details', details), cause };
 }
 
 /** The one error type of iovabitmap. See the module comment for how it crosses threads. */
@@ -311,14 +323,8 @@ export class IovaBitmapError extends Error {
   static fromData(data: IovaBitmapErrorData, extra?: Record<string, string | number | boolean>): IovaBitmapError {
     const W = 'IovaBitmapError.fromData';
     if (typeof data !== 'object' || data === null) throw IovaBitmapError.bad('EINVAL', W, 'data', data, 'must be error data from toData()');
-    if (extra !== undefined && (typeof extra !== 'object' || extra === null)) throw IovaBitmapError.bad('EINVAL', W, 'extra', extra, 'must be an object');
-    const details: unknown = data.details ?? {};
-    if (typeof details !== 'object' || details === null) throw IovaBitmapError.bad('EINVAL', W, 'data.details', details, 'must be an object');
-    return new IovaBitmapError(data.code, data.message, {
-      param: data.param ?? '',
-      value: data.value ?? '',
-      details: { ...details, ...(extra ?? {}) },
-    });
+    const details = { ...detailsOf(W, 'data.details', data.details ?? {}), ...detailsOf(W, 'extra', extra ?? {}) };
+    return new IovaBitmapError(data.code, data.message, { param: data.param ?? '', value: data.value ?? '', details });
   }
 
   /**
@@ -335,8 +341,12 @@ export class IovaBitmapError extends Error {
       if (IovaBitmapError.is(e)) {
         const x = e as IovaBitmapError;
         const code = typeof x.code === 'string' && CODE_SHAPE.test(x.code) ? x.code : fallback;
-        const details: Record<string, string | number | boolean> = {};
-        for (const [k, v] of Object.entries(x.details ?? {})) if (['string', 'number', 'boolean'].includes(typeof v)) details[k] = v;
+        let details: Record<string, string | number | boolean> = {};
+        try {
+          details = detailsOf('IovaBitmapError.dataOf', 'details', x.details ?? {});
+        } catch {
+          // details that are not a record of scalars are dropped
+        }
         return { name: 'IovaBitmapError', code, message: text(x.message), param: text(x.param ?? ''), value: text(x.value ?? ''), details };
       }
       const message = e instanceof Error ? clip(`${text(e.name)}: ${text(e.message)}`, MAX_FOREIGN_MESSAGE) : describeValue(e);

@@ -258,8 +258,9 @@ export class VfTracker implements DirtySource {
     if (typeof d !== 'object' || d === null || d.kind !== 'VfTracker') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor', d, 'is not a shared VfTracker descriptor');
     }
-    if (typeof d.limits !== 'object' || d.limits === null) throw IovaBitmapError.bad('EINVAL', W, 'descriptor.limits', d.limits, 'must be an object');
-    const t = new VfTracker({ ...d.limits, name: d.name });
+    const l = d.limits;
+    if (typeof l !== 'object' || l === null) throw IovaBitmapError.bad('EINVAL', W, 'descriptor.limits', l, 'must be an object');
+    const t = new VfTracker({ name: d.name, maxRanges: l.maxRanges, minPageSize: l.minPageSize, maxPageSize: l.maxPageSize, minSpanLog2: l.minSpanLog2, maxSpanLog2: l.maxSpanLog2 });
     t.#mem = TrackerMemory.open(t.#where('fromShared'), d.buffer);
     return t;
   }
