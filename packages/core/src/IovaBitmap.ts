@@ -31,10 +31,12 @@
  * data runs it first: a detached bitmap gives `EFAULT`, never a silent no-op. Every dirty source
  * runs it in its checkReport, before anything is read or cleared. Checking once at the start of a
  * report is enough: a buffer is detached only by code running on its own thread (a transfer is a
- * synchronous call), and a report is synchronous code from checkReport to its last chunk, so
- * nothing can detach the buffer in between; the walks therefore pay no check per word or per mask.
- * `orMask`, the walks' per-32-bit write, checks nothing up front either: its every store is an
- * Atomics.or, which throws on detached memory, and that failure is turned into `EFAULT`.
+ * synchronous call), and a one-thread report is synchronous code from checkReport to its last
+ * chunk, so nothing can detach the buffer in between (the parallel engine needs shared memory,
+ * which cannot be detached at all). So the walks pay no length test per word or per mask:
+ * `setBits` / `setUnits` (per run) cost a flag test for shared memory, and `orMask`, the walks'
+ * per-32-bit write, checks nothing up front: its every store is an Atomics.or, which throws on
+ * detached memory, and that failure is turned into `EFAULT`.
  *
  * Invariants.
  * 1. Nothing outside bits [0, nbits) is ever written: not the bytes around the bitmap, not the
