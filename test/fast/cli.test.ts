@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { buildProgram, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli.ts'];
@@ -158,6 +159,31 @@ describe('iovabitmap migrate', () => {
     expect(rows).toHaveLength(3);
     expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
     expect(lines.at(-1)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
+  }, 60_000);
+
+  it('drives the device at a byte rate below a page per second as slowly as asked, never at full speed', async () => {
+    let text = '';
+    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false } as const;
+    const status = await runMigrateCommand({ ...base, rounds: 2, roundInterval: 200, rate: 1n }, out);
+    expect(status, text).toBe(0);
+    expect(text).toContain('device uniform at 1 B/s');
+    const written = text
+      .split('\n')
+      .filter((l) => /^│ \d/.test(l))
+      .map((l) => Number(l.split('│')[2]!.trim()));
+    expect(written).toHaveLength(3);
+    expect(written.at(-1)).toBeLessThanOrEqual(1); // 1 B/s for ~0.2 s: no page yet (the old floor wrote ~10^5)
+    expect(devicePageRate(1n)).toBe(1 / 4096);
+    expect(devicePageRate(6n << 30n)).toBe(1.5 * 2 ** 20);
+    expect(devicePageRate('max')).toBe('max');
+    expect((await rejectionOf(runMigrateCommand({ ...base, rounds: 0, roundInterval: 0, rate: 0n }, out))).param).toBe('--rate');
+    const rate = buildProgram().commands.find((c) => c.name() === 'migrate')!.options.find((o) => o.long === '--rate')!;
+    expect(rate.parseArg!('max', undefined)).toBe('max');
+    expect(rate.parseArg!('0', undefined)).toBe('max');
+    expect(rate.parseArg!('1', undefined)).toBe(1n);
+    expect(rate.parseArg!('2K/s', undefined)).toBe(2048n);
+    expect((await parse('migrate', '--help')).out.replace(/\s+/g, ' ')).toContain('"max" or 0 for as fast as possible');
   }, 60_000);
 
   it('lays out "mixed" leaves as 1/16 at 4 KiB and the rest at 2 MiB in blocks of up to 16 GiB', () => {

@@ -56,7 +56,7 @@ describe('DeviceEngine', () => {
 
   it('records every page in the ground truth before any source sees it, and only pages it wrote', () => {
     const { gt, a, b, engine } = setup();
-    engine.start({ pattern: 'uniform', rate: 0, seed: 3, batchPages: 64 });
+    engine.start({ pattern: 'uniform', rate: 'max', seed: 3, batchPages: 64 });
     vi.advanceTimersByTime(20);
     const stats = engine.stop();
     expect(a.calls.length).toBeGreaterThan(64);
@@ -73,7 +73,7 @@ describe('DeviceEngine', () => {
 
   it('makes no write after stop() or pause() returns, and resumes after resume()', () => {
     const { a, engine } = setup();
-    engine.start({ pattern: 'sequential', rate: 0, seed: 1, batchPages: 32 });
+    engine.start({ pattern: 'sequential', rate: 'max', seed: 1, batchPages: 32 });
     vi.advanceTimersByTime(5);
     const paused = engine.pause();
     const n = a.calls.length;
@@ -108,9 +108,22 @@ describe('DeviceEngine', () => {
     expect(s2.pages - s1.pages).toBeLessThanOrEqual(1001);
   });
 
+  it('writes at fractions of a page per second, and sleeps in bounded steps at very slow rates', () => {
+    const { engine } = setup();
+    engine.start({ pattern: 'uniform', rate: 0.5, seed: 2 });
+    vi.advanceTimersByTime(10_000);
+    const half = engine.stop().pages;
+    expect(half).toBeGreaterThanOrEqual(4);
+    expect(half).toBeLessThanOrEqual(5);
+    engine.start({ pattern: 'uniform', rate: 1e-12, seed: 2 }); // a wait of ~31,000 years, beyond any timer
+    vi.advanceTimersByTime(3_600_000);
+    expect(engine.stop().pages).toBe(half);
+    expect(vi.getTimerCount()).toBe(0); // stop() left no timer behind
+  });
+
   it('keeps batches to batchPages, never splitting a 512-page burst', () => {
     const { a, engine } = setup();
-    engine.start({ pattern: 'burst', rate: 0, seed: 4, batchPages: 100 });
+    engine.start({ pattern: 'burst', rate: 'max', seed: 4, batchPages: 100 });
     vi.advanceTimersByTime(3);
     const s = engine.stop();
     expect(a.calls.every((r) => r.count === 512 && r.page % 512 === 0)).toBe(true);
@@ -119,10 +132,10 @@ describe('DeviceEngine', () => {
 
   it('counts per pattern across starts, and resets on attach', () => {
     const { gt, a, engine } = setup();
-    engine.start({ pattern: 'hotset', rate: 0, seed: 1, batchPages: 10 });
+    engine.start({ pattern: 'hotset', rate: 'max', seed: 1, batchPages: 10 });
     vi.advanceTimersByTime(1);
     engine.stop();
-    engine.start({ pattern: 'burst', rate: 0, seed: 1, batchPages: 10 });
+    engine.start({ pattern: 'burst', rate: 'max', seed: 1, batchPages: 10 });
     vi.advanceTimersByTime(1);
     const s = engine.stop();
     expect(s.perPattern.hotset.pages + s.perPattern.burst.pages).toBe(s.pages);
@@ -136,7 +149,7 @@ describe('DeviceEngine', () => {
 
   it('counts the pages of writes a source took nothing of', () => {
     const { engine } = setup((page) => (page % 2 === 0 ? 1 : 0));
-    engine.start({ pattern: 'uniform', rate: 0, seed: 8, batchPages: 200 });
+    engine.start({ pattern: 'uniform', rate: 'max', seed: 8, batchPages: 200 });
     vi.advanceTimersByTime(1);
     const s = engine.stop();
     expect(s.unmarkedPages.iommu).toBe(0);
@@ -147,7 +160,7 @@ describe('DeviceEngine', () => {
   it('writes only inside the region it was given', () => {
     const { a, engine } = setup();
     const region = { iova: BigInt(BASE_PAGE + 1000) << 12n, length: 300n << 12n };
-    engine.start({ pattern: 'sequential', rate: 0, seed: 5, region, batchPages: 50 });
+    engine.start({ pattern: 'sequential', rate: 'max', seed: 5, region, batchPages: 50 });
     vi.advanceTimersByTime(10);
     engine.stop();
     expect(a.calls.length).toBeGreaterThan(20); // > 300 pages: the stream wrapped
@@ -159,7 +172,7 @@ describe('DeviceEngine', () => {
 
   it('rejects bad calls with the right code and without changing state', () => {
     const engine = new DeviceEngine();
-    expect(codeOf(() => engine.start({ pattern: 'uniform', rate: 0, seed: 1 }))).toBe('EINVAL'); // nothing attached
+    expect(codeOf(() => engine.start({ pattern: 'uniform', rate: 'max', seed: 1 }))).toBe('EINVAL'); // nothing attached
     const big = new IovaBitmap({ iova: 0, length: 1n << 24n, pageSize: 8192 });
     expect(codeOf(() => engine.attach(big, []))).toBe('EINVAL');
     const { gt, a, engine: e } = setup();
@@ -167,17 +180,18 @@ describe('DeviceEngine', () => {
     expect(codeOf(() => e.pause())).toBe('EINVAL');
     expect(codeOf(() => e.resume())).toBe('EINVAL');
     expect(codeOf(() => e.start({ pattern: 'uniform', rate: -1, seed: 1 }))).toBe('EINVAL');
-    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1.5 }))).toBe('EINVAL');
-    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1, batchPages: 0 }))).toBe('EINVAL');
-    expect(codeOf(() => e.start({ pattern: 'nope' as 'uniform', rate: 0, seed: 1 }))).toBe('EINVAL');
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1 }))).toBe('EINVAL'); // 'max' means full speed, 0 is a mistake
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 'max', seed: 1.5 }))).toBe('EINVAL');
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 'max', seed: 1, batchPages: 0 }))).toBe('EINVAL');
+    expect(codeOf(() => e.start({ pattern: 'nope' as 'uniform', rate: 'max', seed: 1 }))).toBe('EINVAL');
     const outside = { iova: BigInt(BASE_PAGE + PAGES - 1) << 12n, length: 2n << 12n };
-    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1, region: outside }))).toBe('EINVAL');
-    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1, region: { iova: 4097, length: 4096 } }))).toBe('EINVAL');
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 'max', seed: 1, region: outside }))).toBe('EINVAL');
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 'max', seed: 1, region: { iova: 4097, length: 4096 } }))).toBe('EINVAL');
     expect(e.state).toBe('ready');
     vi.advanceTimersByTime(10);
     expect(a.calls.length).toBe(0);
-    e.start({ pattern: 'uniform', rate: 0, seed: 1 });
-    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 0, seed: 1 }))).toBe('EBUSY');
+    e.start({ pattern: 'uniform', rate: 'max', seed: 1 });
+    expect(codeOf(() => e.start({ pattern: 'uniform', rate: 'max', seed: 1 }))).toBe('EBUSY');
     expect(codeOf(() => e.attach(gt, [a]))).toBe('EBUSY');
     e.stop();
   });

@@ -40,7 +40,7 @@ describe('DeviceSimulator (worker + comlink)', () => {
     const gt = groundTruth();
     await sim.attach({ groundTruth: gt.share() });
     expect(sim.groundTruth?.buffer).toBe(gt.buffer);
-    await sim.start({ pattern: 'burst', rate: 0, seed: 7 });
+    await sim.start({ pattern: 'burst', rate: 'max', seed: 7 });
     await until(() => sim.pagesWritten >= 512 * 20);
     const stats = await sim.stop();
     const after = gt.snapshot();
@@ -71,17 +71,45 @@ describe('DeviceSimulator (worker + comlink)', () => {
 
   it('rebuilds errors with their codes across the thread boundary', async () => {
     await sim.attach({ groundTruth: groundTruth().share() });
-    const e1 = await rejection(sim.start({ pattern: 'uniform', rate: -5, seed: 1 }));
-    expect(e1.code).toBe('EINVAL');
-    expect(e1.param).toBe('rate');
-    expect(e1.message).toMatch(/rate/);
+    const e1 = await rejection(sim.start({ pattern: 'uniform', rate: 1, seed: 1, region: { iova: 0, length: 4096 } }));
+    expect(e1.code).toBe('EINVAL'); // found by the engine in the worker: the region is outside the ground truth
+    expect(e1.param).toBe('region');
+    expect(e1.message).toMatch(/^DeviceSimulator\.start: region must lie inside the ground truth/);
     expect((await rejection(sim.resume())).code).toBe('EINVAL');
     await sim.start({ pattern: 'uniform', rate: 1000, seed: 1 });
-    expect((await rejection(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }))).code).toBe('EBUSY');
+    expect((await rejection(sim.start({ pattern: 'uniform', rate: 'max', seed: 1 }))).code).toBe('EBUSY');
     const gt8k = new IovaBitmap({ iova: 0, length: 1n << 20n, pageSize: 8192 });
     expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EBUSY');
     await sim.stop();
     expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EINVAL');
+  });
+
+  it("writes at a fraction of a page per second as slowly as asked, at 'max' as fast as it can, and refuses 0", async () => {
+    await sim.attach({ groundTruth: groundTruth().share() });
+    await sim.start({ pattern: 'uniform', rate: 1 / 4096, seed: 1 }); // one byte per second
+    await new Promise((r) => setTimeout(r, 200));
+    const slow = await sim.stop();
+    expect(slow.pages).toBeLessThanOrEqual(1);
+    await sim.start({ pattern: 'uniform', rate: 'max', seed: 1 });
+    await new Promise((r) => setTimeout(r, 200));
+    const fast = await sim.stop();
+    expect(fast.pages - slow.pages).toBeGreaterThan(10_000);
+    const e = await rejection(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }));
+    expect(e.code).toBe('EINVAL');
+    expect(e.param).toBe('rate');
+    expect(e.message).toContain("use 'max' for full speed");
+    expect((await sim.stats()).state).toBe('stopped');
+  });
+
+  it('refuses a ground truth over a plain ArrayBuffer (the worker would write a copy) before posting it', async () => {
+    const shared = groundTruth();
+    await sim.attach({ groundTruth: shared.share() });
+    const copy = { ...shared.share(), buffer: new ArrayBuffer(shared.buffer.byteLength) };
+    const e = await rejection(sim.attach({ groundTruth: copy as never }));
+    expect(e.code).toBe('EINVAL');
+    expect(e.param).toBe('groundTruth.buffer');
+    expect(e.message).toMatch(/^DeviceSimulator\.attach: groundTruth\.buffer must be a SharedArrayBuffer/);
+    expect(sim.groundTruth?.buffer).toBe(shared.buffer); // still attached to the shared one
   });
 
   it('rejects a call pending when the worker is killed with EIO, and every later call', async () => {
@@ -102,7 +130,7 @@ describe('DeviceSimulator (worker + comlink)', () => {
     for (const kind of ['exit', 'throw'] as const) {
       const victim = await DeviceSimulator.create();
       await victim.attach({ groundTruth: groundTruth().share() });
-      await victim.start({ pattern: 'sequential', rate: 0, seed: 2 });
+      await victim.start({ pattern: 'sequential', rate: 'max', seed: 2 });
       const pending = victim.ping(60_000);
       await victim.injectFault(kind);
       const e = await rejection(pending);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
 import { DeviceSimulator, mappingUnitMap, trackerUnitMap, verifyMigration } from '@iovabitmap/workers';
+import { rejectionOf } from '../helpers/rejection.js';
 
 const MiB = 1n << 20n;
 const BASE = 1n << 32n;
@@ -65,26 +66,40 @@ describe('DeviceSimulator writing into real sources', () => {
     await sim.attach({ pageTable: pt.share(), groundTruth: gt.share() });
     let err: unknown;
     try {
-      await sim.start({ pattern: 'uniform', rate: 0, seed: 1 });
+      await sim.start({ pattern: 'uniform', rate: 'max', seed: 1 });
     } catch (e) {
       err = e;
     }
     expect(IovaBitmapError.hasCode(err, 'EINVAL')).toBe(true);
     expect((err as Error).message).toContain('"iommu"');
     expect((err as Error).message).toContain((BASE + 4n * MiB).toString(16));
-    await sim.start({ pattern: 'uniform', rate: 0, seed: 1, region: { iova: BASE + 8n * MiB, length: LEN - 8n * MiB } });
+    await sim.start({ pattern: 'uniform', rate: 'max', seed: 1, region: { iova: BASE + 8n * MiB, length: LEN - 8n * MiB } });
     await sim.stop();
   });
 
-  it('counts writes into a read-only mapping as unmarked (the tripwire of the region rule)', async () => {
+  it('refuses to start over a page mapped read-only, naming the first one; a writable region works', async () => {
+    // [BASE, +8 MiB) writable at 4 KiB, [+8, +16 MiB) read-only at 2 MiB, [+16 MiB, LEN) writable.
     const pt = new IoPageTable({ format: 'smmu-v3', name: 'iommu' });
-    pt.map(BASE, LEN, { leaf: 4096n, writable: false });
+    pt.map(BASE, 8n * MiB, { leaf: 4096n });
+    pt.map(BASE + 8n * MiB, 8n * MiB, { leaf: 2n * MiB, writable: false });
+    pt.map(BASE + 16n * MiB, LEN - 16n * MiB, { leaf: 4096n });
     pt.setDirtyTracking(true);
     const gt = new IovaBitmap({ iova: BASE, length: LEN, pageSize: 4096 });
     await sim.attach({ pageTable: pt.share(), groundTruth: gt.share() });
-    await sim.start({ pattern: 'sequential', rate: 0, seed: 1 });
+    const refused = async (region?: { iova: bigint; length: bigint }): Promise<IovaBitmapError> =>
+      rejectionOf(sim.start({ pattern: 'sequential', rate: 'max', seed: 1, ...(region === undefined ? {} : { region }) }));
+    for (const e of [await refused(), await refused({ iova: BASE + 8n * MiB, length: 8n * MiB }), await refused({ iova: BASE + 4n * MiB, length: 8n * MiB })]) {
+      expect(e.code).toBe('EINVAL');
+      expect(e.param).toBe('region');
+      expect(e.message).toContain('"iommu"');
+      expect(e.message).toContain(`read-only`);
+      expect(e.message).toContain(`IOVA 0x${(BASE + 8n * MiB).toString(16)} read-only`);
+    }
+    expect((await sim.stats()).state).toBe('ready');
+    expect(gt.count()).toBe(0); // nothing written
+    await sim.start({ pattern: 'sequential', rate: 'max', seed: 1, region: { iova: BASE + 16n * MiB, length: LEN - 16n * MiB } });
     while (sim.pagesWritten < 1000) await new Promise((r) => setTimeout(r, 2));
     const s = await sim.stop();
-    expect(s.unmarkedPages.iommu).toBe(s.pages);
+    expect(s.unmarkedPages.iommu).toBe(0);
   });
 });

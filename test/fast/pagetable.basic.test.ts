@@ -151,6 +151,23 @@ describe.each(PTE_FORMATS)('IoPageTable %s', (format) => {
     expect(view.memoryStats()).toMatchObject({ leaves: 512, mappedBytes: BigInt(2 * MiB) });
   });
 
+  it('says in its descriptor which mapped areas are writable, through map, unmap and a view', () => {
+    const pt = new IoPageTable({ format });
+    const pages = (bytes: number): number => bytes / 4096;
+    pt.map(0, 4 * MiB, { leaf: 4096 });
+    pt.map(4 * MiB, 4 * MiB, { leaf: 2 * MiB, writable: false });
+    pt.map(8 * MiB, 2 * MiB, { leaf: 2 * MiB, writable: true });
+    pt.map(16 * MiB, 4096, { leaf: 4096, writable: false });
+    let d = pt.share();
+    expect([...d.areas]).toEqual([0, pages(10 * MiB), pages(16 * MiB), pages(16 * MiB) + 1]);
+    expect([...d.writableAreas]).toEqual([0, pages(4 * MiB), pages(8 * MiB), pages(10 * MiB)]);
+    pt.unmap(MiB, MiB);
+    pt.unmap(8 * MiB, 2 * MiB);
+    d = pt.share();
+    expect([...d.writableAreas]).toEqual([0, pages(MiB), pages(2 * MiB), pages(4 * MiB)]);
+    expect([...IoPageTable.fromShared(structuredClone(d)).share().writableAreas]).toEqual([...d.writableAreas]);
+  });
+
   it('reaches segments created after an earlier share() from a later one', () => {
     const pt = new IoPageTable({ format });
     pt.map(0, 4096, { leaf: 4096 });

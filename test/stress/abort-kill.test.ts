@@ -34,7 +34,7 @@ describe('abort and worker kill mid-report while the device writes', () => {
         for (let i = 0; i < b.length; i++) unionBytes[i]! |= b[i]!;
       };
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
-      await h.device.start({ pattern: (['uniform', 'hotset', 'burst', 'sequential'] as const)[wi % 4]!, rate: 0, seed: subSeed(seed, 100 + wi) });
+      await h.device.start({ pattern: (['uniform', 'hotset', 'burst', 'sequential'] as const)[wi % 4]!, rate: 'max', seed: subSeed(seed, 100 + wi) });
       const chunkBits = 32 * (8 + rng.int(32));
       const actions: Action[] = ['complete', 'abort-before', 'abort-during', 'abort-during', 'abort-during', 'throw', 'exit', 'complete'];
       const reports = 14;

@@ -36,7 +36,7 @@ describe('reports racing with device writes', () => {
       // Many chunks, with edges inside leaves: 32..2048 bits, or 2^14..2^16 for the wide worlds.
       const chunkBits = wide ? 2 ** (14 + rng.int(3)) : 32 * (1 + rng.int(64));
       // Full speed writes millions of scattered pages into a wide world; its checks then dominate.
-      const rate = wide ? 200_000 : [0, 400_000, 100_000][rng.int(3)]!;
+      const rate = wide ? 200_000 : (['max', 400_000, 100_000] as const)[rng.int(3)]!;
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
       await h.device.start({ pattern, rate, seed: subSeed(seed, 1000 + i), batchPages: 1 + rng.int(512) });
       const r = await migrate({

@@ -58,7 +58,7 @@ describe('soak: back-to-back migrations', () => {
       const rng = createRng(subSeed(seed, i));
       const w = makeWorld(rng, { format: PTE_FORMATS[i % PTE_FORMATS.length]!, length: 1n << 29n, pieces: 4 });
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
-      await h.device.start({ pattern: DEVICE_PATTERNS[i % DEVICE_PATTERNS.length]!, rate: 0, seed: subSeed(seed, 500 + i) });
+      await h.device.start({ pattern: DEVICE_PATTERNS[i % DEVICE_PATTERNS.length]!, rate: 'max', seed: subSeed(seed, 500 + i) });
       const r = await migrate({ bitmapPageSize: 4096, rounds: 3, sources: w.sources, device: h.device, pool: h.pool, units: w.units });
       expect({ run: i, ok: r.verification.ok, missing: r.verification.missing, unexpected: r.verification.unexpected }).toEqual({ run: i, ok: true, missing: 0, unexpected: 0 });
       w.vf.stop();

@@ -42,11 +42,19 @@ export function leafLayoutOption(flags: string, description: string, defaultValu
     .default(defaultValue, typeof defaultValue === 'string' ? defaultValue : formatBytes(defaultValue).replace(' ', ''));
 }
 
-/** `--flag <bytes/s>`: a data rate in bytes per second as a bigint (`1GiB/s`, `0`). */
+/**
+ * `--flag <bytes/s|max>`: a data rate in bytes per second as a bigint (`1GiB/s`, `1`), or `'max'`
+ * for as fast as possible, which `0` also means (never a rate of zero).
+ */
 export function byteRateOption(flags: string, description: string, defaultBytesPerSec: bigint): Option {
   const name = flags.split(/[ ,]/)[0]!;
-  return new Option(flags, description)
-    .argParser(commanderParser((t) => parseByteRate(t, name)))
+  const parse = (t: string): bigint | 'max' => {
+    if (t.trim().toLowerCase() === 'max') return 'max';
+    const v = parseByteRate(t, name);
+    return v === 0n ? 'max' : v;
+  };
+  return new Option(flags, `${description} (bytes per second, e.g. 1GiB/s or 512K/s; "max" or 0 for as fast as possible)`)
+    .argParser(commanderParser(parse))
     .default(defaultBytesPerSec, `${formatBytes(defaultBytesPerSec).replace(' ', '')}/s`);
 }
 

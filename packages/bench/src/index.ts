@@ -48,5 +48,5 @@ export { runReportCommand, checkReportGeometry } from './reportCommand.js';
 export type { ReportCommandOptions } from './reportCommand.js';
 export { runBenchCommand } from './benchCommand.js';
 export type { BenchCommandOptions } from './benchCommand.js';
-export { layoutMappings, runMigrateCommand } from './migrateCommand.js';
+export { devicePageRate, layoutMappings, runMigrateCommand } from './migrateCommand.js';
 export type { MigrateCommandOptions } from './migrateCommand.js';

@@ -43,8 +43,8 @@ export interface MigrateCommandOptions {
   readonly threads: number;
   /** Device write pattern. */
   readonly pattern: DevicePatternName;
-  /** Device write rate, bytes per second; 0 = as fast as it can. */
-  readonly rate: bigint;
+  /** Device write rate, bytes per second (> 0), or `'max'` for as fast as it can. */
+  readonly rate: bigint | 'max';
   /** Pause between pre-copy rounds, ms. */
   readonly roundInterval: number;
   /** Device seed. */
@@ -73,6 +73,17 @@ export function layoutMappings(iova: bigint, length: bigint, leaf: bigint | 'mix
     if (n > a) out.push({ iova: iova + off + a, length: n - a, leaf: 2n * MiB });
   }
   return out;
+}
+
+/**
+ * The device's rate in 4 KiB pages per second from a byte rate: exact division, never floored
+ * (1 byte/s is one page every 4096 s, not full speed).
+ * @throws IovaBitmapError `EINVAL` for a rate that is not > 0 bytes/s or `'max'`.
+ */
+export function devicePageRate(bytesPerSec: bigint | 'max'): number | 'max' {
+  if (bytesPerSec === 'max') return 'max';
+  if (typeof bytesPerSec !== 'bigint' || bytesPerSec <= 0n) throw usageError('--rate', bytesPerSec, "must be > 0 bytes per second, or 'max'");
+  return Number(bytesPerSec) / 4096;
 }
 
 /** The rounds as a terminal table. */
@@ -106,6 +117,7 @@ export async function runMigrateCommand(o: MigrateCommandOptions, out: NodeJS.Wr
   if (o.bitmapPageSize < 4096n || (o.bitmapPageSize & (o.bitmapPageSize - 1n)) !== 0n || o.iovaSize % o.bitmapPageSize !== 0n) {
     throw usageError('--bitmap-page-size', formatBytes(o.bitmapPageSize), `must be a power of two of at least 4 KiB that divides --iova-size`);
   }
+  const pageRate = devicePageRate(o.rate);
   const iova = BENCH_IOVA_BASE;
   const length = o.iovaSize;
   const t0 = performance.now();
@@ -136,13 +148,13 @@ export async function runMigrateCommand(o: MigrateCommandOptions, out: NodeJS.Wr
     const mem = table?.memoryStats();
     out.write(
       `migrate: ${formatBytes(length)} of IOVA, ${leaves}, sources ${o.sources}, bitmap pages ${formatBytes(o.bitmapPageSize)}, ` +
-        `${o.rounds} pre-copy rounds, ${o.threads} threads; device ${o.pattern} at ${o.rate === 0n ? 'full speed' : `${formatBytes(o.rate)}/s`}, seed ${o.seed}\n` +
+        `${o.rounds} pre-copy rounds, ${o.threads} threads; device ${o.pattern} at ${o.rate === 'max' ? 'full speed' : `${formatBytes(o.rate)}/s`}, seed ${o.seed}\n` +
         `setup: ${formatMs(performance.now() - t0)}` +
         (mem ? `, page table ${formatBytesRounded(BigInt(mem.tableBytes))} for ${mem.leaves} leaves` : '') +
         (tracker ? `, tracker at ${formatBytes(tracker.pageSize)} pages` : '') +
         '\n',
     );
-    await device.start({ pattern: o.pattern, rate: Number(o.rate / 4096n), seed: o.seed });
+    await device.start({ pattern: o.pattern, rate: pageRate, seed: o.seed });
     const result = await migrate({
       bitmapPageSize: o.bitmapPageSize,
       rounds: o.rounds,

@@ -98,7 +98,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addOption(sizeOption('--bitmap-page-size <size>', 'IOVA bytes per bitmap bit', 4096n))
     .addOption(countOption('--rounds <n>', 'pre-copy rounds before the final one', { min: 0, max: 1_000_000 }, 5))
     .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
-    .addOption(byteRateOption('--rate <bytes/s>', 'device write rate, e.g. 1GiB/s; 0 = as fast as it can', 256n << 20n))
+    .addOption(byteRateOption('--rate <bytes/s|max>', 'device write rate; below 4K/s the device writes less than a page per second', 256n << 20n))
     .addOption(countOption('--round-interval <ms>', 'pause between pre-copy rounds, ms', { min: 0, max: 3_600_000 }, 50))
     .addOption(countOption('--seed <n>', 'seed of the device pattern', { min: 0, max: 2 ** 32 - 1 }, 1))
     .option('--verify-each-round', 'check every round for pages no device wrote', false)

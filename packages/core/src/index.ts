@@ -12,7 +12,7 @@ export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './windo
 export type { BitmapWindow, WindowGeometry } from './windows.js';
 export { IovaBitmapError, MAX_DESCRIBED_CHARS, describeValue } from './errors.js';
 export type { IovaBitmapErrorData, IovaErrorCode } from './errors.js';
-export { U64_LIMIT, U64_MAX, toU64, log2Exact } from './u64.js';
+export { U64_LIMIT, U64_MAX, checkInt, toU64, log2Exact } from './u64.js';
 export type { U64Like } from './u64.js';
 export { emptySourceStats, addSourceStats, checkChunk, reportNoClear } from './DirtySource.js';
 export type { DirtySource, DirtySourceShared, ReportChunk, ReportOptions, SourceStats, WorkProfile } from './DirtySource.js';

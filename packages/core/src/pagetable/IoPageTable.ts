@@ -39,7 +39,9 @@
  *    between duplicates a report, never loses one; entries that become dirty after the read are
  *    not cleared.
  * 2. A rejected call writes nothing: every check (./rangeChecks.ts, the owner's interval list of
- *    mapped areas ./MappedAreas.ts, reserving table pages) runs before the first store.
+ *    mapped areas ./MappedAreas.ts, reserving table pages) runs before the first store. A second
+ *    list holds the writable areas; share() hands both out, so that a device can refuse to write
+ *    where the IOMMU would not mark a page (workers' DeviceEngine).
  * 3. Cost follows what is mapped: walks and checks never visit absent subtrees' contents; the hole
  *    check of a report is a binary search, not a walk.
  * 4. New leaves are clean; dirty marks are made only while tracking is on (hardware A/D updates
@@ -79,6 +81,8 @@ export class IoPageTable implements DirtySource {
   readonly #mem: TableMemory;
   readonly #edit: TableEditor;
   readonly #areas: MappedAreas;
+  /** The writable part of {@link #areas} (a read-only leaf is never marked dirty). */
+  readonly #writable: MappedAreas;
   /** Owner-side runs by entry size, for {@link IoPageTable.workProfile}; empty on views. */
   readonly #leafAreas = new LeafAreas();
   readonly #pageLimit: number;
@@ -110,6 +114,7 @@ export class IoPageTable implements DirtySource {
     const W = WHERE + '.fromShared';
     this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
     this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.areas, this.#pageLimit);
+    this.#writable = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.writableAreas, this.#pageLimit, 'writableAreas');
     this.#edit = new TableEditor(this.#mem, codec, levels);
   }
 
@@ -138,6 +143,7 @@ export class IoPageTable implements DirtySource {
       control: this.#mem.controlBuffer,
       segments: [...this.#mem.segments],
       areas: this.#areas.toFlat(),
+      writableAreas: this.#writable.toFlat(),
     };
   }
 
@@ -178,6 +184,7 @@ export class IoPageTable implements DirtySource {
     const groupPages = 2 ** (shift - 12);
     this.#edit.map(r.first, r.last, { level, groupPages, writable });
     this.#areas.add(r.first, r.last);
+    if (writable) this.#writable.add(r.first, r.last);
     this.#leafAreas.add(r.first, r.last, SPAN[level]!);
     this.#count((r.last - r.first) / groupPages, r.last - r.first);
   }
@@ -202,6 +209,7 @@ export class IoPageTable implements DirtySource {
     }
     const gone = this.#edit.unmap(r.first, r.last);
     this.#areas.remove(r.first, r.last);
+    this.#writable.remove(r.first, r.last);
     this.#leafAreas.remove(r.first, r.last);
     this.#count(-gone.leaves, -gone.pages);
   }

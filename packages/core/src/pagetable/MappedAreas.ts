@@ -12,6 +12,7 @@
  *
  * Page numbers are plain numbers: a 57-bit IOVA has at most 2^45 pages, exact in a double.
  * A view in a worker gets a copy of the list as it was at share() ({@link MappedAreas.toFlat}).
+ * IoPageTable keeps two lists: every mapped area, and the areas mapped writable.
  */
 import { typedArrayTag } from '../buffers.js';
 import { IovaBitmapError } from '../errors.js';
@@ -25,18 +26,19 @@ export class MappedAreas {
   /**
    * Rebuilds a list from {@link MappedAreas.toFlat} output, checking that it is one: a Float64Array
    * of [start, end) pairs of integer pages, ascending and disjoint, within [0, pageLimit].
+   * @param field - the descriptor field named in errors (`areas`, `writableAreas`)
    * @throws IovaBitmapError `EINVAL` naming the first pair that does not fit.
    */
-  static fromFlat(where: string, flat: unknown, pageLimit: number): MappedAreas {
+  static fromFlat(where: string, flat: unknown, pageLimit: number, field = 'areas'): MappedAreas {
     if (typedArrayTag(flat) !== 'Float64Array' || (flat as Float64Array).length % 2 !== 0) {
-      throw IovaBitmapError.bad('EINVAL', where, 'descriptor.areas', flat, 'must be a Float64Array of [start, end) page pairs');
+      throw IovaBitmapError.bad('EINVAL', where, `descriptor.${field}`, flat, 'must be a Float64Array of [start, end) page pairs');
     }
     const f = flat as Float64Array;
     for (let i = 0; i < f.length; i += 2) {
       const s = f[i]!;
       const e = f[i + 1]!;
       if (!Number.isInteger(s) || !Number.isInteger(e) || s < (i === 0 ? 0 : f[i - 1]!) || e <= s || e > pageLimit) {
-        throw IovaBitmapError.bad('EINVAL', where, `descriptor.areas[${i}]`, [s, e], `must be ascending, disjoint [start, end) pages within [0, ${pageLimit}]`);
+        throw IovaBitmapError.bad('EINVAL', where, `descriptor.${field}[${i}]`, [s, e], `must be ascending, disjoint [start, end) pages within [0, ${pageLimit}]`);
       }
     }
     return MappedAreas.#of(f);

@@ -36,6 +36,8 @@ export interface SharedIoPageTable extends DirtySourceShared {
   readonly segments: readonly SharedArrayBuffer[];
   /** Mapped areas at share() time: [start, end) pairs of 4 KiB pages (a copy). */
   readonly areas: Float64Array;
+  /** The writable part of `areas` (mapped with `writable: true`), in the same form. */
+  readonly writableAreas: Float64Array;
 }
 
 /** Table memory and mapping counters, from {@link IoPageTable.memoryStats}. */

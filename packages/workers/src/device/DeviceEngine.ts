@@ -33,8 +33,10 @@
  * `dmaWritePages` whether a page was writable; instead the *region* is the contract: the device
  * writes only inside `start({ region })` (default: the ground truth's range), which must be mapped
  * writable in the page table and tracked by the tracker; start() rejects a region with a hole in
- * any source's coverage (`firstUncovered`: the page table's mapped areas, the tracker's ranges).
- * As a tripwire, the pages of any write a source took nothing of (`dmaWritePages` returning 0) are
+ * any source's coverage (`firstUncovered`: the page table's mapped areas, the tracker's ranges)
+ * and then one with a page a source maps read-only (`firstReadOnly`: the page table's writable
+ * areas; the IOMMU refuses to mark a read-only leaf dirty while the ground truth gets the page,
+ * so every such write would be a false "missing"). As a tripwire, the pages of any write a source took nothing of (`dmaWritePages` returning 0) are
  * counted in `stats().unmarkedPages`; the tests assert it stays 0. (Sources count what they took in their own units, tracker pages or
  * leaves, so a partial take cannot be told from the return value; the region check is the rule.)
  *
@@ -52,12 +54,16 @@
  * whole-word stores of the ground truth, visible to the main thread and to workers it signals
  * afterwards. Only then does the caller take the final report.
  *
- * Rate. A token bucket: after t ms of running, the device may have written rate·t/1000 pages. The
- * bucket is reset on resume so that a pause does not turn into a burst. Runs are never split, so a
- * 512-page burst can overdraw the bucket; the next batch then waits longer.
+ * Rate. Pages per second, any positive finite number (fractions too: 1/4096 is one page every
+ * 4096 s), or 'max' (checked in ./startOptions.ts). A token bucket: after t ms of running, the
+ * device may have written rate·t/1000 pages; when that is less than one page ahead it sleeps until
+ * the next page is due (at most MAX_WAIT_MS at a time). The bucket is reset on resume so that a
+ * pause does not turn into a burst. Runs are never split, so a 512-page burst can overdraw the
+ * bucket; the next batch then waits longer. 'max' skips the bucket: a batch per event-loop turn.
  */
-import { IovaBitmap, IovaBitmapError, toU64, lastAtOrBefore } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, lastAtOrBefore } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
+import { DEFAULT_BATCH_PAGES, checkStartOptions } from './startOptions.js';
 import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './types.js';
 
 const WHERE = 'DeviceSimulator';
@@ -78,6 +84,12 @@ export interface DmaTarget {
    * all of it. Optional; start() checks the region with it.
    */
   firstUncovered?(firstPage: number, count: number): number;
+  /**
+   * The first 4 KiB page of [firstPage, firstPage + count), wholly covered, that the source maps
+   * read-only (a device write there marks nothing), or -1 when none is. Optional; start() checks
+   * the region with it after {@link firstUncovered}.
+   */
+  firstReadOnly?(firstPage: number, count: number): number;
 }
 
 /**
@@ -110,8 +122,9 @@ export const CONTROL = Object.freeze({
 });
 const CONTROL_WORDS = 4;
 
-/** Default pages per batch. About 0.1-0.5 ms of writes for 1-page runs: control calls wait at most that. */
-export const DEFAULT_BATCH_PAGES = 1024;
+/** Longest sleep of the rate limiter before it looks at the clock again, ms. */
+const MAX_WAIT_MS = 60_000;
+
 
 /** The device; see the module comment. One engine per worker. */
 export class DeviceEngine {
@@ -124,7 +137,8 @@ export class DeviceEngine {
   #targets: DmaTarget[] = [];
   #gen: PatternGenerator | undefined;
   #pattern: DevicePatternStats | undefined;
-  #rate = 0;
+  /** Pages per second; Infinity for 'max'. */
+  #rate = Number.POSITIVE_INFINITY;
   #batchPages = DEFAULT_BATCH_PAGES;
   #immediate: NodeJS.Immediate | undefined;
   #timeout: NodeJS.Timeout | undefined;
@@ -183,8 +197,9 @@ export class DeviceEngine {
 
   /**
    * Starts writing. Allowed when attached and not running/paused.
-   * @throws IovaBitmapError `EBUSY` (running/paused), `EINVAL` (detached, bad pattern, rate,
-   *   seed, batchPages, or a region outside the ground truth or not 4 KiB aligned).
+   * @throws IovaBitmapError `EBUSY` (running/paused), `EINVAL` (detached, bad options as
+   *   ./startOptions.ts checks them, a region outside the ground truth, with a hole in a source or
+   *   a page a source maps read-only).
    */
   start(o: DeviceStartOptions): void {
     const where = WHERE + '.start';
@@ -192,41 +207,37 @@ export class DeviceEngine {
     const gt = this.#groundTruth;
     const gtRegion = this.#gtRegion;
     if (gt === undefined || gtRegion === undefined) throw new IovaBitmapError('EINVAL', `${where}: attach() a ground truth first`);
-    if (typeof o !== 'object' || o === null) throw IovaBitmapError.bad('EINVAL', where, 'options', o, 'must be an object');
-    if (typeof o.rate !== 'number' || !Number.isFinite(o.rate) || o.rate < 0) throw IovaBitmapError.bad('EINVAL', where, 'rate', o.rate, 'must be a finite number of pages per second >= 0');
-    if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 32) throw IovaBitmapError.bad('EINVAL', where, 'seed', o.seed, 'must be an integer in [0, 2^32)');
-    const batchPages = o.batchPages ?? DEFAULT_BATCH_PAGES;
-    if (!Number.isInteger(batchPages) || batchPages < 1 || batchPages > 2 ** 24) throw IovaBitmapError.bad('EINVAL', where, 'batchPages', batchPages, 'must be an integer in [1, 2^24]');
+    const c = checkStartOptions(where, o);
     let region = gtRegion;
-    if (o.region !== undefined) {
-      const iova = toU64(where, 'region.iova', o.region.iova);
-      const length = toU64(where, 'region.length', o.region.length);
-      if (length === 0n || (iova & 4095n) !== 0n || (length & 4095n) !== 0n) {
-        throw IovaBitmapError.bad('EINVAL', where, 'region', `${iova}+${length}`, 'must be non-empty and aligned to 4 KiB');
-      }
+    if (c.region !== undefined) {
+      const { iova, length } = c.region;
       if (iova < gt.iova || iova + length > gt.end) {
         throw IovaBitmapError.bad('EINVAL', where, 'region', `0x${iova.toString(16)}+0x${length.toString(16)}`, `must lie inside the ground truth [0x${gt.iova.toString(16)}, 0x${gt.end.toString(16)})`);
       }
       region = { firstPage: Number(iova >> 12n), pageCount: Number(length >> 12n) };
     }
+    this.#checkCoverage(where, region);
+    const gen = createPattern(c.pattern, region, c.seed, c);
+    this.#gen = gen;
+    this.#pattern = this.#perPattern[gen.name];
+    this.#rate = c.pagesPerSec;
+    this.#batchPages = c.batchPages;
+    this.#enterRunning();
+  }
+
+  /** Refuses a region with a page some target does not cover, or covers read-only (module comment). */
+  #checkCoverage(where: string, region: PageRegion): void {
+    const shown = `0x${(BigInt(region.firstPage) << 12n).toString(16)}+0x${(BigInt(region.pageCount) << 12n).toString(16)}`;
     for (const t of this.#targets) {
       const hole = t.firstUncovered?.(region.firstPage, region.pageCount) ?? -1;
       if (hole >= 0) {
-        throw IovaBitmapError.bad(
-          'EINVAL',
-          where,
-          'region',
-          `0x${(BigInt(region.firstPage) << 12n).toString(16)}+0x${(BigInt(region.pageCount) << 12n).toString(16)}`,
-          `must be wholly covered by source ${JSON.stringify(t.name)}, which does not map or track IOVA 0x${(BigInt(hole) << 12n).toString(16)}`,
-        );
+        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be wholly covered by source ${JSON.stringify(t.name)}, which does not map or track IOVA 0x${(BigInt(hole) << 12n).toString(16)}`);
+      }
+      const ro = t.firstReadOnly?.(region.firstPage, region.pageCount) ?? -1;
+      if (ro >= 0) {
+        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be writable in source ${JSON.stringify(t.name)}, which maps IOVA 0x${(BigInt(ro) << 12n).toString(16)} read-only`);
       }
     }
-    const gen = createPattern(o.pattern, region, o.seed, o); // validates the pattern and its options
-    this.#gen = gen;
-    this.#pattern = this.#perPattern[gen.name];
-    this.#rate = o.rate;
-    this.#batchPages = batchPages;
-    this.#enterRunning();
   }
 
   /**
@@ -309,10 +320,12 @@ export class DeviceEngine {
     this.#timeout = undefined;
     if (this.#state !== 'running') return;
     let budget = this.#batchPages;
-    if (this.#rate > 0) {
+    if (this.#rate !== Number.POSITIVE_INFINITY) {
       const allowed = (this.#rate * (performance.now() - this.#bucketT0)) / 1000 - this.#bucketPages;
       if (allowed < 1) {
-        this.#schedule(Math.max(1, Math.ceil(((1 - allowed) * 1000) / this.#rate)));
+        // Wake when the next page is due, or after MAX_WAIT_MS to look again (a very slow rate
+        // would overflow the timer: Node turns a delay above 2^31 - 1 ms into 1 ms).
+        this.#schedule(Math.min(MAX_WAIT_MS, Math.max(1, Math.ceil(((1 - allowed) * 1000) / this.#rate))));
         return;
       }
       budget = Math.min(budget, Math.floor(allowed));

@@ -13,7 +13,12 @@
  * The data plane is shared memory: `attach` sends descriptors (`share()` output) of the ground
  * truth and the sources; the device rebuilds views over the same SharedArrayBuffers and writes
  * into them with atomics. A small shared control block carries the quiesce fence and live
- * counters (see ./DeviceEngine.ts).
+ * counters (see ./DeviceEngine.ts). A descriptor over a plain ArrayBuffer would reach the worker
+ * as a copy, so the device would write where nobody looks: attach refuses it.
+ *
+ * Arguments are checked here, before anything is posted (start's options with the engine's own
+ * ./startOptions.ts, then posted as the clean copy it returns), so a bad value gets its typed
+ * error and never reaches the worker; a value that still cannot be cloned is an `EINVAL` too.
  *
  * Quiesce, as seen from here: {@link stop} and {@link pause} resolve only after the worker has
  * replied, i.e. after its last write, and after this thread has `Atomics.load`ed the fence word
@@ -24,12 +29,24 @@ import type { Worker, WorkerOptions } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type SharedIoPageTable, type SharedIovaBitmap, type SharedVfTracker } from '@iovabitmap/core';
+import { checkOptions, isPlainObject } from '../checks.js';
 import { startWorker } from '../workerEntry.js';
 import { CONTROL } from './DeviceEngine.js';
 import { PendingCalls } from './PendingCalls.js';
+import { checkStartOptions, startOptionsOf } from './startOptions.js';
 import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './types.js';
 
 const WHERE = 'DeviceSimulator';
+/** The longest delay a Node timer takes, ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** An optional source descriptor of attach(): absent, or a `share()` output of a known kind. */
+function checkSourceDescriptor(where: string, role: string, d: unknown): void {
+  if (d === undefined) return;
+  if (!isPlainObject(d) || (d.kind !== 'IoPageTable' && d.kind !== 'VfTracker')) {
+    throw IovaBitmapError.bad('EINVAL', where, role, isPlainObject(d) ? d.kind : d, 'must be the share() descriptor of an IoPageTable or a VfTracker');
+  }
+}
 
 /** What the device writes into; descriptors from `share()`, memory is shared, not copied. */
 export interface DeviceAttachOptions {
@@ -77,10 +94,15 @@ export class DeviceSimulator {
 
   /**
    * Starts the device worker and waits until it answers.
-   * @throws IovaBitmapError `EIO` when the worker fails to start.
+   * @throws IovaBitmapError `EINVAL` for options (or `workerOptions`) that are not a plain object;
+   *   `EIO` when the worker fails to start.
    */
   static async create(options: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
-    const sim = new DeviceSimulator(startWorker('device/deviceWorker', options.workerOptions ?? {}));
+    const where = `${WHERE}.create`;
+    checkOptions(where, 'options', options);
+    const workerOptions = options.workerOptions ?? {};
+    checkOptions(where, 'workerOptions', workerOptions);
+    const sim = new DeviceSimulator(startWorker('device/deviceWorker', workerOptions));
     try {
       await sim.ping();
       sim.#ctl = new BigInt64Array(await sim.#call('control', (r) => r.control()));
@@ -92,12 +114,18 @@ export class DeviceSimulator {
   }
 
   #call<T>(method: string, fn: (r: Comlink.Remote<DeviceRemote>) => Promise<DeviceReply<T>>): Promise<T> {
-    return this.#calls
-      .track(method, () => fn(this.#remote) as Promise<DeviceReply<T>>)
-      .then((reply) => {
+    return this.#calls.track(method, () => fn(this.#remote) as Promise<DeviceReply<T>>).then(
+      (reply) => {
         if (reply.ok) return reply.value;
         throw IovaBitmapError.fromData(reply.error);
-      });
+      },
+      (e: unknown) => {
+        if (IovaBitmapError.is(e)) throw e;
+        // Posting failed before anything reached the worker (structured cloning refused a value).
+        const code = e instanceof Error && e.name === 'DataCloneError' ? 'EINVAL' : 'EIO';
+        throw new IovaBitmapError(code, `${WHERE}.${method}: the call could not be sent to the device worker: ${IovaBitmapError.dataOf(e).message}`, { cause: e });
+      },
+    );
   }
 
   /** True until the worker exits (closed, killed, or crashed). */
@@ -135,12 +163,22 @@ export class DeviceSimulator {
 
   /**
    * Attaches the ground truth and the sources (descriptors from `share()`); resets the stats.
-   * @throws IovaBitmapError `EBUSY` while running or paused; `EINVAL` for a ground truth whose
-   *   page size is not 4096 or a source the device cannot write; `EIO` if the worker died.
+   * @throws IovaBitmapError `EBUSY` while running or paused; `EINVAL` for a ground truth that is
+   *   not over a SharedArrayBuffer (`groundTruth.buffer`) or whose page size is not 4096, or a
+   *   source the device cannot write; `EIO` if the worker died. Nothing is posted after an EINVAL
+   *   found here.
    */
   async attach(options: DeviceAttachOptions): Promise<void> {
-    const gt = IovaBitmap.fromShared(options.groundTruth);
-    await this.#call('attach', (r) => r.attach({ groundTruth: options.groundTruth, pageTable: options.pageTable, tracker: options.tracker }));
+    const where = `${WHERE}.attach`;
+    checkOptions(where, 'options', options);
+    const { groundTruth, pageTable, tracker } = options;
+    if (isPlainObject(groundTruth) && !(groundTruth.buffer instanceof SharedArrayBuffer)) {
+      throw IovaBitmapError.bad('EINVAL', where, 'groundTruth.buffer', groundTruth.buffer, 'must be a SharedArrayBuffer (the device writes it from its worker; other memory would be a copy)');
+    }
+    const gt = IovaBitmap.fromShared(groundTruth);
+    checkSourceDescriptor(where, 'pageTable', pageTable);
+    checkSourceDescriptor(where, 'tracker', tracker);
+    await this.#call('attach', (r) => r.attach({ groundTruth, ...(pageTable === undefined ? {} : { pageTable }), ...(tracker === undefined ? {} : { tracker }) }));
     this.#groundTruth = gt;
   }
 
@@ -150,8 +188,9 @@ export class DeviceSimulator {
    * @throws IovaBitmapError `EBUSY` if already running or paused; `EINVAL` for bad options or
    *   when nothing is attached; `EIO` if the worker died.
    */
-  start(options: DeviceStartOptions): Promise<void> {
-    return this.#call('start', (r) => r.start(options));
+  async start(options: DeviceStartOptions): Promise<void> {
+    const checked = startOptionsOf(checkStartOptions(`${WHERE}.start`, options));
+    return this.#call('start', (r) => r.start(checked));
   }
 
   /**
@@ -188,9 +227,13 @@ export class DeviceSimulator {
   /**
    * A liveness probe: resolves with the worker's clock (ms) after `delayMs` (the call stays
    * pending that long; tests use it to hold a call in flight).
-   * @throws IovaBitmapError `EIO` if the worker dies first.
+   * @param delayMs - milliseconds, a number in [0, 2^31 - 1] @defaultValue 0
+   * @throws IovaBitmapError `EINVAL` for a bad delay; `EIO` if the worker dies first.
    */
-  ping(delayMs = 0): Promise<number> {
+  async ping(delayMs = 0): Promise<number> {
+    if (typeof delayMs !== 'number' || !(delayMs >= 0 && delayMs <= MAX_TIMER_MS)) {
+      throw IovaBitmapError.bad('EINVAL', `${WHERE}.ping`, 'delayMs', delayMs, `must be a number of milliseconds in [0, ${MAX_TIMER_MS}]`);
+    }
     return this.#call('ping', (r) => r.ping(delayMs));
   }
 
@@ -199,7 +242,8 @@ export class DeviceSimulator {
    * (`'throw'`) a few ms after replying. Pending and later calls then reject with `EIO`.
    * @internal
    */
-  injectFault(kind: 'exit' | 'throw'): Promise<void> {
+  async injectFault(kind: 'exit' | 'throw'): Promise<void> {
+    if (kind !== 'exit' && kind !== 'throw') throw IovaBitmapError.bad('EINVAL', `${WHERE}.injectFault`, 'kind', kind, "must be 'exit' or 'throw'");
     return this.#call('injectFault', (r) => r.injectFault(kind));
   }
 

@@ -34,19 +34,28 @@ function targetOf(role: string, d: DirtySourceShared): DmaTarget {
     throw IovaBitmapError.bad('EINVAL', 'DeviceSimulator.attach', role, d.kind, 'is not a source the device can DMA into');
   }
   const dmaWritePages = s.dmaWritePages.bind(s);
+  const { areas, writableAreas } = d as { areas?: unknown; writableAreas?: unknown };
+  if (areas instanceof Float64Array) {
+    // IoPageTable: the owner's mapped areas at share() time, and the writable ones among them.
+    const target: DmaTarget = { name: d.name, dmaWritePages, firstUncovered: coverageOfFlatRuns(areas) };
+    return writableAreas instanceof Float64Array ? { ...target, firstReadOnly: coverageOfFlatRuns(writableAreas) } : target;
+  }
+  if (Array.isArray(s.ranges)) {
+    // VfTracker: the tracked (merged) ranges, sorted.
+    const starts: number[] = [];
+    const ends: number[] = [];
+    for (const r of s.ranges) starts.push(Number(r.iova >> 12n)), ends.push(Number((r.iova + r.length) >> 12n));
+    return { name: d.name, dmaWritePages, firstUncovered: coverageOfRuns(starts, ends) };
+  }
+  return { name: d.name, dmaWritePages };
+}
+
+/** {@link coverageOfRuns} over [start, end) page pairs, sorted (the page table's flat area lists). */
+function coverageOfFlatRuns(flat: Float64Array): (firstPage: number, count: number) => number {
   const starts: number[] = [];
   const ends: number[] = [];
-  const areas = (d as { areas?: unknown }).areas;
-  if (areas instanceof Float64Array) {
-    // IoPageTable: the owner's mapped areas at share() time, [start, end) page pairs, sorted.
-    for (let i = 0; i + 1 < areas.length; i += 2) starts.push(areas[i]!), ends.push(areas[i + 1]!);
-  } else if (Array.isArray(s.ranges)) {
-    // VfTracker: the tracked (merged) ranges, sorted.
-    for (const r of s.ranges) starts.push(Number(r.iova >> 12n)), ends.push(Number((r.iova + r.length) >> 12n));
-  } else {
-    return { name: d.name, dmaWritePages };
-  }
-  return { name: d.name, dmaWritePages, firstUncovered: coverageOfRuns(starts, ends) };
+  for (let i = 0; i + 1 < flat.length; i += 2) starts.push(flat[i]!), ends.push(flat[i + 1]!);
+  return coverageOfRuns(starts, ends);
 }
 
 const engine = new DeviceEngine();
@@ -67,7 +76,8 @@ const remote: DeviceRemote = {
   stats: () => reply(() => engine.stats()),
   ping: (delayMs) =>
     new Promise((resolve) => {
-      setTimeout(() => resolve({ ok: true, value: performance.now() }), Math.max(0, Number(delayMs) || 0));
+      // DeviceSimulator.ping checked the delay; a non-number here cannot come from it.
+      setTimeout(() => resolve({ ok: true, value: performance.now() }), typeof delayMs === 'number' ? delayMs : 0);
     }),
   control: () => reply(() => engine.control),
   injectFault: (kind) =>

@@ -22,7 +22,8 @@
  *   burstPages in absolute IOVA, chosen uniformly among the aligned blocks wholly inside the
  *   region. Exercises the "a dirty 2 MiB leaf reports all its 512 pages" widening.
  */
-import { IovaBitmapError } from '@iovabitmap/core';
+import { IovaBitmapError, checkInt } from '@iovabitmap/core';
+import { checkOptions } from '../checks.js';
 import { createRng } from './prng.js';
 
 /** The names of the device's write patterns; see the module comment. */
@@ -49,7 +50,7 @@ export interface PageRegion {
 
 /** Tuning of the patterns; all counts are 4 KiB pages. */
 export interface PatternOptions {
-  /** Pages per run of `sequential`. @defaultValue 16 (64 KiB, a typical DMA burst) */
+  /** Pages per run of `sequential`, an integer in [1, 2^24]. @defaultValue 16 (64 KiB, a typical DMA burst) */
   readonly sequentialRunPages?: number;
   /** Pages per run of `burst`, a power of two; runs are aligned to it. @defaultValue 512 (2 MiB) */
   readonly burstPages?: number;
@@ -85,17 +86,48 @@ function coprimeStride(n: number): number {
   return s;
 }
 
+/** True for the name of a pattern (one of {@link DEVICE_PATTERNS}). */
+export function isPatternName(v: unknown): v is DevicePatternName {
+  return typeof v === 'string' && (DEVICE_PATTERNS as readonly string[]).includes(v);
+}
+
+/** The tuning of the patterns with its defaults filled in (see {@link PatternOptions}). */
+export interface PatternTuning {
+  readonly sequentialRunPages: number;
+  readonly burstPages: number;
+}
+
+/**
+ * Checks the tuning fields of `options` whatever the pattern (a wrong `burstPages` is refused even
+ * when the pattern is `uniform`, so a mistake never waits for the day the pattern changes).
+ * @throws IovaBitmapError `EINVAL` naming the field.
+ */
+export function checkPatternOptions(where: string, options: PatternOptions): PatternTuning {
+  checkOptions(where, 'options', options);
+  const sequentialRunPages = checkInt(where, 'sequentialRunPages', options.sequentialRunPages ?? 16, 1, 2 ** 24);
+  const burstPages = options.burstPages ?? 512;
+  if (typeof burstPages !== 'number' || !Number.isInteger(burstPages) || burstPages < 1 || (burstPages & (burstPages - 1)) !== 0 || burstPages > 2 ** 30) {
+    throw IovaBitmapError.bad('EINVAL', where, 'burstPages', burstPages, 'must be a power of two in [1, 2^30]');
+  }
+  return { sequentialRunPages, burstPages };
+}
+
 /**
  * Builds the generator of `name` over `region`, seeded with `seed`.
- * @throws IovaBitmapError `EINVAL` for an unknown pattern, an empty region, bad options, or a
- *   `burst` region that holds no whole aligned block of `burstPages`.
+ * @param seed - an integer in [0, 2^32) (see ./prng.ts)
+ * @throws IovaBitmapError `EINVAL` for an unknown pattern, a region that is not
+ *   `{ firstPage, pageCount }` or is empty, a bad seed, bad options, or a `burst` region that
+ *   holds no whole aligned block of `burstPages`.
  */
 export function createPattern(name: DevicePatternName, region: PageRegion, seed: number, options: PatternOptions = {}): PatternGenerator {
+  if (!isPatternName(name)) throw IovaBitmapError.bad('EINVAL', WHERE, 'pattern', name, `must be one of ${DEVICE_PATTERNS.join(', ')}`);
+  checkOptions(WHERE, 'region', region);
   const { firstPage, pageCount } = region;
   if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'region.firstPage', firstPage, 'must be a non-negative safe integer');
   if (!Number.isSafeInteger(pageCount) || pageCount < 1 || pageCount > 2 ** 40) {
     throw IovaBitmapError.bad('EINVAL', WHERE, 'region.pageCount', pageCount, 'must be an integer in [1, 2^40]');
   }
+  const tuning = checkPatternOptions(WHERE, options);
   const rng = createRng(seed);
   const run: PageRun = { page: firstPage, count: 1 };
   switch (name) {
@@ -109,8 +141,7 @@ export function createPattern(name: DevicePatternName, region: PageRegion, seed:
         },
       };
     case 'sequential': {
-      const len = options.sequentialRunPages ?? 16;
-      if (!Number.isInteger(len) || len < 1) throw IovaBitmapError.bad('EINVAL', WHERE, 'sequentialRunPages', len, 'must be an integer >= 1');
+      const len = tuning.sequentialRunPages;
       // Start at a seeded offset so that two devices (or two runs) do not stream in lockstep.
       let cursor = rng.int(pageCount);
       return {
@@ -141,10 +172,7 @@ export function createPattern(name: DevicePatternName, region: PageRegion, seed:
       };
     }
     case 'burst': {
-      const bp = options.burstPages ?? 512;
-      if (!Number.isInteger(bp) || bp < 1 || (bp & (bp - 1)) !== 0 || bp > 2 ** 30) {
-        throw IovaBitmapError.bad('EINVAL', WHERE, 'burstPages', bp, 'must be a power of two in [1, 2^30]');
-      }
+      const bp = tuning.burstPages;
       const b0 = Math.ceil(firstPage / bp);
       const b1 = Math.floor((firstPage + pageCount) / bp);
       if (b1 <= b0) {
@@ -160,7 +188,5 @@ export function createPattern(name: DevicePatternName, region: PageRegion, seed:
         },
       };
     }
-    default:
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'pattern', name, `must be one of ${DEVICE_PATTERNS.join(', ')}`);
   }
 }

@@ -10,6 +10,7 @@
  * only 32-bit integer operations, which V8 keeps in registers. The state is seeded through
  * splitmix32 so that nearby seeds (0, 1, 2...) give unrelated streams.
  */
+import { IovaBitmapError, checkInt } from '@iovabitmap/core';
 
 /** A seeded source of random numbers; see the module comment. */
 export interface Rng {
@@ -20,6 +21,7 @@ export interface Rng {
   /**
    * An integer uniform in [0, n) for a safe integer n >= 1 (a modulo bias below 2^-20 for
    * n < 2^32, none worth measuring above).
+   * @throws IovaBitmapError `EINVAL` for any other n.
    */
   int(n: number): number;
 }
@@ -33,11 +35,13 @@ function splitmix32(x: number): number {
 }
 
 /**
- * Creates a generator from a seed (any number; it is folded to 32 bits, so seeds are best kept
- * in [0, 2^32)).
+ * Creates a generator from a seed.
+ * @param seed - an integer in [0, 2^32)
+ * @throws IovaBitmapError `EINVAL` for anything else (a seed is never coerced or folded: two
+ *   different values must not silently give the same stream).
  */
 export function createRng(seed: number): Rng {
-  let s = seed >>> 0;
+  let s = checkInt('createRng', 'seed', seed, 0, 2 ** 32 - 1);
   const next = (): number => {
     s = (s + 0x9e3779b9) >>> 0;
     return splitmix32(s);
@@ -61,6 +65,7 @@ export function createRng(seed: number): Rng {
     u32,
     float,
     int(n: number): number {
+      if (!(Number.isSafeInteger(n) && n >= 1)) throw IovaBitmapError.bad('EINVAL', 'Rng.int', 'n', n, 'must be a safe integer >= 1');
       if (n <= 2 ** 32) return Math.floor((u32() / 2 ** 32) * n);
       return Math.floor(float() * n);
     },
@@ -71,13 +76,17 @@ export function createRng(seed: number): Rng {
  * Reads a seed from an environment variable (decimal or 0x-hex), or picks a fresh random one.
  * @param name - the variable, e.g. `"STRESS_SEED"`
  * @returns a seed in [0, 2^32)
+ * @throws IovaBitmapError `EINVAL` for a name that is not a non-empty string, or a variable that
+ *   is set to something else than an integer in [0, 2^32).
  */
 export function seedFromEnv(name: string): number {
+  if (typeof name !== 'string' || name === '') throw IovaBitmapError.bad('EINVAL', 'seedFromEnv', 'name', name, 'must be a non-empty string');
   const raw = process.env[name];
   if (raw !== undefined && raw.trim() !== '') {
-    const v = Number(raw.trim());
+    const t = raw.trim();
+    const v = /^(?:\d+|0x[0-9a-f]+)$/i.test(t) ? Number(t) : Number.NaN;
     if (Number.isInteger(v) && v >= 0 && v < 2 ** 32) return v;
-    throw new Error(`${name} must be an integer in [0, 2^32), got ${JSON.stringify(raw)}`);
+    throw IovaBitmapError.bad('EINVAL', 'seedFromEnv', name, raw, 'must be an integer in [0, 2^32) (decimal or 0x-hex)');
   }
   return Math.floor(Math.random() * 2 ** 32);
 }

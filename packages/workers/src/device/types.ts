@@ -24,18 +24,23 @@ export interface DeviceRegion {
 export interface DeviceStartOptions extends PatternOptions {
   /** Which write pattern (see ./patterns.ts). */
   readonly pattern: DevicePatternName;
-  /** Target rate, 4 KiB pages per second; 0 = as fast as the loop can go. */
-  readonly rate: number;
-  /** Seed of the pattern's random stream; the same seed replays the same writes. */
+  /**
+   * Target rate: 4 KiB pages per second, a positive finite number (fractions allowed: 1/4096 is a
+   * byte per second), or `'max'` for as fast as the write loop can go. 0 is refused (`EINVAL`):
+   * say `'max'`.
+   */
+  readonly rate: number | 'max';
+  /** Seed of the pattern's random stream, an integer in [0, 2^32); the same seed replays the same writes. */
   readonly seed: number;
   /**
-   * Where the device writes. Must lie inside the ground-truth bitmap and inside what every
-   * attached source maps (page table) or tracks (tracker). @defaultValue the ground truth's range
+   * Where the device writes: `{ iova, length }`. Must lie inside the ground-truth bitmap and inside
+   * what every attached source maps writable (page table) or tracks (tracker).
+   * @defaultValue the ground truth's range
    */
   readonly region?: DeviceRegion;
   /**
-   * Max pages written per batch; the device yields to its event loop between batches so that
-   * control calls are served. @defaultValue 1024
+   * Max pages written per batch, an integer in [1, 2^24]; the device yields to its event loop
+   * between batches so that control calls are served. @defaultValue 1024
    */
   readonly batchPages?: number;
 }

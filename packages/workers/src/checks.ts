@@ -1,0 +1,60 @@
+/**
+ * Argument checks shared by the public entry points of @iovabitmap/workers.
+ *
+ * Theory of operation
+ * -------------------
+ * Every public function, constructor and method of this package validates its arguments before
+ * it posts a message, starts a worker or writes anything, and refuses a wrong type instead of
+ * coercing it (common rule of the project, core's errors.ts). The checks that recur — an options
+ * object, a boolean flag, a callback — live here, once; integers go through core's `checkInt`,
+ * 64-bit values through core's `toU64`.
+ *
+ * An *options object* is a plain object (its prototype is Object.prototype or null): an array, a
+ * Date, a typed array or a class instance passed where options are expected is a caller's mistake,
+ * and reading its absent fields as "all defaults" would hide it.
+ */
+import { IovaBitmapError } from '@iovabitmap/core';
+
+/** True for a plain object: not null, and its prototype is Object.prototype or null. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks an options object (see the module comment).
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkOptions<T>(where: string, param: string, v: T): T {
+  if (!isPlainObject(v)) throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a plain object');
+  return v;
+}
+
+/**
+ * An optional boolean option: `undefined` gives `fallback`, anything but a boolean is refused.
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkFlag(where: string, param: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a boolean');
+  return v;
+}
+
+/**
+ * An optional callback: `undefined`, or a function.
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkCallback<F>(where: string, param: string, v: F | undefined): F | undefined {
+  if (v !== undefined && typeof v !== 'function') throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a function');
+  return v;
+}
+
+/**
+ * An optional AbortSignal.
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkSignal(where: string, param: string, v: unknown): AbortSignal | undefined {
+  if (v !== undefined && !(v instanceof AbortSignal)) throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be an AbortSignal');
+  return v;
+}
