@@ -32,6 +32,16 @@ export function checkOptions<T>(where: string, param: string, v: T): T {
 }
 
 /**
+ * Checks an object argument that need not be plain (a source, a tracker, a range): not null, not
+ * a function, not an array.
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkObject<T>(where: string, param: string, v: T): T {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be an object');
+  return v;
+}
+
+/**
  * An optional boolean option: `undefined` gives `fallback`, anything but a boolean is refused.
  * @throws IovaBitmapError `EINVAL` naming `param`.
  */

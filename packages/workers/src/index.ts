@@ -19,9 +19,9 @@ export type { DevicePatternName, PageRegion, PageRun, PatternGenerator, PatternO
 export type { DevicePatternStats, DeviceRegion, DeviceStartOptions, DeviceState, DeviceStats } from './device/types.js';
 export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
-export { migrate } from './migrate/migrate.js';
+export { MigrateError, migrate } from './migrate/migrate.js';
 export type { MigrateDevice, MigrateOptions, MigratePool, MigrateResult, MigrateRound, MigrateSourceStats } from './migrate/migrate.js';
 export { verifyMigration } from './migrate/verify.js';
 export type { VerifyOptions, VerifyResult } from './migrate/verify.js';
-export { mappingUnitMap, pageTableUnitMap, trackerUnitMap, unitMapOf } from './migrate/unitMaps.js';
+export { checkUnitMaps, mappingUnitMap, pageTableUnitMap, trackerUnitMap, unitMapOf } from './migrate/unitMaps.js';
 export type { LeafLookup, LeafMapping, PageUnit, TrackerGeometry, UnitMap } from './migrate/unitMaps.js';

@@ -30,12 +30,25 @@
  * A failed verification is a result, not an exception: the caller (the CLI, a test) prints or
  * asserts it. Exceptions are for bad arguments and failed reports (EIO, ECANCELED), after which
  * the device is left as it was (running or not) for the caller to stop.
+ *
+ * Failure keeps the data. Every report reads *and clears*, so a round that fails (its report
+ * aborted, a worker fault, a source's error, or the device's stop() after the pre-copy rounds) has
+ * already taken some pages out of the sources, and the pool leaves exactly those pages in the
+ * round bitmap when it rejects (ReportPool: "after ECANCELED or EIO, keep the bitmap"). So on any
+ * failure once the first round has begun, migrate() ORs the round bitmap into U one more time (OR is
+ * idempotent: a round already folded in adds nothing) and rejects with a {@link MigrateError}
+ * carrying U and the completed rounds. U ∪ (what is still dirty in the sources) then holds every
+ * page the device wrote: nothing cleared is ever dropped. Bad arguments, found before the first
+ * round (including a union that cannot be allocated: ENOMEM), are plain IovaBitmapErrors and
+ * nothing has run.
  */
-import { IovaBitmap, IovaBitmapError, log2Exact, toU64, type DirtySource, type U64Like } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, checkInt, checkReportRequest, log2Exact, toU64, type DirtySource, type U64Like } from '@iovabitmap/core';
+import { checkChunkBits } from '../chunkPlan.js';
+import { checkCallback, checkFlag, checkOptions, checkSignal } from '../checks.js';
 import type { DeviceStats } from '../device/types.js';
 import type { PoolReportOptions } from '../ReportPool.js';
 import type { PoolReportStats } from '../poolStats.js';
-import { unitMapOf, type UnitMap } from './unitMaps.js';
+import { checkUnitMaps, unitMapOf, type UnitMap } from './unitMaps.js';
 import { verifyMigration, type VerifyResult } from './verify.js';
 
 const WHERE = 'migrate';
@@ -99,8 +112,8 @@ export interface MigrateOptions {
   /** The report engine. */
   readonly pool: MigratePool;
   /**
-   * Called after each round with its stats and the round's bitmap (valid only during the call:
-   * it is cleared for the next round). Exceptions become warnings.
+   * Called after each completed round with its stats and the round's bitmap (valid only during
+   * the call: it is cleared for the next round). Exceptions become warnings.
    */
   readonly onRound?: (round: MigrateRound, bitmap: IovaBitmap) => void;
   /** First IOVA of the migration range, bytes, aligned to bitmapPageSize. @defaultValue the ground truth's iova */
@@ -119,7 +132,11 @@ export interface MigrateOptions {
   readonly units?: readonly UnitMap[];
   /** Bitmap bits per chunk of every report. @defaultValue the pool's */
   readonly chunkBits?: number;
-  /** Aborts the current report (rejects with ECANCELED); the device is left running. */
+  /**
+   * Aborts the migration: the current report stops within a chunk and migrate() rejects with a
+   * {@link MigrateError} of code `ECANCELED` holding everything recorded so far; the device is
+   * left running.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -141,37 +158,90 @@ export interface MigrateResult {
   readonly totalMs: number;
 }
 
+const MIGRATE_FOOTPRINT = Symbol.for('iovabitmap.MigrateError');
+
+/**
+ * A migration that failed once its first round had begun: everything recorded so far, so that no
+ * page the reports cleared is lost (see the module comment). Its `code` is the failure's own
+ * (`ECANCELED` for an abort, `EIO` for a worker fault, a source's or the device's own code) and
+ * its `cause` the original error.
+ */
+export class MigrateError extends IovaBitmapError {
+  /**
+   * Every bitmap page of the completed rounds plus every page the failed round recorded (in the
+   * migration's geometry). With what is still dirty in the sources, it holds every page the device
+   * wrote.
+   */
+  readonly union: IovaBitmap;
+  /** The rounds that completed, as `onRound` saw them. */
+  readonly rounds: readonly MigrateRound[];
+  /** Index of the round that failed: `rounds.length` (the final round when stopping the device failed). */
+  readonly failedRound: number;
+
+  constructor(cause: unknown, union: IovaBitmap, rounds: readonly MigrateRound[]) {
+    const data = IovaBitmapError.dataOf(cause);
+    const failedRound = rounds.length;
+    super(data.code, `${WHERE}: round ${failedRound} failed, the error's union keeps what was recorded: ${data.message}`, {
+      param: data.param,
+      value: data.value,
+      details: { ...data.details, failedRound, roundsCompleted: rounds.length },
+      cause,
+    });
+    this.union = union;
+    this.rounds = rounds;
+    this.failedRound = failedRound;
+    Object.defineProperty(this, MIGRATE_FOOTPRINT, { value: true });
+  }
+
+  /** True for a MigrateError (from any copy of this package). */
+  static override is(e: unknown): e is MigrateError {
+    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[MIGRATE_FOOTPRINT] === true;
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
  * Runs a live migration; see the module comment.
- * @throws IovaBitmapError `EINVAL` for bad arguments (before anything runs); the pool's errors
- *   (`EIO`, `ECANCELED`, a source's `ENOENT`...) from a report.
+ * @throws IovaBitmapError before the first round, with nothing run: `EINVAL` (and the sources'
+ *   own codes from their report checks) for bad arguments, `ENOMEM` when the bitmaps cannot be
+ *   allocated. Once the first round has begun: a {@link MigrateError} with the failure's code
+ *   (`ECANCELED`, `EIO`, a source's or the device's own) and everything recorded so far.
  */
 export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
-  if (typeof o !== 'object' || o === null) throw IovaBitmapError.bad('EINVAL', WHERE, 'options', o, 'must be an object');
+  checkOptions(WHERE, 'options', o);
   const pageSize = toU64(WHERE, 'bitmapPageSize', o.bitmapPageSize);
   if (log2Exact(pageSize) < 12) throw IovaBitmapError.bad('EINVAL', WHERE, 'bitmapPageSize', pageSize, 'must be a power of two >= 4096');
-  const rounds = o.rounds;
-  if (!Number.isInteger(rounds) || rounds < 0 || rounds > 1_000_000) throw IovaBitmapError.bad('EINVAL', WHERE, 'rounds', rounds, 'must be an integer in [0, 1000000]');
+  const rounds = checkInt(WHERE, 'rounds', o.rounds, 0, 1_000_000);
   if (!Array.isArray(o.sources) || o.sources.length === 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'sources', o.sources, 'must be a non-empty array');
   if (typeof o.pool?.report !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE, 'pool', o.pool, 'must have a report() method');
   if (typeof o.device?.stop !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE, 'device', o.device, 'must have a stop() method');
   const gt = o.device.groundTruth;
   if (gt === undefined) throw IovaBitmapError.bad('EINVAL', WHERE, 'device', 'detached', 'must be attached to a ground truth first');
+  if (!(gt instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', WHERE, 'device.groundTruth', gt, 'must be an IovaBitmap');
   const interval = o.roundIntervalMs ?? 0;
   if (typeof interval !== 'number' || !(interval >= 0) || !Number.isFinite(interval)) {
     throw IovaBitmapError.bad('EINVAL', WHERE, 'roundIntervalMs', interval, 'must be a finite number >= 0');
   }
+  const onRound = checkCallback(WHERE, 'onRound', o.onRound);
+  const verifyEachRound = checkFlag(WHERE, 'verifyEachRound', o.verifyEachRound, false);
+  const chunkBits = o.chunkBits === undefined ? undefined : checkChunkBits(WHERE, o.chunkBits);
+  const signal = checkSignal(WHERE, 'signal', o.signal);
+  if (o.units !== undefined) checkUnitMaps(WHERE, 'units', o.units);
   const iova = o.iova === undefined ? gt.iova : toU64(WHERE, 'iova', o.iova);
   const length = o.length === undefined ? gt.length : toU64(WHERE, 'length', o.length);
-  // The bitmap constructor checks alignment, overflow and size (EINVAL / EOVERFLOW / E2BIG).
+  // The bitmap constructor checks alignment, overflow and size (EINVAL / EOVERFLOW / E2BIG) and
+  // turns a failed allocation into ENOMEM: for the union too, before anything runs.
   const bitmap = new IovaBitmap({ iova, length, pageSize });
-  const union = new IovaBitmap({ iova, length, pageSize, buffer: new ArrayBuffer(bitmap.byteLength) });
-  const unionBytes = new Uint8Array(union.buffer);
+  checkReportRequest(WHERE, bitmap, o.sources, false); // what the pool would refuse, refused before any round
+  const union = new IovaBitmap({ iova, length, pageSize });
+  const unionBytes = new Uint8Array(union.buffer, union.byteOffset, union.byteLength);
   const roundBytes = new Uint8Array(bitmap.buffer, bitmap.byteOffset, bitmap.byteLength);
+  const foldRound = (): void => {
+    for (let i = 0; i < unionBytes.length; i++) unionBytes[i]! |= roundBytes[i]!;
+  };
   const lengthGiB = Number(length) / GIB;
   let units = o.units;
   if (units === undefined) {
@@ -191,15 +261,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const t0 = performance.now();
   const runRound = async (final: boolean): Promise<void> => {
     bitmap.clear();
-    const stats = await o.pool.report({ bitmap, sources: o.sources, signal: o.signal, ...(o.chunkBits === undefined ? {} : { chunkBits: o.chunkBits }) });
+    const stats = await o.pool.report({ bitmap, sources: o.sources, ...(signal === undefined ? {} : { signal }), ...(chunkBits === undefined ? {} : { chunkBits }) });
     const pagesDirtied = bitmap.count();
-    for (let i = 0; i < unionBytes.length; i++) unionBytes[i]! |= roundBytes[i]!;
+    foldRound();
     const sources: Record<string, MigrateSourceStats> = {};
     for (const [name, s] of Object.entries(stats.sources)) {
       sources[name] = { entriesVisited: s.entriesVisited, dirtyLeaves: s.dirtyLeaves, bitsMarked: s.bitsMarked };
     }
     let unexpected: number | undefined;
-    if (o.verifyEachRound === true) unexpected = verifyMigration({ groundTruth: gt, reported: bitmap, units }).unexpected;
+    if (verifyEachRound) unexpected = verifyMigration({ groundTruth: gt, reported: bitmap, units }).unexpected;
     const round: MigrateRound = {
       index: out.length,
       final,
@@ -212,21 +282,29 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       ...(unexpected === undefined ? {} : { unexpected }),
     };
     out.push(round);
-    if (o.onRound !== undefined) {
+    if (onRound !== undefined) {
       try {
-        o.onRound(round, bitmap);
+        onRound(round, bitmap);
       } catch (e) {
         process.emitWarning(`${WHERE}: onRound threw: ${String(e)}`, 'IovaBitmapWarning');
       }
     }
   };
 
-  for (let r = 0; r < rounds; r++) {
-    await runRound(false);
-    if (interval > 0 && r + 1 < rounds) await sleep(interval);
+  let device: DeviceStats;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      await runRound(false);
+      if (interval > 0 && r + 1 < rounds) await sleep(interval);
+    }
+    device = await o.device.stop(); // quiesced: the last write is visible from here on
+    await runRound(true);
+  } catch (e) {
+    // The failed round's bitmap holds what its report cleared (the pool settles only after every
+    // worker stopped writing): fold it in, and hand everything over (module comment).
+    foldRound();
+    throw new MigrateError(e, union, out.slice());
   }
-  const device = await o.device.stop(); // quiesced: the last write is visible from here on
-  await runRound(true);
   const verification = verifyMigration({ groundTruth: gt, reported: union, units });
   return { rounds: out, verification, device, iova, length, bitmapPageSize: pageSize, totalMs: performance.now() - t0 };
 }

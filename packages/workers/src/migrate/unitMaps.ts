@@ -11,8 +11,13 @@
  * p", which is all the checker needs to widen the ground truth. It reads the source's geometry
  * (leaf sizes, tracker page size and ranges), never its dirty state, so it cannot inherit a bug of
  * the reporting path.
+ *
+ * The builders check their input (EINVAL naming the field) and copy it, so a map answers from the
+ * geometry it was given even if the caller's arrays change later; `unitOf` refuses a page that is
+ * not a non-negative safe integer.
  */
-import { lastAtOrBefore, type DirtySource } from '@iovabitmap/core';
+import { IovaBitmapError, U64_LIMIT, lastAtOrBefore, log2Exact, toU64, type DirtySource } from '@iovabitmap/core';
+import { checkObject } from '../checks.js';
 
 /** A unit of a source, in 4 KiB pages. */
 export interface PageUnit {
@@ -39,17 +44,69 @@ export interface TrackerGeometry {
   readonly ranges: readonly { readonly iova: bigint; readonly length: bigint }[];
 }
 
-/** Units of a device tracker: pageSize-aligned blocks inside its tracked ranges. */
+/** A source name: a non-empty string. */
+function checkName(where: string, param: string, name: unknown): string {
+  if (typeof name !== 'string' || name === '') throw IovaBitmapError.bad('EINVAL', where, param, name, 'must be a non-empty string');
+  return name;
+}
+
+/** A unit size in bytes: a power of two >= 4096. */
+function checkUnitBytes(where: string, param: string, v: unknown): bigint {
+  const b = toU64(where, param, v);
+  if (log2Exact(b) < 12) throw IovaBitmapError.bad('EINVAL', where, param, b, 'must be a power of two >= 4096');
+  return b;
+}
+
+/** A range of IOVA bytes `{ iova, length }` ending at or below 2^64, as exact bigints. */
+function checkRange(where: string, param: string, r: unknown): { iova: bigint; length: bigint } {
+  checkObject(where, param, r);
+  const { iova, length } = r as { iova: unknown; length: unknown };
+  const lo = toU64(where, `${param}.iova`, iova);
+  const len = toU64(where, `${param}.length`, length);
+  if (lo + len > U64_LIMIT) throw IovaBitmapError.bad('EOVERFLOW', where, param, `${lo}+${len}`, 'must end at or below 2^64');
+  return { iova: lo, length: len };
+}
+
+/** The check of `unitOf`'s argument (a 4 KiB page index). */
+function checkPage(name: string, page: unknown): void {
+  if (!Number.isSafeInteger(page) || (page as number) < 0) throw IovaBitmapError.bad('EINVAL', `UnitMap(${name}).unitOf`, 'page', page, 'must be a non-negative safe integer');
+}
+
+/**
+ * Checks a list of unit maps (migrate's and verifyMigration's `units`).
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkUnitMaps(where: string, param: string, units: unknown): readonly UnitMap[] {
+  if (!Array.isArray(units)) throw IovaBitmapError.bad('EINVAL', where, param, units, 'must be an array of unit maps');
+  for (const m of units as unknown[]) {
+    const u = m as Partial<UnitMap> | null;
+    if (typeof u !== 'object' || u === null || typeof u.name !== 'string' || typeof u.unitOf !== 'function') {
+      throw IovaBitmapError.bad('EINVAL', where, param, typeof m === 'object' ? (u?.name ?? m) : m, 'holds something that is not a unit map ({ name, unitOf })');
+    }
+  }
+  return units as UnitMap[];
+}
+
+/**
+ * Units of a device tracker: pageSize-aligned blocks inside its tracked ranges.
+ * @throws IovaBitmapError `EINVAL` for a bad name, page size or range.
+ */
 export function trackerUnitMap(t: TrackerGeometry): UnitMap {
-  const ppu = Number(t.pageSize >> 12n);
-  const starts = t.ranges.map((r) => Number(r.iova >> 12n));
-  const ends = t.ranges.map((r) => Number((r.iova + r.length) >> 12n));
+  const where = 'trackerUnitMap';
+  checkObject(where, 'tracker', t);
+  const name = checkName(where, 'name', t.name);
+  const ppu = Number(checkUnitBytes(where, 'pageSize', t.pageSize) >> 12n);
+  if (!Array.isArray(t.ranges)) throw IovaBitmapError.bad('EINVAL', where, 'ranges', t.ranges, 'must be an array of { iova, length }');
+  const ranges = t.ranges.map((r, i) => checkRange(where, `ranges[${i}]`, r));
+  const starts = ranges.map((r) => Number(r.iova >> 12n));
+  const ends = ranges.map((r) => Number((r.iova + r.length) >> 12n));
   const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
   const s = order.map((i) => starts[i]!);
   const e = order.map((i) => ends[i]!);
   return {
-    name: t.name,
+    name,
     unitOf(page: number): PageUnit | undefined {
+      checkPage(name, page);
       const i = lastAtOrBefore(s, page);
       if (i < 0 || page >= e[i]!) return undefined;
       return { first: Math.floor(page / ppu) * ppu, count: ppu };
@@ -67,9 +124,22 @@ export interface LeafLookup {
   leafOf(page: number): PageUnit | undefined;
 }
 
-/** Units of an IOMMU page table: its leaves. */
+/**
+ * Units of an IOMMU page table: its leaves.
+ * @throws IovaBitmapError `EINVAL` for a lookup without a name or a `leafOf` function.
+ */
 export function pageTableUnitMap(pt: LeafLookup): UnitMap {
-  return { name: pt.name, unitOf: (page) => pt.leafOf(page) };
+  const where = 'pageTableUnitMap';
+  checkObject(where, 'lookup', pt);
+  const name = checkName(where, 'name', pt.name);
+  if (typeof pt.leafOf !== 'function') throw IovaBitmapError.bad('EINVAL', where, 'leafOf', pt.leafOf, 'must be a function');
+  return {
+    name,
+    unitOf: (page) => {
+      checkPage(name, page);
+      return pt.leafOf(page);
+    },
+  };
 }
 
 /** One mapping of a page table, as given to `IoPageTable.map`. */
@@ -86,15 +156,29 @@ export interface LeafMapping {
  * Units of a page table from the list of its mappings (what the caller passed to `map`), so the
  * checker's widening does not depend on the table's own code at all. Leaves are aligned to their
  * size in absolute IOVA (map() requires it).
+ * @throws IovaBitmapError `EINVAL` for a bad name, or a mapping whose leaf is not a power of two
+ *   >= 4096 or whose iova and length are not multiples of it.
  */
 export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): UnitMap {
-  const sorted = [...mappings].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  const where = 'mappingUnitMap';
+  checkName(where, 'name', name);
+  if (!Array.isArray(mappings)) throw IovaBitmapError.bad('EINVAL', where, 'mappings', mappings, 'must be an array of { iova, length, leaf }');
+  const checked = mappings.map((m, i) => {
+    const r = checkRange(where, `mappings[${i}]`, m);
+    const leaf = checkUnitBytes(where, `mappings[${i}].leaf`, (m as LeafMapping).leaf);
+    if (r.iova % leaf !== 0n || r.length % leaf !== 0n) {
+      throw IovaBitmapError.bad('EINVAL', where, `mappings[${i}]`, `${r.iova}+${r.length}`, `must be aligned to its leaf size ${leaf}`);
+    }
+    return { ...r, leaf };
+  });
+  const sorted = checked.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
   const starts = sorted.map((m) => Number(m.iova >> 12n));
   const ends = sorted.map((m) => Number((m.iova + m.length) >> 12n));
   const leafPages = sorted.map((m) => Number(m.leaf >> 12n));
   return {
     name,
     unitOf(page: number): PageUnit | undefined {
+      checkPage(name, page);
       const i = lastAtOrBefore(starts, page);
       if (i < 0 || page >= ends[i]!) return undefined;
       const n = leafPages[i]!;
@@ -109,8 +193,11 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
  * such lookup today: pass its mappings through {@link mappingUnitMap} (migrate's `units` option).
  * Returns undefined for any other source (the checker then widens nothing for it, which can only
  * make it report more "unexpected" pages, never hide a missing one).
+ * @throws IovaBitmapError `EINVAL` for a source that is not an object with a non-empty name.
  */
 export function unitMapOf(source: DirtySource): UnitMap | undefined {
+  checkObject('unitMapOf', 'source', source);
+  checkName('unitMapOf', 'source.name', source.name);
   const s = source as unknown as Partial<TrackerGeometry> & { leafAt?: (iova: bigint) => { iova: bigint; size: bigint } | undefined };
   if (typeof s.pageSize === 'bigint' && Array.isArray(s.ranges)) {
     // A stopped tracker reports pageSize 0 and no ranges: no geometry to widen with.

@@ -35,8 +35,9 @@
  * G and E are built with plain byte loops here, not with IovaBitmap's kernels, so a bug in the
  * set kernels (packages/core/src/bitops.ts) cannot cancel out between U and the expectation.
  */
-import type { IovaBitmap } from '@iovabitmap/core';
-import type { UnitMap } from './unitMaps.js';
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { checkOptions } from '../checks.js';
+import { checkUnitMaps, type UnitMap } from './unitMaps.js';
 
 /** Outcome of {@link verifyMigration}. */
 export interface VerifyResult {
@@ -131,8 +132,18 @@ export interface VerifyOptions {
   readonly units: readonly UnitMap[];
 }
 
-/** Compares the reports with the ground truth; see the module comment. Never throws on a mismatch. */
+/**
+ * Compares the reports with the ground truth; see the module comment. Never throws on a mismatch.
+ * @throws IovaBitmapError `EINVAL` for arguments of the wrong shape (a ground truth that is not a
+ *   4 KiB-page IovaBitmap, a `reported` that is not an IovaBitmap, `units` that are not unit maps).
+ */
 export function verifyMigration(o: VerifyOptions): VerifyResult {
+  const where = 'verifyMigration';
+  checkOptions(where, 'options', o);
+  if (!(o.groundTruth instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'groundTruth', o.groundTruth, 'must be an IovaBitmap');
+  if (o.groundTruth.pageSize !== 4096n) throw IovaBitmapError.bad('EINVAL', where, 'groundTruth.pageSize', o.groundTruth.pageSize, 'must be 4096');
+  if (!(o.reported instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'reported', o.reported, 'must be an IovaBitmap');
+  checkUnitMaps(where, 'units', o.units);
   const u = o.reported;
   const g = new PlainBits(u.nbits, u.iova, u.pageSize);
   const e = new PlainBits(u.nbits, u.iova, u.pageSize);
