@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
 import { rejectionOf } from '../helpers/rejection.js';
+import { MAX_POOL_THREADS } from '@iovabitmap/workers';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli.ts'];
@@ -108,6 +109,20 @@ describe('options (in-process)', () => {
       expect(e.exitCode, args.join(' ')).toBe(1);
       expect(r.err, args.join(' ')).toContain(option);
       expect(r.err, args.join(' ')).toContain(value);
+    }
+  });
+
+  it('refuses more threads than MAX_POOL_THREADS in every --threads, and says in --help what they cost', async () => {
+    const over = String(MAX_POOL_THREADS + 1);
+    for (const args of [['report', '--threads', over], ['migrate', '--threads', over], ['bench', '--threads', `1,${over}`]]) {
+      const r = await parse(...args);
+      expect((r.error as { exitCode?: number })?.exitCode, args.join(' ')).toBe(1);
+      expect(r.err, args.join(' ')).toContain(`'${args[2]}' is invalid`);
+      expect(r.err, args.join(' ')).toContain(`[1, ${MAX_POOL_THREADS}]`);
+    }
+    for (const command of ['report', 'migrate', 'bench']) {
+      const help = (await parse(command, '--help')).out.replace(/\s+/g, ' ');
+      expect(help, command).toContain(`at most ${MAX_POOL_THREADS} (4 × cores); each worker costs ~30 MiB and ~0.3 s to start from source, and threads above the core count time-share the cores`);
     }
   });
 

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
-import { ReportPool, type ReportProgress } from '@iovabitmap/workers';
+import { MAX_POOL_THREADS, ReportPool, type ReportProgress } from '@iovabitmap/workers';
+import { availableParallelism } from 'node:os';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
 
 const MiB = 1n << 20n;
@@ -84,6 +85,39 @@ describe('ReportPool validation', () => {
       }
       expect(err).toMatchObject({ code: 'EINVAL', param });
     }
+  });
+
+  it('refuses more threads than MAX_POOL_THREADS (4 × cores, at least 4), saying what a worker costs', () => {
+    expect(MAX_POOL_THREADS).toBe(Math.max(4, 4 * availableParallelism()));
+    let err: unknown;
+    try {
+      new ReportPool({ threads: MAX_POOL_THREADS + 1, warmUp: false });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'EINVAL', param: 'threads' });
+    expect((err as Error).message).toContain(`[1, ${MAX_POOL_THREADS}]`);
+    expect((err as Error).message).toContain('~30 MiB');
+  });
+
+  it("wraps a source whose share() throws into EINVAL naming it, before anything is posted", async () => {
+    const w = smallWorkload();
+    const broken = {
+      name: 'broken',
+      checkReport: () => {},
+      reportChunk: () => ({ entriesVisited: 0, dirtyLeaves: 0, bitsMarked: 0 }),
+      share: () => {
+        throw new Error('no descriptor today');
+      },
+    };
+    const hollow = { ...broken, name: 'hollow', share: () => 42 };
+    const before = w.bitmap.snapshot();
+    const e = await rejection(pool.report({ bitmap: w.bitmap, sources: [w.table, broken as never] }));
+    expect(e).toMatchObject({ code: 'EINVAL', param: 'sources', value: '"broken"' });
+    expect(e.message).toBe('ReportPool.report: source "broken" could not be shared: Error: no descriptor today');
+    expect((await rejection(pool.report({ bitmap: w.bitmap, sources: [hollow as never] }))).message).toMatch(/share\(\) returned no descriptor.*"hollow"/);
+    expect(firstDiff(w.bitmap.snapshot(), before)).toBe(-1);
+    expect(reportDirty({ bitmap: twin(w.bitmap), sources: [w.table], noClear: true }).bitsSet).toBeGreaterThan(0); // nothing cleared
   });
 
   it('rejects a bad request before posting anything: the bitmap and the sources are unchanged', async () => {

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, type OutputConfiguration } from 'commander';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { DEVICE_PATTERNS } from '@iovabitmap/workers';
+import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
 import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption } from './cliOptions.js';
 import { pteFormats } from './impls.js';
@@ -26,7 +26,8 @@ import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.
 import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
 import { BENCH_PATTERNS, BENCH_SOURCES } from './scenarios.js';
 
-const MAX_THREADS = 256;
+/** What oversubscribing costs, for the help of every `--threads`. */
+const THREADS_COST = `at most ${MAX_POOL_THREADS} (4 × cores); each worker costs ~30 MiB and ~0.3 s to start from source, and threads above the core count time-share the cores`;
 
 function version(): string {
   try {
@@ -57,7 +58,7 @@ function addWorkloadOptions(cmd: Command, d: WorkloadDefaults): Command {
     )
     .addOption(choiceOption('--format <name>', 'IOMMU PTE format', formats, formats[0]))
     .addOption(choiceOption('--sources <kind>', 'dirty sources to report: the IOMMU walk, the VF tracker, or both', BENCH_SOURCES, d.sources))
-    .addOption(countOption('--threads <n>', 'worker threads of the parallel engine', { min: 1, max: MAX_THREADS }, availableParallelism()));
+    .addOption(countOption('--threads <n>', `worker threads of the parallel engine, ${THREADS_COST}`, { min: 1, max: MAX_POOL_THREADS }, availableParallelism()));
 }
 
 /** Options of {@link buildProgram}, for embedding and tests. */
@@ -114,7 +115,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .option('--json <file>', 'write the results as versioned JSON (schemaVersion 1)')
     .option('--markdown <file>', 'write the results as Markdown tables')
     .option('--charts <dir>', 'write SVG charts (throughput against threads and against density)')
-    .addOption(countListOption('--threads <list>', 'engine thread counts, comma-separated (default: 1..cores and 2 × cores)', { min: 1, max: MAX_THREADS }))
+    .addOption(countListOption('--threads <list>', `engine thread counts, comma-separated (default: 1..cores and 2 × cores), each ${THREADS_COST}`, { min: 1, max: MAX_POOL_THREADS }))
     .option('--filter <text>', 'only cells whose "scenario impl" contains the text, or matches /regex/')
     .addOption(countOption('--time <ms>', 'time budget per cell, ms (default 300 quick, 1000 full)', { min: 1, max: 600_000 }))
     .addOption(countOption('--min-samples <n>', 'minimum timed samples per cell (default 5 quick, 10 full)', { min: 1, max: 100_000 }))

@@ -14,7 +14,9 @@
  * barrier until all have arrived, which forces one onto every worker and proves they are all
  * loaded. Every worker runs its JIT warm-up when it loads the report handler (./reportWorker.ts,
  * ./warmUp.ts), so a replacement worker (after a fault) warms itself too, before its first task.
- * Reports wait for that start-up once. More threads than cores is allowed; they time-share.
+ * Reports wait for that start-up once. More threads than cores is allowed; they time-share. The
+ * count is capped at {@link MAX_POOL_THREADS}: each worker costs ~30 MiB and ~0.3 s to start from
+ * source, so a typo such as 256 would cost gigabytes and a minute before the first report.
  *
  * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
  * then our own options) before anything is posted, so a rejected report writes nothing; then run
@@ -24,7 +26,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { type DirtySource, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
+import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
+import { checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject } from './checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './chunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import { type ReportProgress, runReport } from './reportRun.js';
@@ -35,10 +38,19 @@ import type { ReportWorkerData } from './reportHandler.js';
 
 const WHERE = 'ReportPool';
 
+/**
+ * Most worker threads a pool (and every `--threads` of the CLI) may have: 4 × the logical CPUs
+ * (`os.availableParallelism()`), at least 4. Each worker costs ~30 MiB and ~0.3 s to start from
+ * source; threads above the core count time-share the cores (2 × oversubscribed was 15–30% slower
+ * than 1 × in the README's measurements), so more than 4 × can only cost.
+ */
+export const MAX_POOL_THREADS = Math.max(4, 4 * availableParallelism());
+
 /** Options of {@link ReportPool}'s constructor. */
 export interface ReportPoolOptions {
   /**
-   * Worker threads, 1..256. More threads than cores is allowed (they time-share).
+   * Worker threads, 1..{@link MAX_POOL_THREADS}. More threads than cores is allowed (they
+   * time-share the cores).
    * @defaultValue `os.availableParallelism()`
    */
   readonly threads?: number;
@@ -107,6 +119,25 @@ export interface ReportPoolStatus {
   readonly closed: boolean;
 }
 
+/**
+ * The descriptor of one source, for the workers. A `share()` that throws or returns something that
+ * is not a descriptor is the caller's source at fault: EINVAL naming it (a typed error keeps its
+ * code), before anything is posted.
+ */
+function shareSource(where: string, s: DirtySource): DirtySourceShared {
+  let d: unknown;
+  try {
+    d = s.share();
+  } catch (e) {
+    const data = IovaBitmapError.dataOf(e, 'EINVAL');
+    throw new IovaBitmapError(data.code, `${where}: source ${JSON.stringify(s.name)} could not be shared: ${data.message}`, { param: 'sources', value: JSON.stringify(s.name), cause: e });
+  }
+  if (!isPlainObject(d) || typeof d.kind !== 'string') {
+    throw IovaBitmapError.bad('EINVAL', where, 'sources', s.name, 'holds a source whose share() returned no descriptor ({ kind, ... })');
+  }
+  return d as unknown as DirtySourceShared;
+}
+
 function checkFault(v: unknown): FaultInjection | undefined {
   if (v === undefined) return undefined;
   const f = v as FaultInjection;
@@ -134,10 +165,16 @@ export class ReportPool {
    * @throws IovaBitmapError `EINVAL` for a bad option.
    */
   constructor(options: ReportPoolOptions = {}) {
-    if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', WHERE, 'options', options, 'must be an object');
+    checkOptions(WHERE, 'options', options);
     const threads = options.threads ?? availableParallelism();
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'threads', options.threads, 'must be an integer in [1, 256]');
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_POOL_THREADS) {
+      throw IovaBitmapError.bad(
+        'EINVAL',
+        WHERE,
+        'threads',
+        options.threads,
+        `must be an integer in [1, ${MAX_POOL_THREADS}] (4 × the ${availableParallelism()} logical CPUs, at least 4; each worker costs ~30 MiB and ~0.3 s to start)`,
+      );
     }
     this.threads = threads;
     this.chunkBits = options.chunkBits === undefined ? undefined : checkChunkBits(WHERE, options.chunkBits);
@@ -146,8 +183,7 @@ export class ReportPool {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, 'must be a number of milliseconds >= 50');
     }
     this.progressIntervalMs = interval;
-    const warm = options.warmUp ?? true;
-    if (typeof warm !== 'boolean') throw IovaBitmapError.bad('EINVAL', WHERE, 'warmUp', warm, 'must be a boolean');
+    const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
     const { filename, execArgv } = piscinaEntry('reportWorker');
     const workerData: ReportWorkerData = { warmUp: warm };
     this.#piscina = new Piscina({ filename, execArgv, workerData, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
@@ -189,7 +225,8 @@ export class ReportPool {
    * remaining state end up exactly as core's `reportDirty` leaves them.
    * @returns core's ReportStats, extended per source and per worker ({@link PoolReportStats})
    * @throws IovaBitmapError (as a rejection) — before anything is written: `EINVAL` and the
-   *   sources' own codes from validation, `EBUSY` after close(); after workers started:
+   *   sources' own codes from validation (a source whose `share()` throws: EINVAL naming it, or
+   *   the code of its typed error), `EBUSY` after close(); after workers started:
    *   `ECANCELED` (signal), `EIO` (a worker threw or died; `details` name the source and chunk),
    *   or a source's own error with its code and message. After ECANCELED or EIO every page whose
    *   dirty state was cleared is in the bitmap; report again for the rest.
@@ -208,15 +245,12 @@ export class ReportPool {
     const tStart = performance.now();
     const where = `${WHERE}.report`;
     if (this.#closing !== undefined) throw new IovaBitmapError('EBUSY', `${where}: the pool is closed`);
-    if (typeof options !== 'object' || options === null) throw IovaBitmapError.bad('EINVAL', where, 'options', options, 'must be an object');
-    const { bitmap, sources, signal, onProgress } = options;
-    const noClear = options.noClear ?? false;
-    if (typeof noClear !== 'boolean') throw IovaBitmapError.bad('EINVAL', where, 'noClear', noClear, 'must be a boolean');
+    checkOptions(where, 'options', options);
+    const { bitmap, sources } = options;
+    const noClear = checkFlag(where, 'noClear', options.noClear, false);
     checkReportRequest(where, bitmap, sources, noClear);
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw IovaBitmapError.bad('EINVAL', where, 'signal', signal, 'must be an AbortSignal');
-    if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw IovaBitmapError.bad('EINVAL', where, 'onProgress', onProgress, 'must be a function');
-    }
+    const signal = checkSignal(where, 'signal', options.signal);
+    const onProgress = checkCallback(where, 'onProgress', options.onProgress);
     const threads = options.threads ?? this.threads;
     if (!Number.isInteger(threads) || threads < 1 || threads > this.threads) {
       throw IovaBitmapError.bad('EINVAL', where, 'threads', options.threads, `must be an integer in [1, ${this.threads}] (the pool's threads)`);
@@ -228,7 +262,7 @@ export class ReportPool {
         : sources.map((s) => chunkBitsFor(s.workProfile?.(bitmap.iova, bitmap.length), bitmap.nbits, bitmap.pageShift, threads));
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
-    const descriptors = sources.map((s) => s.share());
+    const descriptors = sources.map((s) => shareSource(where, s));
     const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, chunkBits);
     const countPieces = countPlan(bitmap.windows(), bitmap.bitBase, chunkBits).chunks;
     const names = sources.map((s) => s.name);

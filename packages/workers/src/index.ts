@@ -2,7 +2,7 @@
  * @iovabitmap/workers — the whole public surface, listed by name.
  */
 export { RUNNING_FROM_SOURCE, applyWorkerV8Flags, entryUrl, piscinaEntry, startWorker, startWorkerAt } from './workerEntry.js';
-export { ReportPool } from './ReportPool.js';
+export { MAX_POOL_THREADS, ReportPool } from './ReportPool.js';
 export type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './ReportPool.js';
 export type { ReportProgress } from './reportRun.js';
 export type { PoolReportStats, PoolSourceStats, WorkerReportStats } from './poolStats.js';
