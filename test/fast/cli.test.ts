@@ -66,6 +66,25 @@ describe('the command line as a child process', () => {
   }, 60_000);
 });
 
+describe('sizes the machine cannot hold, as a child process', () => {
+  it('are refused before anything is built: exit 1 within 2 s, one line naming what is needed and what the machine has', async () => {
+    for (const args of [
+      ['report', '--iova-size', '64TiB', '--leaf', '4K'],
+      ['migrate', '--iova-size', '128TiB', '--leaf', '4K', '--rounds', '1'],
+    ]) {
+      const t0 = performance.now();
+      const r = await cli(...args);
+      const ms = performance.now() - t0;
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(ms, args.join(' ')).toBeLessThan(2000);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^error: iovabitmap ${args[0]}: needs about [\\d.]+ [TG]iB \\(page table [\\d.]+ [TG]iB, .*\\), more than 75% of the [\\d.]+ [GMT]iB free of [\\d.]+ [GMT]iB on this machine; .* \\(ENOMEM\\)$`));
+    }
+  }, 20_000);
+});
+
 /** Parses in-process with commander's exits turned into exceptions; returns what it printed. */
 async function parse(...args: string[]): Promise<{ error: unknown; out: string; err: string }> {
   let out = '';

@@ -17,7 +17,8 @@ import { writeCharts } from './charts.js';
 import { pteFormats } from './impls.js';
 import { renderMarkdown } from './markdown.js';
 import { terminalObserver } from './progress.js';
-import { cellLabel, runBench } from './runner.js';
+import { checkMemory } from './memoryBudget.js';
+import { benchPlan, cellLabel, runBench } from './runner.js';
 import { buildMatrix, defaultThreadCounts } from './scenarios.js';
 import { toJson } from './schema.js';
 import { renderTable } from './table.js';
@@ -61,6 +62,7 @@ export async function runBenchCommand(o: BenchCommandOptions, out: NodeJS.WriteS
     for (const s of scenarios) for (const r of s.runs) out.write(`${cellLabel(s, r)}\n`);
     return;
   }
+  checkMemory('iovabitmap bench', benchPlan(scenarios), 'narrow the matrix with --filter or --threads');
   const file = await runBench({
     scenarios,
     timeMs: o.time ?? (o.full ? 1000 : 300),

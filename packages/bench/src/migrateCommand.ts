@@ -3,7 +3,8 @@
  *
  * Theory of operation
  * -------------------
- * Maps the IOVA space in the chosen sources (clean: nothing dirty yet) with one leaf size or the
+ * Refuses a size the machine cannot hold (./memoryBudget.ts, {@link migratePlan}) before building
+ * anything. Maps the IOVA space in the chosen sources (clean: nothing dirty yet) with one leaf size or the
  * `mixed` layout (in every 16 GiB, the first 1 GiB with 4 KiB leaves and the rest with 2 MiB ones:
  * a guest whose memory is mostly huge pages with some split ones), makes a 4 KiB-page ground
  * truth bitmap, starts the device simulator on them (its own worker, writing with a pattern at a
@@ -16,7 +17,7 @@
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
  */
 import Table from 'cli-table3';
-import { IoPageTable, IovaBitmap, type VfTracker } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
 import { DeviceSimulator, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type MigrateRound, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
 import { createTracker, openEngine, type Engine } from './impls.js';
@@ -24,6 +25,7 @@ import { BENCH_IOVA_BASE } from './scenarios.js';
 import type { SourceKind } from './schema.js';
 import { formatBytes, formatBytesRounded, formatGiBps, formatMs } from './units.js';
 import { usageError } from './cliOptions.js';
+import { checkMemory, type MemoryPlan } from './memoryBudget.js';
 
 /** Parsed options of `iovabitmap migrate`. */
 export interface MigrateCommandOptions {
@@ -86,6 +88,22 @@ export function devicePageRate(bytesPerSec: bigint | 'max'): number | 'max' {
   return Number(bytesPerSec) / 4096;
 }
 
+/**
+ * What the command will allocate (./memoryBudget.ts): the sources, the ground truth (4 KiB pages),
+ * and at the bitmap page size the round bitmap, the union and the checker's three (its two
+ * expectations and a snapshot of the union); the pool's threads and the device's worker.
+ */
+export function migratePlan(o: MigrateCommandOptions, mappings: readonly LeafMapping[]): MemoryPlan {
+  const length = o.iovaSize;
+  const bitmap = { what: 'bitmaps', length, pageSize: o.bitmapPageSize };
+  return {
+    tables: o.sources === 'vf' ? [] : [{ format: o.format as PteFormat, mappings }],
+    trackers: o.sources === 'iommu' ? [] : [length],
+    bitmaps: [{ what: 'bitmaps', length, pageSize: 4096n }, bitmap, bitmap, bitmap, bitmap, bitmap],
+    workers: o.threads + 1,
+  };
+}
+
 /** The rounds as a terminal table. */
 function roundsTable(rounds: readonly MigrateRound[]): string {
   const t = new Table({
@@ -122,6 +140,7 @@ export async function runMigrateCommand(o: MigrateCommandOptions, out: NodeJS.Wr
   const length = o.iovaSize;
   const t0 = performance.now();
   const mappings = layoutMappings(iova, length, o.leaf);
+  checkMemory('iovabitmap migrate', migratePlan(o, mappings), 'use a smaller --iova-size, a larger --leaf or --bitmap-page-size');
   let table: IoPageTable | undefined;
   if (o.sources !== 'vf') {
     table = new IoPageTable({ format: o.format as IoPageTable['format'], name: 'iommu' });

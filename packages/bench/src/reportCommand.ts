@@ -3,6 +3,7 @@
  *
  * Theory of operation
  * -------------------
+ * Refuses a workload the machine cannot hold (./memoryBudget.ts), before building anything.
  * Builds the workload of the options (./workload.ts: map, place dirty units, snapshot), then runs
  * one report with the parallel engine (or the sequential reporter with `--sequential`), shows a
  * progress bar on a TTY while the engine works, and prints what the report did: walk and call
@@ -17,7 +18,8 @@ import { openEngine, type EngineStats } from './impls.js';
 import { type DirtyPattern, type SourceKind } from './schema.js';
 import { spaceLabel } from './scenarios.js';
 import { formatBytes, formatGiBps, formatMs, formatNsPerPte, formatRate } from './units.js';
-import { buildWorkload } from './workload.js';
+import { checkMemory, combinePlans } from './memoryBudget.js';
+import { buildWorkload, workloadPlan } from './workload.js';
 
 /** Parsed options of `iovabitmap report`. */
 export interface ReportCommandOptions {
@@ -56,6 +58,7 @@ export function checkReportGeometry(iovaSize: bigint, leaf: bigint): void {
 export async function runReportCommand(o: ReportCommandOptions, out: NodeJS.WriteStream = process.stdout): Promise<void> {
   checkReportGeometry(o.iovaSize, o.leaf);
   const spec = { iovaBytes: o.iovaSize, leafBytes: o.leaf, density: o.density, pattern: o.pattern, source: o.sources, format: o.format, seed: o.seed };
+  checkMemory('iovabitmap report', combinePlans([workloadPlan(spec), { workers: o.sequential ? 0 : o.threads }]), 'use a smaller --iova-size or a larger --leaf');
   const w = buildWorkload(spec);
   const label = `${spaceLabel(spec)} ${o.sources}${o.sources === 'vf' ? '' : ` (${o.format})`}, ${formatRate(o.density)} ${o.pattern}, seed ${o.seed}`;
   if (!o.json) {

@@ -37,7 +37,36 @@ import { deriveRecords, type Measurement, type WorkloadFacts } from './metrics.j
 import { silentObserver, type RunObserver } from './progress.js';
 import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenarios.js';
 import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from './schema.js';
-import { buildWorkload, type Workload } from './workload.js';
+import { combinePlans, planBytes, type MemoryPlan } from './memoryBudget.js';
+import { buildWorkload, workloadPlan, type Workload } from './workload.js';
+
+/** Index of the last scenario that needs each workload: the runner drops the workload after it. */
+function lastUses(scenarios: readonly Scenario[]): Map<string, number> {
+  const last = new Map<string, number>();
+  scenarios.forEach((s, i) => last.set(s.workloadKey, i));
+  return last;
+}
+
+/**
+ * What {@link runBench} will hold at its peak (./memoryBudget.ts): the workloads alive together
+ * when the most memory is (built on first use, dropped after last use, as the runner does), and
+ * one pool per engine thread count (kept to the end).
+ */
+export function benchPlan(scenarios: readonly Scenario[]): MemoryPlan {
+  const last = lastUses(scenarios);
+  const alive = new Map<string, MemoryPlan>();
+  let peak: MemoryPlan = {};
+  let peakBytes = -1;
+  scenarios.forEach((s, i) => {
+    if (!alive.has(s.workloadKey)) alive.set(s.workloadKey, workloadPlan(s.workload));
+    const now = combinePlans([...alive.values()]);
+    const bytes = planBytes(now);
+    if (bytes > peakBytes) [peak, peakBytes] = [now, bytes];
+    if (last.get(s.workloadKey) === i) alive.delete(s.workloadKey);
+  });
+  const engineThreads = new Set(scenarios.flatMap((s) => s.runs.filter((r) => r.impl === 'engine').map((r) => r.threads)));
+  return combinePlans([peak, { workers: [...engineThreads].reduce((n, t) => n + t, 0) }]);
+}
 
 /**
  * per-bit-atomic is skipped when a report sets more bits than this: 2^26 (most of a second per
@@ -105,8 +134,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchFile> {
   const minIterations = options.minIterations ?? 5;
   const notes: string[] = [];
   const scenarios = options.scenarios;
-  const remaining = new Map<string, number>();
-  for (const s of scenarios) remaining.set(s.workloadKey, (remaining.get(s.workloadKey) ?? 0) + 1);
+  const last = lastUses(scenarios);
   const workloads = new Map<string, Workload>();
   const measured = new Map<string, Measurement>();
   const engines = new Map<number, Engine>();
@@ -118,7 +146,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchFile> {
   const results: ResultRecord[] = [];
   obs.start(scenarios.reduce((n, s) => n + s.runs.length, 0));
   try {
-    for (const scenario of scenarios) {
+    for (const [i, scenario] of scenarios.entries()) {
       let w = workloads.get(scenario.workloadKey);
       if (w === undefined) {
         obs.measuring(`${scenario.id}: building the workload`);
@@ -153,9 +181,7 @@ export async function runBench(options: RunBenchOptions): Promise<BenchFile> {
         obs.measured(label, deriveRecords(scenario, facts, [m])[0]!);
       }
       results.push(...deriveRecords(scenario, facts, ms));
-      const left = remaining.get(scenario.workloadKey)! - 1;
-      remaining.set(scenario.workloadKey, left);
-      if (left === 0) workloads.delete(scenario.workloadKey);
+      if (last.get(scenario.workloadKey) === i) workloads.delete(scenario.workloadKey);
     }
   } finally {
     obs.stop();

@@ -23,8 +23,9 @@
  * The bitmap's buffer is rounded up to whole 8-byte words so that the per-bit writer's word
  * accesses stay inside it.
  */
-import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, type PteFormat } from '@iovabitmap/core';
 import { createPageTable, createTracker, readViews, sourceMemory, type DmaWritable } from './impls.js';
+import type { MemoryPlan } from './memoryBudget.js';
 import { placeDirty } from './placement.js';
 import { BENCH_BITMAP_PAGE_BYTES, BENCH_IOVA_BASE, BENCH_TRACKER_PAGE_BYTES, type WorkloadSpec } from './scenarios.js';
 
@@ -50,6 +51,21 @@ export interface Workload {
   readonly readViews: readonly Uint32Array[];
   /** Puts the dirty state back as built and clears the bitmap. */
   restore(): void;
+}
+
+/**
+ * What {@link buildWorkload} will allocate for `spec` (./memoryBudget.ts): the sources it maps,
+ * their snapshot, and the bitmap. Priced before anything is built.
+ */
+export function workloadPlan(spec: WorkloadSpec): MemoryPlan {
+  const iova = BENCH_IOVA_BASE;
+  const length = spec.iovaBytes;
+  return {
+    tables: spec.source === 'vf' ? [] : [{ format: spec.format as PteFormat, mappings: [{ iova, length, leaf: spec.leafBytes }] }],
+    trackers: spec.source === 'iommu' ? [] : [length],
+    bitmaps: [{ what: 'bitmap', length, pageSize: BENCH_BITMAP_PAGE_BYTES }],
+    snapshot: true,
+  };
 }
 
 /** IovaBitmap with its buffer rounded up to whole 8-byte words. */

@@ -29,3 +29,5 @@ export { dirtySourceFromShared } from './sharedSource.js';
 export { DEFAULT_VF_LIMITS, VFIO_MAX_LOG_RANGES, VFIO_MIN_PAGE_SIZE } from './tracker/trackerLimits.js';
 export type { VfTrackerLimits, VfDeviceLimits } from './tracker/trackerLimits.js';
 export { lastAtOrBefore } from './sortedRuns.js';
+export { pageTableBytesFor } from './pagetable/tableBudget.js';
+export type { TableMapping } from './pagetable/tableBudget.js';
