@@ -4,34 +4,12 @@
  * (--help, a bad option, a bad combination, a tiny report: four processes at once), then the
  * option handling in-process through buildProgram() with commander's exits turned into errors.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+import { cli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { MAX_POOL_THREADS } from '@iovabitmap/workers';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli.ts'];
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('the command line as a child process', () => {
   it('--help lists the commands; a bad option exits non-zero naming the option and value; a tiny report runs', async () => {

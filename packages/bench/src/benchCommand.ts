@@ -7,17 +7,20 @@
  * it (`--list`: the cells, nothing measured), runs it (./runner.ts) with a progress bar on a TTY
  * and plain lines elsewhere (./progress.ts), prints the terminal table (./table.ts), then writes
  * the requested files: `--json` (./schema.ts, versioned), `--markdown` (./markdown.ts) and
- * `--charts DIR` (./charts.ts, SVG). Output files are written only after a complete run.
+ * `--charts DIR` (./charts.ts, SVG). Output files are written only after a complete run, but
+ * their paths are checked before anything runs (./outputPaths.ts), and so is the memory the
+ * matrix needs (./memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and
+ * the results are printed on stdout as JSON instead of being lost.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname } from 'node:path';
+import { IovaBitmapError } from '@iovabitmap/core';
 import { usageError } from './cliOptions.js';
 import { writeCharts } from './charts.js';
 import { pteFormats } from './impls.js';
 import { renderMarkdown } from './markdown.js';
 import { terminalObserver } from './progress.js';
 import { checkMemory } from './memoryBudget.js';
+import { checkOutputDir, checkOutputFile, writeOutputFile } from './outputPaths.js';
 import { benchPlan, cellLabel, runBench } from './runner.js';
 import { buildMatrix, defaultThreadCounts } from './scenarios.js';
 import { toJson } from './schema.js';
@@ -47,9 +50,14 @@ export interface BenchCommandOptions {
   readonly list: boolean;
 }
 
-async function writeText(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, text);
+/**
+ * Checks every output path before anything runs (./outputPaths.ts).
+ * @throws IovaBitmapError `EINVAL` naming the first bad option and its path.
+ */
+export async function checkBenchOutputs(o: Pick<BenchCommandOptions, 'json' | 'markdown' | 'charts'>): Promise<void> {
+  if (o.json !== undefined) await checkOutputFile('--json', o.json);
+  if (o.markdown !== undefined) await checkOutputFile('--markdown', o.markdown);
+  if (o.charts !== undefined) await checkOutputDir('--charts', o.charts);
 }
 
 /** Runs the command; writes to `out`. @throws IovaBitmapError on any failure. */
@@ -62,6 +70,7 @@ export async function runBenchCommand(o: BenchCommandOptions, out: NodeJS.WriteS
     for (const s of scenarios) for (const r of s.runs) out.write(`${cellLabel(s, r)}\n`);
     return;
   }
+  await checkBenchOutputs(o);
   checkMemory('iovabitmap bench', benchPlan(scenarios), 'narrow the matrix with --filter or --threads');
   const file = await runBench({
     scenarios,
@@ -74,16 +83,32 @@ export async function runBenchCommand(o: BenchCommandOptions, out: NodeJS.WriteS
     seed: o.seed,
   });
   out.write('\n' + renderTable(file, out.isTTY === true && !process.env.NO_COLOR));
+  // A write can still fail (disk full, a path changed during the run): keep the results then.
+  const failed: string[] = [];
+  const attempt = async (option: string, path: string, write: () => Promise<string>): Promise<void> => {
+    try {
+      out.write(await write());
+    } catch (e) {
+      failed.push(`${option} ${path} (${(e as NodeJS.ErrnoException).code ?? IovaBitmapError.dataOf(e).message})`);
+    }
+  };
   if (o.json !== undefined) {
-    await writeText(o.json, toJson(file));
-    out.write(`wrote ${o.json}\n`);
+    const path = o.json;
+    await attempt('--json', path, async () => (await writeOutputFile(path, toJson(file)), `wrote ${path}\n`));
   }
   if (o.markdown !== undefined) {
-    await writeText(o.markdown, renderMarkdown(file));
-    out.write(`wrote ${o.markdown}\n`);
+    const path = o.markdown;
+    await attempt('--markdown', path, async () => (await writeOutputFile(path, renderMarkdown(file)), `wrote ${path}\n`));
   }
   if (o.charts !== undefined) {
-    const paths = await writeCharts(file.results, o.charts);
-    out.write(paths.length === 0 ? `no charts: the run has no threads or density results\n` : `wrote ${paths.length} charts in ${o.charts}\n`);
+    const dir = o.charts;
+    await attempt('--charts', dir, async () => {
+      const paths = await writeCharts(file.results, dir);
+      return paths.length === 0 ? `no charts: the run has no threads or density results\n` : `wrote ${paths.length} charts in ${dir}\n`;
+    });
+  }
+  if (failed.length > 0) {
+    out.write(toJson(file));
+    throw new IovaBitmapError('EIO', `iovabitmap bench: could not write ${failed.join(', ')}; the results are above on stdout, as JSON`);
   }
 }

@@ -15,13 +15,14 @@
  * renderer, which needs no canvas (text widths are estimated). File names are slugs of the
  * scenario, so reruns overwrite the same files.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ResultRecord } from './schema.js';
 import { spaceLabel } from './scenarios.js';
 import { formatRate } from './units.js';
+import { makeDirs } from './outputPaths.js';
 
 /** One chart to write. */
 export interface ChartSpec {
@@ -120,7 +121,7 @@ export function chartsOf(records: readonly ResultRecord[]): ChartSpec[] {
  * @returns the paths written
  */
 export async function writeCharts(records: readonly ResultRecord[], dir: string): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const paths: string[] = [];
   for (const c of chartsOf(records)) {
     const path = join(dir, c.file);
