@@ -27,7 +27,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
-import { checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject } from './checks.js';
+import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from './checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './chunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import { type ReportProgress, runReport } from './reportRun.js';
@@ -63,7 +63,7 @@ export interface ReportPoolOptions {
    */
   readonly chunkBits?: number;
   /**
-   * Least time between two `onProgress` calls of a report, milliseconds (≥ 50).
+   * Least time between two `onProgress` calls of a report, milliseconds, in [50, 2^31 - 1].
    * @defaultValue 100
    */
   readonly progressIntervalMs?: number;
@@ -166,7 +166,7 @@ export class ReportPool {
    */
   constructor(options: ReportPoolOptions = {}) {
     checkOptions(WHERE, 'options', options);
-    const threads = options.threads ?? availableParallelism();
+    const threads = orDefault(options.threads, availableParallelism());
     if (!Number.isInteger(threads) || threads < 1 || threads > MAX_POOL_THREADS) {
       throw IovaBitmapError.bad(
         'EINVAL',
@@ -178,9 +178,9 @@ export class ReportPool {
     }
     this.threads = threads;
     this.chunkBits = options.chunkBits === undefined ? undefined : checkChunkBits(WHERE, options.chunkBits);
-    const interval = options.progressIntervalMs ?? 100;
-    if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < 50) {
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, 'must be a number of milliseconds >= 50');
+    const interval = orDefault(options.progressIntervalMs, 100);
+    if (typeof interval !== 'number' || !(interval >= 50 && interval <= MAX_TIMER_MS)) {
+      throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, `must be a number of milliseconds in [50, ${MAX_TIMER_MS}]`);
     }
     this.progressIntervalMs = interval;
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
@@ -251,11 +251,11 @@ export class ReportPool {
     checkReportRequest(where, bitmap, sources, noClear);
     const signal = checkSignal(where, 'signal', options.signal);
     const onProgress = checkCallback(where, 'onProgress', options.onProgress);
-    const threads = options.threads ?? this.threads;
+    const threads = orDefault(options.threads, this.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > this.threads) {
       throw IovaBitmapError.bad('EINVAL', where, 'threads', options.threads, `must be an integer in [1, ${this.threads}] (the pool's threads)`);
     }
-    const fixed = options.chunkBits ?? this.chunkBits;
+    const fixed = orDefault(options.chunkBits, this.chunkBits);
     const chunkBits =
       fixed !== undefined
         ? sources.map(() => checkChunkBits(where, fixed))

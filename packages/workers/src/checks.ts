@@ -6,8 +6,8 @@
  * Every public function, constructor and method of this package validates its arguments before
  * it posts a message, starts a worker or writes anything, and refuses a wrong type instead of
  * coercing it (common rule of the project, core's errors.ts). The checks that recur — an options
- * object, a boolean flag, a callback — live here, once; integers go through core's `checkInt`,
- * 64-bit values through core's `toU64`.
+ * object, a boolean flag, a callback, a default that only `undefined` selects — live here, once;
+ * integers go through core's `checkInt`, 64-bit values through core's `toU64`.
  *
  * An *options object* is a plain object (its prototype is Object.prototype or null): an array, a
  * Date, a typed array or a class instance passed where options are expected is a caller's mistake,
@@ -20,6 +20,18 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
+}
+
+/** The longest delay a Node timer takes, ms (a longer one silently becomes 1 ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * An optional field's value, or `fallback` when it is `undefined`. Only `undefined` means
+ * "omitted": `null` (which `??` would also replace) is a wrong value and gets refused by the
+ * field's check.
+ */
+export function orDefault<T>(v: T | undefined, fallback: T): T {
+  return v === undefined ? fallback : v;
 }
 
 /**

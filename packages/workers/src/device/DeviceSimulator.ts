@@ -29,7 +29,7 @@ import type { Worker, WorkerOptions } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type SharedIoPageTable, type SharedIovaBitmap, type SharedVfTracker } from '@iovabitmap/core';
-import { checkOptions, isPlainObject } from '../checks.js';
+import { MAX_TIMER_MS, checkOptions, isPlainObject, orDefault } from '../checks.js';
 import { startWorker } from '../workerEntry.js';
 import { CONTROL } from './DeviceEngine.js';
 import { PendingCalls } from './PendingCalls.js';
@@ -37,8 +37,6 @@ import { checkStartOptions, startOptionsOf } from './startOptions.js';
 import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './types.js';
 
 const WHERE = 'DeviceSimulator';
-/** The longest delay a Node timer takes, ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** An optional source descriptor of attach(): absent, or a `share()` output of a known kind. */
 function checkSourceDescriptor(where: string, role: string, d: unknown): void {
@@ -100,7 +98,7 @@ export class DeviceSimulator {
   static async create(options: DeviceSimulatorOptions = {}): Promise<DeviceSimulator> {
     const where = `${WHERE}.create`;
     checkOptions(where, 'options', options);
-    const workerOptions = options.workerOptions ?? {};
+    const workerOptions = orDefault(options.workerOptions, {});
     checkOptions(where, 'workerOptions', workerOptions);
     const sim = new DeviceSimulator(startWorker('device/deviceWorker', workerOptions));
     try {

@@ -23,7 +23,7 @@
  *   region. Exercises the "a dirty 2 MiB leaf reports all its 512 pages" widening.
  */
 import { IovaBitmapError, checkInt } from '@iovabitmap/core';
-import { checkOptions } from '../checks.js';
+import { checkOptions, orDefault } from '../checks.js';
 import { createRng } from './prng.js';
 
 /** The names of the device's write patterns; see the module comment. */
@@ -104,8 +104,8 @@ export interface PatternTuning {
  */
 export function checkPatternOptions(where: string, options: PatternOptions): PatternTuning {
   checkOptions(where, 'options', options);
-  const sequentialRunPages = checkInt(where, 'sequentialRunPages', options.sequentialRunPages ?? 16, 1, 2 ** 24);
-  const burstPages = options.burstPages ?? 512;
+  const sequentialRunPages = checkInt(where, 'sequentialRunPages', orDefault(options.sequentialRunPages, 16), 1, 2 ** 24);
+  const burstPages = orDefault(options.burstPages, 512);
   if (typeof burstPages !== 'number' || !Number.isInteger(burstPages) || burstPages < 1 || (burstPages & (burstPages - 1)) !== 0 || burstPages > 2 ** 30) {
     throw IovaBitmapError.bad('EINVAL', where, 'burstPages', burstPages, 'must be a power of two in [1, 2^30]');
   }

@@ -16,7 +16,7 @@
  * full speed.
  */
 import { IovaBitmapError, checkInt, toU64 } from '@iovabitmap/core';
-import { checkOptions } from '../checks.js';
+import { checkOptions, orDefault } from '../checks.js';
 import { DEVICE_PATTERNS, checkPatternOptions, isPatternName } from './patterns.js';
 import type { DeviceStartOptions } from './types.js';
 
@@ -55,7 +55,7 @@ export function checkStartOptions(where: string, o: DeviceStartOptions): Checked
   if (!isPatternName(o.pattern)) throw IovaBitmapError.bad('EINVAL', where, 'pattern', o.pattern, `must be one of ${DEVICE_PATTERNS.join(', ')}`);
   const pagesPerSec = checkRate(where, o.rate);
   const seed = checkInt(where, 'seed', o.seed, 0, 2 ** 32 - 1);
-  const batchPages = checkInt(where, 'batchPages', o.batchPages ?? DEFAULT_BATCH_PAGES, 1, 2 ** 24);
+  const batchPages = checkInt(where, 'batchPages', orDefault(o.batchPages, DEFAULT_BATCH_PAGES), 1, 2 ** 24);
   let region: CheckedStart['region'];
   if (o.region !== undefined) {
     const r = checkOptions(where, 'region', o.region);

@@ -44,7 +44,7 @@
  */
 import { IovaBitmap, IovaBitmapError, checkInt, checkReportRequest, log2Exact, toU64, type DirtySource, type U64Like } from '@iovabitmap/core';
 import { checkChunkBits } from '../chunkPlan.js';
-import { checkCallback, checkFlag, checkOptions, checkSignal } from '../checks.js';
+import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/types.js';
 import type { PoolReportOptions } from '../ReportPool.js';
 import type { PoolReportStats } from '../poolStats.js';
@@ -120,7 +120,7 @@ export interface MigrateOptions {
   readonly iova?: U64Like;
   /** Length of the migration range, bytes, aligned. @defaultValue the ground truth's length */
   readonly length?: U64Like;
-  /** Pause between pre-copy rounds, ms (the device keeps writing). @defaultValue 0 */
+  /** Pause between pre-copy rounds, ms in [0, 2^31 - 1] (the device keeps writing). @defaultValue 0 */
   readonly roundIntervalMs?: number;
   /** Check each round's bitmap for unexpected pages as it completes (costs a widening per round). @defaultValue false */
   readonly verifyEachRound?: boolean;
@@ -221,9 +221,12 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const gt = o.device.groundTruth;
   if (gt === undefined) throw IovaBitmapError.bad('EINVAL', WHERE, 'device', 'detached', 'must be attached to a ground truth first');
   if (!(gt instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', WHERE, 'device.groundTruth', gt, 'must be an IovaBitmap');
-  const interval = o.roundIntervalMs ?? 0;
-  if (typeof interval !== 'number' || !(interval >= 0) || !Number.isFinite(interval)) {
-    throw IovaBitmapError.bad('EINVAL', WHERE, 'roundIntervalMs', interval, 'must be a finite number >= 0');
+  const interval = orDefault(o.roundIntervalMs, 0);
+  if (typeof interval !== 'number' || !(interval >= 0 && interval <= MAX_TIMER_MS)) {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'roundIntervalMs', interval, `must be a number of milliseconds in [0, ${MAX_TIMER_MS}]`);
+  }
+  if (o.device.pagesWritten !== undefined && typeof o.device.pagesWritten !== 'number') {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'device.pagesWritten', o.device.pagesWritten, 'must be a number when present');
   }
   const onRound = checkCallback(WHERE, 'onRound', o.onRound);
   const verifyEachRound = checkFlag(WHERE, 'verifyEachRound', o.verifyEachRound, false);
@@ -278,7 +281,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       wallMs: stats.wallMs,
       gibPerSec: stats.wallMs > 0 ? lengthGiB / (stats.wallMs / 1000) : Number.POSITIVE_INFINITY,
       sources,
-      devicePagesWritten: o.device.pagesWritten ?? 0,
+      devicePagesWritten: orDefault(o.device.pagesWritten, 0),
       ...(unexpected === undefined ? {} : { unexpected }),
     };
     out.push(round);

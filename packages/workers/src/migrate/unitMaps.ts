@@ -57,12 +57,13 @@ function checkUnitBytes(where: string, param: string, v: unknown): bigint {
   return b;
 }
 
-/** A range of IOVA bytes `{ iova, length }` ending at or below 2^64, as exact bigints. */
+/** A non-empty range of IOVA bytes `{ iova, length }` ending at or below 2^64, as exact bigints. */
 function checkRange(where: string, param: string, r: unknown): { iova: bigint; length: bigint } {
   checkObject(where, param, r);
   const { iova, length } = r as { iova: unknown; length: unknown };
   const lo = toU64(where, `${param}.iova`, iova);
   const len = toU64(where, `${param}.length`, length);
+  if (len === 0n) throw IovaBitmapError.bad('EINVAL', where, `${param}.length`, len, 'must be greater than 0');
   if (lo + len > U64_LIMIT) throw IovaBitmapError.bad('EOVERFLOW', where, param, `${lo}+${len}`, 'must end at or below 2^64');
   return { iova: lo, length: len };
 }
