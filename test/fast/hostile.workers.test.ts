@@ -9,7 +9,10 @@
  *
  * One ReportPool (2 threads, no warm-up) and one DeviceSimulator serve the whole file.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IoPageTable, IovaBitmap, VfTracker, describeValue } from '@iovabitmap/core';
 import {
   DeviceSimulator,
@@ -84,6 +87,72 @@ function sweepArgs(target: string, args: readonly unknown[], names: readonly str
 /** Sweeps an options argument: the whole object, then each field of `valid`. */
 function sweepFields(target: string, valid: Record<string, unknown>, call: (o: unknown) => unknown, after?: () => Promise<unknown>, batch = 1): Promise<void> {
   return run(fieldCases(target, valid), call as (...a: unknown[]) => unknown, after, batch);
+}
+
+/**
+ * ReportPool from a fresh copy of the package whose piscina is a stand-in: it records nothing,
+ * starts no thread, and answers the warm-up tasks at once.
+ */
+async function withStandInPiscina(): Promise<typeof ReportPool> {
+  class StandIn {
+    readonly threads: unknown[] = [];
+    readonly queueSize = 0;
+    on(): this {
+      return this;
+    }
+    run(): Promise<unknown> {
+      return Promise.resolve({ kind: 'warm', threadId: 0, complete: true, warmMs: 0 });
+    }
+    close(): Promise<void> {
+      return Promise.resolve();
+    }
+  }
+  // The module ReportPool imports: piscina's ESM entry, as resolved from the workers package.
+  const piscina = join(dirname(createRequire(new URL('../../packages/workers/package.json', import.meta.url)).resolve('piscina')), 'esm-wrapper.mjs');
+  vi.resetModules();
+  vi.doMock(piscina, () => ({ Piscina: StandIn }));
+  try {
+    return (await import('@iovabitmap/workers')).ReportPool;
+  } finally {
+    vi.doUnmock(piscina);
+  }
+}
+
+/**
+ * DeviceSimulator from a fresh copy of the package whose `startWorker` gives a stand-in thread: a
+ * MessagePort that answers the control calls create() and close() make (comlink 4's wire format:
+ * APPLY → RAW reply) without loading anything.
+ */
+async function withStandInDeviceWorker(): Promise<typeof DeviceSimulator> {
+  const replies: Record<string, () => unknown> = {
+    ping: () => ({ ok: true, value: 0 }),
+    control: () => ({ ok: true, value: new SharedArrayBuffer(32) }),
+    stop: () => ({ ok: true, value: { state: 'stopped', quiesceSeq: 0 } }),
+  };
+  const startWorker = (): unknown => {
+    const { port1, port2 } = new MessageChannel();
+    port2.on('message', (m: { id: string; type: string; path?: string[] }) => {
+      const value = m.type === 'APPLY' ? replies[m.path![0]!]?.() : undefined;
+      port2.postMessage({ id: m.id, type: 'RAW', value });
+    });
+    return Object.assign(port1, {
+      threadId: -1,
+      terminate: async (): Promise<number> => {
+        port1.close();
+        port2.close();
+        port1.emit('exit', 1);
+        return 1;
+      },
+    });
+  };
+  const entry = '../../packages/workers/src/workerEntry.js';
+  vi.resetModules();
+  vi.doMock(entry, async (original) => ({ ...(await original<object>()), startWorker }));
+  try {
+    return (await import('@iovabitmap/workers')).DeviceSimulator;
+  } finally {
+    vi.doUnmock(entry);
+  }
 }
 
 /** What may succeed: "target param" → the hostile labels with which success is right. */
@@ -164,9 +233,12 @@ describe('workers: hostile values in every public call', () => {
   });
 
   it('ReportPool: constructor and report', async () => {
+    // The constructor's successes build pools on a stand-in for piscina: a success only has to
+    // show the arguments were accepted, and the ten pools of real workers (with warm-up) it would
+    // otherwise start cost seconds of CPU. The shared pool above is a real one.
+    const Pool = await withStandInPiscina();
     const make = (o: unknown): void => {
-      const p = new ReportPool(o as never);
-      closing.push(p.close()); // at once: a pool that never reports needs no workers
+      closing.push(new Pool(o as never).close());
     };
     make({ threads: 1, warmUp: false });
     await sweepFields('new ReportPool', { threads: 1, warmUp: false, chunkBits: 1024, progressIntervalMs: 100 }, make);
@@ -178,12 +250,14 @@ describe('workers: hostile values in every public call', () => {
   });
 
   it('DeviceSimulator: create, attach, start and the control calls', async () => {
+    // As for the pool: create()'s successes run on a stand-in thread; the shared device is real.
+    const Device = await withStandInDeviceWorker();
     const create = async (o: unknown): Promise<void> => {
-      const d = await DeviceSimulator.create(o as never);
+      const d = await Device.create(o as never);
       closing.push(d.close());
     };
     await create({ workerOptions: {} });
-    await sweepFields('DeviceSimulator.create', { workerOptions: {} }, create, undefined, 4);
+    await sweepFields('DeviceSimulator.create', { workerOptions: {} }, create);
     const attach = { pageTable: pt.share(), tracker: vf.share(), groundTruth: gt.share() };
     await device.attach(attach);
     await sweepFields('DeviceSimulator.attach', attach, (o) => device.attach(o as never));
