@@ -153,6 +153,12 @@ const APIS: Api[] = [
   { name: 'describeValue', args: () => [1], call: m((_w, a) => core.describeValue(a[0])) },
   { name: 'toU64', args: () => ['where', 'param', 5n], call: m((_w, a) => core.toU64(a[0] as never, a[1] as never, a[2])) },
   { name: 'log2Exact', args: () => [4096n], call: m((_w, a) => core.log2Exact(a[0] as never)) },
+  { name: 'checkInt', args: () => ['where', 'param', 5, 0, 10], call: m((_w, a) => core.checkInt(a[0] as never, a[1] as never, a[2], a[3] as never, a[4] as never)) },
+  {
+    name: 'pageTableBytesFor',
+    args: () => [[{ iova: 0n, length: 2n << 30n, leaf: 4096n }], 'vtd-ss', 4],
+    call: m((_w, a) => core.pageTableBytesFor(a[0] as never, a[1] as never, a[2] as never)),
+  },
   { name: 'emptySourceStats', args: () => [], call: m(() => core.emptySourceStats()) },
   {
     name: 'addSourceStats',

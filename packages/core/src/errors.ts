@@ -115,7 +115,7 @@ function describeString(s: string, max: number): string {
 function describeTop(value: unknown): string {
   if (typeof value === 'bigint') return describeBigint(value, true);
   if (typeof value === 'number') return describeNumber(value);
-  if (typeof value === 'string') return describeString(value, 40);
+  if (typeof value === 'string') return describeString(value, 80);
   if (typeof value === 'object' && value !== null) return describeObject(value);
   return describeScalar(value);
 }

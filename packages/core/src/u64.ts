@@ -56,6 +56,9 @@ export function toSafeNumber(v: bigint): number | undefined {
 
 /** Checks a plain integer option (counts, offsets, thread numbers). */
 export function checkInt(where: string, param: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof min !== 'number' || typeof max !== 'number' || !(min <= max)) {
+    throw IovaBitmapError.bad('EINVAL', 'checkInt', 'min', [min, max], 'and max must be numbers with min <= max');
+  }
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw IovaBitmapError.bad('EINVAL', where, param, v, `must be an integer in [${min}, ${max}]`);
   }
