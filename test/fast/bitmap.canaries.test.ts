@@ -5,7 +5,7 @@
  *
  * Half of the cases give the buffer a byteLength that is not a multiple of 4 and put the bitmap's
  * last byte in that partial tail word, which has no Int32 element: those writes take the byte
- * path of bitops.ts (orWord / andWord on the Uint8Array view).
+ * path of bitKernels.ts (orWord / andWord on the Uint8Array view).
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';

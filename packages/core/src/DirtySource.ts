@@ -31,8 +31,8 @@
  * checks its options with {@link reportNoClear} and a chunk with {@link checkChunk}, so the rules
  * for those are one rule.
  */
-import { IovaBitmapError } from './errors.js';
-import type { IovaBitmap } from './IovaBitmap.js';
+import { IovaBitmapError } from './IovaBitmapError.js';
+import type { IovaBitmap } from './bitmap/IovaBitmap.js';
 import { U64_LIMIT } from './u64.js';
 
 /** Counters one source returns for one chunk (they add up across chunks). */

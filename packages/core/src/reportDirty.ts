@@ -13,8 +13,8 @@
  * bitmap and the same source state, bit for bit, for any thread count and chunk size.
  */
 import { addSourceStats, emptySourceStats, reportNoClear, type DirtySource, type SourceStats } from './DirtySource.js';
-import { IovaBitmapError } from './errors.js';
-import { IovaBitmap } from './IovaBitmap.js';
+import { IovaBitmapError } from './IovaBitmapError.js';
+import { IovaBitmap } from './bitmap/IovaBitmap.js';
 
 /** Arguments of {@link reportDirty}. */
 export interface ReportDirtyOptions {

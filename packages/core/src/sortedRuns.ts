@@ -3,7 +3,7 @@
  * table's mapped areas, the device's writable region, the migration checker's unit maps).
  */
 
-import { IovaBitmapError } from './errors.js';
+import { IovaBitmapError } from './IovaBitmapError.js';
 
 /**
  * Index of the last element of the ascending array `starts` that is <= p, or -1 (binary search).

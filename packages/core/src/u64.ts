@@ -6,7 +6,7 @@
  * silently rounded IOVA is a corrupted report. Inside, hot paths work on page or bit indices as
  * plain numbers; only the boundary uses bigint.
  */
-import { IovaBitmapError } from './errors.js';
+import { IovaBitmapError } from './IovaBitmapError.js';
 
 /** An IOVA, byte length or page size: a bigint, or a number that is a safe non-negative integer. */
 export type U64Like = bigint | number;

@@ -1,6 +1,6 @@
 /**
  * An independent model of a bitmap for the stress checkers: one byte per bit, set by a plain
- * loop. Deliberately shares no code with packages/core/src/bitops.ts, so a bug there cannot hide
+ * loop. Deliberately shares no code with packages/core/src/bitmap/bitKernels.ts, so a bug there cannot hide
  * in the expected value.
  */
 import type { IovaBitmap } from '@iovabitmap/core';
@@ -28,7 +28,7 @@ export class BitModel {
   }
 }
 
-/** Bit i of the bitmap's memory, read byte by byte from its buffer (not through bitops). */
+/** Bit i of the bitmap's memory, read byte by byte from its buffer (not through bitKernels). */
 export function rawBit(bm: IovaBitmap, i: number): number {
   const bytes = new Uint8Array(bm.buffer, bm.byteOffset, bm.byteLength);
   return (bytes[i >> 3]! >> (i & 7)) & 1;

@@ -48,17 +48,17 @@
  *    are off otherwise), only on present writable leaves.
  */
 import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
-import { IovaBitmapError, MAX_NAME_CHARS } from '../errors.js';
-import { IovaBitmap } from '../IovaBitmap.js';
+import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
+import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
-import { BitmapSink, DiscardSink } from './DirtySink.js';
+import { BitmapSink, DiscardSink } from './DirtyLeafSink.js';
 import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
 import { codecOf, leafLevel, SPAN, type PteCodec, type PteFormat } from './pteFormats.js';
 import { addressLimit, checkPageRange, checkWriteRange, pageIova } from './rangeChecks.js';
-import { readLeafTables, TableWalk } from './reportWalk.js';
+import { readLeafTables, TableWalk } from './TableWalk.js';
 import type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pageTableTypes.js';
-import { TableEditor } from './tableEdits.js';
+import { TableEditor } from './TableEditor.js';
 import { CTRL_TRACKING, STAT_LEAVES, STAT_MAPPED_PAGES, TableMemory, TABLE_PAGE_BYTES } from './TableMemory.js';
 
 export type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pageTableTypes.js';

@@ -15,7 +15,7 @@
  * IoPageTable keeps two lists: every mapped area, and the areas mapped writable.
  */
 import { typedArrayTag } from '../buffers.js';
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 import { lastAtOrBefore } from '../sortedRuns.js';
 
 /** Disjoint, merged runs of mapped 4 KiB pages; see the module comment. */

@@ -25,7 +25,7 @@
  * for memoryStats() on any view.
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 
 /** Entries per table page. */
 export const ENTRIES_PER_TABLE = 512;

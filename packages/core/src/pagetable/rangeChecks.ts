@@ -14,7 +14,7 @@
  * Every check runs before anything is written, and converts the range once to 4 KiB page numbers,
  * exact as plain numbers (a 57-bit IOVA has at most 2^45 pages).
  */
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 import { toU64, type U64Like } from '../u64.js';
 
 /** A checked range: exact bytes and 4 KiB page numbers. */

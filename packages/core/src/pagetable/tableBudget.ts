@@ -21,7 +21,7 @@
  * It does not count the slack of the SharedArrayBuffer segments the pages live in
  * (`memoryStats().reservedBytes - tableBytes`: at most one segment, 64 MiB, beyond what is used).
  */
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
 import { codecOf, leafLevel, SPAN, type PteFormat } from './pteFormats.js';
 import { checkPageRange } from './rangeChecks.js';

@@ -18,7 +18,7 @@
  * Data flow.
  *   start()  -> planTracking (VFIO checks, merge, clamp, span) -> TrackerMemory.allocate: a new
  *               SharedArrayBuffer with a header (started flag, page shift, ranges) and one bit per
- *               tracker page per tracked range, as Int32 words (./trackerMemory.ts)
+ *               tracker page per tracked range, as Int32 words (./TrackerMemory.ts)
  *   dmaWrite -> 4 KiB page numbers -> TrackerMemory.writePages -> orBitRun (Atomics.or)
  *   report   -> checkReport once, then reportChunk per chunk (any thread, any order) -> readRuns
  *               (plain load, record the runs into the bitmap, then Atomics.and(~recorded))
@@ -37,11 +37,11 @@
  * must be re-shared.
  */
 import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
-import { IovaBitmapError } from '../errors.js';
-import { IovaBitmap } from '../IovaBitmap.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
 import { normalizeLimits, type VfDeviceLimits, type VfTrackerLimits } from './trackerLimits.js';
-import { TrackerMemory } from './trackerMemory.js';
+import { TrackerMemory } from './TrackerMemory.js';
 import { planTracking, toSpans } from './trackerRanges.js';
 import { checkTrackerReport, reportTrackerChunk } from './trackerReport.js';
 
@@ -250,7 +250,7 @@ export class VfTracker implements DirtySource {
   /**
    * A view over the memory of {@link share} output, valid until stop(). Every field is checked:
    * the limits as the constructor checks them, and the record memory's header and tables against
-   * its buffer (./trackerMemory.ts `open`).
+   * its buffer (./TrackerMemory.ts `open`).
    * @throws IovaBitmapError `EINVAL` for something that is not such a descriptor, naming the field.
    */
   static fromShared(d: SharedVfTracker): VfTracker {

@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * The tracker's records are bits in an Int32Array over a SharedArrayBuffer (./trackerMemory.ts):
+ * The tracker's records are bits in an Int32Array over a SharedArrayBuffer (./TrackerMemory.ts):
  * bit p is bit p % 32 of word floor(p / 32). Three kinds of thread touch them at once: the device
  * (one or more writers setting bits), and any number of readers reporting disjoint bit ranges,
  * which may share a word at their edges.
@@ -40,7 +40,7 @@
  * with one Atomics.and: at most three atomics per non-zero word whatever the density, instead of
  * one sink call per run. Same record-before-clear order as readRuns.
  */
-import { spanMask, wordSpan } from '../bitops.js';
+import { spanMask, wordSpan } from '../bitmap/bitKernels.js';
 
 /** Receives maximal runs of recorded tracker pages from {@link readRuns}. */
 export interface RunSink {

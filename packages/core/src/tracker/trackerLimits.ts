@@ -12,7 +12,7 @@
  * {@link normalizeLimits} checks them and fills in the defaults, so the rest of the tracker works on
  * exact values: counts as numbers, sizes as bigints (bytes), spans as log2.
  */
-import { IovaBitmapError, MAX_NAME_CHARS } from '../errors.js';
+import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
 import { checkInt, log2Exact, toU64, type U64Like } from '../u64.js';
 
 /** VFIO's cap on the ranges of one DMA logging START: PAGE_SIZE / 16 = 256. */

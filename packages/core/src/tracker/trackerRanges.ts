@@ -36,7 +36,7 @@
  *
  * Ranges are kept as half-open intervals [start, end) of bytes, sorted by start.
  */
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 import { log2Exact, toU64, U64_MAX } from '../u64.js';
 import { type VfDeviceLimits, VFIO_MAX_LOG_RANGES, VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
 

@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * A report over the clip range [clipLo, clipHi) is cut into chunks that tile it (./DirtySource.ts).
+ * A report over the clip range [clipLo, clipHi) is cut into chunks that tile it (../DirtySource.ts).
  * A tracker page [a, a + T) overlapping the clip range is owned by the chunk that holds
  * max(a, clipLo), so in page numbers q (a = q·T) a chunk [chunkLo, chunkHi) owns
  *
@@ -22,12 +22,12 @@
  * records, when T is finer than the bitmap page, counted again).
  */
 import type { ReportChunk, SourceStats } from '../DirtySource.js';
-import { IovaBitmapError } from '../errors.js';
-import { IovaBitmap } from '../IovaBitmap.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { log2Exact, toU64, U64_LIMIT } from '../u64.js';
-import { popcount32 } from '../bitops.js';
+import { popcount32 } from '../bitmap/bitKernels.js';
 import { readMasks, readRuns, type MaskSink, type RunSink } from './trackerKernel.js';
-import type { TrackerMemory } from './trackerMemory.js';
+import type { TrackerMemory } from './TrackerMemory.js';
 import { VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
 
 /**

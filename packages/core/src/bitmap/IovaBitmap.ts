@@ -44,14 +44,14 @@
  * 2. A rejected call writes nothing: every check runs before the first store.
  * 3. Concurrency: any number of threads may set bits through their own views (see
  *    {@link IovaBitmap.share} / {@link IovaBitmap.fromShared}) and no bit is lost: edge words are
- *    written with Atomics.or, whole words with idempotent all-ones stores (see ./bitops.ts).
+ *    written with Atomics.or, whole words with idempotent all-ones stores (see ./bitKernels.ts).
  *    `clear()` racing with a set may or may not keep that set; a set that starts after clear()
  *    returns is kept.
  */
-import { bufferByteLength, bufferKind, isResizableArrayBuffer } from './buffers.js';
-import { IovaBitmapError } from './errors.js';
-import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitops.js';
-import { toU64, type U64Like, checkInt } from './u64.js';
+import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
+import { toU64, type U64Like, checkInt } from '../u64.js';
 import { bitmapGeometry, MAX_BITMAP_BITS, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
 import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windows.js';
 
@@ -308,7 +308,7 @@ export class IovaBitmap {
 
   /**
    * The page-index hot path: sets bits [firstBit, firstBit + count), clipped to [0, nbits).
-   * Edge words by Atomics.or, whole words once each (see ./bitops.ts).
+   * Edge words by Atomics.or, whole words once each (see ./bitKernels.ts).
    * @param firstBit - bit index relative to bit 0, a safe integer (may be negative; clipped)
    * @param count - number of bits, a safe integer; <= 0 sets nothing
    * @throws IovaBitmapError `EINVAL` when `firstBit` or `count` is not a safe integer (a string,

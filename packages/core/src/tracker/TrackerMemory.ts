@@ -28,7 +28,7 @@
  * before the buffer is shared, and only read afterwards.
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
-import { IovaBitmapError } from '../errors.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
 import { VFIO_MAX_LOG_RANGES } from './trackerLimits.js';
 import { orBitRun } from './trackerKernel.js';
 import type { IovaInterval, TrackingPlan } from './trackerRanges.js';

@@ -64,7 +64,7 @@ export type LeafEntry =
 /**
  * Descends from the root to the entry that maps page `p`: one entry read per level, until a leaf
  * or an absent entry. Shared by {@link TableEditor.leafAt} and the walk's first leaf
- * (./reportWalk.ts `TableWalk.headLeaf`).
+ * (./TableWalk.ts `TableWalk.headLeaf`).
  */
 export function findLeafEntry(mem: TableMemory, codec: PteCodec, levels: number, p: number): LeafEntry {
   let id = ROOT_PAGE;

@@ -17,17 +17,17 @@
  * is NaN when it is not exactly representable as a number, which sends the caller to the exact
  * bigint path.
  */
-import { IovaBitmapError } from './errors.js';
-import { checkInt, log2Exact, toU64, U64_MAX } from './u64.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { checkInt, log2Exact, toU64, U64_MAX } from '../u64.js';
 
 /**
  * Largest bitmap, bits: 2^37 - 32 (16 GiB of bitmap less one word; 512 TiB of IOVA at 4 KiB pages,
  * where the kernel's legacy VFIO type1 interface stopped at 2^31 bits). The words that hold a
- * bitmap's bits are one Int32Array (./bitops.ts), and V8 caps a typed array at 2^32 elements;
+ * bitmap's bits are one Int32Array (./bitKernels.ts), and V8 caps a typed array at 2^32 elements;
  * at a byteOffset that is not a multiple of 4 the first word also holds up to 3 bytes before the
  * bitmap, hence one word less than 2^37 bits. Larger bitmaps get `E2BIG`.
  *
- * Why not cut a larger bitmap into several Int32Arrays: every kernel of ./bitops.ts (and every
+ * Why not cut a larger bitmap into several Int32Arrays: every kernel of ./bitKernels.ts (and every
  * walk that writes 32 bits at a time) would have to find the segment of each word, for bitmaps
  * that a host can rarely hold anyway; 16 GiB of bitmap already describes more IOVA than any
  * current IOMMU maps.

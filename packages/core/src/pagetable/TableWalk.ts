@@ -27,9 +27,9 @@
  * included: they were read), the entries read on the way down to a head leaf, and replicas read
  * outside the walked range.
  */
-import type { DirtyLeafSink } from './DirtySink.js';
+import type { DirtyLeafSink } from './DirtyLeafSink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
-import { findLeafEntry } from './tableEdits.js';
+import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
 import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
 

@@ -16,8 +16,8 @@
  *
  * Page numbers are 4 KiB page indices (numbers, exact below 2^53).
  */
-import { popcount32 } from '../bitops.js';
-import type { IovaBitmap } from '../IovaBitmap.js';
+import { popcount32 } from '../bitmap/bitKernels.js';
+import type { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import type { LeafMaskSink } from './leafScanKernels.js';
 
 /** What the walk needs from a sink. */

@@ -2,7 +2,7 @@
  * Rebuilds a dirty source from its shared descriptor, whatever its kind (in a worker, typically).
  */
 import type { DirtySource, DirtySourceShared } from './DirtySource.js';
-import { IovaBitmapError } from './errors.js';
+import { IovaBitmapError } from './IovaBitmapError.js';
 import { IoPageTable, type SharedIoPageTable } from './pagetable/IoPageTable.js';
 import { VfTracker, type SharedVfTracker } from './tracker/VfTracker.js';
 

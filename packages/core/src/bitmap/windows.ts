@@ -24,8 +24,8 @@
  */
 
 import { MAX_BITMAP_BITS } from './bitmapGeometry.js';
-import { IovaBitmapError } from './errors.js';
-import { checkInt, log2Exact, toU64 } from './u64.js';
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { checkInt, log2Exact, toU64 } from '../u64.js';
 
 /** Size of the pages the bitmap's backing memory is cut into (the kernel's PAGE_SIZE), bytes. */
 export const BITMAP_PAGE_BYTES = 4096;
