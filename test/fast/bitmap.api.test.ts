@@ -508,6 +508,13 @@ describe('IovaBitmapError as data', () => {
     expect(back.value).toContain('3');
   });
 
+  it('hasCode() is a type guard: after it, the code is the one asked for (checked by the typecheck)', () => {
+    const caught: unknown = structuredClone(original.toData());
+    if (!IovaBitmapError.hasCode(caught, 'EINVAL')) throw new Error('not EINVAL');
+    const code: 'EINVAL' = caught.code; // a compile error unless hasCode narrows `caught`
+    expect([code, caught.param]).toEqual(['EINVAL', 'pageSize']);
+  });
+
   it('is() rejects look-alikes that are not iovabitmap errors', () => {
     expect(IovaBitmapError.is(new Error('x'))).toBe(false);
     expect(IovaBitmapError.is({ name: 'IovaBitmapError' })).toBe(false);

@@ -9,7 +9,8 @@
  * bitmap offsets 0, +2048 and +0xff1.
  */
 import { describe, expect, it } from 'vitest';
-import { IovaBitmap, computeWindows } from '@iovabitmap/core';
+import { IovaBitmap } from '@iovabitmap/core';
+import { computeWindows } from '@iovabitmap/core/internal';
 import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena, modelWindows, type Arena } from './helpers/bitModel.js';
 
 const KiB = 1024n;

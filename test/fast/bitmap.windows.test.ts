@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { IovaBitmap, computeWindows, DEFAULT_WINDOW_PAGES, BITMAP_PAGE_BYTES, type BitmapWindow } from '@iovabitmap/core';
+import { IovaBitmap, type BitmapWindow } from '@iovabitmap/core';
+import { computeWindows, DEFAULT_WINDOW_PAGES, BITMAP_PAGE_BYTES } from '@iovabitmap/core/internal';
 import { describeMismatch, expectedBuffer, firstDifference, geometryArb, makeArena, BitModel, modelWindows, MODEL_U64_MAX } from './helpers/bitModel.js';
 
 const GiB = 2n ** 30n;

@@ -4,19 +4,8 @@
  * (or one of the same kind found since); hostile.core.test.ts sweeps every API with hostile values.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  addSourceStats,
-  computeWindows,
-  dirtySourceFromShared,
-  IoPageTable,
-  IovaBitmap,
-  lastAtOrBefore,
-  log2Exact,
-  reportDirty,
-  VfTracker,
-  type SharedIoPageTable,
-  type SharedVfTracker,
-} from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type SharedIoPageTable, type SharedVfTracker } from '@iovabitmap/core';
+import { addSourceStats, computeWindows, dirtySourceFromShared, lastAtOrBefore, log2Exact } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 import { fillRandom } from './helpers/bitModel.js';
 

@@ -5,7 +5,8 @@
  * JSON-stringified into the message (17 s, 200 MB).
  */
 import { describe, expect, it } from 'vitest';
-import { describeValue, IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { describeValue } from '@iovabitmap/core/internal';
 import { hostileValues, type Hostile } from '../helpers/hostile.js';
 import { rejection } from '../helpers/rejection.js';
 

@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IoPageTable, IovaBitmap, VfTracker, describeValue } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, VfTracker } from '@iovabitmap/core';
+import { describeValue } from '@iovabitmap/core/internal';
 import {
   DeviceSimulator,
   ReportPool,

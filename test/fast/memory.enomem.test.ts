@@ -6,7 +6,8 @@
  * SharedArrayBuffer constructor that refuses after a number of calls.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { IoPageTable, IovaBitmap, MAX_TABLE_BYTES, MAX_TRACKER_BYTES, VfTracker } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, VfTracker } from '@iovabitmap/core';
+import { MAX_TABLE_BYTES, MAX_TRACKER_BYTES } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 
 const GiB = 2n ** 30n;

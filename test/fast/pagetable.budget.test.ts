@@ -5,7 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IoPageTable, pageTableBytesFor, type PteFormat, type TableMapping } from '@iovabitmap/core';
+import { IoPageTable, type PteFormat } from '@iovabitmap/core';
+import { pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 
 const KiB = 1n << 10n;

@@ -9,18 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  IovaBitmap,
-  IovaBitmapError,
-  computeWindows,
-  emptySourceStats,
-  reportDirty,
-  type DirtySource,
-  type DirtySourceShared,
-  type ReportChunk,
-  type ReportOptions,
-  type SourceStats,
-} from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, reportDirty, type DirtySource, type DirtySourceShared, type ReportChunk, type ReportOptions, type SourceStats } from '@iovabitmap/core';
+import { bitmapViews, computeWindows, emptySourceStats } from '@iovabitmap/core/internal';
 import { ChunkPlan, ControlBlock, Phase, chunkBitsFor, countPlan, SlotState, StopReason, defaultChunkBits, runReportTask, type ReportTask } from '@iovabitmap/workers';
 
 interface SharedUnitSource extends DirtySourceShared {
@@ -68,8 +58,9 @@ class UnitSource implements DirtySource {
 /** A control block for a report of `sources` over `bitmap` at `chunkBits`, as the pool makes it. */
 function controlFor(bitmap: IovaBitmap, sources: number, slots: number, chunkBits: number): { plan: ChunkPlan; ctrl: ControlBlock } {
   const bits = Array.from({ length: sources }, () => chunkBits);
-  const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, bits);
-  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPlan(bitmap.windows(), bitmap.bitBase, bits).chunks) };
+  const { bitBase } = bitmapViews(bitmap);
+  const plan = new ChunkPlan(bitmap.windows(), bitBase, bits);
+  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPlan(bitmap.windows(), bitBase, bits).chunks) };
 }
 
 const rebuild = (d: DirtySourceShared): DirtySource => registry.get((d as SharedUnitSource).id)!;

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { orBitRun, readMasks, readRuns } from '../../packages/core/src/tracker/trackerKernel.js';
+import { orBitRun, readMasks, readRuns } from '@iovabitmap/core/internal';
 
 const WORDS = 12;
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { VfTracker } from '@iovabitmap/core';
-import { combineIovaRanges } from '../../packages/core/src/tracker/trackerRanges.js';
+import { combineIovaRanges } from '@iovabitmap/core/internal';
 import { modelMerge, rejection, type Iv } from './helpers/trackerModel.js';
 
 /** Sorted disjoint intervals (touching allowed) from gaps and lengths, in 4 KiB units. */

@@ -21,18 +21,8 @@
  * ({@link PerBitAtomicBitmap.perBitWrites}) so that the runner can prove the sources really went
  * through it.
  */
-import {
-  IoPageTable,
-  IovaBitmap,
-  IovaBitmapError,
-  PTE_FORMATS,
-  VfTracker,
-  toU64,
-  type DirtySource,
-  type IovaBitmapOptions,
-  type PteFormat,
-  type U64Like,
-} from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, IovaBitmapError, PTE_FORMATS, VfTracker, type DirtySource, type IovaBitmapOptions, type PteFormat, type U64Like } from '@iovabitmap/core';
+import { bitmapViews, toU64, type BitmapViews } from '@iovabitmap/core/internal';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
 import { setBitsOneByOne } from './kernels.js';
 
@@ -171,6 +161,8 @@ const WHERE = 'PerBitAtomicBitmap';
 export class PerBitAtomicBitmap extends IovaBitmap {
   /** Bits written one by one since construction (count). */
   perBitWrites = 0;
+  /** The bitmap's word views (core's `bitmapViews`), read once here. */
+  readonly #raw: BitmapViews;
 
   /** Views `of`'s memory (no copy). */
   constructor(of: IovaBitmap);
@@ -181,7 +173,8 @@ export class PerBitAtomicBitmap extends IovaBitmap {
         ? { iova: arg.iova, length: arg.length, pageSize: arg.pageSize, buffer: arg.buffer, byteOffset: arg.byteOffset, windowPages: arg.windowPages }
         : arg;
     super(o);
-    if (this.views.words.length * 32 < this.bitBase + this.nbits) {
+    this.#raw = bitmapViews(this);
+    if (this.#raw.views.words.length * 32 < this.#raw.bitBase + this.nbits) {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', this.buffer, 'must hold whole 32-bit words over the bitmap');
     }
   }
@@ -190,7 +183,7 @@ export class PerBitAtomicBitmap extends IovaBitmap {
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
     if (a >= b) return;
-    this.perBitWrites += setBitsOneByOne(this.views.words, this.bitBase + a, this.bitBase + b);
+    this.perBitWrites += setBitsOneByOne(this.#raw.views.words, this.#raw.bitBase + a, this.#raw.bitBase + b);
   }
 
   /** IOVA bytes [lo, hi) clipped to the bitmap, one bit per page touched. Exact (bigint). */

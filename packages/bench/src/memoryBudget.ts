@@ -27,7 +27,8 @@
  * is a fast refusal of the hopeless cases, not a reservation.
  */
 import { freemem, totalmem } from 'node:os';
-import { IovaBitmapError, pageTableBytesFor, type PteFormat, type TableMapping } from '@iovabitmap/core';
+import { IovaBitmapError, type PteFormat } from '@iovabitmap/core';
+import { pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
 import { formatBytesRounded } from './units.js';
 
 /** Memory of one worker thread (report pool or device simulator) running from source, bytes. */

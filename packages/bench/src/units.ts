@@ -24,7 +24,8 @@
  * and quotes the text. `details.reason` holds the reason alone (the CLI prints it after
  * commander's own "option '--x' argument 'y' is invalid.").
  */
-import { IovaBitmapError, U64_MAX } from '@iovabitmap/core';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { U64_MAX } from '@iovabitmap/core/internal';
 
 /** Binary multiples by their letter: K = 2^10 ... E = 2^60. */
 const BINARY_SHIFT: Readonly<Record<string, bigint>> = { K: 10n, M: 20n, G: 30n, T: 40n, P: 50n, E: 60n };

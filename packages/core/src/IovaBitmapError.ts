@@ -295,8 +295,11 @@ export class IovaBitmapError extends Error {
     }
   }
 
-  /** True when `e` is an iovabitmap error with the given code. Never throws. */
-  static hasCode(e: unknown, code: IovaErrorCode): boolean {
+  /**
+   * True when `e` is an iovabitmap error with the given code (a type guard, like
+   * {@link IovaBitmapError.is}). Never throws.
+   */
+  static hasCode<C extends IovaErrorCode>(e: unknown, code: C): e is IovaBitmapError & { readonly code: C } {
     try {
       return IovaBitmapError.is(e) && (e as { code: string }).code === code;
     } catch {

@@ -26,7 +26,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError, checkReportRequest } from '@iovabitmap/core';
+import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { bitmapViews, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from './checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './chunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
@@ -263,8 +264,9 @@ export class ReportPool {
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
     const descriptors = sources.map((s) => shareSource(where, s));
-    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, chunkBits);
-    const countPieces = countPlan(bitmap.windows(), bitmap.bitBase, chunkBits).chunks;
+    const { bitBase } = bitmapViews(bitmap);
+    const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
+    const countPieces = countPlan(bitmap.windows(), bitBase, chunkBits).chunks;
     const names = sources.map((s) => s.name);
     await this.ready();
     if (signal?.aborted) {

@@ -12,7 +12,8 @@
  * chunk that owns it and two sources may mark the same bits, so it cannot be summed per chunk);
  * the workers do both counts in parallel (./controlBlock.ts).
  */
-import { type ReportStats, type SourceStats, addSourceStats, emptySourceStats } from '@iovabitmap/core';
+import { type ReportStats, type SourceStats } from '@iovabitmap/core';
+import { addSourceStats, emptySourceStats } from '@iovabitmap/core/internal';
 
 /** Counters of one source: core's {@link SourceStats} plus the pool's own. */
 export interface PoolSourceStats extends SourceStats {

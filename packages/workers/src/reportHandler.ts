@@ -10,7 +10,7 @@
  * `dirtySourceFromShared`. It never throws: a failure comes back as data.
  */
 import { workerData } from 'node:worker_threads';
-import { dirtySourceFromShared } from '@iovabitmap/core';
+import { dirtySourceFromShared } from '@iovabitmap/core/internal';
 import { runWarmupTask, warmUpKernels, type WarmupResult, type WarmupTask } from './warmUp.js';
 import { runReportTask, type ReportTask, type ReportTaskResult } from './workerTask.js';
 

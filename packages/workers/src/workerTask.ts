@@ -35,6 +35,7 @@ import {
   type IovaBitmapErrorData,
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
+import { bitmapViews } from '@iovabitmap/core/internal';
 import { ChunkPlan, countPlan } from './chunkPlan.js';
 import { ControlBlock, Phase, StopReason } from './controlBlock.js';
 import { emptyCounters, type TaskSourceCounters } from './poolStats.js';
@@ -118,8 +119,9 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
   try {
     const bitmap = IovaBitmap.fromShared(task.bitmap);
     const sources = task.sources.map(rebuild);
-    const plan = new ChunkPlan(bitmap.windows(), bitmap.bitBase, task.chunkBits);
-    const counts = countPlan(bitmap.windows(), bitmap.bitBase, task.chunkBits);
+    const { bitBase } = bitmapViews(bitmap);
+    const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits);
+    const counts = countPlan(bitmap.windows(), bitBase, task.chunkBits);
     if (plan.chunks !== ctrl.chunks || counts.chunks !== ctrl.total(Phase.CountBefore) || plan.sources !== sources.length) {
       throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }

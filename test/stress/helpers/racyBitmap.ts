@@ -8,6 +8,7 @@
  * the negative-control test proves that the stress harness detects it. Test-only: never export it.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
+import { bitmapViews } from '@iovabitmap/core/internal';
 
 let sink = 0;
 
@@ -22,7 +23,7 @@ export class RacyIovaBitmap extends IovaBitmap {
 
   /** The non-atomic RMW of absolute bits [p, end). */
   #racyRun(p: number, end: number): void {
-    const words = this.views.words;
+    const words = bitmapViews(this).views.words;
     while (p < end) {
       const w = Math.floor(p / 32);
       const s = p - w * 32;
@@ -38,7 +39,10 @@ export class RacyIovaBitmap extends IovaBitmap {
   override setBits(firstBit: number, count: number): void {
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + count);
-    if (a < b) this.#racyRun(this.bitBase + a, this.bitBase + b);
+    if (a < b) {
+      const { bitBase } = bitmapViews(this);
+      this.#racyRun(bitBase + a, bitBase + b);
+    }
   }
 
   override setUnits(unit: number, count: number, unitShift: number): void {

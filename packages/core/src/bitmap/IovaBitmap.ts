@@ -144,6 +144,23 @@ function bitmapMemory(
   return { buffer, size, byteOffset, kind };
 }
 
+/**
+ * The memory of a bitmap as the bit kernels see it (./bitKernels.ts); see {@link bitmapViews}.
+ */
+export interface BitmapViews {
+  /** The views over the buffer's words that hold the bitmap's bits, from the 4-byte-aligned word holding its first byte. */
+  readonly views: BitViews;
+  /**
+   * The position of bit 0 in {@link BitmapViews.views}, 8 * (byteOffset mod 4). Congruent to the
+   * absolute bit position 8 * byteOffset modulo 32, so word edges computed from it are the
+   * buffer's word edges.
+   */
+  readonly bitBase: number;
+}
+
+/** Reads a bitmap's private views; set by the class's static block (the one place that can). */
+let viewsOf: (b: IovaBitmap) => BitmapViews;
+
 /** The caller's dirty bitmap; see the module comment for the layout and the concurrency rule. */
 export class IovaBitmap {
   /** IOVA of bit 0, bytes. */
@@ -164,21 +181,21 @@ export class IovaBitmap {
   readonly buffer: SharedArrayBuffer | ArrayBuffer;
   /** Max 4 KiB pages per window. */
   readonly windowPages: number;
-  /**
-   * Low-level: the views over the buffer's words that hold the bitmap's bits (see ../bitops.ts),
-   * from the 4-byte-aligned word holding its first byte.
-   */
-  readonly views: BitViews;
-  /**
-   * Low-level: the position of bit 0 in {@link views}, 8 * (byteOffset mod 4). Congruent to the
-   * absolute bit position 8 * byteOffset modulo 32, so word edges computed from it are the
-   * buffer's word edges.
-   */
-  readonly bitBase: number;
+  /** The views over the words that hold the bitmap's bits; see {@link BitmapViews}. */
+  readonly #views: BitViews;
+  /** The position of bit 0 in the views; see {@link BitmapViews}. */
+  readonly #bitBase: number;
   #unitBases: (UnitBase | undefined)[] = [];
   #windows: BitmapWindow[] | undefined;
   /** The memory is a plain ArrayBuffer, which can be detached (see {@link IovaBitmap.checkMemory}). */
   readonly #detachable: boolean;
+
+  static {
+    viewsOf = (b) => {
+      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapViews', 'bitmap', b, 'must be an IovaBitmap');
+      return { views: b.#views, bitBase: b.#bitBase };
+    };
+  }
 
   /**
    * Validates everything first (like iommufd_check_iova_range), then builds the view; it never
@@ -205,8 +222,8 @@ export class IovaBitmap {
     this.buffer = buffer;
     this.windowPages = windowPages;
     const { views, bitBase } = bitViewsOf(buffer, size, byteOffset, bytes);
-    this.views = views;
-    this.bitBase = bitBase;
+    this.#views = views;
+    this.#bitBase = bitBase;
     this.#detachable = kind === 'plain';
   }
 
@@ -303,7 +320,7 @@ export class IovaBitmap {
     const shift = BigInt(this.pageShift);
     const b0 = Number((lo - this.iova) >> shift);
     const b1 = Number((last - this.iova) >> shift);
-    setRun(this.views, this.bitBase + b0, this.bitBase + b1 + 1);
+    setRun(this.#views, this.#bitBase + b0, this.#bitBase + b1 + 1);
   }
 
   /**
@@ -324,7 +341,7 @@ export class IovaBitmap {
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
     if (!(a < b)) return;
-    setRun(this.views, this.bitBase + a, this.bitBase + b);
+    setRun(this.#views, this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -342,7 +359,7 @@ export class IovaBitmap {
       throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'mask', mask, 'must be a 32-bit integer (an int32 or a uint32)');
     }
     try {
-      orMaskAt(this.views, this.bitBase + firstBit, mask | 0, this.bitBase, this.bitBase + this.nbits);
+      orMaskAt(this.#views, this.#bitBase + firstBit, mask | 0, this.#bitBase, this.#bitBase + this.nbits);
     } catch (e) {
       this.checkMemory(WHERE + '.orMask'); // Atomics.or throws on detached memory: EFAULT (module comment)
       throw e;
@@ -418,7 +435,7 @@ export class IovaBitmap {
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
     if (!(a < b)) return;
-    setRun(this.views, this.bitBase + a, this.bitBase + b);
+    setRun(this.#views, this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -429,7 +446,7 @@ export class IovaBitmap {
     const x = toU64(WHERE + '.test', 'iova', iova);
     this.checkMemory(WHERE + '.test');
     if (x < this.iova || x >= this.end) return false;
-    return testBit(this.views, this.bitBase + Number((x - this.iova) >> BigInt(this.pageShift)));
+    return testBit(this.#views, this.#bitBase + Number((x - this.iova) >> BigInt(this.pageShift)));
   }
 
   /**
@@ -440,7 +457,7 @@ export class IovaBitmap {
     checkIndex(WHERE + '.testBit', 'bit', bit);
     this.checkMemory(WHERE + '.testBit');
     if (!(bit >= 0 && bit < this.nbits)) return false;
-    return testBit(this.views, this.bitBase + bit);
+    return testBit(this.#views, this.#bitBase + bit);
   }
 
   /**
@@ -449,7 +466,7 @@ export class IovaBitmap {
    */
   count(): number {
     this.checkMemory(WHERE + '.count');
-    return countRun(this.views, this.bitBase, this.bitBase + this.nbits);
+    return countRun(this.#views, this.#bitBase, this.#bitBase + this.nbits);
   }
 
   /**
@@ -464,7 +481,7 @@ export class IovaBitmap {
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
     if (!(a < b)) return 0;
-    return countRun(this.views, this.bitBase + a, this.bitBase + b);
+    return countRun(this.#views, this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -473,7 +490,7 @@ export class IovaBitmap {
    */
   clear(): void {
     this.checkMemory(WHERE + '.clear');
-    clearRun(this.views, this.bitBase, this.bitBase + this.nbits);
+    clearRun(this.#views, this.#bitBase, this.#bitBase + this.nbits);
   }
 
   /**
@@ -486,15 +503,15 @@ export class IovaBitmap {
   }
 
   *#runs(): Generator<IovaRange> {
-    const end = this.bitBase + this.nbits;
-    let p = this.bitBase;
+    const end = this.#bitBase + this.nbits;
+    let p = this.#bitBase;
     const shift = BigInt(this.pageShift);
     while (p < end) {
       this.checkMemory(WHERE + '.dirtyRanges'); // the caller may have detached it between two steps
-      const s = nextSetBit(this.views, p, end);
+      const s = nextSetBit(this.#views, p, end);
       if (s < 0) return;
-      const e = nextClearBit(this.views, s, end);
-      yield { iova: this.iova + (BigInt(s - this.bitBase) << shift), length: BigInt(e - s) << shift };
+      const e = nextClearBit(this.#views, s, end);
+      yield { iova: this.iova + (BigInt(s - this.#bitBase) << shift), length: BigInt(e - s) << shift };
       p = e;
     }
   }
@@ -552,4 +569,15 @@ export class IovaBitmap {
     const b = new Uint8Array(other.buffer, other.byteOffset + last, 1)[0]!;
     return ((a ^ b) & used) === 0;
   }
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`): the word views of a bitmap and the position of its bit 0
+ * in them, for code that works on the bitmap's words directly: the parallel engine's chunk plan
+ * (word-aligned cuts), the benchmark's per-bit baseline, the stress suite's racy bitmap. Read it
+ * once per report or per chunk (or once in a subclass's constructor), not per word.
+ * @throws IovaBitmapError `EINVAL` when `bitmap` is not an IovaBitmap.
+ */
+export function bitmapViews(bitmap: IovaBitmap): BitmapViews {
+  return viewsOf(bitmap);
 }

@@ -56,7 +56,7 @@ import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
 import { codecOf, leafLevel, SPAN, type PteCodec, type PteFormat } from './pteFormats.js';
 import { addressLimit, checkPageRange, checkWriteRange, pageIova } from './rangeChecks.js';
-import { readLeafTables, TableWalk } from './TableWalk.js';
+import { readLeafTables as readMemoryLeafTables, TableWalk } from './TableWalk.js';
 import type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pageTableTypes.js';
 import { TableEditor } from './TableEditor.js';
 import { CTRL_TRACKING, STAT_LEAVES, STAT_MAPPED_PAGES, TableMemory, TABLE_PAGE_BYTES } from './TableMemory.js';
@@ -68,6 +68,9 @@ const WHERE = 'IoPageTable';
 
 const FROM_SHARED = Symbol('IoPageTable.fromShared');
 type InternalOptions = IoPageTableOptions & { [FROM_SHARED]?: SharedIoPageTable };
+
+/** Reads a table's private memory for {@link readLeafTables}; set by the class's static block. */
+let leafTablesOf: (t: IoPageTable) => { tables: number; or: number };
 
 /** An IOMMU page table with dirty bits; see the module comment. */
 export class IoPageTable implements DirtySource {
@@ -369,12 +372,21 @@ export class IoPageTable implements DirtySource {
     };
   }
 
-  /**
-   * Benchmark aid: reads the low word of every entry of every 4 KiB-leaf table (the memory a
-   * 4 KiB-leaf walk reads), OR-reduced, to measure read bandwidth over the same memory.
-   * @returns the level-1 tables read and the OR of the words
-   */
-  readLeafTables(): { tables: number; or: number } {
-    return readLeafTables(this.#mem, this.#codec, this.levels);
+  static {
+    leafTablesOf = (t) => {
+      if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', 'readLeafTables', 'table', t, 'must be an IoPageTable');
+      return readMemoryLeafTables(t.#mem, t.#codec, t.levels);
+    };
   }
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`), a benchmark aid: reads the low word of every entry of
+ * every 4 KiB-leaf table of `table` (the memory a 4 KiB-leaf walk reads), OR-reduced, to measure
+ * read bandwidth over the same memory.
+ * @returns the level-1 tables read and the OR of the words
+ * @throws IovaBitmapError `EINVAL` when `table` is not an IoPageTable.
+ */
+export function readLeafTables(table: IoPageTable): { tables: number; or: number } {
+  return leafTablesOf(table);
 }

@@ -61,7 +61,8 @@
  * pause does not turn into a burst. Runs are never split, so a 512-page burst can overdraw the
  * bucket; the next batch then waits longer. 'max' skips the bucket: a batch per event-loop turn.
  */
-import { IovaBitmap, IovaBitmapError, lastAtOrBefore } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { lastAtOrBefore } from '@iovabitmap/core/internal';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
 import { DEFAULT_BATCH_PAGES, checkStartOptions } from './startOptions.js';
 import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './types.js';

@@ -15,7 +15,8 @@
 import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
-import { IovaBitmap, IovaBitmapError, dirtySourceFromShared, type DirtySourceShared } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, type DirtySourceShared } from '@iovabitmap/core';
+import { dirtySourceFromShared } from '@iovabitmap/core/internal';
 import { DeviceEngine, coverageOfRuns, type DmaTarget } from './DeviceEngine.js';
 import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './types.js';
 

@@ -22,7 +22,8 @@
  *   burstPages in absolute IOVA, chosen uniformly among the aligned blocks wholly inside the
  *   region. Exercises the "a dirty 2 MiB leaf reports all its 512 pages" widening.
  */
-import { IovaBitmapError, checkInt } from '@iovabitmap/core';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { checkInt } from '@iovabitmap/core/internal';
 import { checkOptions, orDefault } from '../checks.js';
 import { createRng } from './prng.js';
 

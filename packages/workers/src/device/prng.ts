@@ -10,7 +10,8 @@
  * only 32-bit integer operations, which V8 keeps in registers. The state is seeded through
  * splitmix32 so that nearby seeds (0, 1, 2...) give unrelated streams.
  */
-import { IovaBitmapError, checkInt } from '@iovabitmap/core';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { checkInt } from '@iovabitmap/core/internal';
 
 /** A seeded source of random numbers; see the module comment. */
 export interface Rng {

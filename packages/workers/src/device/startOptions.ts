@@ -15,7 +15,8 @@
  * 0 is refused: it used to mean "full speed", which made a rate that rounded down to zero write at
  * full speed.
  */
-import { IovaBitmapError, checkInt, toU64 } from '@iovabitmap/core';
+import { IovaBitmapError } from '@iovabitmap/core';
+import { checkInt, toU64 } from '@iovabitmap/core/internal';
 import { checkOptions, orDefault } from '../checks.js';
 import { DEVICE_PATTERNS, checkPatternOptions, isPatternName } from './patterns.js';
 import type { DeviceStartOptions } from './types.js';

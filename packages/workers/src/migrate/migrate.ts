@@ -42,7 +42,8 @@
  * round (including a union that cannot be allocated: ENOMEM), are plain IovaBitmapErrors and
  * nothing has run.
  */
-import { IovaBitmap, IovaBitmapError, checkInt, checkReportRequest, log2Exact, toU64, type DirtySource, type U64Like } from '@iovabitmap/core';
+import { IovaBitmap, IovaBitmapError, type DirtySource, type U64Like } from '@iovabitmap/core';
+import { checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkChunkBits } from '../chunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/types.js';

@@ -16,7 +16,8 @@
  * geometry it was given even if the caller's arrays change later; `unitOf` refuses a page that is
  * not a non-negative safe integer.
  */
-import { IovaBitmapError, U64_LIMIT, lastAtOrBefore, log2Exact, toU64, type DirtySource } from '@iovabitmap/core';
+import { IovaBitmapError, type DirtySource } from '@iovabitmap/core';
+import { U64_LIMIT, lastAtOrBefore, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkObject } from '../checks.js';
 
 /** A unit of a source, in 4 KiB pages. */

@@ -1,0 +1,31 @@
+/**
+ * @iovabitmap/core/internal — what @iovabitmap/workers, @iovabitmap/bench and the tests use of
+ * core beyond its public surface (./index.ts). Not for applications: no compatibility promise;
+ * names here may change or go with any release.
+ *
+ * Grouped by module. The public names are not repeated here: import those from
+ * `@iovabitmap/core`.
+ */
+// the bitmap: raw views, windows, geometry
+export { bitmapViews } from './bitmap/IovaBitmap.js';
+export type { BitmapViews } from './bitmap/IovaBitmap.js';
+export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
+export type { WindowGeometry } from './bitmap/windows.js';
+// errors and 64-bit values
+export { MAX_DESCRIBED_CHARS, describeValue } from './IovaBitmapError.js';
+export { U64_LIMIT, U64_MAX, checkInt, log2Exact, toU64 } from './u64.js';
+// the dirty-source contract's helpers, the reporters' shared checks
+export { addSourceStats, checkChunk, emptySourceStats, reportNoClear } from './DirtySource.js';
+export { checkReportRequest } from './reportDirty.js';
+export { dirtySourceFromShared } from './dirtySourceFromShared.js';
+export { lastAtOrBefore } from './sortedRuns.js';
+// page tables: limits, the memory estimate, the benchmark's read reference
+export { readLeafTables } from './pagetable/IoPageTable.js';
+export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
+export { pageTableBytesFor } from './pagetable/tableBudget.js';
+export type { TableMapping } from './pagetable/tableBudget.js';
+// the VF tracker: limits and its hot kernels
+export { DEFAULT_VF_LIMITS, VFIO_MAX_LOG_RANGES, VFIO_MIN_PAGE_SIZE } from './tracker/trackerLimits.js';
+export { MAX_TRACKER_BYTES } from './tracker/TrackerMemory.js';
+export { orBitRun, readMasks, readRuns } from './tracker/trackerKernel.js';
+export { combineIovaRanges } from './tracker/trackerRanges.js';
