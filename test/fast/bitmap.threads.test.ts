@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
-import { startWorkerAt } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers';
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena } from './helpers/bitModel.js';
 import type { SetterData, SetterOp, SetterReply, SetterRound } from './workers/bitmapSetter.js';
@@ -29,7 +29,7 @@ class Setter {
 
   constructor(id: number, control: SharedArrayBuffer) {
     const data: SetterData = { control, id };
-    this.worker = startWorkerAt(new URL('./workers/bitmapSetter.ts', import.meta.url), { workerData: data });
+    this.worker = startWorker(new URL('./workers/bitmapSetter.ts', import.meta.url), { workerData: data });
     this.worker.on('message', (m: SetterReply) => {
       const w = this.#waiting.shift();
       if (w) w.resolve(m);

@@ -146,7 +146,7 @@ async function withStandInDeviceWorker(): Promise<typeof DeviceSimulator> {
       },
     });
   };
-  const entry = '../../packages/workers/src/workerEntry.js';
+  const entry = '../../packages/workers/src/runtime/workerLaunch.js';
   vi.resetModules();
   vi.doMock(entry, async (original) => ({ ...(await original<object>()), startWorker }));
   try {

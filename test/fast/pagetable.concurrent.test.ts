@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorkerAt } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers';
 import { IoPageTable, KiB, MiB, PTE_FORMATS } from './helpers/pagetableHelpers.js';
 
 const GO = 0;
@@ -31,7 +31,7 @@ describe.each(PTE_FORMATS)('IoPageTable %s with a device writing from another th
     const ctrlBuf = new SharedArrayBuffer(16);
     const ctrl = new Int32Array(ctrlBuf);
     const logBuf = new SharedArrayBuffer(WRITES * 16);
-    const worker = startWorkerAt(new URL('./workers/pagetableDmaWriter.ts', import.meta.url), {
+    const worker = startWorker(new URL('./workers/pagetableDmaWriter.ts', import.meta.url), {
       workerData: { table: pt.share(), ctrl: ctrlBuf, log: logBuf, ranges: [0, SPAN / 4096], writes: WRITES, batches: BATCHES, seed: 0x2545f491 },
     });
     const failed = once(worker, 'error').then(([e]) => Promise.reject(e));

@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorkerAt } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers';
 import { VfTracker } from '@iovabitmap/core';
 
 const GO = 0;
@@ -43,7 +43,7 @@ describe('VfTracker with a concurrent writer thread', () => {
     const ctrlBuf = new SharedArrayBuffer(32);
     const ctrl = new Int32Array(ctrlBuf);
     const batches = 64;
-    const worker = startWorkerAt(new URL('./workers/trackerWriter.ts', import.meta.url), {
+    const worker = startWorker(new URL('./workers/trackerWriter.ts', import.meta.url), {
       workerData: { tracker: t.share(), ctrl: ctrlBuf, pages: shared, batches },
     });
     const exited = once(worker, 'exit');

@@ -19,7 +19,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorkerAt } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers';
 import { ENTRY, EPOCH, STOP, type EpochSetterData } from './helpers/epochSetterWorker.js';
 import { guardViolations } from './helpers/setterCrew.js';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
@@ -68,7 +68,7 @@ describe('IovaBitmap clear() and reads racing with sets', () => {
         maxOps,
         maxBits: i === 0 ? 64 : 600,
       };
-      const w = startWorkerAt(new URL('./helpers/epochSetterWorker.ts', import.meta.url), { workerData: data });
+      const w = startWorker(new URL('./helpers/epochSetterWorker.ts', import.meta.url), { workerData: data });
       workers.push(w);
       finished.push(new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject))));
     }

@@ -1,5 +1,7 @@
 /**
  * Argument checks shared by the public entry points of @iovabitmap/workers.
+ * Runs on whichever thread calls (the main thread for the public calls; the device worker too,
+ * through ./device/startOptions.ts).
  *
  * Theory of operation
  * -------------------

@@ -16,7 +16,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorkerAt, createRng } from '@iovabitmap/workers';
+import { startWorker, createRng } from '@iovabitmap/workers';
 import { BitModel, diffBits } from './bitModel.js';
 import { forEachOp, type SetterJob } from './setterOps.js';
 import type { SetterMessage } from './setterWorker.js';
@@ -67,7 +67,7 @@ export class SetterCrew {
   /** Starts `size` setter workers. */
   static create(size: number): SetterCrew {
     const workers: Worker[] = [];
-    for (let i = 0; i < size; i++) workers.push(startWorkerAt(new URL('./setterWorker.ts', import.meta.url)));
+    for (let i = 0; i < size; i++) workers.push(startWorker(new URL('./setterWorker.ts', import.meta.url)));
     return new SetterCrew(workers);
   }
 

@@ -1,5 +1,6 @@
 /**
- * DeviceEngine: the simulated DMA device, as it runs inside its worker (./deviceWorker.ts).
+ * DeviceEngine: the simulated DMA device, as it runs inside its worker (./deviceWorkerEntry.ts).
+ * Runs on the device worker (and in-process in the tests).
  *
  * Theory of operation
  * -------------------
@@ -17,7 +18,7 @@
  * (widen = round out to the source's unit: leaf PTE or tracker page). A report can only find a
  * page the device already put in the ground truth, so a reported page outside the widened ground
  * truth is a reporter bug, never a timing artefact, and the "unexpected" check of the migration
- * checker (../migrate/verify.ts) is sound even for rounds taken while the device writes. The
+ * checker (../migrate/verifyMigration.ts) is sound even for rounds taken while the device writes. The
  * reverse order would let a report see a mark whose ground-truth bit is not yet written.
  * The "missing" check needs one more step: a page can be in the ground truth and not yet marked
  * (between steps 1 and 2), so it is only checked after the quiesce below, when step 2 has run for
@@ -65,7 +66,7 @@ import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { lastAtOrBefore } from '@iovabitmap/core/internal';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
 import { DEFAULT_BATCH_PAGES, checkStartOptions } from './startOptions.js';
-import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './types.js';
+import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './deviceTypes.js';
 
 const WHERE = 'DeviceSimulator';
 

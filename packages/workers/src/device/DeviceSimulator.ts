@@ -1,10 +1,11 @@
 /// <reference path="../types/comlink-node-adapter.d.ts" />
 /**
  * DeviceSimulator: the main-thread handle of the simulated DMA device.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------
- * The device runs in its own `Worker` (./deviceWorker.ts, a {@link DeviceEngine}) so that it
+ * The device runs in its own `Worker` (./deviceWorkerEntry.ts, a {@link DeviceEngine}) so that it
  * writes truly in parallel with the report pool. This class is the control plane: a comlink proxy
  * on the worker, every call tracked by {@link PendingCalls} so that a dying worker rejects
  * pending calls with `EIO` instead of hanging them (comlink alone would). Errors come back as data
@@ -30,11 +31,11 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type SharedIoPageTable, type SharedIovaBitmap, type SharedVfTracker } from '@iovabitmap/core';
 import { MAX_TIMER_MS, checkOptions, isPlainObject, orDefault } from '../checks.js';
-import { startWorker } from '../workerEntry.js';
+import { startWorker } from '../runtime/workerLaunch.js';
 import { CONTROL } from './DeviceEngine.js';
 import { PendingCalls } from './PendingCalls.js';
 import { checkStartOptions, startOptionsOf } from './startOptions.js';
-import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './types.js';
+import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './deviceTypes.js';
 
 const WHERE = 'DeviceSimulator';
 
@@ -100,7 +101,7 @@ export class DeviceSimulator {
     checkOptions(where, 'options', options);
     const workerOptions = orDefault(options.workerOptions, {});
     checkOptions(where, 'workerOptions', workerOptions);
-    const sim = new DeviceSimulator(startWorker('device/deviceWorker', workerOptions));
+    const sim = new DeviceSimulator(startWorker(new URL('./deviceWorkerEntry.js', import.meta.url), workerOptions));
     try {
       await sim.ping();
       sim.#ctl = new BigInt64Array(await sim.#call('control', (r) => r.control()));

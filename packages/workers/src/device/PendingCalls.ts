@@ -1,5 +1,6 @@
 /**
  * PendingCalls: makes RPC calls to a worker fail instead of hanging when the worker dies.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------

@@ -1,5 +1,6 @@
 /**
  * DMA write patterns of the simulated device.
+ * Runs on the device worker (the generators) and the main thread (checking a start's options).
  *
  * Theory of operation
  * -------------------

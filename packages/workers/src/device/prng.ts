@@ -1,5 +1,6 @@
 /**
  * A small seeded pseudo-random generator for the device simulator and the stress suite.
+ * Runs on any thread (the device worker, the benchmark, the stress suite).
  *
  * Theory of operation
  * -------------------

@@ -1,5 +1,6 @@
 /**
  * The options of `DeviceSimulator.start`, checked the same way on both sides of the control plane.
+ * Runs on both ends of the control plane: the main thread and the device worker.
  *
  * Theory of operation
  * -------------------
@@ -19,7 +20,7 @@ import { IovaBitmapError } from '@iovabitmap/core';
 import { checkInt, toU64 } from '@iovabitmap/core/internal';
 import { checkOptions, orDefault } from '../checks.js';
 import { DEVICE_PATTERNS, checkPatternOptions, isPatternName } from './patterns.js';
-import type { DeviceStartOptions } from './types.js';
+import type { DeviceStartOptions } from './deviceTypes.js';
 
 /** Default pages per batch. About 0.1-0.5 ms of writes for 1-page runs: control calls wait at most that. */
 export const DEFAULT_BATCH_PAGES = 1024;

@@ -1,6 +1,7 @@
 /**
  * migrate(): the live-migration loop — pre-copy rounds of parallel reports while the device
  * writes, a quiesce, a final report, and the no-loss check.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------
@@ -16,7 +17,7 @@
  * Data flow. One round bitmap R (the migration range at `bitmapPageSize`) is reused: before each
  * round it is cleared, the pool reports into it, its bits are counted, `onRound` sees it, and its
  * bytes are ORed into the union U (a plain buffer, main thread only). After the final round, U is
- * compared with the device's ground truth by ./verify.ts, which also widens the ground truth to
+ * compared with the device's ground truth by ./verifyMigration.ts, which also widens the ground truth to
  * each source's units (./unitMaps.ts).
  *
  * Soundness of the final check. The device records a page in the ground truth before it marks
@@ -44,13 +45,13 @@
  */
 import { IovaBitmap, IovaBitmapError, type DirtySource, type U64Like } from '@iovabitmap/core';
 import { checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
-import { checkChunkBits } from '../chunkPlan.js';
+import { checkChunkBits } from '../pool/ChunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
-import type { DeviceStats } from '../device/types.js';
-import type { PoolReportOptions } from '../ReportPool.js';
-import type { PoolReportStats } from '../poolStats.js';
+import type { DeviceStats } from '../device/deviceTypes.js';
+import type { PoolReportOptions } from '../pool/ReportPool.js';
+import type { PoolReportStats } from '../pool/poolStats.js';
 import { checkUnitMaps, unitMapOf, type UnitMap } from './unitMaps.js';
-import { verifyMigration, type VerifyResult } from './verify.js';
+import { verifyMigration, type VerifyResult } from './verifyMigration.js';
 
 const WHERE = 'migrate';
 const GIB = 2 ** 30;

@@ -1,5 +1,6 @@
 /**
  * Dirty-unit geometry of each source, for the migration checker's widening.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------

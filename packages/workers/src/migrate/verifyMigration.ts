@@ -1,5 +1,6 @@
 /**
  * The migration checker: did the reports find every page the device wrote, and nothing else?
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------

@@ -1,5 +1,6 @@
 /**
  * Statistics of a parallel report: core's ReportStats, extended per source and per worker.
+ * Runs on the main thread (folding the results); a pool worker fills the counter rows.
  *
  * Theory of operation
  * -------------------
@@ -10,7 +11,7 @@
  * {@link WorkerReportStats} per task. `bitsSet` (bits that went 0 → 1) is the bitmap's count after
  * the walk minus its count before, as in core's `reportDirty` (a unit may be recorded outside the
  * chunk that owns it and two sources may mark the same bits, so it cannot be summed per chunk);
- * the workers do both counts in parallel (./controlBlock.ts).
+ * the workers do both counts in parallel (./ControlBlock.ts).
  */
 import { type ReportStats, type SourceStats } from '@iovabitmap/core';
 import { addSourceStats, emptySourceStats } from '@iovabitmap/core/internal';

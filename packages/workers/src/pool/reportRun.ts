@@ -1,10 +1,11 @@
 /**
  * One report in flight on the pool: posts its tasks, watches them, and settles.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------
- * The run posts min(threads, chunks) tasks, one per worker (./workerTask.ts; a report of a few
- * chunks stays on few workers: posting an extra task has a cost), all sharing one control block (./controlBlock.ts). It resolves once
+ * The run posts min(threads, chunks) tasks, one per worker (./worker/reportTask.ts; a report of a few
+ * chunks stays on few workers: posting an extra task has a cost), all sharing one control block (./ControlBlock.ts). It resolves once
  * every task that *started* has returned. Tasks still queued in piscina are cancelled through the
  * block (CAS PENDING → CANCELLED) as soon as their work is moot, so a report never waits for a
  * worker that is busy with another report's chunks:
@@ -25,14 +26,14 @@
  *
  * Progress: a timer reads the block's counters every `progressIntervalMs` and once more at the
  * end; workers only do one Atomics.add per chunk for it. `bitsSet` comes from the workers' two
- * counting phases (./controlBlock.ts), so the main thread never scans the bitmap.
+ * counting phases (./ControlBlock.ts), so the main thread never scans the bitmap.
  */
 import type { Piscina } from 'piscina';
 import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
-import type { ChunkPlan } from './chunkPlan.js';
-import { ControlBlock, Phase, StopReason } from './controlBlock.js';
+import type { ChunkPlan } from './ChunkPlan.js';
+import { ControlBlock, Phase, StopReason } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
-import type { ReportTask, ReportTaskResult } from './workerTask.js';
+import type { ReportTask, ReportTaskResult } from './worker/reportTask.js';
 
 const WHERE = 'ReportPool.report';
 

@@ -1,19 +1,20 @@
 /**
  * ReportPool: the parallel dirty-page reporter, on a piscina pool of long-lived workers.
+ * Runs on the main thread.
  *
  * Theory of operation
  * -------------------
  * What it does: the same as core's sequential `reportDirty` (read every source over the bitmap's
  * whole range, record into the bitmap, clear unless `noClear`), with the range cut into chunks
- * (./chunkPlan.ts) that the pool's workers claim dynamically (./controlBlock.ts). The ownership
+ * (./ChunkPlan.ts) that the pool's workers claim dynamically (./ControlBlock.ts). The ownership
  * rule of core's DirtySource.ts makes the bits and the remaining source state identical to the
  * sequential reporter's for any thread count and chunk size.
  *
  * Life of a pool: the constructor starts `threads` piscina workers (minThreads = maxThreads, so
  * none is retired when idle) and posts one warm-up task per worker; each warm-up task waits at a
  * barrier until all have arrived, which forces one onto every worker and proves they are all
- * loaded. Every worker runs its JIT warm-up when it loads the report handler (./reportWorker.ts,
- * ./warmUp.ts), so a replacement worker (after a fault) warms itself too, before its first task.
+ * loaded. Every worker runs its JIT warm-up when it loads the report handler (./worker/poolWorkerEntry.ts,
+ * ./worker/warmUp.ts), so a replacement worker (after a fault) warms itself too, before its first task.
  * Reports wait for that start-up once. More threads than cores is allowed; they time-share. The
  * count is capped at {@link MAX_POOL_THREADS}: each worker costs ~30 MiB and ~0.3 s to start from
  * source, so a typo such as 256 would cost gigabytes and a minute before the first report.
@@ -28,14 +29,14 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { bitmapViews, checkReportRequest } from '@iovabitmap/core/internal';
-import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from './checks.js';
-import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './chunkPlan.js';
+import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
+import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import { type ReportProgress, runReport } from './reportRun.js';
-import { piscinaEntry } from './workerEntry.js';
-import type { FaultInjection } from './workerTask.js';
-import type { WarmupTask } from './warmUp.js';
-import type { ReportWorkerData } from './reportHandler.js';
+import { piscinaEntry } from '../runtime/workerLaunch.js';
+import type { FaultInjection } from './worker/reportTask.js';
+import type { WarmupTask } from './worker/warmUp.js';
+import type { ReportWorkerData } from './worker/messageHandler.js';
 
 const WHERE = 'ReportPool';
 
@@ -58,7 +59,7 @@ export interface ReportPoolOptions {
   /**
    * Bitmap bits per chunk, the same for every source of every report of this pool (a report may
    * override it): a multiple of 32 in [32, 2^31].
-   * @defaultValue sized per source and report from the source's work profile (./chunkPlan.ts
+   * @defaultValue sized per source and report from the source's work profile (./ChunkPlan.ts
    *   `chunkBitsFor`: 2^16..2^20 entries of work per chunk, 32 chunks per thread where that allows);
    *   256 MiB of IOVA per chunk for a source without a profile
    */
@@ -185,7 +186,7 @@ export class ReportPool {
     }
     this.progressIntervalMs = interval;
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
-    const { filename, execArgv } = piscinaEntry('reportWorker');
+    const { filename, execArgv } = piscinaEntry(new URL('./worker/poolWorkerEntry.js', import.meta.url));
     const workerData: ReportWorkerData = { warmUp: warm };
     this.#piscina = new Piscina({ filename, execArgv, workerData, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
     // A worker that dies with no task of ours is replaced by piscina; without a listener the

@@ -1,5 +1,7 @@
 /**
  * The chunk plan of a parallel report: which IOVA range and which source chunk number c stands for.
+ * Runs on the main thread (ReportPool) and every pool worker (./worker/reportTask.ts), which build
+ * the same plan.
  *
  * Theory of operation
  * -------------------
@@ -46,7 +48,7 @@ export const MIN_CHUNK_BITS = 32;
 /** Largest accepted `chunkBits` (2^31 bits). */
 export const MAX_CHUNK_BITS = 2 ** 31;
 /**
- * Least bits per piece when the workers count the bitmap (./controlBlock.ts phases): 2^18 bits
+ * Least bits per piece when the workers count the bitmap (./ControlBlock.ts phases): 2^18 bits
  * = 32 KiB of bitmap, tens of µs of counting (docs/bench/limits.md §9.3), so a report with tiny
  * chunks does not count in tiny pieces.
  */

@@ -1,6 +1,7 @@
 /// <reference path="../types/comlink-node-adapter.d.ts" />
 /**
  * Worker entry of the device simulator: one {@link DeviceEngine} per worker, exposed over comlink.
+ * Runs on the device worker.
  *
  * Theory of operation
  * -------------------
@@ -18,7 +19,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type DirtySourceShared } from '@iovabitmap/core';
 import { dirtySourceFromShared } from '@iovabitmap/core/internal';
 import { DeviceEngine, coverageOfRuns, type DmaTarget } from './DeviceEngine.js';
-import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './types.js';
+import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './deviceTypes.js';
 
 function reply<T>(fn: () => T): DeviceReply<T> {
   try {

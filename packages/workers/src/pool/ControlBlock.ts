@@ -1,6 +1,7 @@
 /**
  * The control block of one parallel report: a small SharedArrayBuffer that the main thread and
  * the report's workers share for its whole life.
+ * Runs on the main thread and the pool workers, at once (that is its purpose).
  *
  * Theory of operation
  * -------------------

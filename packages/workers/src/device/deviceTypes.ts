@@ -1,7 +1,8 @@
 /**
  * Plain data types of the device simulator, shared by the worker side (./DeviceEngine.ts,
- * ./deviceWorker.ts) and the main-thread handle (./DeviceSimulator.ts). Everything here is
+ * ./deviceWorkerEntry.ts) and the main-thread handle (./DeviceSimulator.ts). Everything here is
  * structured-cloneable: it crosses the comlink control plane as is.
+ * Types only (no code runs), shared by the main thread and the device worker.
  */
 import type { IovaBitmapErrorData, SharedIovaBitmap, U64Like } from '@iovabitmap/core';
 import type { DevicePatternName, PatternOptions } from './patterns.js';

@@ -1,14 +1,15 @@
 /**
  * The per-chunk loop one worker runs for one report: a plain function, so that tests can run it
  * in-process (vitest does not see code inside worker threads) and the piscina entry
- * (./reportWorker.ts) only adds the source factory.
+ * (./poolWorkerEntry.ts) only adds the source factory.
+ * Runs on a pool worker (and in-process in the tests).
  *
  * Theory of operation
  * -------------------
  * A task is the *one* message a worker gets per report. It carries descriptors only (the bitmap's
  * and the sources' SharedArrayBuffers are shared, not copied): the worker rebuilds views, builds
  * the same {@link ChunkPlan} as the main thread, and then takes part in the report's three phases
- * (./controlBlock.ts): count the bitmap's bits piece by piece, walk the chunks, count again; in
+ * (../ControlBlock.ts): count the bitmap's bits piece by piece, walk the chunks, count again; in
  * each it claims items from the phase's cursor until none is left or STOP is set, then waits at
  * the phase barrier. One message per worker, not one per chunk, because a piscina task costs
  * about as much as a chunk of work (figures: docs/bench/limits.md §5, §6): per-chunk messages
@@ -36,9 +37,9 @@ import {
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
 import { bitmapViews } from '@iovabitmap/core/internal';
-import { ChunkPlan, countPlan } from './chunkPlan.js';
-import { ControlBlock, Phase, StopReason } from './controlBlock.js';
-import { emptyCounters, type TaskSourceCounters } from './poolStats.js';
+import { ChunkPlan, countPlan } from '../ChunkPlan.js';
+import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
+import { emptyCounters, type TaskSourceCounters } from '../poolStats.js';
 
 /**
  * Test-only: makes one worker of a report die mid-chunk. Never use it in production.
@@ -53,7 +54,7 @@ export interface FaultInjection {
 /** The one message a worker gets per report. Structured-cloneable. */
 export interface ReportTask {
   readonly kind: 'report';
-  /** The report's control block (./controlBlock.ts). */
+  /** The report's control block (../ControlBlock.ts). */
   readonly control: SharedArrayBuffer;
   /** This task's slot in the control block. */
   readonly slot: number;
@@ -63,7 +64,7 @@ export interface ReportTask {
   readonly sources: readonly DirtySourceShared[];
   /** Read without clearing. */
   readonly noClear: boolean;
-  /** Piece size in bits of each source (./chunkPlan.ts). */
+  /** Piece size in bits of each source (../ChunkPlan.ts). */
   readonly chunkBits: readonly number[];
   /** Test-only fault injection. */
   readonly fault?: FaultInjection;

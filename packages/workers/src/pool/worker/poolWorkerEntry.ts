@@ -1,5 +1,7 @@
 /**
- * The piscina entry of the report pool (started through `piscinaEntry('reportWorker')`).
+ * The piscina entry of the report pool; ReportPool starts it through `piscinaEntry`
+ * (../../runtime/workerLaunch.ts).
+ * Runs on a pool worker.
  *
  * Theory of operation
  * -------------------
@@ -8,31 +10,32 @@
  * compiles the entry and everything it imports *as CommonJS*, and the page-table walk then runs
  * markedly slower than the same code loaded as ES modules (module bindings become getter calls;
  * figures: docs/bench/limits.md §9.4).
- * So this entry imports nothing heavy itself: it loads ./reportHandler.ts with `import()`, after
- * registering tsx's ESM loader in this worker when running from source (as ./tsBootstrap.mjs
- * does for plain workers; Node 20 does not apply `--import tsx`'s ESM hooks inside workers).
+ * So this entry imports nothing heavy itself: it loads ./messageHandler.ts with `import()`, after
+ * registering tsx's ESM loader in this worker when running from source (as
+ * ../../runtime/tsBootstrap.mjs does for plain workers; Node 20 does not apply `--import tsx`'s
+ * ESM hooks inside workers).
  * The import starts when piscina loads the entry, so the handler (and its JIT warm-up) is
  * usually ready before the first task; the pool's start-up barrier task waits for it.
  */
-import { RUNNING_FROM_SOURCE } from './workerEntry.js';
-import type { ReportTask, ReportTaskResult } from './workerTask.js';
+import { RUNNING_FROM_SOURCE } from '../../runtime/workerLaunch.js';
+import type { ReportTask, ReportTaskResult } from './reportTask.js';
 import type { WarmupResult, WarmupTask } from './warmUp.js';
 
-type Handler = typeof import('./reportHandler.js');
+type Handler = typeof import('./messageHandler.js');
 
 async function loadHandler(): Promise<Handler> {
   if (RUNNING_FROM_SOURCE) {
     const { register } = await import('tsx/esm/api');
     register();
   }
-  return import('./reportHandler.js');
+  return import('./messageHandler.js');
 }
 
 const handler = loadHandler();
 // A load failure surfaces in the first task; do not let it crash the worker before that.
 handler.catch(() => {});
 
-/** Handles one piscina task: a warm-up barrier or a report (see ./reportHandler.ts). */
+/** Handles one piscina task: a warm-up barrier or a report (see ./messageHandler.ts). */
 export default async function reportWorker(task: ReportTask | WarmupTask): Promise<ReportTaskResult | WarmupResult> {
   return (await handler).handleReportMessage(task);
 }
