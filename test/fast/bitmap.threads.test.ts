@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers/internal';
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena } from './helpers/bitModel.js';
 import type { SetterData, SetterOp, SetterReply, SetterRound } from './workers/bitmapSetter.js';

@@ -5,8 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
-import { DeviceEngine, type DmaTarget } from '../../packages/workers/src/device/DeviceEngine.js';
-import type { PageRun } from '@iovabitmap/workers';
+import { DeviceEngine, type DmaTarget, type PageRun } from '@iovabitmap/workers/internal';
 
 const BASE_PAGE = 0x40000; // IOVA 1 GiB
 const PAGES = 4096; // 16 MiB

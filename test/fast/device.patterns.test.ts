@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRun, createRng } from '@iovabitmap/workers';
+import { DEVICE_PATTERNS, type DevicePatternName } from '@iovabitmap/workers';
+import { createPattern, type PageRun, createRng } from '@iovabitmap/workers/internal';
 
 function take(name: DevicePatternName, first: number, count: number, seed: number, n: number, burstPages?: number): PageRun[] {
   const g = createPattern(name, { firstPage: first, pageCount: count }, seed, burstPages === undefined ? {} : { burstPages });

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { PendingCalls } from '../../packages/workers/src/device/PendingCalls.js';
+import { PendingCalls } from '@iovabitmap/workers/internal';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;

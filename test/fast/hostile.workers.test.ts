@@ -1,6 +1,7 @@
 /**
- * The hostile-value sweep of @iovabitmap/workers: every public function, constructor and method
- * gets one valid call, then each argument (and each field of an options argument) in turn
+ * The hostile-value sweep of @iovabitmap/workers: every function, constructor and method of its
+ * public entry, and the checked ones of its internal entry (the pattern generator, the seeded
+ * generator, the unit-map checks: @iovabitmap/workers/internal), gets one valid call, then each argument (and each field of an options argument) in turn
  * replaced by each value of hostileValues(). Every call must return, or fail with an
  * IovaBitmapError with a short message, in time (expectTypedOrOk). The calls that succeed are
  * collected and compared with the list of the ones that should: an omitted optional field, a
@@ -15,20 +16,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IoPageTable, IovaBitmap, VfTracker } from '@iovabitmap/core';
 import { describeValue } from '@iovabitmap/core/internal';
-import {
-  DeviceSimulator,
-  ReportPool,
-  checkUnitMaps,
-  createPattern,
-  createRng,
-  mappingUnitMap,
-  migrate,
-  pageTableUnitMap,
-  seedFromEnv,
-  trackerUnitMap,
-  unitMapOf,
-  verifyMigration,
-} from '@iovabitmap/workers';
+import { DeviceSimulator, ReportPool, mappingUnitMap, migrate, trackerUnitMap, unitMapOf, verifyMigration } from '@iovabitmap/workers';
+import { checkUnitMaps, createPattern, createRng, pageTableUnitMap, seedFromEnv } from '@iovabitmap/workers/internal';
 import { expectTypedOrOk, hostileValues, type Hostile } from '../helpers/hostile.js';
 
 const MiB = 1n << 20n;
@@ -146,6 +135,8 @@ async function withStandInDeviceWorker(): Promise<typeof DeviceSimulator> {
       },
     });
   };
+  // The module DeviceSimulator imports startWorker from, by its file: a mock replaces a module, and
+  // the package's entries only re-export it.
   const entry = '../../packages/workers/src/runtime/workerLaunch.js';
   vi.resetModules();
   vi.doMock(entry, async (original) => ({ ...(await original<object>()), startWorker }));

@@ -8,17 +8,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty, type DirtySource } from '@iovabitmap/core';
-import {
-  MigrateError,
-  createRng,
-  mappingUnitMap,
-  migrate,
-  trackerUnitMap,
-  verifyMigration,
-  type DeviceStats,
-  type MigratePool,
-  type Rng,
-} from '@iovabitmap/workers';
+import { MigrateError, mappingUnitMap, migrate, trackerUnitMap, verifyMigration, type DeviceStats, type MigratePool } from '@iovabitmap/workers';
+import { createRng, type Rng } from '@iovabitmap/workers/internal';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 import { rejectionOf } from '../helpers/rejection.js';
 

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorker } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers/internal';
 import { IoPageTable, KiB, MiB, PTE_FORMATS } from './helpers/pagetableHelpers.js';
 
 const GO = 0;

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, IovaBitmapError, reportDirty, type DirtySource, type DirtySourceShared, type ReportChunk, type ReportOptions, type SourceStats } from '@iovabitmap/core';
 import { bitmapViews, computeWindows, emptySourceStats } from '@iovabitmap/core/internal';
-import { ChunkPlan, ControlBlock, Phase, chunkBitsFor, countPlan, SlotState, StopReason, defaultChunkBits, runReportTask, type ReportTask } from '@iovabitmap/workers';
+import { ChunkPlan, ControlBlock, Phase, chunkBitsFor, countPlan, SlotState, StopReason, defaultChunkBits, runReportTask, type ReportTask } from '@iovabitmap/workers/internal';
 
 interface SharedUnitSource extends DirtySourceShared {
   readonly kind: 'UnitSource';

@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorker } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers/internal';
 import { VfTracker } from '@iovabitmap/core';
 
 const GO = 0;

@@ -19,7 +19,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorker } from '@iovabitmap/workers';
+import { startWorker } from '@iovabitmap/workers/internal';
 import { ENTRY, EPOCH, STOP, type EpochSetterData } from './helpers/epochSetterWorker.js';
 import { guardViolations } from './helpers/setterCrew.js';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';

@@ -11,7 +11,7 @@ import { PTE_FORMATS } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, migrate } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
 

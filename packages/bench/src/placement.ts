@@ -19,7 +19,7 @@
  * simulator's), so the whole stream is a pure function of (n, d, pattern, seed) on every host.
  */
 import { IovaBitmapError } from '@iovabitmap/core';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 import type { DirtyPattern } from './schema.js';
 
 /** Mean run length of the `clustered` pattern, units (64: one 64-bit bitmap word at 4 KiB leaves). */

@@ -7,7 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { IovaBitmap, type SharedIovaBitmap } from '@iovabitmap/core';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 
 /** Layout of the shared words. */
 export const EPOCH = 0;

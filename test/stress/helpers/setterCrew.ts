@@ -16,7 +16,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { IovaBitmap } from '@iovabitmap/core';
-import { startWorker, createRng } from '@iovabitmap/workers';
+import { startWorker, createRng } from '@iovabitmap/workers/internal';
 import { BitModel, diffBits } from './bitModel.js';
 import { forEachOp, type SetterJob } from './setterOps.js';
 import type { SetterMessage } from './setterWorker.js';

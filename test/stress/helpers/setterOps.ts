@@ -13,7 +13,7 @@
  *   update cannot be hidden by a later write of the same bit. The negative control uses it.
  */
 import type { IovaBitmap } from '@iovabitmap/core';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 
 /** A job for one setter worker. */
 export type SetterJob =

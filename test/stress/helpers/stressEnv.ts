@@ -9,7 +9,7 @@
  * (default 1) multiplies the number of rounds for longer soaks; the defaults keep the whole suite
  * within a few minutes on 2 cores.
  */
-import { createRng, seedFromEnv, type Rng } from '@iovabitmap/workers';
+import { createRng, seedFromEnv, type Rng } from '@iovabitmap/workers/internal';
 
 /** The rounds multiplier from `STRESS_SCALE` (a positive number, default 1). */
 export function stressScale(): number {

@@ -9,7 +9,7 @@
  * tracked, so the device may write anywhere in it (the region rule of DeviceEngine).
  */
 import { IoPageTable, IovaBitmap, VfTracker, type PteFormat } from '@iovabitmap/core';
-import type { Rng } from '@iovabitmap/workers';
+import type { Rng } from '@iovabitmap/workers/internal';
 import { mappingUnitMap, trackerUnitMap, type LeafMapping, type UnitMap } from '@iovabitmap/workers';
 
 const MiB = 1n << 20n;

@@ -7,7 +7,7 @@
  */
 import { Bench } from 'tinybench';
 import { IovaBitmap } from '@iovabitmap/core';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 
 const NBITS = 2 ** 28;
 const WORDS = NBITS / 32;

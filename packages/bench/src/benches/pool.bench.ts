@@ -37,7 +37,8 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty, type DirtySource } from '@iovabitmap/core';
-import { ReportPool, type PoolReportStats, createRng } from '@iovabitmap/workers';
+import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;

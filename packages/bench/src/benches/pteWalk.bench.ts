@@ -27,7 +27,7 @@
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap } from '@iovabitmap/core';
 import { readLeafTables } from '@iovabitmap/core/internal';
-import { createRng } from '@iovabitmap/workers';
+import { createRng } from '@iovabitmap/workers/internal';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

@@ -48,7 +48,7 @@ import { checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core
 import { checkChunkBits } from '../pool/ChunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/deviceTypes.js';
-import type { PoolReportOptions } from '../pool/ReportPool.js';
+import type { PoolReportOptions } from '../pool/poolTypes.js';
 import type { PoolReportStats } from '../pool/poolStats.js';
 import { checkUnitMaps, unitMapOf, type UnitMap } from './unitMaps.js';
 import { verifyMigration, type VerifyResult } from './verifyMigration.js';

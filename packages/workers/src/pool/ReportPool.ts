@@ -32,7 +32,8 @@ import { bitmapViews, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
-import { type ReportProgress, runReport } from './reportRun.js';
+import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
+import { runReport } from './reportRun.js';
 import { piscinaEntry } from '../runtime/workerLaunch.js';
 import type { FaultInjection } from './worker/reportTask.js';
 import type { WarmupTask } from './worker/warmUp.js';
@@ -47,79 +48,6 @@ const WHERE = 'ReportPool';
  * than 1 × in the README's measurements), so more than 4 × can only cost.
  */
 export const MAX_POOL_THREADS = Math.max(4, 4 * availableParallelism());
-
-/** Options of {@link ReportPool}'s constructor. */
-export interface ReportPoolOptions {
-  /**
-   * Worker threads, 1..{@link MAX_POOL_THREADS}. More threads than cores is allowed (they
-   * time-share the cores).
-   * @defaultValue `os.availableParallelism()`
-   */
-  readonly threads?: number;
-  /**
-   * Bitmap bits per chunk, the same for every source of every report of this pool (a report may
-   * override it): a multiple of 32 in [32, 2^31].
-   * @defaultValue sized per source and report from the source's work profile (./ChunkPlan.ts
-   *   `chunkBitsFor`: 2^16..2^20 entries of work per chunk, 32 chunks per thread where that allows);
-   *   256 MiB of IOVA per chunk for a source without a profile
-   */
-  readonly chunkBits?: number;
-  /**
-   * Least time between two `onProgress` calls of a report, milliseconds, in [50, 2^31 - 1].
-   * @defaultValue 100
-   */
-  readonly progressIntervalMs?: number;
-  /**
-   * Warm the walk kernels up in every worker when it starts (a synthetic report, ~0.1–0.2 s once
-   * per worker; docs/design/performance.md §7), and wait for every worker to be up before the
-   * first report.
-   * `false` skips both: workers start lazily and the first reports are slower (tests use it).
-   * @defaultValue true
-   */
-  readonly warmUp?: boolean;
-}
-
-/** Arguments of {@link ReportPool.report}. */
-export interface PoolReportOptions {
-  /** The caller's bitmap (backed by a SharedArrayBuffer); the report covers its whole range. */
-  readonly bitmap: IovaBitmap;
-  /** The sources to read; names must be unique. */
-  readonly sources: readonly DirtySource[];
-  /** Read without clearing (iommufd NO_CLEAR). @defaultValue false */
-  readonly noClear?: boolean;
-  /**
-   * Aborts the report: it rejects with `ECANCELED` once every worker has stopped (within one
-   * chunk). The bitmap then holds every page whose dirty state was cleared: keep it.
-   */
-  readonly signal?: AbortSignal;
-  /** Called at most every `progressIntervalMs`, and once at the end. Exceptions become warnings. */
-  readonly onProgress?: (progress: ReportProgress) => void;
-  /**
-   * Workers this report may use at most, 1..the pool's `threads` (it posts
-   * min(threads, chunks) tasks). A smaller number leaves workers
-   * free for concurrent reports.
-   * @defaultValue the pool's `threads`
-   */
-  readonly threads?: number;
-  /** Bits per chunk for every source of this report. @defaultValue the pool's `chunkBits` */
-  readonly chunkBits?: number;
-  /** Test-only: make one worker die mid-chunk (see {@link FaultInjection}). Never in production. */
-  readonly faultInjection?: FaultInjection;
-}
-
-/** A snapshot of the pool, for diagnostics and leak tests. */
-export interface ReportPoolStatus {
-  /** Worker threads alive now. */
-  readonly workers: number;
-  /** Reports in flight. */
-  readonly activeReports: number;
-  /** Tasks waiting in piscina's queue. */
-  readonly queuedTasks: number;
-  /** Listeners registered on the underlying piscina instance (constant over the pool's life). */
-  readonly listeners: number;
-  /** True after {@link ReportPool.close}. */
-  readonly closed: boolean;
-}
 
 /**
  * The descriptor of one source, for the workers. A `share()` that throws or returns something that

@@ -33,21 +33,10 @@ import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iov
 import type { ChunkPlan } from './ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
+import type { ReportProgress } from './poolTypes.js';
 import type { ReportTask, ReportTaskResult } from './worker/reportTask.js';
 
 const WHERE = 'ReportPool.report';
-
-/** Progress of a report, passed to `onProgress`. */
-export interface ReportProgress {
-  /** Chunks finished so far (all sources). */
-  readonly chunksDone: number;
-  /** Chunks of the report (pieces × sources). */
-  readonly chunksTotal: number;
-  /** IOVA bytes covered by the finished chunks, summed over sources. */
-  readonly bytesScanned: bigint;
-  /** IOVA bytes of the whole report: bitmap length × sources. */
-  readonly bytesTotal: bigint;
-}
 
 /** Everything a run needs; validated by the caller. */
 export interface RunInput {

@@ -1,0 +1,96 @@
+/**
+ * The public types of the report pool: its options, a report's options and progress, the pool's
+ * status. Types only (no code runs).
+ *
+ * They live apart from ./ReportPool.ts and ./reportRun.ts because those import piscina, and a
+ * public declaration file that reaches piscina's types breaks a consumer compiling with
+ * `moduleResolution: node16` (piscina's own .d.ts fails to resolve there). This module imports
+ * nothing from a third party; test/fast/build.test.ts checks that no public declaration file does.
+ */
+import type { DirtySource, IovaBitmap } from '@iovabitmap/core';
+import type { FaultInjection } from './worker/reportTask.js';
+
+/** Options of {@link ReportPool}'s constructor. */
+export interface ReportPoolOptions {
+  /**
+   * Worker threads, 1..{@link MAX_POOL_THREADS}. More threads than cores is allowed (they
+   * time-share the cores).
+   * @defaultValue `os.availableParallelism()`
+   */
+  readonly threads?: number;
+  /**
+   * Bitmap bits per chunk, the same for every source of every report of this pool (a report may
+   * override it): a multiple of 32 in [32, 2^31].
+   * @defaultValue sized per source and report from the source's work profile (./ChunkPlan.ts
+   *   `chunkBitsFor`: 2^16..2^20 entries of work per chunk, 32 chunks per thread where that allows);
+   *   256 MiB of IOVA per chunk for a source without a profile
+   */
+  readonly chunkBits?: number;
+  /**
+   * Least time between two `onProgress` calls of a report, milliseconds, in [50, 2^31 - 1].
+   * @defaultValue 100
+   */
+  readonly progressIntervalMs?: number;
+  /**
+   * Warm the walk kernels up in every worker when it starts (a synthetic report, ~0.1–0.2 s once
+   * per worker; docs/design/performance.md §7), and wait for every worker to be up before the
+   * first report.
+   * `false` skips both: workers start lazily and the first reports are slower (tests use it).
+   * @defaultValue true
+   */
+  readonly warmUp?: boolean;
+}
+
+/** Arguments of {@link ReportPool.report}. */
+export interface PoolReportOptions {
+  /** The caller's bitmap (backed by a SharedArrayBuffer); the report covers its whole range. */
+  readonly bitmap: IovaBitmap;
+  /** The sources to read; names must be unique. */
+  readonly sources: readonly DirtySource[];
+  /** Read without clearing (iommufd NO_CLEAR). @defaultValue false */
+  readonly noClear?: boolean;
+  /**
+   * Aborts the report: it rejects with `ECANCELED` once every worker has stopped (within one
+   * chunk). The bitmap then holds every page whose dirty state was cleared: keep it.
+   */
+  readonly signal?: AbortSignal;
+  /** Called at most every `progressIntervalMs`, and once at the end. Exceptions become warnings. */
+  readonly onProgress?: (progress: ReportProgress) => void;
+  /**
+   * Workers this report may use at most, 1..the pool's `threads` (it posts
+   * min(threads, chunks) tasks). A smaller number leaves workers
+   * free for concurrent reports.
+   * @defaultValue the pool's `threads`
+   */
+  readonly threads?: number;
+  /** Bits per chunk for every source of this report. @defaultValue the pool's `chunkBits` */
+  readonly chunkBits?: number;
+  /** Test-only: make one worker die mid-chunk (see {@link FaultInjection}). Never in production. */
+  readonly faultInjection?: FaultInjection;
+}
+
+/** A snapshot of the pool, for diagnostics and leak tests. */
+export interface ReportPoolStatus {
+  /** Worker threads alive now. */
+  readonly workers: number;
+  /** Reports in flight. */
+  readonly activeReports: number;
+  /** Tasks waiting in piscina's queue. */
+  readonly queuedTasks: number;
+  /** Listeners registered on the underlying piscina instance (constant over the pool's life). */
+  readonly listeners: number;
+  /** True after {@link ReportPool.close}. */
+  readonly closed: boolean;
+}
+
+/** Progress of a report, passed to `onProgress`. */
+export interface ReportProgress {
+  /** Chunks finished so far (all sources). */
+  readonly chunksDone: number;
+  /** Chunks of the report (pieces × sources). */
+  readonly chunksTotal: number;
+  /** IOVA bytes covered by the finished chunks, summed over sources. */
+  readonly bytesScanned: bigint;
+  /** IOVA bytes of the whole report: bitmap length × sources. */
+  readonly bytesTotal: bigint;
+}
