@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 
 describe('the build', () => {
   it('runs a parallel report with both sources through bin/iovabitmap.js and dist/ workers', () => {
-    if (!existsSync(`${root}packages/bench/dist/cli.js`)) {
+    if (!existsSync(`${root}packages/bench/dist/cli/main.js`)) {
       execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/core', 'packages/workers', 'packages/bench'], { cwd: root });
     }
     const out = execFileSync(

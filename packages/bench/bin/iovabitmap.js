@@ -5,4 +5,4 @@
 import { setFlagsFromString } from 'node:v8';
 
 setFlagsFromString('--no-lazy-feedback-allocation');
-await import('../dist/cli.js');
+await import('../dist/cli/main.js');

@@ -3,13 +3,13 @@
  *
  * The benchmark harness (scenario matrix, workloads, tinybench runner, derived metrics), its
  * outputs (versioned JSON, terminal table, Markdown, SVG charts), human units, and the
- * `iovabitmap` command line (report | migrate | bench). The CLI entry itself is ./cli.ts (it runs
+ * `iovabitmap` command line (report | migrate | bench). The CLI entry itself is ./cli/main.ts (it runs
  * on import); {@link buildProgram} and {@link runCli} are the programmatic way in.
  */
 export { formatBytes, formatBytesRounded, formatGiBps, formatMs, formatNsPerPte, formatPercent, formatRate, formatRatio, parseByteRate, parseCount, parseCountList, parseRate, parseSize, significant } from './units.js';
 export type { CountBounds, RateBounds } from './units.js';
-export { IMPL_NAMES, SCHEMA_VERSION, machineInfo, machineLine, parseBenchFile, toJson } from './schema.js';
-export type { BenchFile, DirtyPattern, ImplName, MachineInfo, ResultRecord, RunInfo, SourceKind } from './schema.js';
+export { IMPL_NAMES, SCHEMA_VERSION, machineInfo, machineLine, parseBenchFile, toJson } from './output/schema.js';
+export type { BenchFile, DirtyPattern, ImplName, MachineInfo, ResultRecord, RunInfo, SourceKind } from './output/schema.js';
 export {
   BENCH_BITMAP_PAGE_BYTES,
   BENCH_DENSITIES,
@@ -23,33 +23,33 @@ export {
   defaultThreadCounts,
   spaceLabel,
   workloadKey,
-} from './scenarios.js';
-export type { MatrixOptions, RunSpec, Scenario, SpaceSpec, WorkloadSpec } from './scenarios.js';
-export { CLUSTER_UNITS, placeDirty } from './placement.js';
-export { benchBitmap, buildWorkload, workloadPlan } from './workload.js';
-export { FIT_FRACTION, WORKER_BYTES, checkMemory, combinePlans, estimateMemory, machineMemory, planBytes } from './memoryBudget.js';
-export type { MachineMemory, MemoryPart, MemoryPlan } from './memoryBudget.js';
-export type { Workload } from './workload.js';
-export { PER_BIT_MAX_BITS, benchPlan, cellLabel, runBench } from './runner.js';
-export type { RunBenchOptions } from './runner.js';
-export { deriveRecords } from './metrics.js';
-export type { Measurement, WorkloadFacts } from './metrics.js';
-export { orReduceLowWords, setBitsOneByOne } from './kernels.js';
-export { PerBitAtomicBitmap, createPageTable, createTracker, openEngine, pteFormats, readViews, sourceMemory } from './impls.js';
-export type { DmaWritable, Engine, EngineStats, PageTableSpec, TrackerSpec } from './impls.js';
-export { measurementLine, silentObserver, terminalObserver } from './progress.js';
-export type { RunObserver } from './progress.js';
-export { RESULT_COLUMNS, byGroup } from './columns.js';
-export type { ResultColumn } from './columns.js';
-export { renderTable } from './table.js';
-export { renderMarkdown } from './markdown.js';
-export { chartsOf, densityChart, renderSvg, threadsChart, writeCharts } from './charts.js';
-export type { ChartSpec } from './charts.js';
-export { buildProgram, runCli } from './program.js';
-export { runReportCommand, checkReportGeometry } from './reportCommand.js';
-export type { ReportCommandOptions } from './reportCommand.js';
-export { checkBenchOutputs, runBenchCommand } from './benchCommand.js';
-export { checkOutputDir, checkOutputFile, makeDirs, writeOutputFile } from './outputPaths.js';
-export type { BenchCommandOptions } from './benchCommand.js';
-export { devicePageRate, layoutMappings, migratePlan, runMigrateCommand } from './migrateCommand.js';
-export type { MigrateCommandOptions } from './migrateCommand.js';
+} from './harness/scenarios.js';
+export type { MatrixOptions, RunSpec, Scenario, SpaceSpec, WorkloadSpec } from './harness/scenarios.js';
+export { CLUSTER_UNITS, placeDirty } from './harness/placement.js';
+export { benchBitmap, buildWorkload, workloadPlan } from './harness/workload.js';
+export { FIT_FRACTION, WORKER_BYTES, checkMemory, combinePlans, estimateMemory, machineMemory, planBytes } from './harness/memoryBudget.js';
+export type { MachineMemory, MemoryPart, MemoryPlan } from './harness/memoryBudget.js';
+export type { Workload } from './harness/workload.js';
+export { PER_BIT_MAX_BITS, benchPlan, cellLabel, runBench } from './harness/runner.js';
+export type { RunBenchOptions } from './harness/runner.js';
+export { deriveRecords } from './harness/metrics.js';
+export type { Measurement, WorkloadFacts } from './harness/metrics.js';
+export { orReduceLowWords, setBitsOneByOne } from './harness/kernels.js';
+export { PerBitAtomicBitmap, createPageTable, createTracker, openEngine, pteFormats, readViews, sourceMemory } from './harness/impls.js';
+export type { DmaWritable, Engine, EngineStats, PageTableSpec, TrackerSpec } from './harness/impls.js';
+export { measurementLine, silentObserver, terminalObserver } from './output/progress.js';
+export type { RunObserver } from './output/progress.js';
+export { RESULT_COLUMNS, byGroup } from './output/columns.js';
+export type { ResultColumn } from './output/columns.js';
+export { renderTable } from './output/table.js';
+export { renderMarkdown } from './output/markdown.js';
+export { chartsOf, densityChart, renderSvg, threadsChart, writeCharts } from './output/charts.js';
+export type { ChartSpec } from './output/charts.js';
+export { buildProgram, runCli } from './cli/program.js';
+export { runReportCommand, checkReportGeometry } from './cli/reportCommand.js';
+export type { ReportCommandOptions } from './cli/reportCommand.js';
+export { checkBenchOutputs, runBenchCommand } from './cli/benchCommand.js';
+export { checkOutputDir, checkOutputFile, makeDirs, writeOutputFile } from './output/outputPaths.js';
+export type { BenchCommandOptions } from './cli/benchCommand.js';
+export { devicePageRate, layoutMappings, migratePlan, runMigrateCommand } from './cli/migrateCommand.js';
+export type { MigrateCommandOptions } from './cli/migrateCommand.js';

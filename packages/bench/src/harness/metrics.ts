@@ -19,7 +19,7 @@
  * a guess. Ratios of two medians are what the run supports; no confidence interval is claimed for
  * them (each median carries its own `rme`).
  */
-import type { ImplName, ResultRecord } from './schema.js';
+import type { ImplName, ResultRecord } from '../output/schema.js';
 import type { Scenario } from './scenarios.js';
 
 /** One tinybench result. */

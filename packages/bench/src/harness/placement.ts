@@ -20,7 +20,7 @@
  */
 import { IovaBitmapError } from '@iovabitmap/core';
 import { createRng } from '@iovabitmap/workers/internal';
-import type { DirtyPattern } from './schema.js';
+import type { DirtyPattern } from '../output/schema.js';
 
 /** Mean run length of the `clustered` pattern, units (64: one 64-bit bitmap word at 4 KiB leaves). */
 export const CLUSTER_UNITS = 64;

@@ -34,9 +34,9 @@ import { reportDirty, IovaBitmapError, type ReportStats } from '@iovabitmap/core
 import { openEngine, PerBitAtomicBitmap, type Engine } from './impls.js';
 import { orReduceLowWords } from './kernels.js';
 import { deriveRecords, type Measurement, type WorkloadFacts } from './metrics.js';
-import { silentObserver, type RunObserver } from './progress.js';
+import { silentObserver, type RunObserver } from '../output/progress.js';
 import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenarios.js';
-import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from './schema.js';
+import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from '../output/schema.js';
 import { combinePlans, planBytes, type MemoryPlan } from './memoryBudget.js';
 import { buildWorkload, workloadPlan, type Workload } from './workload.js';
 

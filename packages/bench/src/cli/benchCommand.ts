@@ -3,28 +3,28 @@
  *
  * Theory of operation
  * -------------------
- * Builds the matrix (./scenarios.ts; quick by default, `--full` for everything), optionally lists
- * it (`--list`: the cells, nothing measured), runs it (./runner.ts) with a progress bar on a TTY
- * and plain lines elsewhere (./progress.ts), prints the terminal table (./table.ts), then writes
- * the requested files: `--json` (./schema.ts, versioned), `--markdown` (./markdown.ts) and
- * `--charts DIR` (./charts.ts, SVG). Output files are written only after a complete run, but
- * their paths are checked before anything runs (./outputPaths.ts), and so is the memory the
- * matrix needs (./memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and
+ * Builds the matrix (../harness/scenarios.ts; quick by default, `--full` for everything), optionally lists
+ * it (`--list`: the cells, nothing measured), runs it (../harness/runner.ts) with a progress bar on a TTY
+ * and plain lines elsewhere (../output/progress.ts), prints the terminal table (../output/table.ts), then writes
+ * the requested files: `--json` (../output/schema.ts, versioned), `--markdown` (../output/markdown.ts) and
+ * `--charts DIR` (../output/charts.ts, SVG). Output files are written only after a complete run, but
+ * their paths are checked before anything runs (../output/outputPaths.ts), and so is the memory the
+ * matrix needs (../harness/memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and
  * the results are printed on stdout as JSON instead of being lost.
  */
 import { availableParallelism } from 'node:os';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { usageError } from './cliOptions.js';
-import { writeCharts } from './charts.js';
-import { pteFormats } from './impls.js';
-import { renderMarkdown } from './markdown.js';
-import { terminalObserver } from './progress.js';
-import { checkMemory } from './memoryBudget.js';
-import { checkOutputDir, checkOutputFile, writeOutputFile } from './outputPaths.js';
-import { benchPlan, cellLabel, runBench } from './runner.js';
-import { buildMatrix, defaultThreadCounts } from './scenarios.js';
-import { toJson } from './schema.js';
-import { renderTable } from './table.js';
+import { writeCharts } from '../output/charts.js';
+import { pteFormats } from '../harness/impls.js';
+import { renderMarkdown } from '../output/markdown.js';
+import { terminalObserver } from '../output/progress.js';
+import { checkMemory } from '../harness/memoryBudget.js';
+import { checkOutputDir, checkOutputFile, writeOutputFile } from '../output/outputPaths.js';
+import { benchPlan, cellLabel, runBench } from '../harness/runner.js';
+import { buildMatrix, defaultThreadCounts } from '../harness/scenarios.js';
+import { toJson } from '../output/schema.js';
+import { renderTable } from '../output/table.js';
 
 /** Parsed options of `iovabitmap bench`. */
 export interface BenchCommandOptions {
@@ -51,7 +51,7 @@ export interface BenchCommandOptions {
 }
 
 /**
- * Checks every output path before anything runs (./outputPaths.ts).
+ * Checks every output path before anything runs (../output/outputPaths.ts).
  * @throws IovaBitmapError `EINVAL` naming the first bad option and its path.
  */
 export async function checkBenchOutputs(o: Pick<BenchCommandOptions, 'json' | 'markdown' | 'charts'>): Promise<void> {

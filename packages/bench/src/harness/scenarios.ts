@@ -11,7 +11,7 @@
  * - sources: the IOMMU walk, the VF tracker, or both in one report;
  * - PTE format (VT-d, AMD v1, SMMUv3; the names come from ./impls.ts);
  * - threads 1..cores and 2 × cores (oversubscribed), for the engine;
- * - implementations `engine`, `sequential`, `per-bit-atomic`, `read-limit` (see ./schema.ts).
+ * - implementations `engine`, `sequential`, `per-bit-atomic`, `read-limit` (see ../output/schema.ts).
  *
  * The full cross product would be thousands of cells, most of them uninformative, so the matrix is
  * a set of *groups*, each varying one or two axes around the baseline (64 GiB at 4 KiB leaves, 1%
@@ -24,8 +24,8 @@
  * measures each (workload, implementation, threads) once even when several groups list it.
  */
 import { IovaBitmapError } from '@iovabitmap/core';
-import { type DirtyPattern, type ImplName, type SourceKind } from './schema.js';
-import { formatBytes, formatRate } from './units.js';
+import { type DirtyPattern, type ImplName, type SourceKind } from '../output/schema.js';
+import { formatBytes, formatRate } from '../units.js';
 
 /** The bitmap page size of every scenario: 4 KiB (bytes). */
 export const BENCH_BITMAP_PAGE_BYTES = 4096n;

@@ -11,7 +11,7 @@
  *   part of it a walk reads (the read limit);
  * - {@link PerBitAtomicBitmap}: the `per-bit-atomic` implementation (see below);
  * The device simulator and the migration loop (workers' `DeviceSimulator`, `migrate`) are used
- * as they are, by ./migrateCommand.ts.
+ * as they are, by ../cli/migrateCommand.ts.
 
  * `per-bit-atomic` is *not* one of the project's writers. It is the reference point of rust-vmm's
  * `AtomicBitmap`, which marks a dirty range one page at a time with one atomic fetch-or each: a

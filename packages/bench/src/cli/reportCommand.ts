@@ -3,8 +3,8 @@
  *
  * Theory of operation
  * -------------------
- * Refuses a workload the machine cannot hold (./memoryBudget.ts), before building anything.
- * Builds the workload of the options (./workload.ts: map, place dirty units, snapshot), then runs
+ * Refuses a workload the machine cannot hold (../harness/memoryBudget.ts), before building anything.
+ * Builds the workload of the options (../harness/workload.ts: map, place dirty units, snapshot), then runs
  * one report with the parallel engine (or the sequential reporter with `--sequential`), shows a
  * progress bar on a TTY while the engine works, and prints what the report did: walk and call
  * time, throughput, bits set against the workload's expectation, per-source and per-worker
@@ -14,12 +14,12 @@
 import cliProgress from 'cli-progress';
 import { IovaBitmapError, reportDirty, type ReportStats } from '@iovabitmap/core';
 import { usageError } from './cliOptions.js';
-import { openEngine, type EngineStats } from './impls.js';
-import { type DirtyPattern, type SourceKind } from './schema.js';
-import { spaceLabel } from './scenarios.js';
-import { formatBytes, formatGiBps, formatMs, formatNsPerPte, formatRate } from './units.js';
-import { checkMemory, combinePlans } from './memoryBudget.js';
-import { buildWorkload, workloadPlan } from './workload.js';
+import { openEngine, type EngineStats } from '../harness/impls.js';
+import { type DirtyPattern, type SourceKind } from '../output/schema.js';
+import { spaceLabel } from '../harness/scenarios.js';
+import { formatBytes, formatGiBps, formatMs, formatNsPerPte, formatRate } from '../units.js';
+import { checkMemory, combinePlans } from '../harness/memoryBudget.js';
+import { buildWorkload, workloadPlan } from '../harness/workload.js';
 
 /** Parsed options of `iovabitmap report`. */
 export interface ReportCommandOptions {

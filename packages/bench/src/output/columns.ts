@@ -9,7 +9,7 @@
  * already says.
  */
 import type { ResultRecord } from './schema.js';
-import { formatMs, formatPercent, formatRatio, significant } from './units.js';
+import { formatMs, formatPercent, formatRatio, significant } from '../units.js';
 
 /** One column: its heading and how a record fills it. */
 export interface ResultColumn {

@@ -1,9 +1,10 @@
 /**
  * Entry point of the `iovabitmap` command (see ./program.ts). Importing this module runs the CLI
- * on `process.argv`; the launcher bin/iovabitmap.js imports the built dist/cli.js.
+ * on `process.argv`; the launcher bin/iovabitmap.js imports the built dist/cli/main.js. Runs on the
+ * main thread.
  *
  * From source: `node --no-lazy-feedback-allocation --import tsx --conditions=source
- * packages/bench/src/cli.ts <command> [options]`.
+ * packages/bench/src/cli/main.ts <command> [options]`.
  */
 import { runCli } from './program.js';
 

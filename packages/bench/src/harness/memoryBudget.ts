@@ -29,7 +29,7 @@
 import { freemem, totalmem } from 'node:os';
 import { IovaBitmapError, type PteFormat } from '@iovabitmap/core';
 import { pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
-import { formatBytesRounded } from './units.js';
+import { formatBytesRounded } from '../units.js';
 
 /** Memory of one worker thread (report pool or device simulator) running from source, bytes. */
 export const WORKER_BYTES = 30 * 2 ** 20;

@@ -6,7 +6,7 @@
  *   iovabitmap report   one parallel report over a synthetic workload (./reportCommand.ts)
  *   iovabitmap migrate  a live migration with the simulated device (./migrateCommand.ts)
  *   iovabitmap bench    the benchmark matrix (./benchCommand.ts)
- * Sizes and rates are in human units (./cliOptions.ts, ./units.ts). Commander rejects a bad
+ * Sizes and rates are in human units (./cliOptions.ts, ../units.ts). Commander rejects a bad
  * option with a message naming the option and the value and exit status 1; errors found later
  * (a combination of options, a failed report) are thrown as IovaBitmapError and printed by
  * {@link runCli} with their code, also with status 1. `migrate` exits with 2 when its no-loss
@@ -21,17 +21,17 @@ import { IovaBitmapError } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
 import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption } from './cliOptions.js';
-import { pteFormats } from './impls.js';
+import { pteFormats } from '../harness/impls.js';
 import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.js';
 import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
-import { BENCH_PATTERNS, BENCH_SOURCES } from './scenarios.js';
+import { BENCH_PATTERNS, BENCH_SOURCES } from '../harness/scenarios.js';
 
 /** What oversubscribing costs, for the help of every `--threads`. */
 const THREADS_COST = `at most ${MAX_POOL_THREADS} (4 × cores); each worker costs ~30 MiB and ~0.3 s to start from source, and threads above the core count time-share the cores`;
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
   }

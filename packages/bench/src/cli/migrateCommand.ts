@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * Refuses a size the machine cannot hold (./memoryBudget.ts, {@link migratePlan}) before building
+ * Refuses a size the machine cannot hold (../harness/memoryBudget.ts, {@link migratePlan}) before building
  * anything. Maps the IOVA space in the chosen sources (clean: nothing dirty yet) with one leaf size or the
  * `mixed` layout (in every 16 GiB, the first 1 GiB with 4 KiB leaves and the rest with 2 MiB ones:
  * a guest whose memory is mostly huge pages with some split ones), makes a 4 KiB-page ground
@@ -13,19 +13,19 @@
  * union of the rounds against the ground truth. A table of the rounds; the verdict last. Exit status
  * 0 when nothing was lost or invented, 2 when the check failed, 1 for any error.
  *
- * The sources and the engine come from ./impls.ts, the device simulator and the loop from
+ * The sources and the engine come from ../harness/impls.ts, the device simulator and the loop from
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
  */
 import Table from 'cli-table3';
 import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
 import { DeviceSimulator, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type MigrateRound, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
-import { createTracker, openEngine, type Engine } from './impls.js';
-import { BENCH_IOVA_BASE } from './scenarios.js';
-import type { SourceKind } from './schema.js';
-import { formatBytes, formatBytesRounded, formatGiBps, formatMs } from './units.js';
+import { createTracker, openEngine, type Engine } from '../harness/impls.js';
+import { BENCH_IOVA_BASE } from '../harness/scenarios.js';
+import type { SourceKind } from '../output/schema.js';
+import { formatBytes, formatBytesRounded, formatGiBps, formatMs } from '../units.js';
 import { usageError } from './cliOptions.js';
-import { checkMemory, type MemoryPlan } from './memoryBudget.js';
+import { checkMemory, type MemoryPlan } from '../harness/memoryBudget.js';
 
 /** Parsed options of `iovabitmap migrate`. */
 export interface MigrateCommandOptions {
@@ -89,7 +89,7 @@ export function devicePageRate(bytesPerSec: bigint | 'max'): number | 'max' {
 }
 
 /**
- * What the command will allocate (./memoryBudget.ts): the sources, the ground truth (4 KiB pages),
+ * What the command will allocate (../harness/memoryBudget.ts): the sources, the ground truth (4 KiB pages),
  * and at the bitmap page size the round bitmap, the union and the checker's three (its two
  * expectations and a snapshot of the union); the pool's threads and the device's worker.
  */

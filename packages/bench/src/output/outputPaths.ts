@@ -19,14 +19,14 @@
  * nearest existing directory and then makes each missing level once, top down, with a plain
  * mkdir: one system call per level, so every error comes back and nothing can loop.
  *
- * The checks cannot promise the write (the disk may fill meanwhile); ./benchCommand.ts keeps the
+ * The checks cannot promise the write (the disk may fill meanwhile); ../cli/benchCommand.ts keeps the
  * results when a write still fails.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, open, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { usageError } from './cliOptions.js';
+import { usageError } from '../cli/cliOptions.js';
 
 /** The nearest existing ancestor of `path` (itself included) and the levels missing below it. */
 async function nearestExisting(path: string): Promise<{ dir: string; isDirectory: boolean; missing: string[] }> {

@@ -4,7 +4,7 @@
  */
 import { byGroup, RESULT_COLUMNS } from './columns.js';
 import { machineLine, type BenchFile } from './schema.js';
-import { formatMs } from './units.js';
+import { formatMs } from '../units.js';
 
 const escape = (s: string): string => s.replace(/\|/g, '\\|');
 

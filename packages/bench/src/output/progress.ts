@@ -11,7 +11,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { ResultRecord } from './schema.js';
-import { formatGiBps, formatMs, formatNsPerPte } from './units.js';
+import { formatGiBps, formatMs, formatNsPerPte } from '../units.js';
 
 /** Receives the runner's progress; {@link silentObserver} ignores everything. */
 export interface RunObserver {

@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { ResultRecord } from './schema.js';
-import { spaceLabel } from './scenarios.js';
-import { formatRate } from './units.js';
+import { spaceLabel } from '../harness/scenarios.js';
+import { formatRate } from '../units.js';
 import { makeDirs } from './outputPaths.js';
 
 /** One chart to write. */

@@ -3,7 +3,7 @@
  *
  * Theory of operation
  * -------------------
- * Each factory returns a commander `Option` whose argument parser is one of ./units.ts. A parse
+ * Each factory returns a commander `Option` whose argument parser is one of ../units.ts. A parse
  * error (an IovaBitmapError) is turned into commander's `InvalidArgumentError` carrying only the
  * reason, so commander prints one line that names the option and quotes the bad value
  * (`error: option '--iova-size <size>' argument '12XB' is invalid. has an unknown unit "XB"; ...`)
@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError, Option } from 'commander';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { formatBytes, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize, type CountBounds } from './units.js';
+import { formatBytes, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize, type CountBounds } from '../units.js';
 
 function commanderParser<T>(parse: (text: string) => T): (text: string) => T {
   return (text) => {
