@@ -7,18 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
-import {
-  BENCH_SPACES,
-  PerBitAtomicBitmap,
-  applyFilter,
-  buildMatrix,
-  defaultThreadCounts,
-  deriveRecords,
-  orReduceLowWords,
-  placeDirty,
-  type Measurement,
-  type Scenario,
-} from '@iovabitmap/bench';
+import { buildMatrix, type Scenario } from '@iovabitmap/bench';
+import { BENCH_SPACES, PerBitAtomicBitmap, applyFilter, defaultThreadCounts, deriveRecords, orReduceLowWords, placeDirty, type Measurement } from '@iovabitmap/bench/internal';
 import { applyOp, BitModel, describeMismatch, expectedBuffer, firstDifference, geometryArb, makeArena, opArb, showOp } from './helpers/bitModel.js';
 
 describe('placeDirty', () => {

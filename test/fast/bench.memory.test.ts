@@ -4,23 +4,8 @@
  * line naming every part, and the bench plan follows the runner's build-and-drop order.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  FIT_FRACTION,
-  WORKER_BYTES,
-  benchBitmap,
-  benchPlan,
-  buildMatrix,
-  buildWorkload,
-  checkMemory,
-  estimateMemory,
-  layoutMappings,
-  migratePlan,
-  planBytes,
-  sourceMemory,
-  workloadPlan,
-  type MigrateCommandOptions,
-  type WorkloadSpec,
-} from '@iovabitmap/bench';
+import { buildMatrix, type WorkloadSpec } from '@iovabitmap/bench';
+import { FIT_FRACTION, WORKER_BYTES, benchBitmap, benchPlan, buildWorkload, checkMemory, estimateMemory, layoutMappings, migratePlan, planBytes, sourceMemory, workloadPlan, type MigrateCommandOptions } from '@iovabitmap/bench/internal';
 import { rejection } from '../helpers/rejection.js';
 
 const MiB = 1n << 20n;

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkBenchOutputs, makeDirs, parseBenchFile, runBenchCommand } from '@iovabitmap/bench';
+import { parseBenchFile } from '@iovabitmap/bench';
+import { checkBenchOutputs, makeDirs, runBenchCommand } from '@iovabitmap/bench/internal';
 import { cli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 

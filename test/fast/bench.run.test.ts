@@ -6,20 +6,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import {
-  SCHEMA_VERSION,
-  chartsOf,
-  parseBenchFile,
-  renderMarkdown,
-  renderSvg,
-  renderTable,
-  runBench,
-  toJson,
-  workloadKey,
-  type BenchFile,
-  type Scenario,
-  type WorkloadSpec,
-} from '@iovabitmap/bench';
+import { SCHEMA_VERSION, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
+import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, workloadKey } from '@iovabitmap/bench/internal';
 
 const MiB = 1n << 20n;
 const workload: WorkloadSpec = { iovaBytes: 64n * MiB, leafBytes: 4096n, density: 0.05, pattern: 'clustered', source: 'both', format: 'amd-v1', seed: 9 };

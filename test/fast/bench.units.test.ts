@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { formatBytes, formatBytesRounded, formatGiBps, formatNsPerPte, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize } from '@iovabitmap/bench';
+import { formatBytes, formatBytesRounded, formatGiBps, formatNsPerPte, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize } from '@iovabitmap/bench/internal';
 
 const U64_MAX = 2n ** 64n - 1n;
 const MULTIPLE: Record<string, bigint> = { '': 1n, K: 2n ** 10n, M: 2n ** 20n, G: 2n ** 30n, T: 2n ** 40n, P: 2n ** 50n, E: 2n ** 60n };

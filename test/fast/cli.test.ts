@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench';
+import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench/internal';
 import { cli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { MAX_POOL_THREADS } from '@iovabitmap/workers';

@@ -6,7 +6,7 @@
  * From source: `node --no-lazy-feedback-allocation --import tsx --conditions=source
  * packages/bench/src/cli/main.ts <command> [options]`.
  */
-import { runCli } from './program.js';
+import { runCli } from './runCli.js';
 
 // `iovabitmap bench --list | head`: a closed pipe ends the output, not the process with a trace.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -9,7 +9,7 @@
  * Sizes and rates are in human units (./cliOptions.ts, ../units.ts). Commander rejects a bad
  * option with a message naming the option and the value and exit status 1; errors found later
  * (a combination of options, a failed report) are thrown as IovaBitmapError and printed by
- * {@link runCli} with their code, also with status 1. `migrate` exits with 2 when its no-loss
+ * ./runCli.ts with their code, also with status 1. `migrate` exits with 2 when its no-loss
  * check fails.
  *
  * The program is built by a function (no global state), so tests can parse without spawning.
@@ -17,7 +17,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, type OutputConfiguration } from 'commander';
-import { IovaBitmapError } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
 import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption } from './cliOptions.js';
@@ -127,22 +126,4 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     });
 
   return program;
-}
-
-/**
- * Parses `argv` (as `process.argv`) and runs the command; prints errors and sets
- * `process.exitCode` (1 on error).
- */
-export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
-  try {
-    await buildProgram().parseAsync([...argv]);
-  } catch (e) {
-    if (IovaBitmapError.is(e)) {
-      const x = e as IovaBitmapError;
-      process.stderr.write(`error: ${x.message} (${x.code})\n`);
-    } else {
-      process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    }
-    process.exitCode = 1;
-  }
 }

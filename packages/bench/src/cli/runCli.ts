@@ -1,0 +1,27 @@
+/**
+ * runCli: the `iovabitmap` command line as a function: parse, run, report errors the CLI's way.
+ * Runs on the main thread.
+ *
+ * Apart from ./program.ts so that its declaration imports nothing from commander: it is public,
+ * and no public declaration file reaches a third party's types (test/fast/build.test.ts).
+ */
+import { IovaBitmapError } from '@iovabitmap/core';
+import { buildProgram } from './program.js';
+
+/**
+ * Parses `argv` (as `process.argv`) and runs the command; prints errors and sets
+ * `process.exitCode` (1 on error).
+ */
+export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+  } catch (e) {
+    if (IovaBitmapError.is(e)) {
+      const x = e as IovaBitmapError;
+      process.stderr.write(`error: ${x.message} (${x.code})\n`);
+    } else {
+      process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    }
+    process.exitCode = 1;
+  }
+}
