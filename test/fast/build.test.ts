@@ -1,20 +1,55 @@
 /**
  * The packages also work from their build (dist/), the way a consumer runs them: plain `node`, no
  * tsx, no `source` condition. A worker entry that pointed at a .ts file, or a dist that lagged the
- * sources' API, would fail here. `npm test` builds first; run alone, this test builds itself.
+ * sources' API, would fail here. The build runs first (`tsc -b`: a no-op when dist is current,
+ * as after `npm test`'s own build), so a dist left over from an older layout cannot pass for this
+ * one.
+ *
+ * A consumer also compiles against the built declarations: the public ones (each package's
+ * dist/index.d.ts and every declaration file it imports, across packages) must import no third
+ * party's types. piscina's own .d.ts, for one, fails to resolve under `moduleResolution: node16`
+ * (`Cannot find module '../package.json'`), and vega-lite's needs the DOM lib.
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const PACKAGES = ['core', 'workers', 'bench'];
+
+/**
+ * Every module specifier imported (or referenced) by the declaration files reachable from `entry`,
+ * as `specifier <- file`, for the specifiers that leave the workspace (node: built-ins excepted).
+ * `@iovabitmap/<pkg>[/internal]` is followed into that package's dist.
+ */
+function foreignImports(entry: string): string[] {
+  const seen = new Set<string>();
+  const foreign: string[] = [];
+  const stack = [entry];
+  while (stack.length > 0) {
+    const file = stack.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+    for (const { fileName: spec } of [...info.importedFiles, ...info.referencedFiles]) {
+      const own = /^@iovabitmap\/(core|workers|bench)(\/internal)?$/.exec(spec);
+      if (spec.startsWith('.')) stack.push(resolve(dirname(file), spec.replace(/\.js$/, '.d.ts')));
+      else if (own !== null) stack.push(`${root}packages/${own[1]}/dist/${own[2] === undefined ? 'index' : 'internal'}.d.ts`);
+      else if (!spec.startsWith('node:')) foreign.push(`${spec} <- ${file.slice(root.length)}`);
+    }
+  }
+  return foreign;
+}
 
 describe('the build', () => {
+  it('builds (tsc -b)', () => {
+    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/core', 'packages/workers', 'packages/bench'], { cwd: root });
+  }, 120_000);
+
   it('runs a parallel report with both sources through bin/iovabitmap.js and dist/ workers', () => {
-    if (!existsSync(`${root}packages/bench/dist/cli/main.js`)) {
-      execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/core', 'packages/workers', 'packages/bench'], { cwd: root });
-    }
     const out = execFileSync(
       process.execPath,
       ['packages/bench/bin/iovabitmap.js', 'report', '--iova-size', '1GiB', '--sources', 'both', '--threads', '2', '--density', '5%'],
@@ -23,4 +58,15 @@ describe('the build', () => {
     expect(out).toMatch(/^report: engine ×2, \d+ chunks: .* (\d+) bits set \(as expected\)$/m);
     expect(out).toMatch(/^ {2}worker 0 \(thread \d+\): \d+ chunks/m);
   }, 120_000);
+
+  it.each(PACKAGES)('the public declarations of @iovabitmap/%s import no third-party types', (pkg) => {
+    // None at all, not only piscina, comlink, vega, vega-lite, commander, cli-table3, cli-progress
+    // and tinybench (the workspace's dependencies today): a new one is a decision.
+    expect(foreignImports(`${root}packages/${pkg}/dist/index.d.ts`)).toEqual([]);
+  });
+
+  it('the check sees third-party types where they are: the internal declarations of bench reach commander and vega-lite', () => {
+    const reached = new Set(foreignImports(`${root}packages/bench/dist/internal.d.ts`).map((f) => f.split(' <- ')[0]));
+    expect([...reached].sort()).toEqual(['commander', 'vega-lite']);
+  });
 });

@@ -10,7 +10,6 @@
 export { bitmapViews } from './bitmap/IovaBitmap.js';
 export type { BitmapViews } from './bitmap/IovaBitmap.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
-export type { WindowGeometry } from './bitmap/windows.js';
 // errors and 64-bit values
 export { MAX_DESCRIBED_CHARS, describeValue } from './IovaBitmapError.js';
 export { U64_LIMIT, U64_MAX, checkInt, log2Exact, toU64 } from './u64.js';

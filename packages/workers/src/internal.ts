@@ -6,37 +6,20 @@
  * Grouped by module. The public names are not repeated here: import those from
  * `@iovabitmap/workers`.
  */
-// launching workers, from a build or from source
-export { RUNNING_FROM_SOURCE, applyWorkerV8Flags, entryUrl, piscinaEntry, startWorker } from './runtime/workerLaunch.js';
+// launching a worker from a build or from source (the tests' own worker files)
+export { startWorker } from './runtime/workerLaunch.js';
 // the engine's parts: chunk plan, control block, the worker's task loop
-export {
-  CHUNKS_PER_THREAD,
-  COUNT_PIECE_BITS,
-  ChunkPlan,
-  DEFAULT_CHUNK_IOVA_BYTES,
-  MAX_CHUNKS,
-  MAX_CHUNK_BITS,
-  MAX_CHUNK_ENTRIES,
-  MIN_CHUNK_BITS,
-  MIN_CHUNK_ENTRIES,
-  checkChunkBits,
-  chunkBitsFor,
-  countPlan,
-  defaultChunkBits,
-} from './pool/ChunkPlan.js';
-export type { ChunkLocation } from './pool/ChunkPlan.js';
+export { ChunkPlan, chunkBitsFor, countPlan, defaultChunkBits } from './pool/ChunkPlan.js';
 export { ControlBlock, Phase, SlotState, StopReason } from './pool/ControlBlock.js';
-export type { ControlProgress } from './pool/ControlBlock.js';
 export { runReportTask } from './pool/worker/reportTask.js';
-export type { FaultInjection, ReportTask, ReportTaskResult, SourceFactory } from './pool/worker/reportTask.js';
+export type { ReportTask } from './pool/worker/reportTask.js';
 // the device: its engine (in-process in tests), the RPC guard, patterns, the seeded generator
 export { DeviceEngine } from './device/DeviceEngine.js';
 export type { DmaTarget } from './device/DeviceEngine.js';
 export { PendingCalls } from './device/PendingCalls.js';
 export { createPattern } from './device/patterns.js';
-export type { PageRegion, PageRun, PatternGenerator, PatternOptions } from './device/patterns.js';
+export type { PageRun } from './device/patterns.js';
 export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
 // the migration checker's unit maps
 export { checkUnitMaps, pageTableUnitMap } from './migrate/unitMaps.js';
-export type { LeafLookup } from './migrate/unitMaps.js';

@@ -1,0 +1,266 @@
+/**
+ * What each package exports is a decision written down here: the names (values and types) of its
+ * public entry (`@iovabitmap/<pkg>`, src/index.ts: what the README documents) and of its internal
+ * entry (`@iovabitmap/<pkg>/internal`, src/internal.ts: what the other packages and the tests use,
+ * with no compatibility promise). A name added to or dropped from an entry fails this test until
+ * the list below says so.
+ *
+ * The names come from the TypeScript compiler (one program over the six entries, resolved through
+ * the `source` condition as the tests run them), so type-only exports count too. Also checked:
+ * both entries are in each package.json with the same three conditions, the two lists of a
+ * package do not overlap, and every public name carries TSDoc where it is declared.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Names {
+  readonly values: readonly string[];
+  readonly types: readonly string[];
+}
+
+/** The expected names, sorted, per package and entry. */
+const EXPECTED: Record<string, { public: Names; internal: Names }> = {
+  core: {
+    public: {
+      values: ['IoPageTable', 'IovaBitmap', 'IovaBitmapError', 'MAX_BITMAP_BITS', 'PTE_FORMATS', 'VfTracker', 'reportDirty'],
+      types: [
+        'BitmapWindow',
+        'DirtySource',
+        'DirtySourceShared',
+        'IoMapOptions',
+        'IoPageTableMemoryStats',
+        'IoPageTableOptions',
+        'IovaBitmapErrorData',
+        'IovaBitmapOptions',
+        'IovaErrorCode',
+        'IovaRange',
+        'PteFormat',
+        'ReportChunk',
+        'ReportDirtyOptions',
+        'ReportOptions',
+        'ReportStats',
+        'SharedIoPageTable',
+        'SharedIovaBitmap',
+        'SharedVfTracker',
+        'SourceStats',
+        'U64Like',
+        'VfDeviceLimits',
+        'VfTrackerLimits',
+        'VfTrackerStartOptions',
+        'VfTrackerStartResult',
+        'WorkProfile',
+      ],
+    },
+    internal: {
+      values: [
+        'BITMAP_PAGE_BYTES',
+        'DEFAULT_VF_LIMITS',
+        'DEFAULT_WINDOW_PAGES',
+        'MAX_DESCRIBED_CHARS',
+        'MAX_TABLE_BYTES',
+        'MAX_TRACKER_BYTES',
+        'U64_LIMIT',
+        'U64_MAX',
+        'VFIO_MAX_LOG_RANGES',
+        'VFIO_MIN_PAGE_SIZE',
+        'addSourceStats',
+        'bitmapViews',
+        'checkChunk',
+        'checkInt',
+        'checkReportRequest',
+        'combineIovaRanges',
+        'computeWindows',
+        'describeValue',
+        'dirtySourceFromShared',
+        'emptySourceStats',
+        'lastAtOrBefore',
+        'log2Exact',
+        'orBitRun',
+        'pageTableBytesFor',
+        'readLeafTables',
+        'readMasks',
+        'readRuns',
+        'reportNoClear',
+        'toU64',
+      ],
+      types: ['BitmapViews', 'TableMapping'],
+    },
+  },
+  workers: {
+    public: {
+      values: ['DEVICE_PATTERNS', 'DeviceSimulator', 'MAX_POOL_THREADS', 'MigrateError', 'ReportPool', 'mappingUnitMap', 'migrate', 'trackerUnitMap', 'unitMapOf', 'verifyMigration'],
+      types: [
+        'DeviceAttachOptions',
+        'DevicePatternName',
+        'DevicePatternStats',
+        'DeviceRegion',
+        'DeviceSimulatorOptions',
+        'DeviceStartOptions',
+        'DeviceState',
+        'DeviceStats',
+        'LeafMapping',
+        'MigrateDevice',
+        'MigrateOptions',
+        'MigratePool',
+        'MigrateResult',
+        'MigrateRound',
+        'MigrateSourceStats',
+        'PageUnit',
+        'PoolReportOptions',
+        'PoolReportStats',
+        'PoolSourceStats',
+        'ReportPoolOptions',
+        'ReportPoolStatus',
+        'ReportProgress',
+        'TrackerGeometry',
+        'UnitMap',
+        'VerifyOptions',
+        'VerifyResult',
+        'WorkerReportStats',
+      ],
+    },
+    internal: {
+      values: [
+        'ChunkPlan',
+        'ControlBlock',
+        'DeviceEngine',
+        'PendingCalls',
+        'Phase',
+        'SlotState',
+        'StopReason',
+        'checkUnitMaps',
+        'chunkBitsFor',
+        'countPlan',
+        'createPattern',
+        'createRng',
+        'defaultChunkBits',
+        'pageTableUnitMap',
+        'runReportTask',
+        'seedFromEnv',
+        'startWorker',
+      ],
+      types: ['DmaTarget', 'PageRun', 'ReportTask', 'Rng'],
+    },
+  },
+  bench: {
+    public: {
+      values: ['SCHEMA_VERSION', 'buildMatrix', 'parseBenchFile', 'runBench', 'runCli'],
+      types: ['BenchFile', 'DirtyPattern', 'ImplName', 'MachineInfo', 'MatrixOptions', 'ResultRecord', 'RunBenchOptions', 'RunInfo', 'RunObserver', 'RunSpec', 'Scenario', 'SourceKind', 'WorkloadSpec'],
+    },
+    internal: {
+      values: [
+        'BENCH_SPACES',
+        'FIT_FRACTION',
+        'PerBitAtomicBitmap',
+        'WORKER_BYTES',
+        'applyFilter',
+        'benchBitmap',
+        'benchPlan',
+        'buildProgram',
+        'buildWorkload',
+        'chartsOf',
+        'checkBenchOutputs',
+        'checkMemory',
+        'defaultThreadCounts',
+        'deriveRecords',
+        'devicePageRate',
+        'estimateMemory',
+        'formatBytes',
+        'formatBytesRounded',
+        'formatGiBps',
+        'formatNsPerPte',
+        'formatRate',
+        'layoutMappings',
+        'makeDirs',
+        'migratePlan',
+        'orReduceLowWords',
+        'parseByteRate',
+        'parseCount',
+        'parseCountList',
+        'parseRate',
+        'parseSize',
+        'placeDirty',
+        'planBytes',
+        'pteFormats',
+        'renderMarkdown',
+        'renderSvg',
+        'renderTable',
+        'runBenchCommand',
+        'runMigrateCommand',
+        'significant',
+        'sourceMemory',
+        'toJson',
+        'workloadKey',
+        'workloadPlan',
+      ],
+      types: ['Measurement', 'MigrateCommandOptions', 'ProgramOptions'],
+    },
+  },
+};
+
+const PACKAGES = Object.keys(EXPECTED);
+const ENTRIES = ['index', 'internal'] as const;
+const entryFile = (pkg: string, entry: string): string => `${root}packages/${pkg}/src/${entry}.ts`;
+
+/** One program over every entry; the exports of each, split into values and types, sorted. */
+function exportsOfEntries(): { names: Map<string, Names>; undocumented: string[] } {
+  const files = PACKAGES.flatMap((p) => ENTRIES.map((e) => entryFile(p, e)));
+  const program = ts.createProgram(files, {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    customConditions: ['source'],
+    strict: true,
+    skipLibCheck: true,
+    noEmit: true,
+    types: ['node'],
+  });
+  const checker = program.getTypeChecker();
+  const names = new Map<string, Names>();
+  const undocumented: string[] = [];
+  for (const file of files) {
+    const module = checker.getSymbolAtLocation(program.getSourceFile(file)!)!;
+    const values: string[] = [];
+    const types: string[] = [];
+    for (const e of checker.getExportsOfModule(module)) {
+      const target = e.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(e) : e;
+      (target.flags & ts.SymbolFlags.Value ? values : types).push(e.name);
+      const documented = target.getDocumentationComment(checker).length > 0 || target.getJsDocTags(checker).length > 0;
+      if (file.endsWith('/index.ts') && !documented) undocumented.push(`${file.slice(root.length)}: ${e.name}`);
+    }
+    names.set(file, { values: values.sort(), types: types.sort() });
+  }
+  return { names, undocumented };
+}
+
+describe('the exports of each package', () => {
+  const { names, undocumented } = exportsOfEntries();
+
+  it.each(PACKAGES)('@iovabitmap/%s exports exactly the listed names from its public and internal entries', (pkg) => {
+    const sorted = (n: Names): Names => ({ values: [...n.values].sort(), types: [...n.types].sort() });
+    expect({ public: names.get(entryFile(pkg, 'index')), internal: names.get(entryFile(pkg, 'internal')) }).toEqual({
+      public: sorted(EXPECTED[pkg]!.public),
+      internal: sorted(EXPECTED[pkg]!.internal),
+    });
+  });
+
+  it.each(PACKAGES)('@iovabitmap/%s: no name is in both entries', (pkg) => {
+    const pub = EXPECTED[pkg]!.public;
+    const both = [...pub.values, ...pub.types].filter((n) => [...EXPECTED[pkg]!.internal.values, ...EXPECTED[pkg]!.internal.types].includes(n));
+    expect(both).toEqual([]);
+  });
+
+  it.each(PACKAGES)('@iovabitmap/%s: package.json exports "." and "./internal" with the source, types and default conditions', (pkg) => {
+    const json = JSON.parse(readFileSync(`${root}packages/${pkg}/package.json`, 'utf8')) as { exports: unknown };
+    const entry = (f: string) => ({ source: `./src/${f}.ts`, types: `./dist/${f}.d.ts`, default: `./dist/${f}.js` });
+    expect(json.exports).toEqual({ '.': entry('index'), './internal': entry('internal') });
+  });
+
+  it('every public name carries TSDoc where it is declared', () => {
+    expect(undocumented).toEqual([]);
+  });
+});
