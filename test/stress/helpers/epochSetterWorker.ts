@@ -1,5 +1,5 @@
 /**
- * Worker entry of the clear-race harness (../bitmap-clear-races.test.ts). The worker sets random
+ * Worker entry of the clear-race harness (../bitmap.clearRaces.test.ts). The worker sets random
  * ranges in two bitmaps (A, which the main thread clears every epoch, and B, which is never
  * cleared and shares a 32-bit word with A) as fast as it can, and logs every completed operation as
  * (epoch seen *before* the set, target, first bit, count), then publishes its progress with a
