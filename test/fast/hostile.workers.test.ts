@@ -1,12 +1,12 @@
 /**
  * The hostile-value sweep of @iovabitmap/workers: every function, constructor and method of its
  * public entry, and the checked ones of its internal entry (the pattern generator, the seeded
- * generator, the unit-map checks: @iovabitmap/workers/internal), gets one valid call, then each argument (and each field of an options argument) in turn
- * replaced by each value of hostileValues(). Every call must return, or fail with an
- * IovaBitmapError with a short message, in time (expectTypedOrOk). The calls that succeed are
- * collected and compared with the list of the ones that should: an omitted optional field, a
- * name that is a string, -0 where 0 is valid, a fraction where fractions are valid. Anything
- * else succeeding would be a coercion.
+ * generator, the unit-map checks: @iovabitmap/workers/internal), gets one valid call, then each
+ * argument (and each field of an options argument) in turn replaced by each value of
+ * hostileValues(). Every call must return, or fail with an IovaBitmapError with a short message, in
+ * time (expectTypedOrOk). The calls that succeed are collected and compared with the list of the
+ * ones that should: an omitted optional field, a name that is a string, -0 where 0 is valid, a
+ * fraction where fractions are valid. Anything else succeeding would be a coercion.
  *
  * One ReportPool (2 threads, no warm-up) and one DeviceSimulator serve the whole file.
  */

@@ -5,9 +5,9 @@
  *
  * Theory of operation
  * -------------------
- * Every public function, constructor and method of this package validates its arguments before
- * it posts a message, starts a worker or writes anything, and refuses a wrong type instead of
- * coercing it (common rule of the project, core's errors.ts). The checks that recur — an options
+ * Every public function, constructor and method of this package validates its arguments before it
+ * posts a message, starts a worker or writes anything, and refuses a wrong type instead of coercing
+ * it (common rule of the project, core's IovaBitmapError.ts). The checks that recur — an options
  * object, a boolean flag, a callback, a default that only `undefined` selects — live here, once;
  * integers go through core's `checkInt`, 64-bit values through core's `toU64`.
  *

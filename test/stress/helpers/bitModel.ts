@@ -1,7 +1,7 @@
 /**
- * An independent model of a bitmap for the stress checkers: one byte per bit, set by a plain
- * loop. Deliberately shares no code with packages/core/src/bitmap/bitKernels.ts, so a bug there cannot hide
- * in the expected value.
+ * An independent model of a bitmap for the stress checkers: one byte per bit, set by a plain loop.
+ * Deliberately shares no code with packages/core/src/bitmap/bitKernels.ts, so a bug there cannot
+ * hide in the expected value.
  */
 import type { IovaBitmap } from '@iovabitmap/core';
 

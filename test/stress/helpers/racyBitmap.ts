@@ -3,9 +3,10 @@
  *
  * Every way of setting bits (`set`, `setBits`, `setUnits`, `orMask`) goes through a plain
  * read-modify-write, `words[w] = words[w] | mask`, with a short busy loop between the read and the
- * write to widen the window in which another thread's update of the same word is overwritten.
- * This is the bug the real bitmap's Atomics.or exists to prevent (../../../packages/core/src/bitmap/bitKernels.ts);
- * the negative-control test proves that the stress harness detects it. Test-only: never export it.
+ * write to widen the window in which another thread's update of the same word is overwritten. This
+ * is the bug the real bitmap's Atomics.or exists to prevent
+ * (../../../packages/core/src/bitmap/bitKernels.ts); the negative-control test proves that the
+ * stress harness detects it. Test-only: never export it.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
 import { bitmapViews } from '@iovabitmap/core/internal';

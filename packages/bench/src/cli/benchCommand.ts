@@ -3,14 +3,15 @@
  *
  * Theory of operation
  * -------------------
- * Builds the matrix (../harness/scenarios.ts; quick by default, `--full` for everything), optionally lists
- * it (`--list`: the cells, nothing measured), runs it (../harness/runner.ts) with a progress bar on a TTY
- * and plain lines elsewhere (../output/progress.ts), prints the terminal table (../output/table.ts), then writes
- * the requested files: `--json` (../output/schema.ts, versioned), `--markdown` (../output/markdown.ts) and
- * `--charts DIR` (../output/charts.ts, SVG). Output files are written only after a complete run, but
- * their paths are checked before anything runs (../output/outputPaths.ts), and so is the memory the
- * matrix needs (../harness/memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and
- * the results are printed on stdout as JSON instead of being lost.
+ * Builds the matrix (../harness/scenarios.ts; quick by default, `--full` for everything),
+ * optionally lists it (`--list`: the cells, nothing measured), runs it (../harness/runner.ts) with
+ * a progress bar on a TTY and plain lines elsewhere (../output/progress.ts), prints the terminal
+ * table (../output/table.ts), then writes the requested files: `--json` (../output/schema.ts,
+ * versioned), `--markdown` (../output/markdown.ts) and `--charts DIR` (../output/charts.ts, SVG).
+ * Output files are written only after a complete run, but their paths are checked before anything
+ * runs (../output/outputPaths.ts), and so is the memory the matrix needs
+ * (../harness/memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and the
+ * results are printed on stdout as JSON instead of being lost.
  */
 import { availableParallelism } from 'node:os';
 import { IovaBitmapError } from '@iovabitmap/core';

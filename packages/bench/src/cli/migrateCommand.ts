@@ -3,15 +3,15 @@
  *
  * Theory of operation
  * -------------------
- * Refuses a size the machine cannot hold (../harness/memoryBudget.ts, {@link migratePlan}) before building
- * anything. Maps the IOVA space in the chosen sources (clean: nothing dirty yet) with one leaf size or the
- * `mixed` layout (in every 16 GiB, the first 1 GiB with 4 KiB leaves and the rest with 2 MiB ones:
- * a guest whose memory is mostly huge pages with some split ones), makes a 4 KiB-page ground
- * truth bitmap, starts the device simulator on them (its own worker, writing with a pattern at a
- * rate), starts the parallel engine, and runs workers' `migrate()`: `--rounds` pre-copy reports
- * while the device writes, then a quiesce and the final report, then the no-loss check of the
- * union of the rounds against the ground truth. A table of the rounds; the verdict last. Exit status
- * 0 when nothing was lost or invented, 2 when the check failed, 1 for any error.
+ * Refuses a size the machine cannot hold (../harness/memoryBudget.ts, {@link migratePlan}) before
+ * building anything. Maps the IOVA space in the chosen sources (clean: nothing dirty yet) with one
+ * leaf size or the `mixed` layout (in every 16 GiB, the first 1 GiB with 4 KiB leaves and the rest
+ * with 2 MiB ones: a guest whose memory is mostly huge pages with some split ones), makes a
+ * 4 KiB-page ground truth bitmap, starts the device simulator on them (its own worker, writing with a
+ * pattern at a rate), starts the parallel engine, and runs workers' `migrate()`: `--rounds`
+ * pre-copy reports while the device writes, then a quiesce and the final report, then the no-loss
+ * check of the union of the rounds against the ground truth. A table of the rounds; the verdict
+ * last. Exit status 0 when nothing was lost or invented, 2 when the check failed, 1 for any error.
  *
  * The sources and the engine come from ../harness/impls.ts, the device simulator and the loop from
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
@@ -89,8 +89,8 @@ export function devicePageRate(bytesPerSec: bigint | 'max'): number | 'max' {
 }
 
 /**
- * What the command will allocate (../harness/memoryBudget.ts): the sources, the ground truth (4 KiB pages),
- * and at the bitmap page size the round bitmap, the union and the checker's three (its two
+ * What the command will allocate (../harness/memoryBudget.ts): the sources, the ground truth (4 KiB
+ * pages), and at the bitmap page size the round bitmap, the union and the checker's three (its two
  * expectations and a snapshot of the union); the pool's threads and the device's worker.
  */
 export function migratePlan(o: MigrateCommandOptions, mappings: readonly LeafMapping[]): MemoryPlan {

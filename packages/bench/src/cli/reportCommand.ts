@@ -3,13 +3,14 @@
  *
  * Theory of operation
  * -------------------
- * Refuses a workload the machine cannot hold (../harness/memoryBudget.ts), before building anything.
- * Builds the workload of the options (../harness/workload.ts: map, place dirty units, snapshot), then runs
- * one report with the parallel engine (or the sequential reporter with `--sequential`), shows a
- * progress bar on a TTY while the engine works, and prints what the report did: walk and call
- * time, throughput, bits set against the workload's expectation, per-source and per-worker
- * counters. A report that sets another number of bits than the workload placed is an error (exit
- * status 1): the tool never prints a speed for a wrong result. `--json` prints the same as JSON.
+ * Refuses a workload the machine cannot hold (../harness/memoryBudget.ts), before building
+ * anything. Builds the workload of the options (../harness/workload.ts: map, place dirty units,
+ * snapshot), then runs one report with the parallel engine (or the sequential reporter with
+ * `--sequential`), shows a progress bar on a TTY while the engine works, and prints what the report
+ * did: walk and call time, throughput, bits set against the workload's expectation, per-source and
+ * per-worker counters. A report that sets another number of bits than the workload placed is an
+ * error (exit status 1): the tool never prints a speed for a wrong result. `--json` prints the same
+ * as JSON.
  */
 import cliProgress from 'cli-progress';
 import { IovaBitmapError, reportDirty, type ReportStats } from '@iovabitmap/core';

@@ -11,7 +11,8 @@
  * - sources: the IOMMU walk, the VF tracker, or both in one report;
  * - PTE format (VT-d, AMD v1, SMMUv3; the names come from ./impls.ts);
  * - threads 1..cores and 2 × cores (oversubscribed), for the engine;
- * - implementations `engine`, `sequential`, `per-bit-atomic`, `read-limit` (see ../output/schema.ts).
+ * - implementations `engine`, `sequential`, `per-bit-atomic`, `read-limit` (see
+ *   ../output/schema.ts).
  *
  * The full cross product would be thousands of cells, most of them uninformative, so the matrix is
  * a set of *groups*, each varying one or two axes around the baseline (64 GiB at 4 KiB leaves, 1%

@@ -19,8 +19,8 @@
  * nearest existing directory and then makes each missing level once, top down, with a plain
  * mkdir: one system call per level, so every error comes back and nothing can loop.
  *
- * The checks cannot promise the write (the disk may fill meanwhile); ../cli/benchCommand.ts keeps the
- * results when a write still fails.
+ * The checks cannot promise the write (the disk may fill meanwhile); ../cli/benchCommand.ts keeps
+ * the results when a write still fails.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';

@@ -18,8 +18,9 @@
  * (widen = round out to the source's unit: leaf PTE or tracker page). A report can only find a
  * page the device already put in the ground truth, so a reported page outside the widened ground
  * truth is a reporter bug, never a timing artefact, and the "unexpected" check of the migration
- * checker (../migrate/verifyMigration.ts) is sound even for rounds taken while the device writes. The
- * reverse order would let a report see a mark whose ground-truth bit is not yet written.
+ * checker (../migrate/verifyMigration.ts) is sound even for rounds taken while the device
+ * writes. The reverse order would let a report see a mark whose ground-truth bit is not yet
+ * written.
  * The "missing" check needs one more step: a page can be in the ground truth and not yet marked
  * (between steps 1 and 2), so it is only checked after the quiesce below, when step 2 has run for
  * every step 1.

@@ -88,7 +88,7 @@ export interface DeviceAttachShared {
   readonly groundTruth: SharedIovaBitmap;
 }
 
-/** A control-plane reply: errors travel as data so that their code survives (errors.ts). */
+/** A control-plane reply: errors travel as data so that their code survives (core's IovaBitmapError.ts). */
 export type DeviceReply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: IovaBitmapErrorData };
 
 /** The worker-side API exposed through comlink (every method replies with a {@link DeviceReply}). */

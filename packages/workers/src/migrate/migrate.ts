@@ -17,8 +17,8 @@
  * Data flow. One round bitmap R (the migration range at `bitmapPageSize`) is reused: before each
  * round it is cleared, the pool reports into it, its bits are counted, `onRound` sees it, and its
  * bytes are ORed into the union U (a plain buffer, main thread only). After the final round, U is
- * compared with the device's ground truth by ./verifyMigration.ts, which also widens the ground truth to
- * each source's units (./unitMaps.ts).
+ * compared with the device's ground truth by ./verifyMigration.ts, which also widens the ground
+ * truth to each source's units (./unitMaps.ts).
  *
  * Soundness of the final check. The device records a page in the ground truth before it marks
  * the page in any source; stop() returns after the last mark; the final report runs after stop().

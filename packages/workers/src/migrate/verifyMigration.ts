@@ -34,7 +34,7 @@
  * - Timing-dependent losses that did not happen in this run: it checks one execution.
  *
  * G and E are built with plain byte loops here, not with IovaBitmap's kernels, so a bug in the
- * set kernels (packages/core/src/bitops.ts) cannot cancel out between U and the expectation.
+ * set kernels (packages/core/src/bitmap/bitKernels.ts) cannot cancel out between U and the expectation.
  */
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { checkOptions } from '../checks.js';
@@ -66,7 +66,7 @@ export interface VerifyResult {
   readonly uncoveredPages: Readonly<Record<string, number>>;
 }
 
-/** A plain bit array in a bitmap's geometry, set with byte loops (independent of bitops.ts). */
+/** A plain bit array in a bitmap's geometry, set with byte loops (independent of core's bitKernels.ts). */
 class PlainBits {
   readonly bytes: Uint8Array;
   readonly #basePage: number;

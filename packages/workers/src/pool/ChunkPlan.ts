@@ -197,7 +197,7 @@ export class ChunkPlan {
 
   /**
    * @param windows - the bitmap's windows (`bitmap.windows()`), tiling [0, nbits)
-   * @param bitBase - position of bit 0 in the bitmap's word view (core's `bitmapViews(bitmap).bitBase`)
+   * @param bitBase - position of bit 0 in the bitmap's word view (core's `bitmapViews`)
    * @param chunkBits - piece size in bits of each source (see {@link checkChunkBits}); one entry per source
    * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
    */

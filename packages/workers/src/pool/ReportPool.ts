@@ -13,11 +13,12 @@
  * Life of a pool: the constructor starts `threads` piscina workers (minThreads = maxThreads, so
  * none is retired when idle) and posts one warm-up task per worker; each warm-up task waits at a
  * barrier until all have arrived, which forces one onto every worker and proves they are all
- * loaded. Every worker runs its JIT warm-up when it loads the report handler (./worker/poolWorkerEntry.ts,
- * ./worker/warmUp.ts), so a replacement worker (after a fault) warms itself too, before its first task.
- * Reports wait for that start-up once. More threads than cores is allowed; they time-share. The
- * count is capped at {@link MAX_POOL_THREADS}: each worker costs ~30 MiB and ~0.3 s to start from
- * source, so a typo such as 256 would cost gigabytes and a minute before the first report.
+ * loaded. Every worker runs its JIT warm-up when it loads the report handler
+ * (./worker/poolWorkerEntry.ts, ./worker/warmUp.ts), so a replacement worker (after a fault) warms
+ * itself too, before its first task. Reports wait for that start-up once. More threads than cores
+ * is allowed; they time-share. The count is capped at {@link MAX_POOL_THREADS}: each worker costs
+ * ~30 MiB and ~0.3 s to start from source, so a typo such as 256 would cost gigabytes and a minute
+ * before the first report.
  *
  * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
  * then our own options) before anything is posted, so a rejected report writes nothing; then run

@@ -4,11 +4,11 @@
  *
  * Theory of operation
  * -------------------
- * The run posts min(threads, chunks) tasks, one per worker (./worker/reportTask.ts; a report of a few
- * chunks stays on few workers: posting an extra task has a cost), all sharing one control block (./ControlBlock.ts). It resolves once
- * every task that *started* has returned. Tasks still queued in piscina are cancelled through the
- * block (CAS PENDING → CANCELLED) as soon as their work is moot, so a report never waits for a
- * worker that is busy with another report's chunks:
+ * The run posts min(threads, chunks) tasks, one per worker (./worker/reportTask.ts; a report of a
+ * few chunks stays on few workers: posting an extra task has a cost), all sharing one control block
+ * (./ControlBlock.ts). It resolves once every task that *started* has returned. Tasks still queued
+ * in piscina are cancelled through the block (CAS PENDING → CANCELLED) as soon as their work is
+ * moot, so a report never waits for a worker that is busy with another report's chunks:
  *
  * - A task returns `done` only when the cursor is exhausted (or STOP is set): every chunk is
  *   claimed, so the queued tasks are cancelled and the run waits only for the running ones.
