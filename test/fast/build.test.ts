@@ -1,7 +1,8 @@
 /**
  * The packages also work from their build (dist/), the way a consumer runs them: plain `node`, no
- * tsx, no `source` condition. A worker entry that pointed at a .ts file, or a dist that lagged the
- * sources' API, would fail here. The build runs first (`tsc -b`: a no-op when dist is current,
+ * tsx, no `source` condition: a report (the pool's workers) and a migration (the device's worker
+ * too). A worker entry that pointed at a .ts file, or a dist that lagged the sources' API, would
+ * fail here. The build runs first (`tsc -b`: a no-op when dist is current,
  * as after `npm test`'s own build), so a dist left over from an older layout cannot pass for this
  * one.
  *
@@ -57,6 +58,15 @@ describe('the build', () => {
     );
     expect(out).toMatch(/^report: engine ×2, \d+ chunks: .* (\d+) bits set \(as expected\)$/m);
     expect(out).toMatch(/^ {2}worker 0 \(thread \d+\): \d+ chunks/m);
+  }, 120_000);
+
+  it('runs a migration with the device simulator from dist/ (its worker entry too)', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['packages/bench/bin/iovabitmap.js', 'migrate', '--iova-size', '1GiB', '--leaf', '2M', '--rounds', '1', '--threads', '1', '--round-interval', '0'],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } },
+    );
+    expect(out).toMatch(/^verification: OK: \d+ pages written/m);
   }, 120_000);
 
   it.each(PACKAGES)('the public declarations of @iovabitmap/%s import no third-party types', (pkg) => {
