@@ -50,3 +50,5 @@ export { runBenchCommand } from './benchCommand.js';
 export type { BenchCommandOptions } from './benchCommand.js';
 export { layoutMappings, runMigrateCommand } from './migrateCommand.js';
 export type { MigrateCommandOptions } from './migrateCommand.js';
+export { buildNativeWalk, defaultCompilers, runNativeWalk } from './nativeWalk.js';
+export type { NativeKernelTimes, NativeWalk, NativeWalkResult, NoNativeWalk } from './nativeWalk.js';
