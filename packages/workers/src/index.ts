@@ -11,6 +11,7 @@ export type { ChunkLocation } from './chunkPlan.js';
 export { ControlBlock, Phase, SlotState, StopReason } from './controlBlock.js';
 export type { ControlProgress } from './controlBlock.js';
 export { runReportTask } from './workerTask.js';
+export { warmUpKernels } from './warmUp.js';
 export type { FaultInjection, ReportTask, ReportTaskResult, SourceFactory } from './workerTask.js';
 export { DeviceSimulator } from './device/DeviceSimulator.js';
 export type { DeviceAttachOptions, DeviceSimulatorOptions } from './device/DeviceSimulator.js';
