@@ -6,11 +6,14 @@
  * A level-1 table is 512 entries = 1024 words; entry i's low word is at `off + 2i`. The kernel
  * walks entries [i0, i1) in blocks of 32 (block starts are 32-aligned; the edge blocks are masked).
  * How a block starts depends on the block before it (its *state*):
- *   - after a clean block (and at the start): OR-reduce the 32 low words, unrolled by hand; a
- *     block without the dirty bit is skipped (its reads are counted as visited by the caller);
- *   - after a dirty block: no prescan, straight to the mask (dirty blocks come in runs);
- *   - after a wholly dirty block: AND-reduce the 32 low words; if every entry is dirty the mask is
- *     all ones without building it.
+ *   - after a clean block, a block with a single dirty entry, and at the start: OR-reduce the 32
+ *     low words, unrolled by hand; a block without the dirty bit is skipped (its reads are counted
+ *     as visited by the caller);
+ *   - after a block with two or more dirty entries: no prescan, straight to step 1 (dirty blocks
+ *     come in runs);
+ *   - after a wholly dirty block: read the 32 low words into locals and AND them; when all 32 are
+ *     dirty, record the block (`sink.fullBlock`) and store the words back less the dirty bit from
+ *     the locals, without reading them again; otherwise go on to step 1.
  * Then:
  *   1. Build a 32-bit mask of the dirty entries without branches (bit j = entry b + j): one AND,
  *      one shift and one OR per entry, in two halves of 16.
@@ -19,7 +22,8 @@
  *      runs before the clear, so if it throws, every PTE of the block is still dirty.
  *   3. Clear the dirty entries: a plain load and store of each *dirty* entry's low word that
  *      changes only the dirty state; a count-leading-zeros loop over the mask, or a straight loop
- *      unrolled by 4 over a wholly dirty block.
+ *      unrolled by 4 over a wholly dirty block. (A word kept in a local since before step 2 is
+ *      still the entry's word: nothing else changes a dirty entry, see below.)
  *
  * Why a plain store is safe although a device writes concurrently: while an entry is dirty, no
  * other thread changes its low word. The device only ever makes a clean entry dirty and stores
@@ -37,11 +41,14 @@
  *
  * Why this shape (figures: docs/bench/limits.md §3 and docs/bench/pteWalk.md §2; reasons:
  * docs/design/performance.md §2, §4): the prescan ("scan") is the fastest at low density; at high
- * density it is wasted work, hence the states; the mask in AND-shift-OR form takes fewer
+ * density it is wasted work, hence the states; reading a wholly dirty block once instead of twice
+ * (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
  * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
  * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
  * is a plain store because an atomic one costs several times the rest of the walk per *dirty* PTE
- * (measured on this walk: docs/bench/limits.md §9.1).
+ * (measured on this walk: docs/bench/limits.md §9.1). The kernels, the sink methods they call and
+ * the bitops write must stay small enough for V8 to inline them all into the kernel
+ * (docs/bench/pteWalk.md §2).
  *
  * Two variants, because the dirty tests differ: `bit` formats (VT-d bit 9, AMD bit 6) are dirty
  * when a bit is set; `smmu` is dirty when a valid leaf has AP[2] (bit 7) clear, tested as
@@ -65,6 +72,8 @@ export interface LeafMaskSink {
    * `firstPage` is a multiple of 32 (a block starts at a 32-aligned entry of a 512-aligned table).
    */
   leafMask(firstPage: number, mask: number): void;
+  /** `leafMask(firstPage, -1)`, in less code (the kernel's wholly-dirty path inlines it too). */
+  fullBlock(firstPage: number): void;
 }
 
 /** OR of the 32 low words of the block at `k` (entries k/2 .. k/2 + 31), unrolled. */
@@ -77,20 +86,10 @@ function orLowWords32(w: Int32Array, k: number): number {
   return any;
 }
 
-/** AND of the 32 low words of the block at `k`, unrolled. */
-function andLowWords32(w: Int32Array, k: number): number {
-  let all = -1;
-  for (let j = 0; j < 64; j += 16) {
-    const q = k + j;
-    all &= w[q]! & w[q + 2]! & w[q + 4]! & w[q + 6]! & w[q + 8]! & w[q + 10]! & w[q + 12]! & w[q + 14]!;
-  }
-  return all;
-}
-
 /**
  * ANDs `and` into, then ORs `or` into, the low word of every entry of `mask` in the block at `k`:
  * a plain load and store per dirty entry (see the module comment). A whole block is a straight
- * loop unrolled by 4; otherwise a count-leading-zeros loop over the set bits.
+ * loop unrolled by 4; otherwise a count-leading-zeros loop over the set bits, top down.
  */
 function clearMasked(w: Int32Array, k: number, mask: number, and: number, or: number): void {
   if (mask === -1) {
@@ -102,13 +101,15 @@ function clearMasked(w: Int32Array, k: number, mask: number, and: number, or: nu
     }
     return;
   }
-  const top = k + 62;
+  // From the top bit down: skip the zeros above the next set bit, shift them and it out of m.
+  let q = k + 62;
   let m = mask;
   while (m !== 0) {
     const c = Math.clz32(m);
-    const q = top - (c << 1);
+    q -= c << 1;
     w[q] = (w[q]! & and) | or;
-    m ^= 0x80000000 >>> c;
+    q -= 2;
+    m = (m << c) << 1;
   }
 }
 
@@ -146,26 +147,48 @@ export function scanBitLeaves(
       const any = orLowWords32(w, k);
       if ((any & D) === 0) continue;
       if ((any & replicaMask) !== 0) return b;
+    } else if (state === FULL && b >= i0 && i1 - b >= 32) {
+      // After a wholly dirty block: read the 32 low words once; if all are dirty, record the block
+      // and store the words back from registers, less the dirty bit (docs/bench/pteWalk.md §2).
+      const a0 = w[k]!, a1 = w[k + 2]!, a2 = w[k + 4]!, a3 = w[k + 6]!, a4 = w[k + 8]!, a5 = w[k + 10]!, a6 = w[k + 12]!, a7 = w[k + 14]!;
+      const a8 = w[k + 16]!, a9 = w[k + 18]!, a10 = w[k + 20]!, a11 = w[k + 22]!, a12 = w[k + 24]!, a13 = w[k + 26]!, a14 = w[k + 28]!, a15 = w[k + 30]!;
+      const c0 = w[k + 32]!, c1 = w[k + 34]!, c2 = w[k + 36]!, c3 = w[k + 38]!, c4 = w[k + 40]!, c5 = w[k + 42]!, c6 = w[k + 44]!, c7 = w[k + 46]!;
+      const c8 = w[k + 48]!, c9 = w[k + 50]!, c10 = w[k + 52]!, c11 = w[k + 54]!, c12 = w[k + 56]!, c13 = w[k + 58]!, c14 = w[k + 60]!, c15 = w[k + 62]!;
+      const all =
+        a0 & a1 & a2 & a3 & a4 & a5 & a6 & a7 & a8 & a9 & a10 & a11 & a12 & a13 & a14 & a15 &
+        c0 & c1 & c2 & c3 & c4 & c5 & c6 & c7 & c8 & c9 & c10 & c11 & c12 & c13 & c14 & c15;
+      if ((all & D) !== 0) {
+        sink.fullBlock(page0 + b);
+        if (clear) {
+          w[k] = a0 & ND; w[k + 2] = a1 & ND; w[k + 4] = a2 & ND; w[k + 6] = a3 & ND;
+          w[k + 8] = a4 & ND; w[k + 10] = a5 & ND; w[k + 12] = a6 & ND; w[k + 14] = a7 & ND;
+          w[k + 16] = a8 & ND; w[k + 18] = a9 & ND; w[k + 20] = a10 & ND; w[k + 22] = a11 & ND;
+          w[k + 24] = a12 & ND; w[k + 26] = a13 & ND; w[k + 28] = a14 & ND; w[k + 30] = a15 & ND;
+          w[k + 32] = c0 & ND; w[k + 34] = c1 & ND; w[k + 36] = c2 & ND; w[k + 38] = c3 & ND;
+          w[k + 40] = c4 & ND; w[k + 42] = c5 & ND; w[k + 44] = c6 & ND; w[k + 46] = c7 & ND;
+          w[k + 48] = c8 & ND; w[k + 50] = c9 & ND; w[k + 52] = c10 & ND; w[k + 54] = c11 & ND;
+          w[k + 56] = c12 & ND; w[k + 58] = c13 & ND; w[k + 60] = c14 & ND; w[k + 62] = c15 & ND;
+        }
+        continue;
+      }
     }
-    let mask = -1;
-    if (state !== FULL || (andLowWords32(w, k) & D) === 0) {
-      // Entry j's dirty bit to bit j: AND, shift, OR per entry, in two halves of 16 so that no bit
-      // passes bit 31 (dirty bit below 16); written out, as V8 does not unroll.
-      const lo =
-        (w[k]! & D) | ((w[k + 2]! & D) << 1) | ((w[k + 4]! & D) << 2) | ((w[k + 6]! & D) << 3) |
-        ((w[k + 8]! & D) << 4) | ((w[k + 10]! & D) << 5) | ((w[k + 12]! & D) << 6) | ((w[k + 14]! & D) << 7) |
-        ((w[k + 16]! & D) << 8) | ((w[k + 18]! & D) << 9) | ((w[k + 20]! & D) << 10) | ((w[k + 22]! & D) << 11) |
-        ((w[k + 24]! & D) << 12) | ((w[k + 26]! & D) << 13) | ((w[k + 28]! & D) << 14) | ((w[k + 30]! & D) << 15);
-      const hi =
-        (w[k + 32]! & D) | ((w[k + 34]! & D) << 1) | ((w[k + 36]! & D) << 2) | ((w[k + 38]! & D) << 3) |
-        ((w[k + 40]! & D) << 4) | ((w[k + 42]! & D) << 5) | ((w[k + 44]! & D) << 6) | ((w[k + 46]! & D) << 7) |
-        ((w[k + 48]! & D) << 8) | ((w[k + 50]! & D) << 9) | ((w[k + 52]! & D) << 10) | ((w[k + 54]! & D) << 11) |
-        ((w[k + 56]! & D) << 12) | ((w[k + 58]! & D) << 13) | ((w[k + 60]! & D) << 14) | ((w[k + 62]! & D) << 15);
-      mask = (lo >>> dbit) | ((hi >>> dbit) << 16);
-    }
+    // Entry j's dirty bit to bit j: AND, shift, OR per entry, in two halves of 16 so that no bit
+    // passes bit 31 (dirty bit below 16); written out, as V8 does not unroll.
+    const lo =
+      (w[k]! & D) | ((w[k + 2]! & D) << 1) | ((w[k + 4]! & D) << 2) | ((w[k + 6]! & D) << 3) |
+      ((w[k + 8]! & D) << 4) | ((w[k + 10]! & D) << 5) | ((w[k + 12]! & D) << 6) | ((w[k + 14]! & D) << 7) |
+      ((w[k + 16]! & D) << 8) | ((w[k + 18]! & D) << 9) | ((w[k + 20]! & D) << 10) | ((w[k + 22]! & D) << 11) |
+      ((w[k + 24]! & D) << 12) | ((w[k + 26]! & D) << 13) | ((w[k + 28]! & D) << 14) | ((w[k + 30]! & D) << 15);
+    const hi =
+      (w[k + 32]! & D) | ((w[k + 34]! & D) << 1) | ((w[k + 36]! & D) << 2) | ((w[k + 38]! & D) << 3) |
+      ((w[k + 40]! & D) << 4) | ((w[k + 42]! & D) << 5) | ((w[k + 44]! & D) << 6) | ((w[k + 46]! & D) << 7) |
+      ((w[k + 48]! & D) << 8) | ((w[k + 50]! & D) << 9) | ((w[k + 52]! & D) << 10) | ((w[k + 54]! & D) << 11) |
+      ((w[k + 56]! & D) << 12) | ((w[k + 58]! & D) << 13) | ((w[k + 60]! & D) << 14) | ((w[k + 62]! & D) << 15);
+    let mask = (lo >>> dbit) | ((hi >>> dbit) << 16);
     if (b < i0) mask &= -1 << (i0 - b);
     if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
-    state = !adapt || mask === 0 ? SCAN : mask === -1 ? FULL : DENSE;
+    // A block of one dirty entry predicts a clean one (sparse tables): prescan after it.
+    state = !adapt || (mask & (mask - 1)) === 0 ? SCAN : mask === -1 ? FULL : DENSE;
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (clear) clearMasked(w, k, mask, ND, 0);

@@ -78,8 +78,9 @@ export class TableWalk {
   #table(id: number, level: number, base: number, p0: number, p1: number): void {
     const mem = this.#mem;
     const span = SPAN[level]!;
-    let i0 = Math.floor((p0 - base) / span);
-    let i1 = Math.ceil((p1 - base) / span);
+    // Level 1 (an entry per page) needs no division: the common, per-leaf-table case.
+    let i0 = level === 1 ? p0 - base : Math.floor((p0 - base) / span);
+    let i1 = level === 1 ? p1 - base : Math.ceil((p1 - base) / span);
     if (i0 < 0) i0 = 0;
     if (i1 > ENTRIES_PER_TABLE) i1 = ENTRIES_PER_TABLE;
     if (i0 >= i1) return;
@@ -97,17 +98,16 @@ export class TableWalk {
       scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear);
       return;
     }
-    const u32 = mem.view(id);
     let i = i0;
     while (i < i1) {
       const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear);
       if (stop < 0) {
-        if (codec.replicaMask !== 0) this.#tailGroup(u32, off, base, i, i1, p0);
+        if (codec.replicaMask !== 0) this.#tailGroup(mem.view(id), off, base, i, i1, p0);
         return;
       }
       const from = stop > i ? stop : i;
       const to = stop + 32 < i1 ? stop + 32 : i1;
-      i = this.#entries(u32, off, 1, base, from, to, i1, p0, p1);
+      i = this.#entries(mem.view(id), off, 1, base, from, to, i1, p0, p1);
     }
   }
 
