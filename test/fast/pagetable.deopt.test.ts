@@ -20,6 +20,8 @@ const HOT = [
   'clearMasked',
   'leafMask',
   'leafRun',
+  'fullBlock',
+  '#maskOtherwise',
   'orWholeWord',
   '#leafTable',
   '#table',

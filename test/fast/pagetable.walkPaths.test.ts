@@ -156,6 +156,23 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
     }
   });
 
+  it('never writes outside the bitmap, even for a chunk whose clip range runs past it', () => {
+    // reportChunk trusts its caller (checkReport is not run): masks of pages outside the bitmap
+    // reach the sink, which must clip them at the bitmap's first and last bit. Page 40 at byte
+    // offset 1 or 5 is bit 8 or 40 of the buffer: masks map onto words (the direct path); at byte
+    // offset 4 they straddle two.
+    for (const byteOffset of [1, 4, 5]) {
+      const { pt } = denseTable(format, ['full'], 0);
+      const first = 40;
+      const units = 100;
+      const bm = guardedBitmap(first, units, 4096, byteOffset, 1);
+      const clip = { clipLo: 0n, clipHi: BigInt(TABLE_PAGES) * 4096n };
+      pt.reportChunk(bm, { chunkLo: 0n, chunkHi: clip.clipHi, ...clip });
+      expect(guardsKept(bm), `byteOffset ${byteOffset}`).toBe(true);
+      expect(bitRuns(bm)).toEqual([[0, units]]);
+    }
+  });
+
   it('masks the blocks a report range cuts, in a larger bitmap, whole or chunk by chunk', () => {
     for (const blocks of [['full'], ALL_KINDS_TWICE] as BlockKind[][]) {
       checkDense({ ...base, blocks, a: 37, b: TABLE_PAGES - 45 });
