@@ -23,9 +23,9 @@
  * records cover (SourceStats).
  *
  * One class for every mode, not one class per mode, so that the kernels' call sites see a single
- * class and stay monomorphic (docs/bench/pteWalk.md §4). `leafMask` and `fullBlock` (the same for
- * a wholly dirty block, without the population count) keep only the direct path inline, so that
- * the kernels can inline them; everything else is out of line.
+ * class and stay monomorphic (docs/bench/pteWalk.md §4). `leafMask` keeps only the direct path
+ * inline (and counts a full mask without a population count), so that the kernels can inline it;
+ * everything else is out of line.
  *
  * Page numbers are 4 KiB page indices (numbers, exact below 2^53).
  */
@@ -103,35 +103,28 @@ export class LeafSink implements DirtyLeafSink {
   leafMask(firstPage: number, mask: number): void {
     const n = mask === -1 ? 32 : popcount32(mask);
     this.dirtyLeaves += n;
-    if (this.#mode === DIRECT) {
+    const mode = this.#mode;
+    if (mode === DIRECT) {
       this.bitsMarked += n;
       if (orWholeWord(this.#words, firstPage / 32 + this.#wordOfPage0, mask, this.#whole)) return;
+    } else if (mode === DISCARD) {
+      return;
     }
     this.#maskOtherwise(firstPage, mask, n);
   }
 
-  fullBlock(firstPage: number): void {
-    this.dirtyLeaves += 32;
-    if (this.#mode === DIRECT) {
-      this.bitsMarked += 32;
-      if (orWholeWord(this.#words, firstPage / 32 + this.#wordOfPage0, -1, this.#whole)) return;
-    }
-    this.#maskOtherwise(firstPage, -1, 32);
-  }
-
   /**
    * A mask of `n` leaves that is not a whole word of a `direct` bitmap: an edge word (already
-   * counted), `mask` or `runs` mode, or nothing (`discard`). Out of line: the kernels inline only
-   * the direct path.
+   * counted), `mask` or `runs` mode. Out of line: the kernels inline only the direct path.
    */
   #maskOtherwise(firstPage: number, mask: number, n: number): void {
     const mode = this.#mode;
     if (mode === RUNS) {
       this.#runs(firstPage, mask);
-    } else if (mode !== DISCARD) {
-      if (mode === MASK) this.bitsMarked += n;
-      this.#bitmap!.orMask(firstPage + this.#pageToBit, mask);
+      return;
     }
+    if (mode === MASK) this.bitsMarked += n;
+    this.#bitmap!.orMask(firstPage + this.#pageToBit, mask);
   }
 
   /** `runs` mode: one record per run of consecutive set bits of `mask`. */

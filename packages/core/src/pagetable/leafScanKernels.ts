@@ -12,8 +12,8 @@
  *   - after a block with two or more dirty entries: no prescan, straight to step 1 (dirty blocks
  *     come in runs);
  *   - after a wholly dirty block: read the 32 low words into locals and AND them; when all 32 are
- *     dirty, record the block (`sink.fullBlock`) and store the words back less the dirty bit from
- *     the locals, without reading them again; otherwise go on to step 1.
+ *     dirty the mask is all ones (no step 1), and step 3 stores the words back less the dirty bit
+ *     from the locals, without reading them again; otherwise go on to step 1.
  * Then:
  *   1. Build a 32-bit mask of the dirty entries without branches (bit j = entry b + j): one AND,
  *      one shift and one OR per entry, in two halves of 16.
@@ -22,8 +22,11 @@
  *      runs before the clear, so if it throws, every PTE of the block is still dirty.
  *   3. Clear the dirty entries: a plain load and store of each *dirty* entry's low word that
  *      changes only the dirty state; a count-leading-zeros loop over the mask, or a straight loop
- *      unrolled by 4 over a wholly dirty block. (A word kept in a local since before step 2 is
- *      still the entry's word: nothing else changes a dirty entry, see below.)
+ *      unrolled by 4 over a wholly dirty block (the stores from locals above: a word kept since
+ *      before step 2 is still the entry's word, as nothing else changes a dirty entry, see below).
+ * One sink call and one clear per block, whatever the state: every call in the loop is inlined
+ * only if V8 has seen it often by the time it optimises the kernel, and a path that turns hot
+ * late (wholly dirty blocks after sparse ones) would keep a call, and spill its locals around it.
  *
  * Why a plain store is safe although a device writes concurrently: while an entry is dirty, no
  * other thread changes its low word. The device only ever makes a clean entry dirty and stores
@@ -46,7 +49,7 @@
  * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
  * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
  * is a plain store because an atomic one costs several times the rest of the walk per *dirty* PTE
- * (measured on this walk: docs/bench/limits.md §9.1). The kernels, the sink methods they call and
+ * (measured on this walk: docs/bench/limits.md §9.1). The kernels, the sink method they call and
  * the bitops write must stay small enough for V8 to inline them all into the kernel
  * (docs/bench/pteWalk.md §2).
  *
@@ -72,8 +75,6 @@ export interface LeafMaskSink {
    * `firstPage` is a multiple of 32 (a block starts at a 32-aligned entry of a 512-aligned table).
    */
   leafMask(firstPage: number, mask: number): void;
-  /** `leafMask(firstPage, -1)`, in less code (the kernel's wholly-dirty path inlines it too). */
-  fullBlock(firstPage: number): void;
 }
 
 /** OR of the 32 low words of the block at `k` (entries k/2 .. k/2 + 31), unrolled. */
@@ -136,62 +137,68 @@ export function scanBitLeaves(
 ): number {
   const D = 1 << dbit;
   const ND = ~D;
-  // How the next block starts: a prescan (after a clean block), the mask (after a dirty block),
-  // or an AND of the low words (after a wholly dirty one). Formats with replicas always prescan:
-  // the prescan's OR is also their replica test.
+  // How the next block starts (see the module comment): a prescan, the mask, or the words read
+  // into locals and ANDed. Formats with replicas always prescan: the prescan's OR is also their
+  // replica test.
   const adapt = replicaMask === 0;
   let state = SCAN;
   for (let b = i0 & ~31; b < i1; b += 32) {
     const k = off + (b << 1);
+    // The words of a wholly dirty block, kept for its clear (see below); 0 otherwise.
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0, a14 = 0, a15 = 0;
+    let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, c9 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0;
+    let mask = 0;
     if (state === SCAN) {
       const any = orLowWords32(w, k);
       if ((any & D) === 0) continue;
       if ((any & replicaMask) !== 0) return b;
     } else if (state === FULL && b >= i0 && i1 - b >= 32) {
-      // After a wholly dirty block: read the 32 low words once; if all are dirty, record the block
-      // and store the words back from registers, less the dirty bit (docs/bench/pteWalk.md §2).
-      const a0 = w[k]!, a1 = w[k + 2]!, a2 = w[k + 4]!, a3 = w[k + 6]!, a4 = w[k + 8]!, a5 = w[k + 10]!, a6 = w[k + 12]!, a7 = w[k + 14]!;
-      const a8 = w[k + 16]!, a9 = w[k + 18]!, a10 = w[k + 20]!, a11 = w[k + 22]!, a12 = w[k + 24]!, a13 = w[k + 26]!, a14 = w[k + 28]!, a15 = w[k + 30]!;
-      const c0 = w[k + 32]!, c1 = w[k + 34]!, c2 = w[k + 36]!, c3 = w[k + 38]!, c4 = w[k + 40]!, c5 = w[k + 42]!, c6 = w[k + 44]!, c7 = w[k + 46]!;
-      const c8 = w[k + 48]!, c9 = w[k + 50]!, c10 = w[k + 52]!, c11 = w[k + 54]!, c12 = w[k + 56]!, c13 = w[k + 58]!, c14 = w[k + 60]!, c15 = w[k + 62]!;
+      // After a wholly dirty block: read the 32 low words once; if all are dirty, the clear below
+      // stores them back from the locals, less the dirty bit (docs/bench/pteWalk.md §2).
+      a0 = w[k]!; a1 = w[k + 2]!; a2 = w[k + 4]!; a3 = w[k + 6]!; a4 = w[k + 8]!; a5 = w[k + 10]!; a6 = w[k + 12]!; a7 = w[k + 14]!;
+      a8 = w[k + 16]!; a9 = w[k + 18]!; a10 = w[k + 20]!; a11 = w[k + 22]!; a12 = w[k + 24]!; a13 = w[k + 26]!; a14 = w[k + 28]!; a15 = w[k + 30]!;
+      c0 = w[k + 32]!; c1 = w[k + 34]!; c2 = w[k + 36]!; c3 = w[k + 38]!; c4 = w[k + 40]!; c5 = w[k + 42]!; c6 = w[k + 44]!; c7 = w[k + 46]!;
+      c8 = w[k + 48]!; c9 = w[k + 50]!; c10 = w[k + 52]!; c11 = w[k + 54]!; c12 = w[k + 56]!; c13 = w[k + 58]!; c14 = w[k + 60]!; c15 = w[k + 62]!;
       const all =
         a0 & a1 & a2 & a3 & a4 & a5 & a6 & a7 & a8 & a9 & a10 & a11 & a12 & a13 & a14 & a15 &
         c0 & c1 & c2 & c3 & c4 & c5 & c6 & c7 & c8 & c9 & c10 & c11 & c12 & c13 & c14 & c15;
-      if ((all & D) !== 0) {
-        sink.fullBlock(page0 + b);
-        if (clear) {
-          w[k] = a0 & ND; w[k + 2] = a1 & ND; w[k + 4] = a2 & ND; w[k + 6] = a3 & ND;
-          w[k + 8] = a4 & ND; w[k + 10] = a5 & ND; w[k + 12] = a6 & ND; w[k + 14] = a7 & ND;
-          w[k + 16] = a8 & ND; w[k + 18] = a9 & ND; w[k + 20] = a10 & ND; w[k + 22] = a11 & ND;
-          w[k + 24] = a12 & ND; w[k + 26] = a13 & ND; w[k + 28] = a14 & ND; w[k + 30] = a15 & ND;
-          w[k + 32] = c0 & ND; w[k + 34] = c1 & ND; w[k + 36] = c2 & ND; w[k + 38] = c3 & ND;
-          w[k + 40] = c4 & ND; w[k + 42] = c5 & ND; w[k + 44] = c6 & ND; w[k + 46] = c7 & ND;
-          w[k + 48] = c8 & ND; w[k + 50] = c9 & ND; w[k + 52] = c10 & ND; w[k + 54] = c11 & ND;
-          w[k + 56] = c12 & ND; w[k + 58] = c13 & ND; w[k + 60] = c14 & ND; w[k + 62] = c15 & ND;
-        }
-        continue;
-      }
+      if ((all & D) !== 0) mask = -1;
     }
-    // Entry j's dirty bit to bit j: AND, shift, OR per entry, in two halves of 16 so that no bit
-    // passes bit 31 (dirty bit below 16); written out, as V8 does not unroll.
-    const lo =
-      (w[k]! & D) | ((w[k + 2]! & D) << 1) | ((w[k + 4]! & D) << 2) | ((w[k + 6]! & D) << 3) |
-      ((w[k + 8]! & D) << 4) | ((w[k + 10]! & D) << 5) | ((w[k + 12]! & D) << 6) | ((w[k + 14]! & D) << 7) |
-      ((w[k + 16]! & D) << 8) | ((w[k + 18]! & D) << 9) | ((w[k + 20]! & D) << 10) | ((w[k + 22]! & D) << 11) |
-      ((w[k + 24]! & D) << 12) | ((w[k + 26]! & D) << 13) | ((w[k + 28]! & D) << 14) | ((w[k + 30]! & D) << 15);
-    const hi =
-      (w[k + 32]! & D) | ((w[k + 34]! & D) << 1) | ((w[k + 36]! & D) << 2) | ((w[k + 38]! & D) << 3) |
-      ((w[k + 40]! & D) << 4) | ((w[k + 42]! & D) << 5) | ((w[k + 44]! & D) << 6) | ((w[k + 46]! & D) << 7) |
-      ((w[k + 48]! & D) << 8) | ((w[k + 50]! & D) << 9) | ((w[k + 52]! & D) << 10) | ((w[k + 54]! & D) << 11) |
-      ((w[k + 56]! & D) << 12) | ((w[k + 58]! & D) << 13) | ((w[k + 60]! & D) << 14) | ((w[k + 62]! & D) << 15);
-    let mask = (lo >>> dbit) | ((hi >>> dbit) << 16);
-    if (b < i0) mask &= -1 << (i0 - b);
-    if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
+    const whole = mask === -1;
+    if (!whole) {
+      // Entry j's dirty bit to bit j: AND, shift, OR per entry, in two halves of 16 so that no bit
+      // passes bit 31 (dirty bit below 16); written out, as V8 does not unroll.
+      const lo =
+        (w[k]! & D) | ((w[k + 2]! & D) << 1) | ((w[k + 4]! & D) << 2) | ((w[k + 6]! & D) << 3) |
+        ((w[k + 8]! & D) << 4) | ((w[k + 10]! & D) << 5) | ((w[k + 12]! & D) << 6) | ((w[k + 14]! & D) << 7) |
+        ((w[k + 16]! & D) << 8) | ((w[k + 18]! & D) << 9) | ((w[k + 20]! & D) << 10) | ((w[k + 22]! & D) << 11) |
+        ((w[k + 24]! & D) << 12) | ((w[k + 26]! & D) << 13) | ((w[k + 28]! & D) << 14) | ((w[k + 30]! & D) << 15);
+      const hi =
+        (w[k + 32]! & D) | ((w[k + 34]! & D) << 1) | ((w[k + 36]! & D) << 2) | ((w[k + 38]! & D) << 3) |
+        ((w[k + 40]! & D) << 4) | ((w[k + 42]! & D) << 5) | ((w[k + 44]! & D) << 6) | ((w[k + 46]! & D) << 7) |
+        ((w[k + 48]! & D) << 8) | ((w[k + 50]! & D) << 9) | ((w[k + 52]! & D) << 10) | ((w[k + 54]! & D) << 11) |
+        ((w[k + 56]! & D) << 12) | ((w[k + 58]! & D) << 13) | ((w[k + 60]! & D) << 14) | ((w[k + 62]! & D) << 15);
+      mask = (lo >>> dbit) | ((hi >>> dbit) << 16);
+      if (b < i0) mask &= -1 << (i0 - b);
+      if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
+    }
     // A block of one dirty entry predicts a clean one (sparse tables): prescan after it.
     state = !adapt || (mask & (mask - 1)) === 0 ? SCAN : mask === -1 ? FULL : DENSE;
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
-    if (clear) clearMasked(w, k, mask, ND, 0);
+    if (!clear) continue;
+    if (whole) {
+      w[k] = a0 & ND; w[k + 2] = a1 & ND; w[k + 4] = a2 & ND; w[k + 6] = a3 & ND;
+      w[k + 8] = a4 & ND; w[k + 10] = a5 & ND; w[k + 12] = a6 & ND; w[k + 14] = a7 & ND;
+      w[k + 16] = a8 & ND; w[k + 18] = a9 & ND; w[k + 20] = a10 & ND; w[k + 22] = a11 & ND;
+      w[k + 24] = a12 & ND; w[k + 26] = a13 & ND; w[k + 28] = a14 & ND; w[k + 30] = a15 & ND;
+      w[k + 32] = c0 & ND; w[k + 34] = c1 & ND; w[k + 36] = c2 & ND; w[k + 38] = c3 & ND;
+      w[k + 40] = c4 & ND; w[k + 42] = c5 & ND; w[k + 44] = c6 & ND; w[k + 46] = c7 & ND;
+      w[k + 48] = c8 & ND; w[k + 50] = c9 & ND; w[k + 52] = c10 & ND; w[k + 54] = c11 & ND;
+      w[k + 56] = c12 & ND; w[k + 58] = c13 & ND; w[k + 60] = c14 & ND; w[k + 62] = c15 & ND;
+    } else {
+      clearMasked(w, k, mask, ND, 0);
+    }
   }
   return -1;
 }
