@@ -30,8 +30,13 @@
  * docs/bench/limits.md §8 (0.6 / 1.0 / 3.0 / 3.0 ns per PTE). The host is shared: treat any single
  * run as provisional, and compare figures of one run (docs/bench/pteWalk.md has the method).
  *
- * Run: node --no-lazy-feedback-allocation --import tsx --conditions=source \
- *        packages/bench/src/benches/pteWalk.bench.ts [--quick] [--time <ms per task>] [--only 4k|huge]
+ * Run from the build, as the library runs in production:
+ *   npm run -s build && node --no-lazy-feedback-allocation packages/bench/dist/benches/pteWalk.bench.js \
+ *     [--quick] [--time <ms per task>] [--only 4k|huge]
+ * From source (node --no-lazy-feedback-allocation --import tsx --conditions=source
+ * packages/bench/src/benches/pteWalk.bench.ts) it works too but prints a warning: tsx detaches an
+ * ArrayBuffer in this thread while it loads a CommonJS dependency, and from then on V8 checks every
+ * typed-array access for a detached buffer, which costs the walk 15-25% (docs/bench/pteWalk.md §4).
  * `--quick` maps 16 GiB (part 1) and 256 GiB (part 2) instead of 64 GiB and 1 TiB.
  */
 import { Bench } from 'tinybench';
@@ -198,5 +203,12 @@ function partHuge(): void {
   for (const row of cells) console.log(`${row[0]}  ${row.slice(1).map((c) => c.padStart(21)).join('  ')}`);
 }
 
+if (import.meta.url.endsWith('.ts')) {
+  console.log(
+    'warning: running from source under tsx, which detaches an ArrayBuffer in this thread: V8 then checks every typed-array ' +
+      'access, and the JS walk runs 15-25% slower than from the build (docs/bench/pteWalk.md §4). For the library\'s figures: ' +
+      'npm run -s build && node --no-lazy-feedback-allocation packages/bench/dist/benches/pteWalk.bench.js',
+  );
+}
 if (only !== 'huge') part4k();
 if (only !== '4k') partHuge();
