@@ -10,8 +10,11 @@
  * worker after a fault), reports a small synthetic workload through the very code paths of a real
  * report: an IoPageTable of each format with 4 KiB, 2 MiB and 1 GiB leaves and a VfTracker, at
  * several densities (clean, sparse, dense, full, so that every branch has type feedback), chunk
- * by chunk through `reportChunk`, as ./workerTask.ts calls it. It costs ~0.1–0.2 s per worker,
- * once (mostly compiling the code).
+ * by chunk through `reportChunk`, as ./workerTask.ts calls it. The tables sit above 2 GiB, so
+ * their PTE words look like a real table's (bit 31 set), and the first round reports every block
+ * shape into every sink mode while the walk is still interpreted (see {@link warmOnce}). It costs
+ * ~0.2–0.25 s per worker, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
+ * checks that a realistic table does not deoptimise the walk after it.
  *
  * The barrier: the pool posts one {@link WarmupTask} per thread; each waits (Atomics.wait) until
  * all have arrived. A worker runs one task at a time, so the tasks must land on distinct workers,
@@ -86,8 +89,8 @@ function dirtyShapes(writers: readonly DmaWriter[], page0: number): void {
 /**
  * One synthetic workload over IOVA [2 GiB, 4 GiB): per table format 64 MiB of 4 KiB leaves,
  * 960 MiB of 2 MiB leaves and one 1 GiB leaf (amd-v1: 4 MiB of the 4 KiB leaves as 64 KiB pages,
- * 64 MiB of the 2 MiB ones as 4 MiB pages, both replicated), plus a tracker at 4 KiB; reported chunk by chunk at
- * densities from clean to full, with and without clearing. Above 2 GiB every leaf's low word has
+ * 64 MiB of the 2 MiB ones as 4 MiB pages, both replicated), plus a tracker at 4 KiB; reported
+ * chunk by chunk at densities from clean to full, with and without clearing. Above 2 GiB every leaf's low word has
  * bit 31 set, as a physical address at or above 2 GiB has in a real table: the kernels must see
  * such words (not small integers) while they warm up, or optimised code that assumed small
  * integers deoptimises on the first real table. The first round reports every block shape
