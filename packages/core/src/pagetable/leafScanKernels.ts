@@ -236,7 +236,7 @@ export function scanSmmuLeaves(w: Int32Array, off: number, i0: number, i1: numbe
     }
     if (b < i0) mask &= -1 << (i0 - b);
     if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
-    dense = mask !== 0;
+    dense = (mask & (mask - 1)) !== 0;
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (clear) clearMasked(w, k, mask, -1, 0x80);
