@@ -45,7 +45,7 @@ describe('the command line as a child process', () => {
 });
 
 describe('sizes the machine cannot hold, as a child process', () => {
-  it('are refused before anything is built: exit 1 within 2 s, one line naming what is needed and what the machine has', async () => {
+  it('are refused before anything is built: exit 1 within seconds, one line naming what is needed and what the machine has', async () => {
     const cases = [
       ['report', '--iova-size', '64TiB', '--leaf', '4K'],
       ['migrate', '--iova-size', '128TiB', '--leaf', '4K', '--rounds', '1'],
@@ -59,7 +59,9 @@ describe('sizes the machine cannot hold, as a child process', () => {
     );
     for (const { args, r, ms } of runs) {
       expect(r.code, args.join(' ')).toBe(1);
-      expect(ms, args.join(' ')).toBeLessThan(2000);
+      // Starting node with tsx is ~1 s of this on an idle machine; the bound leaves room for a busy
+      // CI host. The bug it guards against built tables for minutes until the OOM killer came.
+      expect(ms, args.join(' ')).toBeLessThan(5000);
       expect(r.stdout).toBe('');
       const lines = r.stderr.trim().split('\n');
       expect(lines, r.stderr).toHaveLength(1);

@@ -30,3 +30,4 @@ export { renderTable } from './output/table.js';
 export { renderMarkdown } from './output/markdown.js';
 export { chartsOf, renderSvg } from './output/charts.js';
 export { makeDirs } from './output/outputPaths.js';
+export { buildNativeWalk, runNativeWalk } from './harness/nativeWalk.js';

@@ -23,3 +23,4 @@ export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
 // the migration checker's unit maps
 export { checkUnitMaps, pageTableUnitMap } from './migrate/unitMaps.js';
+export { warmUpKernels } from './pool/worker/warmUp.js';

@@ -182,6 +182,33 @@ export function orMaskAt(v: BitViews, p: number, mask: number, lo: number, hi: n
   if (b !== 0) orWord(v, w + 1, b);
 }
 
+/** The words all of whose 32 bits lie in view bits [lo, hi): indices [first, end). */
+export interface WholeWords {
+  readonly first: number;
+  readonly end: number;
+}
+
+/** See {@link WholeWords}. */
+export function wholeWordsOf(lo: number, hi: number): WholeWords {
+  return { first: Math.ceil(lo / 32), end: Math.floor(hi / 32) };
+}
+
+/**
+ * The page-table walk's write of an aligned mask (32 leaves that map onto one bitmap word), when
+ * word `w` is in `whole` (its 32 bits are all bits of the run, so nothing outside it can change):
+ * all-ones with a plain store (the rule of the words inside a run, see the module comment), any
+ * other mask with one Atomics.or; returns true. Otherwise it writes nothing and returns false, and
+ * the caller takes the clipping path ({@link orMaskAt}). It skips orMaskAt's clipping and
+ * splitting, and the atomic of a full word, which cost as much as the rest of a dense block
+ * (docs/bench/pteWalk.md §2).
+ */
+export function orWholeWord(words: Int32Array, w: number, mask: number, whole: WholeWords): boolean {
+  if (w < whole.first || w >= whole.end) return false;
+  if (mask === -1) words[w] = -1;
+  else Atomics.or(words, w, mask);
+  return true;
+}
+
 /** Clears view bits [p, end) with atomics on the edges and `fill(0)` inside. */
 export function clearRun(v: BitViews, p: number, end: number): void {
   if (end <= p) return;

@@ -51,7 +51,7 @@ import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type Rep
 import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
-import { BitmapSink, DiscardSink } from './DirtyLeafSink.js';
+import { LeafSink } from './DirtyLeafSink.js';
 import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
 import { codecOf, leafLevel, SPAN, type PteCodec, type PteFormat } from './pteFormats.js';
@@ -287,7 +287,7 @@ export class IoPageTable implements DirtySource {
    */
   setDirtyTracking(on: boolean): void {
     if (typeof on !== 'boolean') throw IovaBitmapError.bad('EINVAL', WHERE + '.setDirtyTracking', 'on', on, 'must be a boolean');
-    if (on) new TableWalk(this.#mem, this.#codec, this.levels, new DiscardSink(), true).range(0, this.#pageLimit);
+    if (on) new TableWalk(this.#mem, this.#codec, this.levels, new LeafSink(), true).range(0, this.#pageLimit);
     Atomics.store(this.#mem.control, CTRL_TRACKING, on ? 1 : 0);
   }
 
@@ -351,7 +351,7 @@ export class IoPageTable implements DirtySource {
     const lo = chunkLo > clipLo ? chunkLo : clipLo;
     const hi = chunkHi < clipHi ? chunkHi : clipHi;
     if (lo >= hi) return emptySourceStats();
-    const sink = new BitmapSink(bitmap, Number(clipLo >> 12n), Number((clipHi + 0xfffn) >> 12n));
+    const sink = new LeafSink(bitmap, Number(clipLo >> 12n), Number((clipHi + 0xfffn) >> 12n));
     const walk = new TableWalk(this.#mem, this.#codec, this.levels, sink, clear);
     if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(Number(clipLo >> 12n));
     walk.range(Number((lo + 0xfffn) >> 12n), Number((hi + 0xfffn) >> 12n));

@@ -8,7 +8,9 @@
  * is named by its *table-page id* = segment * 2^14 + index in the segment; that id is what a table
  * entry stores in its address field (./pteFormats.ts). Segment s holds min(16 * 4^s, 2^14) pages
  * (64 KiB growing to 64 MiB), so a small table costs little and a large one few segments; the id
- * stride stays 2^14, so locating a page is a shift and a mask.
+ * stride stays 2^14, so locating a page is a shift and a mask. Each segment has two word views
+ * over the same memory: a Uint32Array (the codecs, map/unmap, the device) and an Int32Array (the
+ * walk's block kernels, {@link TableMemory.wordsOf}; see ./leafScanKernels.ts for why).
  *
  * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
  * are shared, not copied). A view built from one share() sees every page that existed at that
@@ -69,6 +71,8 @@ export class TableMemory {
   readonly segments: SharedArrayBuffer[];
   /** Word views of {@link segments}, same indices. */
   readonly views: Uint32Array[];
+  /** Int32 views of {@link segments}, same indices: for the walk kernels (see {@link wordsOf}). */
+  readonly words: Int32Array[];
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
   /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
@@ -121,6 +125,7 @@ export class TableMemory {
     this.stats = new Float64Array(this.controlBuffer, STATS_OFFSET, 3);
     this.segments = shared === undefined ? [] : [...shared.segments];
     this.views = this.segments.map((b) => new Uint32Array(b));
+    this.words = this.segments.map((b) => new Int32Array(b));
     if (this.owner) {
       this.#addSegment();
       this.allocPage();
@@ -129,14 +134,24 @@ export class TableMemory {
 
   /** The word view holding table page `id` (see {@link offsetOf} for where). */
   view(id: number): Uint32Array {
-    const v = this.views[id >>> SEGMENT_ID_SHIFT];
-    if (v === undefined) {
-      throw new IovaBitmapError('EIO', `IoPageTable: table page ${id} is in a segment created after this view was shared; share() again`, {
-        param: 'tablePage',
-        value: String(id),
-      });
-    }
-    return v;
+    return this.views[id >>> SEGMENT_ID_SHIFT] ?? this.#unshared(id);
+  }
+
+  /**
+   * {@link view} as an Int32Array (same memory, same word indices). The 4 KiB-leaf kernels read
+   * low words through it: a word with bit 31 set (a physical address at or above 2 GiB) is then
+   * an int32 like any other, where a Uint32Array load would yield a value that optimised code
+   * speculating on small integers must deoptimise for (./leafScanKernels.ts).
+   */
+  wordsOf(id: number): Int32Array {
+    return this.words[id >>> SEGMENT_ID_SHIFT] ?? this.#unshared(id);
+  }
+
+  #unshared(id: number): never {
+    throw new IovaBitmapError('EIO', `IoPageTable: table page ${id} is in a segment created after this view was shared; share() again`, {
+      param: 'tablePage',
+      value: String(id),
+    });
   }
 
   /** Word index of entry 0 of table page `id` in its segment's view. */
@@ -170,6 +185,7 @@ export class TableMemory {
     }
     this.segments.push(buf);
     this.views.push(new Uint32Array(buf));
+    this.words.push(new Int32Array(buf));
     this.#counts.push(counts);
   }
 
@@ -202,6 +218,7 @@ export class TableMemory {
     } catch (cause) {
       this.segments.length = had;
       this.views.length = had;
+      this.words.length = had;
       this.#counts.length = had;
       throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {
         param: 'length',

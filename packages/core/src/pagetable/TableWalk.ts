@@ -10,14 +10,18 @@
  *     ({@link TableWalk.headLeaf}; a huge page that the clip range cuts).
  * {@link TableWalk.range} descends only into entries that intersect [p0, p1): absent subtrees are
  * skipped at the level where they are absent, so the cost follows what is mapped. In a 4 KiB-leaf
- * table the block kernels of ./leafScanKernels.ts do the work; everything else (huge leaves, AMD
- * replicated pages) goes through {@link TableWalk} group logic, one leaf at a time:
- *   read every replica (plain loads), OR their dirty bits, record [a, b) ∩ clip once, then clear
- *   the replicas that were seen dirty, each with a plain store of the low word that changes only
- *   the dirty state (safe: nothing else changes a dirty entry, see ./leafScanKernels.ts).
- * A leaf seen mid-group (its head lies in a block the kernel skipped as clean) is handled whole
- * when its head is in [p0, p1), and skipped otherwise (another chunk owns it); so is a page whose
- * head is in range but whose dirty replicas lie past the range end, where the kernel stopped.
+ * table the block kernels of ./leafScanKernels.ts do the work; everything else goes entry by entry:
+ *   - a leaf of one entry (a 2 MiB or 1 GiB page; a 4 KiB one beside replicas): its dirty bit is
+ *     tested first, and only a dirty leaf that starts in [p0, p1) is recorded ([a, b) ∩ clip),
+ *     then cleared with a plain store of the low word that changes only the dirty state (safe:
+ *     nothing else changes a dirty entry, see ./leafScanKernels.ts);
+ *   - an AMD replicated page (2..256 entries, {@link TableWalk} group logic): read every replica
+ *     (plain loads), OR their dirty bits, record [a, b) ∩ clip once, then clear the replicas that
+ *     were seen dirty, each as above. Only replicated pages pay for this (docs/bench/pteWalk.md §3).
+ * A replicated page seen mid-group (its head lies in a block the kernel skipped as clean) is
+ * handled whole when its head is in [p0, p1), and skipped otherwise (another chunk owns it); so is
+ * a page whose head is in range but whose dirty replicas lie past the range end, where the kernel
+ * stopped ({@link TableWalk} tail groups).
  *
  * Record before clear holds on every path: the sink writes the bitmap first; if it throws, the
  * clears of that block or leaf never run and the next report sees the leaf again. A replica that
@@ -27,7 +31,7 @@
  * included: they were read), the entries read on the way down to a head leaf, and replicas read
  * outside the walked range.
  */
-import type { DirtyLeafSink } from './DirtyLeafSink.js';
+import type { LeafSink } from './DirtyLeafSink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
@@ -40,12 +44,12 @@ export class TableWalk {
   readonly #mem: TableMemory;
   readonly #codec: PteCodec;
   readonly #levels: number;
-  readonly #sink: DirtyLeafSink;
+  readonly #sink: LeafSink;
   readonly #clear: boolean;
   /** Replicas seen dirty in the current group (up to 256: 8 words). */
   readonly #seen = new Int32Array(8);
 
-  constructor(mem: TableMemory, codec: PteCodec, levels: number, sink: DirtyLeafSink, clear: boolean) {
+  constructor(mem: TableMemory, codec: PteCodec, levels: number, sink: LeafSink, clear: boolean) {
     this.#mem = mem;
     this.#codec = codec;
     this.#levels = levels;
@@ -63,41 +67,47 @@ export class TableWalk {
     const at = findLeafEntry(this.#mem, this.#codec, this.#levels, p);
     this.entriesVisited += at.entriesRead;
     if (at.kind !== 'leaf' || at.start >= p) return;
+    if (at.replicas === 1) {
+      if (this.#codec.isDirty(at.u32[at.off + 2 * at.head]!)) this.#leaf(at.u32, at.off + 2 * at.head, at.start, at.span);
+      return;
+    }
     this.entriesVisited += at.replicas - 1;
     this.#group(at.u32, at.off, at.start, at.span, at.head, at.replicas);
   }
 
   #table(id: number, level: number, base: number, p0: number, p1: number): void {
     const mem = this.#mem;
-    const u32 = mem.view(id);
-    const off = mem.offsetOf(id);
     const span = SPAN[level]!;
-    let i0 = Math.floor((p0 - base) / span);
-    let i1 = Math.ceil((p1 - base) / span);
+    // Level 1 (an entry per page) needs no division: the common, per-leaf-table case.
+    let i0 = level === 1 ? p0 - base : Math.floor((p0 - base) / span);
+    let i1 = level === 1 ? p1 - base : Math.ceil((p1 - base) / span);
     if (i0 < 0) i0 = 0;
     if (i1 > ENTRIES_PER_TABLE) i1 = ENTRIES_PER_TABLE;
     if (i0 >= i1) return;
     this.entriesVisited += i1 - i0;
-    if (level === 1) this.#leafTable(u32, off, base, i0, i1, p0, p1);
-    else this.#entries(u32, off, level, base, i0, i1, i1, p0, p1);
+    if (level === 1) this.#leafTable(id, base, i0, i1, p0, p1);
+    else this.#entries(mem.view(id), mem.offsetOf(id), level, base, i0, i1, i1, p0, p1);
   }
 
-  #leafTable(u32: Uint32Array, off: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
+  #leafTable(id: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
     const codec = this.#codec;
+    const mem = this.#mem;
+    const words = mem.wordsOf(id);
+    const off = mem.offsetOf(id);
     if (codec.leafKernel === 'smmu') {
-      scanSmmuLeaves(u32, off, i0, i1, base, this.#sink, this.#clear);
+      scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear);
       return;
     }
     let i = i0;
     while (i < i1) {
-      const stop = scanBitLeaves(u32, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear);
+      const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear);
       if (stop < 0) {
-        if (codec.replicaMask !== 0) this.#tailGroup(u32, off, base, i, i1, p0);
+        if (codec.replicaMask !== 0) this.#tailGroup(mem.view(id), off, base, i, i1, p0);
         return;
       }
       const from = stop > i ? stop : i;
       const to = stop + 32 < i1 ? stop + 32 : i1;
-      i = this.#entries(u32, off, 1, base, from, to, i1, p0, p1);
+      i = this.#entries(mem.view(id), off, 1, base, from, to, i1, p0, p1);
     }
   }
 
@@ -137,6 +147,12 @@ export class TableWalk {
         i++;
       } else {
         const r = codec.replicas(lo, hi, level);
+        if (r === 1) {
+          // One entry, one leaf: the dirty bit first, then ownership.
+          if (codec.isDirty(lo) && base + i * span >= p0) this.#leaf(u32, k, base + i * span, span);
+          i++;
+          continue;
+        }
         const h = i & -r;
         const start = base + h * span;
         if (start >= p0) {
@@ -149,7 +165,13 @@ export class TableWalk {
     return i;
   }
 
-  /** One leaf of `r` replicas from entry `h`: OR, record, clear what was seen dirty. */
+  /** A dirty leaf of one entry (low word at `k`): record, then clear. */
+  #leaf(u32: Uint32Array, k: number, start: number, pages: number): void {
+    this.#sink.leafRun(start, pages);
+    if (this.#clear) this.#codec.clearDirty(u32, k);
+  }
+
+  /** A replicated leaf of `r` > 1 entries from entry `h`: OR, record, clear what was seen dirty. */
   #group(u32: Uint32Array, off: number, start: number, span: number, h: number, r: number): void {
     const codec = this.#codec;
     const seen = this.#seen;
@@ -183,13 +205,13 @@ export class TableWalk {
 export function readLeafTables(mem: TableMemory, codec: PteCodec, levels: number): { tables: number; or: number } {
   const out = { tables: 0, or: 0 };
   const visit = (id: number, level: number): void => {
-    const u32 = mem.view(id);
     const off = mem.offsetOf(id);
     if (level === 1) {
       out.tables++;
-      out.or |= orReduceLowWords(u32, off, ENTRIES_PER_TABLE);
+      out.or |= orReduceLowWords(mem.wordsOf(id), off, ENTRIES_PER_TABLE);
       return;
     }
+    const u32 = mem.view(id);
     for (let i = 0; i < ENTRIES_PER_TABLE; i++) {
       const k = off + 2 * i;
       if (codec.classify(u32[k]!, u32[k + 1]!, level) === ENTRY_TABLE) visit(codec.tableId(u32[k]!, u32[k + 1]!), level - 1);

@@ -187,7 +187,9 @@ class AmdV1 implements PteCodec {
   }
   replicas(lo: number, _hi: number, level: number): number {
     if (((lo >>> 9) & 7) !== 7) return 1;
-    return 2 ** (1 + trailingOnes(lo >>> 12)) / SPAN[level]!;
+    // 2^(1 + ones) pages of 4 KiB over entries of 512^(level - 1) pages; a shift keeps it a small
+    // integer (a division would make it a double, and every index computed from it).
+    return 1 << (1 + trailingOnes(lo >>> 12) - 9 * (level - 1));
   }
   isDirty(lo: number): boolean {
     return (lo & 0x40) !== 0;

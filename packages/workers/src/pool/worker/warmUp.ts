@@ -2,16 +2,21 @@
  * Warm-up of a report worker: JIT the walk kernels before the first real report, and a barrier
  * task that proves every worker of a fresh pool is loaded.
  *
+ * Runs in a pool worker (and in tests, on their own thread).
+ *
  * Theory of operation
  * -------------------
  * The first walk in a fresh worker is markedly slower than later ones, and a kernel first entered
  * with one huge call runs in OSR code (docs/bench/limits.md §7). So each worker, when it loads
- * the report handler (./reportHandler.ts: before its first task, and again in a replacement
+ * the report handler (./messageHandler.ts: before its first task, and again in a replacement
  * worker after a fault), reports a small synthetic workload through the very code paths of a real
  * report: an IoPageTable of each format with 4 KiB, 2 MiB and 1 GiB leaves and a VfTracker, at
  * several densities (clean, sparse, dense, full, so that every branch has type feedback), chunk
- * by chunk through `reportChunk`, as ./workerTask.ts calls it. It costs ~0.1–0.2 s per worker,
- * once (mostly compiling the code).
+ * by chunk through `reportChunk`, as ./reportTask.ts calls it. The tables sit above 2 GiB, so
+ * their PTE words look like a real table's (bit 31 set), and the first round reports every block
+ * shape into every sink mode while the walk is still interpreted (see {@link warmOnce}). It costs
+ * ~0.2–0.25 s per worker, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
+ * checks that a realistic table does not deoptimise the walk after it.
  *
  * The barrier: the pool posts one {@link WarmupTask} per thread; each waits (Atomics.wait) until
  * all have arrived. A worker runs one task at a time, so the tasks must land on distinct workers,
@@ -42,6 +47,7 @@ export interface WarmupResult {
   readonly warmMs: number;
 }
 
+const KiB = 1n << 10n;
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
 
@@ -59,44 +65,86 @@ function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chu
   }
 }
 
+/** A source a simulated device writes to (IoPageTable, VfTracker). */
+interface DmaWriter {
+  dmaWritePages(page: number, count: number): number;
+}
+
 /**
- * One synthetic workload over 2 GiB of IOVA: per table format 64 MiB of 4 KiB leaves, 960 MiB
- * of 2 MiB leaves and one 1 GiB leaf, plus a tracker at 4 KiB; reported chunk by chunk at
- * densities from clean to full, with and without clearing.
+ * Dirties the first two leaf tables' worth of 4 KiB leaves block by block in every shape (wholly,
+ * partly, barely dirty, clean), and one page of each kind of huge and replicated leaf. Reported
+ * first, while the walk is still interpreted, this gives every branch type feedback before the
+ * first optimised code: a branch first taken in optimised code deoptimises it.
+ */
+function dirtyShapes(writers: readonly DmaWriter[], page0: number): void {
+  for (let p = 0; p < 1024; p++) {
+    const j = p & 31;
+    const shape = (p >>> 5) % 6; // full, full, every other, clean, first only, all but one
+    if (shape <= 1 || (shape === 2 && (j & 1) === 1) || (shape === 4 && j === 0) || (shape === 5 && j !== 7)) {
+      for (const s of writers) s.dmaWritePages(page0 + p, 1);
+    }
+  }
+  // 64 KiB and 4 MiB replicated pages (amd-v1), 2 MiB and 1 GiB leaves.
+  for (const mib of [60, 62, 64, 66, 128, 1029]) for (const s of writers) s.dmaWritePages(page0 + mib * 256 + 3, 1);
+}
+
+/**
+ * One synthetic workload over IOVA [2 GiB, 4 GiB): per table format 64 MiB of 4 KiB leaves,
+ * 960 MiB of 2 MiB leaves and one 1 GiB leaf (amd-v1: 4 MiB of the 4 KiB leaves as 64 KiB pages,
+ * 64 MiB of the 2 MiB ones as 4 MiB pages, both replicated), plus a tracker at 4 KiB; reported
+ * chunk by chunk at densities from clean to full, with and without clearing. Above 2 GiB every leaf's low word has
+ * bit 31 set, as a physical address at or above 2 GiB has in a real table: the kernels must see
+ * such words (not small integers) while they warm up, or optimised code that assumed small
+ * integers deoptimises on the first real table. The first round reports every block shape
+ * ({@link dirtyShapes}); the others random pages, then every page.
  */
 function warmOnce(): void {
+  const base = 2n * GiB;
   const span = 2n * GiB;
   const tables = PTE_FORMATS.map((format) => {
     const t = new IoPageTable({ format, name: `warm-${format}` });
-    t.map(0n, 64n * MiB, { leaf: 4096n });
-    t.map(64n * MiB, 960n * MiB, { leaf: 2n * MiB });
-    t.map(GiB, GiB, { leaf: GiB });
+    // amd-v1 replicated pages too: 64 KiB in a level-1 table, 4 MiB in a level-2 one.
+    const replicated = format === 'amd-v1' ? 64n * MiB : 0n;
+    t.map(base, 60n * MiB, { leaf: 4096n });
+    t.map(base + 60n * MiB, 4n * MiB, { leaf: replicated === 0n ? 4096n : 64n * KiB });
+    if (replicated !== 0n) t.map(base + 64n * MiB, replicated, { leaf: 4n * MiB });
+    t.map(base + 64n * MiB + replicated, 960n * MiB - replicated, { leaf: 2n * MiB });
+    t.map(base + GiB, GiB, { leaf: GiB });
     t.setDirtyTracking(true);
     return t;
   });
   const tracker = new VfTracker({ name: 'warm-vf' });
-  tracker.start({ ranges: [{ iova: 0n, length: span }], pageSize: 4096n });
-  const bitmap = new IovaBitmap({ iova: 0n, length: span, pageSize: 4096n });
+  tracker.start({ ranges: [{ iova: base, length: span }], pageSize: 4096n });
+  const bitmap = new IovaBitmap({ iova: base, length: span, pageSize: 4096n });
+  // The sink's other shapes, over the 4 KiB leaves and the first huge ones, in ranges that cut
+  // blocks and pages at both ends: a bitmap at an odd byte offset (masks straddle two words) and
+  // one of 8 KiB pages (runs).
+  const part = 65n * MiB;
+  const odd = new IovaBitmap({ iova: base + 20n * KiB, length: part, pageSize: 4096n, buffer: new SharedArrayBuffer(IovaBitmap.bytesFor(part, 4096n) + 1), byteOffset: 1 });
+  const coarse = new IovaBitmap({ iova: base + 8n * KiB, length: part, pageSize: 8192n });
   const sources: DirtySource[] = [...tables, tracker];
+  const page0 = Number(base >> 12n);
   const pages = Number(span >> 12n);
+  const writers: DmaWriter[] = [...tables, tracker];
   let x = 0x2545f491;
-  for (const density of [0, 0.01, 0.5, 1]) {
-    if (density === 1) {
-      for (const s of tables) s.dmaWritePages(0, pages);
-      tracker.dmaWritePages(0, pages);
+  for (const density of ['shapes', 0, 0.01, 0.5, 1] as const) {
+    if (density === 'shapes') {
+      dirtyShapes(writers, page0);
+    } else if (density === 1) {
+      for (const s of writers) s.dmaWritePages(page0, pages);
     } else {
       // Random pages, mostly in the 4 KiB-leaf region where density matters to the scan.
       const writes = Math.floor(8192 * density);
       for (let i = 0; i < writes; i++) {
         x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-        const page = i % 8 === 0 ? x % pages : x % 16384;
-        for (const s of tables) s.dmaWritePages(page, 1);
-        tracker.dmaWritePages(page, 1);
+        const page = page0 + (i % 8 === 0 ? x % pages : x % 16384);
+        for (const s of writers) s.dmaWritePages(page, 1);
       }
     }
+    for (const b of [odd, coarse]) reportInChunks(b, sources, 1 << 12, true);
     reportInChunks(bitmap, sources, 1 << 12, true);
     reportInChunks(bitmap, sources, 1 << 12, false);
-    bitmap.clear();
+    for (const b of [bitmap, odd, coarse]) b.clear();
   }
   tracker.stop();
 }
