@@ -206,7 +206,7 @@ describe('deriveRecords', () => {
     runs: [],
   };
   const facts = { leafEntries: 1 << 24, dirtyUnits: 10, bitsExpected: 10, trackerPageBytes: null, bitmapPageBytes: 4096n };
-  const m = (impl: Measurement['impl'], threads: number, medianMs: number): Measurement => ({ impl, threads, medianMs, medianCallMs: medianMs + 1, rme: 1, samples: 5 });
+  const m = (impl: Measurement['impl'], threads: number, medianMs: number): Measurement => ({ impl, threads, medianMs, medianCallMs: medianMs + 1, rme: 1, samples: 5, samplesMs: [medianMs] });
 
   it('computes ns/PTE, GiB/s and the ratios from medians of the same scenario', () => {
     const [e1, e2, seq, pb, rl] = deriveRecords(scenario, facts, [m('engine', 1, 44), m('engine', 2, 22), m('sequential', 1, 40), m('per-bit-atomic', 1, 80), m('read-limit', 1, 8)]);
@@ -224,6 +224,20 @@ describe('deriveRecords', () => {
     expect(seq!.poolOverheadPct).toBeNull();
     expect(e1!.format).toBe('vtd-ss');
     expect(e1!.leafBytes).toBe(4096n);
+  });
+
+  it('flags a density that placed no dirty unit and leaves that cell out of every ratio; flags a noisy cell', () => {
+    const none = deriveRecords(scenario, { ...facts, dirtyUnits: 0, bitsExpected: 0 }, [m('engine', 1, 44), m('sequential', 1, 40), m('read-limit', 1, 8)]);
+    for (const r of none) {
+      expect(r.flags).toEqual(['no-dirty-units']);
+      expect([r.speedupVs1Thread, r.speedupVsSequential, r.pctOfReadLimit, r.poolOverheadPct]).toEqual([null, null, null, null]);
+    }
+    // A density of 0 asked for nothing: no flag, ratios as usual.
+    const clean = deriveRecords({ ...scenario, workload: { ...scenario.workload, density: 0 } }, { ...facts, dirtyUnits: 0 }, [m('engine', 1, 44), m('sequential', 1, 40)]);
+    expect(clean[0]!.flags).toEqual([]);
+    expect(clean[0]!.speedupVsSequential).toBeCloseTo(40 / 44, 12);
+    const [noisy] = deriveRecords(scenario, facts, [{ ...m('engine', 1, 44), rme: 31 }]);
+    expect(noisy!.flags).toEqual(['noisy']);
   });
 
   it('leaves a ratio null when its reference was not measured', () => {

@@ -11,25 +11,12 @@ import { parseBenchFile } from '@iovabitmap/bench';
 import { checkBenchOutputs, makeDirs, runBenchCommand } from '@iovabitmap/bench/internal';
 import { cli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { captureIo } from '../helpers/streams.js';
 
 /** One small cell: the VF tracker alone over 64 GiB, sequential (no pool), ~0.1 s to build. */
 const CELL = 'sources/64GiB@4KiB/1%/uniform/vf sequential';
 const tmp = mkdtempSync(join(tmpdir(), 'iovabitmap-outputs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** A fake stdout that records what is written, and runs `onWrite` on each write. */
-function capture(onWrite: (text: string) => void = () => {}): { out: NodeJS.WriteStream; text: () => string } {
-  let text = '';
-  const out = {
-    isTTY: false,
-    write: (s: string) => {
-      text += s;
-      onWrite(s);
-      return true;
-    },
-  } as unknown as NodeJS.WriteStream;
-  return { out, text: () => text };
-}
 
 describe('bench output paths', () => {
   it('refuses /proc/nope/x.json up front, as a child process: exit 1, nothing run, no hang', async () => {
@@ -49,14 +36,14 @@ describe('bench output paths', () => {
       ['--charts', file, /must be a directory, but it is a file/],
     ];
     for (const [option, path, why] of cases) {
-      const { out, text } = capture();
+      const { io, out, err } = captureIo();
       const key = option.slice(2) as 'json' | 'markdown' | 'charts';
-      const e = await rejectionOf(runBenchCommand({ full: false, list: false, seed: 1, filter: CELL, time: 1, minSamples: 1, [key]: path }, out));
+      const e = await rejectionOf(runBenchCommand({ full: false, list: false, seed: 1, filter: CELL, time: 1, minSamples: 1, [key]: path }, io));
       expect(e.code).toBe('EINVAL');
       expect(e.param).toBe(option);
       expect(e.message).toContain(JSON.stringify(path));
       expect(e.message).toMatch(why);
-      expect(text()).toBe(''); // nothing measured, no table
+      expect(out() + err()).toBe(''); // nothing measured, no table
     }
   });
 
@@ -77,10 +64,12 @@ describe('bench output paths', () => {
     const dir = join(tmp, 'vanishing');
     const json = join(dir, 'out', 'results.json');
     // The check passes before the run; when the table is printed, the directory becomes a file.
-    const { out, text } = capture((s) => {
-      if (s.includes('┌')) writeFileSync(dir, 'not a directory any more');
+    const { io, out: text } = captureIo({
+      onWrite: (s) => {
+        if (s.includes('┌')) writeFileSync(dir, 'not a directory any more');
+      },
     });
-    const e = await rejectionOf(runBenchCommand({ full: false, list: false, seed: 1, filter: CELL, time: 1, minSamples: 1, json }, out));
+    const e = await rejectionOf(runBenchCommand({ full: false, list: false, seed: 1, filter: CELL, time: 1, minSamples: 1, json }, io));
     expect(e.code).toBe('EIO');
     expect(e.message).toBe(`iovabitmap bench: could not write --json ${json} (ENOTDIR); the results are above on stdout, as JSON`);
     const printed = text();

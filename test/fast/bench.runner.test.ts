@@ -7,7 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { SCHEMA_VERSION, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
-import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, workloadKey } from '@iovabitmap/bench/internal';
+import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, toolVersion, workloadKey } from '@iovabitmap/bench/internal';
+import { schemaErrors } from '../helpers/schemas.js';
 
 const MiB = 1n << 20n;
 const workload: WorkloadSpec = { iovaBytes: 64n * MiB, leafBytes: 4096n, density: 0.05, pattern: 'clustered', source: 'both', format: 'amd-v1', seed: 9 };
@@ -124,10 +125,39 @@ describe('a tiny real run', () => {
 });
 
 describe('the JSON format', () => {
+  it('validates against the shipped schema (schemas/bench.schema.json), which refuses a field it does not know', () => {
+    const raw = JSON.parse(toJson(file));
+    expect(schemaErrors(raw)).toEqual([]);
+    expect(schemaErrors({ ...raw, extra: 1 }).join('\n')).toMatch(/unevaluated/);
+    expect(schemaErrors({ ...raw, results: [{ ...raw.results[0], samplesMs: 'x' }] }).join('\n')).toMatch(/samplesMs/);
+  });
+
+  it('reads a schema v1 file (no samples, no header) as v2, with its flags derived', () => {
+    const raw = JSON.parse(toJson(file));
+    const v1 = {
+      schemaVersion: 1,
+      tool: 'iovabitmap bench',
+      machine: raw.machine,
+      run: { ...raw.run, warmupMs: undefined },
+      results: raw.results.map((r: Record<string, unknown>) => ({ ...r, samplesMs: undefined, flags: undefined, rme: 45 })),
+    };
+    const read = parseBenchFile(JSON.stringify(v1));
+    expect(read.schemaVersion).toBe(2);
+    expect(read.tool.version).toBeNull();
+    expect(read.complete).toBe(true);
+    expect(read.run.warmupMs).toBeNull();
+    expect(read.results.map((r) => r.samplesMs)).toEqual(read.results.map(() => []));
+    expect(read.results.every((r) => r.flags.includes('noisy'))).toBe(true);
+  });
+
   it('writes bigints as decimal strings and reads back the same file', () => {
     const text = toJson(file);
     const raw = JSON.parse(text);
-    expect(raw.schemaVersion).toBe(1);
+    expect(raw.schemaVersion).toBe(2);
+    expect(raw.document).toBe('bench');
+    expect(raw.complete).toBe(true);
+    expect(raw.tool).toEqual({ name: 'iovabitmap', command: 'bench', version: toolVersion() });
+    expect(raw.results[0].samplesMs.length).toBe(raw.results[0].samples);
     expect(raw.results[0].iovaBytes).toBe(String(64n * MiB));
     expect(raw.results[0].leafBytes).toBe('4096');
     expect(typeof raw.machine.totalMemoryBytes).toBe('string');
@@ -136,7 +166,7 @@ describe('the JSON format', () => {
 
   it('refuses another schema version and names a missing field', () => {
     const raw = JSON.parse(toJson(file));
-    expect(() => parseBenchFile(JSON.stringify({ ...raw, schemaVersion: 2 }))).toThrow(/schemaVersion/);
+    expect(() => parseBenchFile(JSON.stringify({ ...raw, schemaVersion: 3 }))).toThrow(/schemaVersion/);
     delete raw.results[1].nsPerPte;
     try {
       parseBenchFile(JSON.stringify(raw));
@@ -163,12 +193,28 @@ describe('the outputs', () => {
     expect(md.split('\n').filter((l) => l.startsWith('| tiny |'))).toHaveLength(file.results.length);
   });
 
-  it('renders one chart against threads and one against density, as SVG', async () => {
-    const charts = chartsOf(file.results);
+  it('renders one chart against threads and one against density, as SVG, with what a reader needs to trust it', async () => {
+    const charts = chartsOf({ ...file, machine: { ...file.machine, cores: 1 } }); // 2 threads on "1 core": oversubscribed
     expect(charts.map((c) => c.file)).toEqual(['threads-tiny.svg', 'density-64MiB@4KiB-clustered-both-amd-v1.svg']);
-    const svg = await renderSvg(charts[0]!.spec);
-    expect(svg.startsWith('<svg')).toBe(true);
-    expect(svg).toContain('Throughput against threads');
-    expect(svg).toContain('engine');
+    const [threads, density] = await Promise.all(charts.map((c) => renderSvg(c.spec)));
+    const machine = `${file.machine.cpuModel}, 1 logical CPUs, Node ${file.machine.node}, ${file.machine.date.slice(0, 10)}`;
+    for (const svg of [threads!, density!]) {
+      expect(svg.startsWith('<svg')).toBe(true);
+      expect(svg).toContain(machine); // machine, cores, Node version and date on each chart
+      expect(svg).toContain('GiB of IOVA per second (log scale)');
+      expect(svg).toContain('64 MiB of IOVA at 4 KiB leaves'); // a human subtitle, not the scenario id
+      expect(svg).not.toContain('threads/tiny');
+      // error bars: vega-lite's errorbar draws rule marks with ticks, one per point
+      expect((svg.match(/class="mark-rule role-mark [^"]*errorbar/g) ?? []).length).toBeGreaterThan(0);
+      expect(svg).toContain('single thread, no thread axis (dashed)'); // the dashed lines explained in the legend
+    }
+    expect(threads).toContain('Throughput against worker threads');
+    expect(threads).toContain('oversubscribed (&gt; 1 cores)');
+    expect(density).toContain('Throughput against dirty density');
+    expect(density).toContain('dirty density, % (symlog scale)');
+    expect(density).toContain('engine ×2 (oversubscribed)');
+    // the density axis is quantitative on a symlog scale, not ordinal
+    const x = (charts[1]!.spec as { layer: { encoding: { x: { type: string; scale: { type: string } } } }[] }).layer[0]!.encoding.x;
+    expect([x.type, x.scale.type]).toEqual(['quantitative', 'symlog']);
   });
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { formatBytes, formatBytesRounded, formatGiBps, formatNsPerPte, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize } from '@iovabitmap/bench/internal';
+import { formatByteRate, formatBytes, formatBytesRounded, formatGiBps, formatNsPerPte, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize, plural } from '@iovabitmap/bench/internal';
 
 const U64_MAX = 2n ** 64n - 1n;
 const MULTIPLE: Record<string, bigint> = { '': 1n, K: 2n ** 10n, M: 2n ** 20n, G: 2n ** 30n, T: 2n ** 40n, P: 2n ** 50n, E: 2n ** 60n };
@@ -118,8 +118,21 @@ describe('parseRate and formatRate', () => {
     expect(parseRate('100%')).toBe(1);
     expect(parseRate('0%')).toBe(0);
     expect(parseRate('0.25')).toBe(0.25);
-    expect(parseRate('1')).toBe(1);
+    expect(parseRate('0.01')).toBe(0.01);
+    expect(parseRate('0')).toBe(0);
     expect(parseRate('7%')).toBe(0.07);
+  });
+
+  it('refuses a bare 1 as ambiguous and a bare number above 1, with the hint to write a percentage', () => {
+    // `--density 1` used to mean 100% silently: a user meaning 1% got a wholly dirty table.
+    for (const t of ['1', '1.0', ' 1 ']) {
+      const e = expectError(() => parseRate(t, '--density'), 'EINVAL', '--density', JSON.stringify(t), 'ambiguous', 'write 100% or 1%');
+      expect(e.details.reason).toBe('is ambiguous; write 100% or 1%');
+    }
+    expectError(() => parseRate('50', '--density'), 'EINVAL', 'bare number above 1', 'write 50% or the fraction 0.5');
+    expectError(() => parseRate('2.5', '--density'), 'EINVAL', 'write 2.5% or the fraction 0.025');
+    expect(parseRate('100%')).toBe(1);
+    expect(parseRate('0.999')).toBe(0.999);
   });
 
   it('prints the shortest percentage', () => {
@@ -147,6 +160,7 @@ describe('parseRate and formatRate', () => {
     }
     expectError(() => parseRate('150%', '--density'), 'EINVAL', '--density', 'between 0% and 100%', '"150%"');
     expectError(() => parseRate('2', '--density'), 'EINVAL', '--density');
+    expect(parseRate('150%', '--threshold', { max: 10 })).toBe(1.5);
   });
 });
 
@@ -165,11 +179,59 @@ describe('counts and data rates', () => {
     expectError(() => parseCountList('', '--threads'), 'EINVAL', '--threads');
   });
 
-  it('parseByteRate takes a size with an optional /s', () => {
+  it('parseByteRate takes binary byte rates, with an optional /s', () => {
     expect(parseByteRate('1GiB/s')).toBe(2n ** 30n);
     expect(parseByteRate('256M / s')).toBe(256n * 2n ** 20n);
+    expect(parseByteRate('512K/s')).toBe(512n * 1024n);
+    expect(parseByteRate('1Gi/s')).toBe(2n ** 30n);
+    expect(parseByteRate('4096')).toBe(4096n);
     expect(parseByteRate('0')).toBe(0n);
     expectError(() => parseByteRate('fast', '--rate'), 'EINVAL', '--rate', '"fast"');
+  });
+
+  it('parseByteRate reads link rates: SI prefixes before a unit, b for bits and B for bytes', () => {
+    // bits, SI: 10 Gbit/s = 1.25 × 10^9 bytes/s, however it is spelled
+    for (const t of ['10Gbit/s', '10Gb/s', '10 Gbit/s', '10gbit/s', '10Gbps', '10Gbits/s']) expect(parseByteRate(t, '--rate'), t).toBe(1_250_000_000n);
+    expect(parseByteRate('25Gb/s')).toBe(3_125_000_000n);
+    expect(parseByteRate('100Mbit/s')).toBe(12_500_000n);
+    expect(parseByteRate('1kb/s')).toBe(125n);
+    // bytes, SI
+    expect(parseByteRate('1.25GB/s')).toBe(1_250_000_000n);
+    expect(parseByteRate('1GB/s')).toBe(1_000_000_000n);
+    expect(parseByteRate('3 kB/s')).toBe(3000n);
+    expect(parseByteRate('2 bytes/s')).toBe(2n);
+    // binary bits and bytes
+    expect(parseByteRate('1Gibit/s')).toBe(2n ** 27n);
+    expect(parseByteRate('1GiB/s')).toBe(2n ** 30n);
+    // the case of the unit letter decides bits or bytes; a prefix alone is binary bytes, as for sizes
+    expect(parseByteRate('8Mb/s')).toBe(1_000_000n);
+    expect(parseByteRate('8MB/s')).toBe(8_000_000n);
+    expect(parseByteRate('8M/s')).toBe(8n * 2n ** 20n);
+    // not a whole number of bytes per second; not a rate; too large
+    expectError(() => parseByteRate('1bit/s', '--rate'), 'EINVAL', '--rate', 'whole number of bytes per second');
+    expectError(() => parseByteRate('10Gbit/h', '--rate'), 'EINVAL', '"10Gbit/h"');
+    expectError(() => parseByteRate('10GX/s', '--rate'), 'EINVAL', '"10GX/s"');
+    expectError(() => parseByteRate('20EB/s', '--rate'), 'EOVERFLOW');
+  });
+
+  it('formatByteRate prints a rate that parses back, binary when exact, else SI', () => {
+    expect(formatByteRate(256n << 20n)).toBe('256 MiB/s');
+    expect(formatByteRate(1_250_000_000n)).toBe('1.25 GB/s');
+    expect(formatByteRate(1n)).toBe('1 B/s');
+    expect(formatByteRate(1_000_001n)).toBe('1000001 B/s');
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 63n }), (x) => {
+        expect(parseByteRate(formatByteRate(x).replace(' ', ''))).toBe(x);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('plural says 1 chunk and 2 chunks', () => {
+    expect(plural(1, 'chunk')).toBe('1 chunk');
+    expect(plural(2, 'chunk')).toBe('2 chunks');
+    expect(plural(0, 'entry', 'entries')).toBe('0 entries');
+    expect(plural(1n, 'leaf', 'leaves')).toBe('1 leaf');
   });
 
   it('formats throughput figures with three significant digits', () => {

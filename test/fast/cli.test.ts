@@ -4,11 +4,16 @@
  * (--help, a bad option, a bad combination, a tiny report: four processes at once), then the
  * option handling in-process through buildProgram() with commander's exits turned into errors.
  */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { buildProgram, devicePageRate, layoutMappings, runBenchCommand, runMigrateCommand } from '@iovabitmap/bench/internal';
 import { cli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { captureIo } from '../helpers/streams.js';
+import { schemaErrors } from '../helpers/schemas.js';
 import { MAX_POOL_THREADS } from '@iovabitmap/workers';
 
 describe('the command line as a child process', () => {
@@ -28,19 +33,27 @@ describe('the command line as a child process', () => {
     expect(bad.stdout).toBe('');
 
     expect(combo.code).toBe(1);
-    expect(combo.stderr).toContain('--iova-size');
-    expect(combo.stderr).toContain('1 MiB');
-    expect(combo.stderr).toContain('EINVAL');
+    expect(combo.stderr).toBe('error: iovabitmap: --iova-size must be a non-zero multiple of the leaf size 2 MiB, got "1M" (EINVAL)\n'); // as typed
 
     expect(report.code, report.stderr).toBe(0);
-    const doc = JSON.parse(report.stdout);
-    expect(doc.impl).toBe('engine ×1');
+    const doc = JSON.parse(report.stdout); // stdout holds the document alone; the human text went to stderr
+    expect(schemaErrors(doc)).toEqual([]);
+    expect(doc.impl).toBe('engine');
+    expect(doc.threads).toBe(1);
     expect(doc.workload.iovaBytes).toBe(String(64 * 2 ** 20));
-    expect(doc.workload.leafEntries).toBe(2 * 16384);
-    expect(doc.stats.bitsSet).toBe(doc.workload.bitsExpected);
+    expect(doc.workload.entries).toEqual([
+      { name: 'iommu', kind: 'iommu', entries: 16384 },
+      { name: 'vf', kind: 'vf', entries: 16384 },
+    ]);
+    expect(doc.result.bitsSet).toBe(doc.workload.bitsExpected);
     expect(doc.workload.bitsExpected).toBeGreaterThan(16384 * 0.01);
-    expect(Object.keys(doc.stats.sources)).toEqual(['iommu', 'vf']);
-    expect(doc.stats.workers).toHaveLength(1);
+    expect(doc.result.sources.map((s: { name: string }) => s.name)).toEqual(['iommu', 'vf']);
+    expect(doc.result.nsPerEntry).toBeNull(); // no ns/PTE over a mix of PTEs and tracker pages
+    for (const s of doc.result.sources) expect(s.nsPerEntry).toBeCloseTo((s.busyMs * 1e6) / 16384, 9);
+    expect(doc.result.workers).toHaveLength(1);
+    expect(report.stderr).toMatch(/^workload: 64 MiB of IOVA .*: 16384 IOMMU PTEs \+ 16384 tracker pages, /);
+    expect(report.stderr).toMatch(/\n {2}source iommu: 16384 IOMMU PTEs, .*: [\d.]+ ns per PTE of worker time\n/);
+    expect(report.stderr).toMatch(/\n {2}source vf: 16384 tracker pages, .*: [\d.]+ ns per tracker page of worker time\n/);
   }, 60_000);
 });
 
@@ -70,18 +83,73 @@ describe('sizes the machine cannot hold, as a child process', () => {
   }, 20_000);
 });
 
-/** Parses in-process with commander's exits turned into exceptions; returns what it printed. */
-async function parse(...args: string[]): Promise<{ error: unknown; out: string; err: string }> {
+/**
+ * Parses (and runs) in-process with commander's exits turned into exceptions; returns what
+ * commander printed (`out`, `err`) and what the command wrote (`stdout`, `stderr`).
+ */
+async function parse(...args: string[]): Promise<{ error: unknown; out: string; err: string; stdout: string; stderr: string }> {
   let out = '';
   let err = '';
-  const program = buildProgram({ exitOverride: true, output: { writeOut: (s) => (out += s), writeErr: (s) => (err += s) } });
+  const cap = captureIo();
+  const program = buildProgram({ exitOverride: true, output: { writeOut: (s) => (out += s), writeErr: (s) => (err += s) }, io: cap.io });
   try {
     await program.parseAsync(['node', 'iovabitmap', ...args]);
-    return { error: undefined, out, err };
+    return { error: undefined, out, err, stdout: cap.out(), stderr: cap.err() };
   } catch (error) {
-    return { error, out, err };
+    return { error, out, err, stdout: cap.out(), stderr: cap.err() };
   }
 }
+
+describe('report: words and numbers that do not mislead', () => {
+  it('a leaf the format lacks is a usage error naming the leaves it has; values are quoted as typed', async () => {
+    const cases: [string[], string][] = [
+      [['report', '--leaf', '8K', '--iova-size', '64M'], 'iovabitmap: --leaf must be a leaf size of the vtd-ss format: 4 KiB, 2 MiB or 1 GiB, got "8K"'],
+      [['report', '--leaf', '3K', '--sources', 'vf'], 'iovabitmap: --leaf must be a power of two of at least 4 KiB, got "3K"'],
+      [['report', '--leaf', '2M', '--iova-size', '3M'], 'iovabitmap: --iova-size must be a non-zero multiple of the leaf size 2 MiB, got "3M"'],
+      [['migrate', '--iova-size', '1G', '--bitmap-page-size', '3K'], 'iovabitmap: --bitmap-page-size must be a power of two of at least 4 KiB that divides --iova-size, got "3K"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await parse(...args);
+      expect(IovaBitmapError.hasCode(r.error, 'EINVAL'), args.join(' ')).toBe(true);
+      expect((r.error as Error).message).toBe(message);
+    }
+    const amd = await parse('report', '--leaf', '3K', '--format', 'amd-v1');
+    expect((amd.error as Error).message).toContain('every power of two from 4 KiB to 1 GiB');
+  });
+
+  it("commander's messages read as sentences after its prefix", async () => {
+    const cases: [string[], string][] = [
+      [['report', '--iova-size', '64GB'], `error: option '--iova-size <size>' argument '64GB' is invalid. It uses the ambiguous SI unit "GB"; write GiB or G (binary multiples).`],
+      [['report', '--density', '1'], `error: option '--density <rate>' argument '1' is invalid. It is ambiguous; write 100% or 1%.`],
+      [['report', '--density', '50'], `error: option '--density <rate>' argument '50' is invalid. It is a bare number above 1; write 50% or the fraction 0.5.`],
+      [['bench', '--threads', '1,x'], `error: option '--threads <list>' argument '1,x' is invalid. It has a bad element "x", which must be a whole number.`],
+    ];
+    for (const [args, line] of cases) expect((await parse(...args)).err.split('\n')[0], args.join(' ')).toBe(line);
+  });
+
+  it('a density that places no dirty unit gives a note and no rate; counts take their plural', async () => {
+    const r = await parse('report', '--iova-size', '64G', '--leaf', '1G', '--density', '0.5%', '--threads', '1', '--json');
+    expect(r.error).toBeUndefined();
+    const doc = JSON.parse(r.stdout);
+    expect(schemaErrors(doc)).toEqual([]);
+    expect(doc.workload.dirtyUnits).toBe(0);
+    expect([doc.result.gibPerSec, doc.result.nsPerEntry, doc.result.sources[0].nsPerEntry]).toEqual([null, null, null]);
+    expect(r.stderr).toContain('note: 0.5% of 64 units placed no dirty unit: the report has nothing to find, so no rate is given');
+    expect(r.stderr).toMatch(/report: engine ×1, 1 chunk: walk [\d.]+ ms, call [\d.]+ ms; 0 bits set/);
+    expect(r.stderr).not.toMatch(/GiB\/s|ns per/);
+    expect(r.stderr).toContain('worker 0 (thread ');
+    expect(r.stderr).toMatch(/: 1 chunk, busy/);
+  });
+
+  it('--json and --markdown go to stdout without a file, alone there; both at once is refused', async () => {
+    const md = await parse('report', '--iova-size', '64M', '--threads', '1', '--sequential', '--markdown');
+    expect(md.stdout.startsWith('# iovabitmap report\n')).toBe(true);
+    expect(md.stderr).toMatch(/^workload: /);
+    const both = await parse('report', '--json', '--markdown');
+    expect(IovaBitmapError.hasCode(both.error, 'EINVAL')).toBe(true);
+    expect((both.error as Error).message).toContain('cannot go to stdout as --json does');
+  });
+});
 
 describe('options (in-process)', () => {
   it('every command documents its options with their defaults', async () => {
@@ -140,10 +208,9 @@ describe('options (in-process)', () => {
 
 describe('iovabitmap bench --list', () => {
   it('lists the quick matrix cells without measuring', async () => {
-    let text = '';
-    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
-    await runBenchCommand({ full: false, list: true, seed: 1, filter: 'format/', threads: [1, 2] }, out);
-    const lines = text.trim().split('\n');
+    const { io, out } = captureIo();
+    await runBenchCommand({ full: false, list: true, seed: 1, filter: 'format/', threads: [1, 2] }, io);
+    const lines = out().trim().split('\n');
     expect(lines).toContain('format/64GiB@4KiB/1%/uniform/iommu/amd-v1 sequential');
     expect(lines).toContain('format/64GiB@4KiB/1%/uniform/iommu/smmu-v3 engine×2');
     expect(lines.every((l) => l.startsWith('format/'))).toBe(true);
@@ -152,8 +219,8 @@ describe('iovabitmap bench --list', () => {
 
 describe('iovabitmap migrate', () => {
   it('runs pre-copy rounds with the simulated device, then the final round, and verifies nothing was lost', async () => {
-    let text = '';
-    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    const migrateJson = join(mkdtempSync(join(tmpdir(), 'iovabitmap-cli-')), 'migrate.json');
+    const { io, out } = captureIo();
     const status = await runMigrateCommand(
       {
         iovaSize: 1n << 30n,
@@ -168,23 +235,30 @@ describe('iovabitmap migrate', () => {
         roundInterval: 20,
         seed: 3,
         verifyEachRound: true,
+        json: migrateJson,
       },
-      out,
+      io,
     );
+    const text = out();
+    const doc = JSON.parse(readFileSync(migrateJson, 'utf8'));
+    expect(schemaErrors(doc)).toEqual([]);
+    expect([doc.complete, doc.stopped, doc.verification.ok, doc.rounds.length]).toEqual([true, null, true, 3]);
+    expect(text).toContain(`wrote ${migrateJson}`);
     expect(status, text).toBe(0);
     const lines = text.trim().split('\n');
     expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources both/);
     const rows = lines.filter((l) => /^│ \d/.test(l));
     expect(rows).toHaveLength(3);
     expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
-    expect(lines.at(-1)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
+    expect(lines.at(-2)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
+    expect(lines.at(-1)).toBe(`wrote ${migrateJson}`);
   }, 60_000);
 
   it('drives the device at a byte rate below a page per second as slowly as asked, never at full speed', async () => {
-    let text = '';
-    const out = { isTTY: false, write: (s: string) => ((text += s), true) } as unknown as NodeJS.WriteStream;
+    const { io, out } = captureIo();
     const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false } as const;
-    const status = await runMigrateCommand({ ...base, rounds: 2, roundInterval: 100, rate: 1n }, out);
+    const status = await runMigrateCommand({ ...base, rounds: 2, roundInterval: 100, rate: 1n }, io);
+    const text = out();
     expect(status, text).toBe(0);
     expect(text).toContain('device uniform at 1 B/s');
     const written = text
@@ -196,12 +270,14 @@ describe('iovabitmap migrate', () => {
     expect(devicePageRate(1n)).toBe(1 / 4096);
     expect(devicePageRate(6n << 30n)).toBe(1.5 * 2 ** 20);
     expect(devicePageRate('max')).toBe('max');
-    expect((await rejectionOf(runMigrateCommand({ ...base, rounds: 0, roundInterval: 0, rate: 0n }, out))).param).toBe('--rate');
+    expect((await rejectionOf(runMigrateCommand({ ...base, rounds: 0, roundInterval: 0, rate: 0n }, io))).param).toBe('--rate');
     const rate = buildProgram().commands.find((c) => c.name() === 'migrate')!.options.find((o) => o.long === '--rate')!;
     expect(rate.parseArg!('max', undefined)).toBe('max');
     expect(rate.parseArg!('0', undefined)).toBe('max');
     expect(rate.parseArg!('1', undefined)).toBe(1n);
     expect(rate.parseArg!('2K/s', undefined)).toBe(2048n);
+    expect(rate.parseArg!('10Gbit/s', undefined)).toBe(1_250_000_000n);
+    expect(rate.parseArg!('1.25GB/s', undefined)).toBe(1_250_000_000n);
     expect((await parse('migrate', '--help')).out.replace(/\s+/g, ' ')).toContain('"max" or 0 for as fast as possible');
   }, 60_000);
 

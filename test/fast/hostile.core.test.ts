@@ -162,6 +162,7 @@ const APIS: Api[] = [
     args: () => [[{ iova: 0n, length: 2n << 30n, leaf: 4096n }], 'vtd-ss', 4],
     call: m((_w, a) => internal.pageTableBytesFor(a[0] as never, a[1] as never, a[2] as never)),
   },
+  { name: 'codecOf', args: () => ['vtd-ss'], call: m((_w, a) => internal.codecOf(a[0] as never)) },
   { name: 'emptySourceStats', args: () => [], call: m(() => internal.emptySourceStats()) },
   {
     name: 'addSourceStats',

@@ -3,7 +3,8 @@
  *
  * The `iovabitmap` command line as a function ({@link runCli}), the benchmark runner over the
  * scenario matrix ({@link buildMatrix}, {@link runBench}) and the versioned result format it writes
- * ({@link SCHEMA_VERSION}, {@link parseBenchFile}), with the types those signatures use. The CLI
+ * ({@link SCHEMA_VERSION}, {@link parseBenchFile}; it reads schema versions 1 and 2), with the types
+ * those signatures use. The JSON Schemas of the CLI's documents ship in the package's schemas/. The CLI
  * entry itself is ./cli/main.ts (it runs on import). No declaration reachable from here imports a
  * third party's types (test/fast/build.test.ts checks it): commander's program
  * (`buildProgram`) and the vega-lite charts stay internal for that reason.
@@ -19,4 +20,5 @@ export { runBench } from './harness/runner.js';
 export type { RunBenchOptions } from './harness/runner.js';
 export type { RunObserver } from './output/progress.js';
 export { SCHEMA_VERSION, parseBenchFile } from './output/schema.js';
-export type { BenchFile, DirtyPattern, ImplName, MachineInfo, ResultRecord, RunInfo, SourceKind } from './output/schema.js';
+export type { BenchFile, DirtyPattern, ImplName, MachineInfo, RecordFlag, ResultRecord, RunInfo, SourceKind } from './output/schema.js';
+export type { DocumentHeader, DocumentKind, ToolInfo } from './output/document.js';

@@ -14,15 +14,29 @@
  * decimals, exactly (`1 TiB`, `1.5 GiB`, `1025 B`), so `parseSize(formatBytes(x)) === x` for every
  * 64-bit x.
  *
- * Rates (dirty density) are fractions: `1%`, `0.5%`, `50%`, or a plain number read as the fraction
- * itself (`0.01` = 1%). A percentage is converted by moving the decimal point in the text, then
- * one correctly rounded `Number()`; `formatRate` prints the shortest round-trip decimal of the
- * fraction with the point moved back, so `parseRate(formatRate(r)) === r` for every finite r.
+ * Rates (dirty density) are fractions: `1%`, `0.5%`, `50%`, or a plain number below 1 read as the
+ * fraction itself (`0.01` = 1%). A bare `1` is refused as ambiguous (100%, or 1% meant?) and so
+ * is a bare number above 1 (`50`): the message says to write `100%` or `1%`. A percentage is
+ * converted by moving the decimal point in the text, then one correctly rounded `Number()`;
+ * `formatRate` always prints a percentage, the shortest round-trip decimal of the fraction with
+ * the point moved back, so `parseRate(formatRate(r)) === r` for every finite r.
+ *
+ * Data rates (`parseByteRate`) are bytes per second, exact, and say what they count: a number,
+ * an optional prefix, an optional unit, an optional `/s` (or `ps`):
+ * - unit `B` (or `byte`) counts bytes, `b` (or `bit`) counts bits (8 bits = 1 byte). The case
+ *   of this letter matters (`Gb` is bits, `GB` bytes); prefixes are case-insensitive.
+ * - a prefix followed by `i` is binary (`Ki` = 2^10 ... `Ei` = 2^60): `1GiB/s`, `1Gibit/s`;
+ * - a prefix followed directly by a unit is decimal, SI (`k`/`K` = 10^3 ... `E` = 10^18), as link
+ *   speeds are written: `10Gbit/s` = `10Gb/s` = 1.25 × 10^9 B/s, `1.25GB/s` = 1.25 × 10^9 B/s;
+ * - a prefix alone is binary bytes, as for sizes: `512K/s` = 512 KiB/s, `1G/s` = 1 GiB/s;
+ * - no prefix and no unit: bytes (`4096`, `0`).
+ * The value must be a whole number of bytes per second (`1bit/s` is refused).
  *
  * Errors: `IovaBitmapError` `EINVAL` (bad text, out of range) or `EOVERFLOW` (a size of 2^64 or
  * more, as `toU64` in core), built with `IovaBitmapError.bad`, so the message names the option
- * and quotes the text. `details.reason` holds the reason alone (the CLI prints it after
- * commander's own "option '--x' argument 'y' is invalid.").
+ * and quotes the text. `details.reason` holds the reason alone, a predicate that reads after "It"
+ * (`must lie between 0% and 100%`, `uses the ambiguous SI unit "GB"; ...`): the CLI prints
+ * "It <reason>." after commander's own "option '--x' argument 'y' is invalid." (../cli/cliOptions.ts).
  */
 import { IovaBitmapError } from '@iovabitmap/core';
 import { U64_MAX } from '@iovabitmap/core/internal';
@@ -88,10 +102,9 @@ export function parseSize(text: string, option = 'size'): bigint {
   if (hex !== undefined) {
     bytes = BigInt('0x' + hex) << shift;
   } else {
-    const scale = 10n ** BigInt(frac.length);
-    const scaled = BigInt(whole! + frac) << shift;
-    if (scaled % scale !== 0n) return reject(where, option, text, 'is not a whole number of bytes');
-    bytes = scaled / scale;
+    const exact = exactQuotient(whole!, frac, 1n << shift, 1n);
+    if (exact === undefined) return reject(where, option, text, 'is not a whole number of bytes');
+    bytes = exact;
   }
   if (bytes > U64_MAX) return reject(where, option, text, 'is 2^64 bytes or more', 'EOVERFLOW');
   return bytes;
@@ -158,19 +171,73 @@ function plainDecimal(x: number): string {
   return shiftDecimal(m[2] === undefined ? m[1]! : `${m[1]}.${m[2]}`, Number(m[3]));
 }
 
+/** Decimal (SI) multiples by their letter: k/K = 10^3 ... E = 10^18. */
+const DECIMAL_POWER: Readonly<Record<string, bigint>> = { K: 3n, M: 6n, G: 9n, T: 12n, P: 15n, E: 18n };
+const RATE_RE = /^(\d+)(?:\.(\d+))?\s*(?:([kmgtpe])(i?))?(B|byte|bytes|b|bit|bits)?(?:\s*\/\s*s|ps)?$/i;
+
+/** `whole.frac × multiple ÷ divisor` when it is a whole number, else `undefined` (exact, bigint). */
+function exactQuotient(whole: string, frac: string, multiple: bigint, divisor: bigint): bigint | undefined {
+  const scaled = BigInt(whole + frac) * multiple;
+  const scale = 10n ** BigInt(frac.length) * divisor;
+  return scaled % scale === 0n ? scaled / scale : undefined;
+}
+
 /**
- * Parses a data rate in bytes per second: a size with an optional `/s` (`1GiB/s`, `512M/s`,
- * `4096`); `0` is allowed (callers give it a meaning, e.g. "as fast as possible").
- * @throws IovaBitmapError as {@link parseSize}, naming the option.
+ * Parses a data rate in bytes per second (module comment for the grammar): `1GiB/s`, `512K/s`,
+ * `10Gbit/s`, `25Gb/s`, `1.25GB/s`, `4096`; `0` is allowed (callers give it a meaning, e.g. "as
+ * fast as possible").
+ * @returns bytes per second, exact
+ * @throws IovaBitmapError `EINVAL` for text that is not a rate or not a whole number of bytes per
+ *   second; `EOVERFLOW` for 2^64 bytes per second or more. The message names the option.
  */
 export function parseByteRate(text: string, option = 'rate'): bigint {
-  if (typeof text !== 'string') return reject('parseByteRate', option, text, 'must be a data rate given as text');
-  try {
-    return parseSize(text.trim().replace(/\s*\/\s*s$/i, ''), option);
-  } catch (e) {
-    const x = e as IovaBitmapError;
-    return reject('parseByteRate', option, text, String(x.details?.reason ?? x.message), x.code === 'EOVERFLOW' ? 'EOVERFLOW' : 'EINVAL');
+  const where = 'parseByteRate';
+  if (typeof text !== 'string') return reject(where, option, text, 'must be a data rate given as text');
+  const m = RATE_RE.exec(text.trim());
+  if (m === null) {
+    return reject(where, option, text, 'must be a data rate such as 1GiB/s, 512M/s, 10Gbit/s, 25Gb/s or 1.25GB/s');
   }
+  const [, whole = '', frac = '', prefix, binary = '', unit] = m;
+  const bits = unit !== undefined && (unit === 'b' || /^bits?$/i.test(unit));
+  if (unit !== undefined && !bits && unit !== 'B' && !/^bytes?$/i.test(unit)) {
+    return reject(where, option, text, `has the unit "${unit}", which is neither B (bytes) nor b (bits)`);
+  }
+  let multiple = 1n;
+  if (prefix !== undefined) {
+    const p = prefix.toUpperCase();
+    // A prefix alone (512K/s) is binary bytes, as for sizes; with an explicit unit and no "i", SI.
+    multiple = binary !== '' || unit === undefined ? 1n << BINARY_SHIFT[p]! : 10n ** DECIMAL_POWER[p]!;
+  }
+  const bytes = exactQuotient(whole, frac, multiple, bits ? 8n : 1n);
+  if (bytes === undefined) return reject(where, option, text, 'is not a whole number of bytes per second');
+  if (bytes > U64_MAX) return reject(where, option, text, 'is 2^64 bytes per second or more', 'EOVERFLOW');
+  return bytes;
+}
+
+/** SI byte units from largest to smallest, for {@link formatByteRate}. */
+const SI_BYTE_UNITS: readonly (readonly [string, bigint])[] = [
+  ['EB', 18n],
+  ['PB', 15n],
+  ['TB', 12n],
+  ['GB', 9n],
+  ['MB', 6n],
+  ['kB', 3n],
+];
+
+/**
+ * Formats a data rate in bytes per second exactly, so that {@link parseByteRate} reads it back: the
+ * shorter of the binary form ({@link formatBytes}: `256 MiB/s`) and the SI form with at most three
+ * decimals (`1.25 GB/s` for 10 Gbit/s), binary on a tie; `1000001 B/s` when neither is shorter.
+ */
+export function formatByteRate(bytesPerSec: bigint): string {
+  const binary = `${formatBytes(bytesPerSec)}/s`;
+  for (const [name, power] of SI_BYTE_UNITS) {
+    const unit = 10n ** power;
+    if (bytesPerSec < unit || (bytesPerSec * 1000n) % unit !== 0n) continue;
+    const si = `${shiftDecimal(bytesPerSec.toString(), -Number(power))} ${name}/s`;
+    return si.length < binary.length ? si : binary;
+  }
+  return binary;
 }
 
 /** Bounds for {@link parseRate}. */
@@ -182,12 +249,14 @@ export interface RateBounds {
 }
 
 /**
- * Parses a rate as a fraction: `1%` → 0.01, `0.5%` → 0.005, `50%` → 0.5, `0.25` → 0.25 (a plain
- * number is the fraction itself, so `1` means 100%).
+ * Parses a rate as a fraction: `1%` → 0.01, `0.5%` → 0.005, `50%` → 0.5, `0.25` → 0.25. A plain
+ * number is the fraction itself and must lie below 1: a bare `1` (100%? 1%?) and a bare number
+ * above 1 (`50`) are refused with a hint to write the percent sign.
  * @param text - the text to parse
  * @param option - the option's name for messages @defaultValue `"rate"`
  * @param bounds - accepted range of the fraction @defaultValue `{ min: 0, max: 1 }`
- * @throws IovaBitmapError `EINVAL` for text that is not a rate or lies outside the bounds.
+ * @throws IovaBitmapError `EINVAL` for text that is not a rate, is ambiguous, or lies outside the
+ *   bounds.
  */
 export function parseRate(text: string, option = 'rate', bounds: RateBounds = {}): number {
   const where = 'parseRate';
@@ -197,7 +266,12 @@ export function parseRate(text: string, option = 'rate', bounds: RateBounds = {}
   const t = text.trim();
   const m = /^(\d+(?:\.\d+)?)\s*(%?)$/.exec(t);
   if (m === null) return reject(where, option, text, 'must be a percentage such as 1%, 0.5% or 50%, or a fraction such as 0.01');
-  const value = Number(m[2] === '%' ? shiftDecimal(m[1]!, -2) : m[1]!);
+  const percent = m[2] === '%';
+  const value = Number(percent ? shiftDecimal(m[1]!, -2) : m[1]!);
+  if (!percent && value === 1) return reject(where, option, text, 'is ambiguous; write 100% or 1%');
+  if (!percent && value > 1) {
+    return reject(where, option, text, `is a bare number above 1; write ${shiftDecimal(m[1]!, 0)}% or the fraction ${shiftDecimal(m[1]!, -2)}`);
+  }
   if (!(value >= min && value <= max)) {
     return reject(where, option, text, `must lie between ${formatRate(min)} and ${formatRate(max)}`);
   }
@@ -256,9 +330,17 @@ export function parseCountList(text: string, option = 'list', bounds: CountBound
     try {
       return parseCount(part, option, bounds);
     } catch (e) {
-      return reject('parseCountList', option, text, `has a bad element ${JSON.stringify(part)}: ${String((e as IovaBitmapError).details?.reason)}`);
+      return reject('parseCountList', option, text, `has a bad element ${JSON.stringify(part)}, which ${String((e as IovaBitmapError).details?.reason)}`);
     }
   });
+}
+
+/**
+ * A count with its noun, singular for exactly 1: `plural(1, 'chunk')` → `1 chunk`,
+ * `plural(3, 'entry', 'entries')` → `3 entries`.
+ */
+export function plural(n: number | bigint, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 || n === 1n ? one : many}`;
 }
 
 /** Nanoseconds per page-table entry, e.g. `0.47 ns/PTE` (three significant digits). */

@@ -18,7 +18,8 @@ export { addSourceStats, checkChunk, emptySourceStats, reportNoClear } from './D
 export { checkReportRequest } from './reportDirty.js';
 export { dirtySourceFromShared } from './dirtySourceFromShared.js';
 export { lastAtOrBefore } from './sortedRuns.js';
-// page tables: limits, the memory estimate, the benchmark's read reference
+// page tables: limits, the memory estimate, the benchmark's read reference, each format's leaf sizes
+export { codecOf } from './pagetable/pteFormats.js';
 export { readLeafTables } from './pagetable/IoPageTable.js';
 export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
 export { pageTableBytesFor } from './pagetable/tableBudget.js';

@@ -10,25 +10,34 @@
  * 4 KiB-page ground truth bitmap, starts the device simulator on them (its own worker, writing with a
  * pattern at a rate), starts the parallel engine, and runs workers' `migrate()`: `--rounds`
  * pre-copy reports while the device writes, then a quiesce and the final report, then the no-loss
- * check of the union of the rounds against the ground truth. A table of the rounds; the verdict
- * last. Exit status 0 when nothing was lost or invented, 2 when the check failed, 1 for any error.
+ * check of the union of the rounds against the ground truth. The result is the migrate document
+ * (../output/migrateDocument.ts): printed as a table of the rounds with the verdict last, and
+ * written by `--json [file]` / `--markdown [file]` (./documentOutputs.ts). Exit status 0 when
+ * nothing was lost or invented, 2 when the check failed, 1 for any error.
+ *
+ * Ctrl-C (./interrupts.ts) aborts `migrate()`, which stops the round's report within a chunk and
+ * rejects with a MigrateError holding the rounds done: the document is written with them,
+ * `complete: false` and `stopped` saying so, then the pool and the device are closed. A
+ * migration that fails part-way for another reason writes the same, then fails (exit 1).
  *
  * The sources and the engine come from ../harness/impls.ts, the device simulator and the loop from
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
  */
-import Table from 'cli-table3';
 import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
-import { DeviceSimulator, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type MigrateRound, type UnitMap } from '@iovabitmap/workers';
+import { DeviceSimulator, MigrateError, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
 import { createTracker, openEngine, type Engine } from '../harness/impls.js';
 import { BENCH_IOVA_BASE } from '../harness/scenarios.js';
 import type { SourceKind } from '../output/schema.js';
-import { formatBytes, formatBytesRounded, formatGiBps, formatMs } from '../units.js';
+import { formatBytes, formatBytesRounded } from '../units.js';
 import { usageError } from './cliOptions.js';
+import { checkDocumentOptions, humanStream, processIo, writeDocuments, type CommandIo, type DocumentOptions } from './documentOutputs.js';
+import { documentHeader, toJsonText } from '../output/document.js';
+import { MIGRATE_SCHEMA_VERSION, migrateRounds, migrateVerification, renderMigrateHead, renderMigrateMarkdown, renderMigrateText, type MigrateDocument } from '../output/migrateDocument.js';
 import { checkMemory, type MemoryPlan } from '../harness/memoryBudget.js';
 
 /** Parsed options of `iovabitmap migrate`. */
-export interface MigrateCommandOptions {
+export interface MigrateCommandOptions extends DocumentOptions {
   /** IOVA space, bytes. */
   readonly iovaSize: bigint;
   /** Leaf size, bytes, or `'mixed'` (module comment). */
@@ -53,6 +62,8 @@ export interface MigrateCommandOptions {
   readonly seed: number;
   /** Check every round for invented pages. */
   readonly verifyEachRound: boolean;
+  /** The options as typed, by long name (./cliOptions.ts typedValues), for messages. */
+  readonly typed?: Readonly<Record<string, string>>;
 }
 
 const MiB = 1n << 20n;
@@ -104,55 +115,60 @@ export function migratePlan(o: MigrateCommandOptions, mappings: readonly LeafMap
   };
 }
 
-/** The rounds as a terminal table. */
-function roundsTable(rounds: readonly MigrateRound[]): string {
-  const t = new Table({
-    head: ['round', 'device pages written', 'pages dirty', 'dirty', 'report', 'IOVA scanned'],
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
-    style: { head: [], border: [] },
-    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
-  });
-  for (const r of rounds) {
-    t.push([
-      r.final ? `${r.index} (final, device stopped)` : String(r.index),
-      String(r.devicePagesWritten),
-      String(r.pagesDirtied) + (r.unexpected === undefined ? '' : ` (${r.unexpected} unexpected)`),
-      formatBytesRounded(r.bytesDirtied),
-      formatMs(r.wallMs),
-      formatGiBps(r.gibPerSec),
-    ]);
-  }
-  return t.toString();
+/** The layout of the mappings in words. */
+function leavesText(leaf: bigint | 'mixed', mappings: readonly LeafMapping[]): string {
+  return leaf === 'mixed'
+    ? `mixed leaves (${mappings.filter((m) => m.leaf === 4096n).length} x ${formatBytesRounded(mappings[0]!.length)} at 4 KiB, the rest at 2 MiB)`
+    : `${formatBytes(leaf)} leaves`;
 }
 
-/**
- * Runs the command; writes to `out`.
- * @returns the exit status: 0 verified, 2 verification failed
- * @throws IovaBitmapError on any failure.
- */
-export async function runMigrateCommand(o: MigrateCommandOptions, out: NodeJS.WriteStream = process.stdout): Promise<number> {
-  checkReportGeometry(o.iovaSize, o.leaf === 'mixed' ? 2n * MiB : o.leaf);
-  if (o.bitmapPageSize < 4096n || (o.bitmapPageSize & (o.bitmapPageSize - 1n)) !== 0n || o.iovaSize % o.bitmapPageSize !== 0n) {
-    throw usageError('--bitmap-page-size', formatBytes(o.bitmapPageSize), `must be a power of two of at least 4 KiB that divides --iova-size`);
-  }
-  const pageRate = devicePageRate(o.rate);
-  const iova = BENCH_IOVA_BASE;
-  const length = o.iovaSize;
-  const t0 = performance.now();
-  const mappings = layoutMappings(iova, length, o.leaf);
-  checkMemory('iovabitmap migrate', migratePlan(o, mappings), 'use a smaller --iova-size, a larger --leaf or --bitmap-page-size');
+/** The sources of the migration, mapped clean. */
+function buildSources(o: MigrateCommandOptions, iova: bigint, mappings: readonly LeafMapping[]): { table?: IoPageTable; tracker?: VfTracker; units: UnitMap[] } {
   let table: IoPageTable | undefined;
   if (o.sources !== 'vf') {
     table = new IoPageTable({ format: o.format as IoPageTable['format'], name: 'iommu' });
     for (const m of mappings) table.map(m.iova, m.length, { leaf: m.leaf });
     table.setDirtyTracking(true);
   }
-  const tracker = o.sources === 'iommu' ? undefined : createTracker({ iova, length, pageBytes: 4096n });
-  const sources = [table, tracker].filter((s): s is IoPageTable | VfTracker => s !== undefined);
+  const tracker = o.sources === 'iommu' ? undefined : createTracker({ iova, length: o.iovaSize, pageBytes: 4096n });
   // The checker widens the ground truth to each source's units (a dirty 2 MiB leaf reports 512 pages).
   const units: UnitMap[] = [];
   if (table) units.push(mappingUnitMap(table.name, mappings));
   if (tracker) units.push(trackerUnitMap(tracker));
+  return { ...(table ? { table } : {}), ...(tracker ? { tracker } : {}), units };
+}
+
+/**
+ * Checks the options that depend on each other, quoting values as typed.
+ * @throws IovaBitmapError `EINVAL` naming the option.
+ */
+function checkMigrateOptions(o: MigrateCommandOptions): void {
+  checkReportGeometry(o.iovaSize, o.leaf === 'mixed' ? 2n * MiB : o.leaf, o.sources === 'vf' || o.leaf === 'mixed' ? undefined : o.format, o.typed);
+  if (o.bitmapPageSize < 4096n || (o.bitmapPageSize & (o.bitmapPageSize - 1n)) !== 0n || o.iovaSize % o.bitmapPageSize !== 0n) {
+    throw usageError('--bitmap-page-size', o.typed?.['--bitmap-page-size'] ?? formatBytes(o.bitmapPageSize), `must be a power of two of at least 4 KiB that divides --iova-size`);
+  }
+}
+
+/**
+ * Runs the command.
+ * @returns the exit status: 0 verified, 2 verification failed, 0 when interrupted (the caller
+ *   exits with the signal's status)
+ * @throws IovaBitmapError on any failure, after writing the document of what was done when the
+ *   migration had begun.
+ */
+export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo = processIo()): Promise<number> {
+  checkMigrateOptions(o);
+  await checkDocumentOptions(o);
+  const pageRate = devicePageRate(o.rate);
+  const iova = BENCH_IOVA_BASE;
+  const length = o.iovaSize;
+  const human = humanStream(o, io);
+  const started = new Date();
+  const t0 = performance.now();
+  const mappings = layoutMappings(iova, length, o.leaf);
+  checkMemory('iovabitmap migrate', migratePlan(o, mappings), 'use a smaller --iova-size, a larger --leaf or --bitmap-page-size');
+  const { table, tracker, units } = buildSources(o, iova, mappings);
+  const sources = [table, tracker].filter((s): s is IoPageTable | VfTracker => s !== undefined);
   const groundTruth = new IovaBitmap({ iova, length, pageSize: 4096 });
   let device: DeviceSimulator | undefined;
   let pool: Engine | undefined;
@@ -160,43 +176,73 @@ export async function runMigrateCommand(o: MigrateCommandOptions, out: NodeJS.Wr
     device = await DeviceSimulator.create();
     await device.attach({ groundTruth: groundTruth.share(), ...(table ? { pageTable: table.share() } : {}), ...(tracker ? { tracker: tracker.share() } : {}) });
     pool = await openEngine(o.threads);
-    const leaves =
-      o.leaf === 'mixed'
-        ? `mixed leaves (${mappings.filter((m) => m.leaf === 4096n).length} x ${formatBytesRounded(mappings[0]!.length)} at 4 KiB, the rest at 2 MiB)`
-        : `${formatBytes(o.leaf)} leaves`;
     const mem = table?.memoryStats();
-    out.write(
-      `migrate: ${formatBytes(length)} of IOVA, ${leaves}, sources ${o.sources}, bitmap pages ${formatBytes(o.bitmapPageSize)}, ` +
-        `${o.rounds} pre-copy rounds, ${o.threads} threads; device ${o.pattern} at ${o.rate === 'max' ? 'full speed' : `${formatBytes(o.rate)}/s`}, seed ${o.seed}\n` +
-        `setup: ${formatMs(performance.now() - t0)}` +
-        (mem ? `, page table ${formatBytesRounded(BigInt(mem.tableBytes))} for ${mem.leaves} leaves` : '') +
-        (tracker ? `, tracker at ${formatBytes(tracker.pageSize)} pages` : '') +
-        '\n',
-    );
-    await device.start({ pattern: o.pattern, rate: pageRate, seed: o.seed });
-    const result = await migrate({
-      bitmapPageSize: o.bitmapPageSize,
+    const setup: MigrateDocument['setup'] = {
+      iovaBytes: length,
+      leaf: o.leaf,
+      leaves: leavesText(o.leaf, mappings),
+      format: o.sources === 'vf' ? null : o.format,
+      sources: o.sources,
+      bitmapPageBytes: o.bitmapPageSize,
       rounds: o.rounds,
-      sources,
-      device,
-      pool,
+      threads: o.threads,
+      pattern: o.pattern,
+      rateBytesPerSec: o.rate,
       roundIntervalMs: o.roundInterval,
+      seed: o.seed,
       verifyEachRound: o.verifyEachRound,
-      units,
-    });
-    out.write(roundsTable(result.rounds) + '\n');
-    const v = result.verification;
-    out.write(
-      `verification: ${v.ok ? 'OK' : 'FAILED'}: ${v.groundTruthBits} pages written, ${v.reportedBits} reported, ${v.missing} missing, ${v.unexpected} unexpected; ` +
-        `total ${formatMs(result.totalMs)}\n`,
-    );
-    if (!v.ok) {
-      if (v.missing > 0) out.write(`  missing at: ${v.missingSample.map((x) => '0x' + x.toString(16)).join(' ')}\n`);
-      if (v.unexpected > 0) out.write(`  unexpected at: ${v.unexpectedSample.map((x) => '0x' + x.toString(16)).join(' ')}\n`);
+      setupMs: performance.now() - t0,
+      pageTable: mem ? { bytes: mem.tableBytes, leaves: mem.leaves } : null,
+      trackerPageBytes: tracker ? BigInt(tracker.pageSize) : null,
+    };
+    human.write(renderMigrateHead({ setup }));
+    await device.start({ pattern: o.pattern, rate: pageRate, seed: o.seed });
+    let doc: MigrateDocument;
+    try {
+      const result = await migrate({
+        bitmapPageSize: o.bitmapPageSize,
+        rounds: o.rounds,
+        sources,
+        device,
+        pool,
+        roundIntervalMs: o.roundInterval,
+        verifyEachRound: o.verifyEachRound,
+        units,
+        ...(io.signal === undefined ? {} : { signal: io.signal }),
+      });
+      doc = {
+        ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, true, started),
+        setup,
+        rounds: migrateRounds(result.rounds),
+        verification: migrateVerification(result.verification),
+        stopped: null,
+        totalMs: performance.now() - t0,
+      };
+    } catch (e) {
+      if (!MigrateError.is(e)) throw e;
+      const interrupted = io.signal?.aborted === true && e.code === 'ECANCELED';
+      doc = {
+        ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, false, started),
+        setup,
+        rounds: migrateRounds(e.rounds),
+        verification: null,
+        stopped: { reason: interrupted ? 'interrupted' : 'failed', code: e.code, failedRound: e.failedRound },
+        totalMs: performance.now() - t0,
+      };
+      human.write(renderMigrateText(doc, false));
+      await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
+      if (interrupted) return 0;
+      throw e;
     }
-    return v.ok ? 0 : 2;
+    human.write(renderMigrateText(doc, false));
+    await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
+    return doc.verification!.ok ? 0 : 2;
   } finally {
     await pool?.close();
     await device?.close();
   }
+}
+
+function migrateRenderers(doc: MigrateDocument): { json: () => string; markdown: () => string } {
+  return { json: () => toJsonText(doc), markdown: () => renderMigrateMarkdown(doc) };
 }

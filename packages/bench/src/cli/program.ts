@@ -10,16 +10,19 @@
  * option with a message naming the option and the value and exit status 1; errors found later
  * (a combination of options, a failed report) are thrown as IovaBitmapError and printed by
  * ./runCli.ts with their code, also with status 1. `migrate` exits with 2 when its no-loss
- * check fails.
+ * check fails, `bench --compare` with 4 when a cell regressed, and every command with 130 / 143
+ * after Ctrl-C / SIGTERM (./interrupts.ts) once it has written what it did.
+ * Every command takes `--json [file]` and `--markdown [file]` (./documentOutputs.ts).
  *
  * The program is built by a function (no global state), so tests can parse without spawning.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, type OutputConfiguration } from 'commander';
 import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
-import { byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption } from './cliOptions.js';
+import { addDocumentOptions, byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption, typedValues } from './cliOptions.js';
+import { processIo, type CommandIo } from './documentOutputs.js';
+import { toolVersion } from '../output/document.js';
 import { pteFormats } from '../harness/impls.js';
 import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.js';
 import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
@@ -27,14 +30,6 @@ import { BENCH_PATTERNS, BENCH_SOURCES } from '../harness/scenarios.js';
 
 /** What oversubscribing costs, for the help of every `--threads`. */
 const THREADS_COST = `at most ${MAX_POOL_THREADS} (4 × cores); each worker costs ~30 MiB and ~0.3 s to start from source, and threads above the core count time-share the cores`;
-
-function version(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Defaults of the workload options of one command. */
 interface WorkloadDefaults {
@@ -66,6 +61,8 @@ export interface ProgramOptions {
   readonly output?: OutputConfiguration;
   /** Throw a `CommanderError` instead of exiting the process on a usage error or `--help`. @defaultValue false */
   readonly exitOverride?: boolean;
+  /** Where the commands write, and the signal that aborts them (./interrupts.ts). @defaultValue the process's streams, no signal */
+  readonly io?: CommandIo;
 }
 
 /** Builds the `iovabitmap` program (settings are inherited by the subcommands). */
@@ -75,20 +72,27 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   if (options.exitOverride) program.exitOverride();
   program
     .description('Parallel IOVA dirty-page reporting (the Linux iova_bitmap on worker threads): reports, live migration, benchmarks.')
-    .version(version())
+    .version(toolVersion())
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nSizes take binary units (4K = 4KiB = 4096 bytes, 2M, 1G, 1TiB); rates take percentages (1%, 0.5%) or fractions (0.01).');
+    .addHelpText(
+      'after',
+      '\nSizes take binary units (4K = 4KiB = 4096 bytes, 2M, 1G, 1TiB); densities take percentages (1%, 0.5%, 100%) or fractions below 1 (0.01); ' +
+        'data rates take binary bytes (1GiB/s, 512K/s) or SI bits and bytes (10Gbit/s, 25Gb/s, 1.25GB/s).\n' +
+        'Every command writes its document with --json [file] or --markdown [file] (stdout without a file; the human text then goes to stderr).\n' +
+        'Exit status: 0 done, 1 error, 2 migrate verification failed, 4 bench --compare found a regression, 130 / 143 interrupted (Ctrl-C / SIGTERM).',
+    );
+  const io = options.io ?? processIo();
 
   const report = program.command('report').description('run one report over a synthetic dirty workload and print its statistics');
   addWorkloadOptions(report, { iovaSize: 64n << 30n, leaf: 4096n, sources: 'iommu' })
     .addOption(rateOption('--density <rate>', 'fraction of leaf entries dirty', 0.01))
     .addOption(choiceOption('--pattern <name>', 'placement of the dirty entries', BENCH_PATTERNS, 'uniform'))
     .addOption(countOption('--seed <n>', 'seed of the placement', { min: 0, max: 2 ** 32 - 1 }, 1))
-    .option('--sequential', 'use the sequential reporter (reportDirty) instead of the parallel engine', false)
-    .option('--json', 'print the statistics as JSON', false)
-    .addHelpText('after', '\nExample:\n  iovabitmap report --iova-size 1TiB --leaf 2M --density 50% --threads 2')
-    .action(async (opts: ReportCommandOptions) => {
-      await runReportCommand(opts);
+    .option('--sequential', 'use the sequential reporter (reportDirty) instead of the parallel engine', false);
+  addDocumentOptions(report, 'report')
+    .addHelpText('after', '\nExample:\n  iovabitmap report --iova-size 1TiB --leaf 2M --density 50% --threads 2 --json report.json')
+    .action(async (opts: ReportCommandOptions, cmd: Command) => {
+      await runReportCommand({ ...opts, typed: typedValues(cmd) }, io);
     });
 
   const migrate = program
@@ -98,21 +102,21 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addOption(sizeOption('--bitmap-page-size <size>', 'IOVA bytes per bitmap bit', 4096n))
     .addOption(countOption('--rounds <n>', 'pre-copy rounds before the final one', { min: 0, max: 1_000_000 }, 5))
     .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
-    .addOption(byteRateOption('--rate <bytes/s|max>', 'device write rate; below 4K/s the device writes less than a page per second', 256n << 20n))
+    .addOption(byteRateOption('--rate <rate|max>', 'device write rate; below 4K/s the device writes less than a page per second', 256n << 20n))
     .addOption(countOption('--round-interval <ms>', 'pause between pre-copy rounds, ms', { min: 0, max: 3_600_000 }, 50))
     .addOption(countOption('--seed <n>', 'seed of the device pattern', { min: 0, max: 2 ** 32 - 1 }, 1))
-    .option('--verify-each-round', 'check every round for pages no device wrote', false)
-    .addHelpText('after', '\nExit status: 0 when no page was lost or invented, 2 when the check failed, 1 on errors.')
-    .action(async (opts: MigrateCommandOptions) => {
-      process.exitCode = await runMigrateCommand(opts);
+    .option('--verify-each-round', 'check every round for pages no device wrote', false);
+  addDocumentOptions(migrate, 'migrate')
+    .addHelpText('after', '\nExit status: 0 when no page was lost or invented, 2 when the check failed, 1 on errors, 130 / 143 when interrupted.')
+    .action(async (opts: MigrateCommandOptions, cmd: Command) => {
+      process.exitCode = await runMigrateCommand({ ...opts, typed: typedValues(cmd) }, io);
     });
 
-  program
+  const bench = program
     .command('bench')
-    .description('measure the scenario matrix (quick by default) and print a table; optionally write JSON, Markdown and SVG charts')
-    .option('--full', 'the full matrix (every space, both patterns, every thread count); takes long', false)
-    .option('--json <file>', 'write the results as versioned JSON (schemaVersion 1)')
-    .option('--markdown <file>', 'write the results as Markdown tables')
+    .description('measure the scenario matrix (quick by default) and print a table; optionally write JSON, Markdown and SVG charts, or compare two runs')
+    .option('--full', 'the full matrix (every space, both patterns, every thread count); takes long', false);
+  addDocumentOptions(bench, 'bench')
     .option('--charts <dir>', 'write SVG charts (throughput against threads and against density)')
     .addOption(countListOption('--threads <list>', `engine thread counts, comma-separated (default: 1..cores and 2 × cores), each ${THREADS_COST}`, { min: 1, max: MAX_POOL_THREADS }))
     .option('--filter <text>', 'only cells whose "scenario impl" contains the text, or matches /regex/')
@@ -120,9 +124,15 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addOption(countOption('--min-samples <n>', 'minimum timed samples per cell (default 5 quick, 10 full)', { min: 1, max: 100_000 }))
     .addOption(countOption('--seed <n>', 'seed of the workloads', { min: 0, max: 2 ** 32 - 1 }, 1))
     .option('--list', 'list the cells that would run, and stop', false)
-    .addHelpText('after', '\nExamples:\n  iovabitmap bench --json bench.json --markdown bench.md --charts charts/\n  iovabitmap bench --filter density --threads 1,2')
+    .option('--compare <files...>', 'BASE.json [NEW.json]: compare two bench files (nothing runs), or BASE with a run made now; exit 4 when a cell regressed')
+    .addOption(rateOption('--threshold <rate>', 'a --compare regression is a cell significantly slower by more than this', 0.1))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  iovabitmap bench --json bench.json --markdown bench.md --charts charts/\n  iovabitmap bench --filter density --threads 1,2\n' +
+        '  iovabitmap bench --compare before.json after.json\n  iovabitmap bench --filter sources --compare before.json --json after.json',
+    )
     .action(async (opts: BenchCommandOptions) => {
-      await runBenchCommand(opts);
+      process.exitCode = await runBenchCommand(opts, io);
     });
 
   return program;

@@ -2,19 +2,25 @@
  * runCli: the `iovabitmap` command line as a function: parse, run, report errors the CLI's way.
  * Runs on the main thread.
  *
+ * While the command runs, SIGINT and SIGTERM abort it through ./interrupts.ts: the command writes
+ * what it did, and the exit status is then 130 (SIGINT) or 143 (SIGTERM) whatever the command
+ * returned. Errors are printed on stderr with their code (exit status 1).
+ *
  * Apart from ./program.ts so that its declaration imports nothing from commander: it is public,
  * and no public declaration file reaches a third party's types (test/fast/build.test.ts).
  */
 import { IovaBitmapError } from '@iovabitmap/core';
 import { buildProgram } from './program.js';
+import { trapInterrupts } from './interrupts.js';
 
 /**
  * Parses `argv` (as `process.argv`) and runs the command; prints errors and sets
- * `process.exitCode` (1 on error).
+ * `process.exitCode` (1 on error, 130 / 143 after SIGINT / SIGTERM).
  */
 export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
+  const interrupts = trapInterrupts();
   try {
-    await buildProgram().parseAsync([...argv]);
+    await buildProgram({ io: { stdout: process.stdout, stderr: process.stderr, signal: interrupts.signal } }).parseAsync([...argv]);
   } catch (e) {
     if (IovaBitmapError.is(e)) {
       const x = e as IovaBitmapError;
@@ -23,5 +29,8 @@ export async function runCli(argv: readonly string[] = process.argv): Promise<vo
       process.stderr.write(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     }
     process.exitCode = 1;
+  } finally {
+    if (interrupts.exitStatus !== undefined) process.exitCode = interrupts.exitStatus;
+    interrupts.dispose();
   }
 }

@@ -16,10 +16,11 @@
  *                         (on the engine record with 1 thread)
  *
  * A ratio whose reference was not measured (filtered out, engine unavailable...) is `null`, never
- * a guess. Ratios of two medians are what the run supports; no confidence interval is claimed for
+ * a guess; so is every ratio of a cell flagged `no-dirty-units` (a density that placed nothing: the
+ * cell did not measure what its scenario says, ../output/schema.ts RecordFlag). Ratios of two medians are what the run supports; no confidence interval is claimed for
  * them (each median carries its own `rme`).
  */
-import type { ImplName, ResultRecord } from '../output/schema.js';
+import { recordFlags, type ImplName, type ResultRecord } from '../output/schema.js';
 import type { Scenario } from './scenarios.js';
 
 /** One tinybench result. */
@@ -36,6 +37,8 @@ export interface Measurement {
   readonly rme: number;
   /** Timed samples (count). */
   readonly samples: number;
+  /** Walk time of every timed sample, milliseconds. */
+  readonly samplesMs: readonly number[];
 }
 
 /** Facts about the workload that the records repeat. */
@@ -67,7 +70,10 @@ export function deriveRecords(scenario: Scenario, facts: WorkloadFacts, measurem
   const readLimit = find('read-limit')?.medianMs;
   const w = scenario.workload;
   const iovaGiB = Number(w.iovaBytes) / GIB;
-  return measurements.map((m) => ({
+  const ratios = !(w.density > 0 && facts.dirtyUnits === 0);
+  return measurements.map((m) => {
+    const flags = recordFlags({ density: w.density, dirtyUnits: facts.dirtyUnits, rme: m.rme });
+    return {
     scenario: scenario.id,
     group: scenario.group,
     impl: m.impl,
@@ -88,10 +94,13 @@ export function deriveRecords(scenario: Scenario, facts: WorkloadFacts, measurem
     nsPerPte: (m.medianMs * 1e6) / facts.leafEntries,
     gibPerSec: iovaGiB / (m.medianMs / 1000),
     rme: m.rme,
-    speedupVs1Thread: m.impl === 'engine' && engine1 !== undefined ? engine1 / m.medianMs : null,
-    speedupVsSequential: seq !== undefined ? seq / m.medianMs : null,
-    pctOfReadLimit: m.impl !== 'read-limit' && readLimit !== undefined ? (readLimit / m.medianMs) * 100 : null,
-    poolOverheadPct: m.impl === 'engine' && m.threads === 1 && seq !== undefined ? ((m.medianMs - seq) / seq) * 100 : null,
+    speedupVs1Thread: ratios && m.impl === 'engine' && engine1 !== undefined ? engine1 / m.medianMs : null,
+    speedupVsSequential: ratios && seq !== undefined ? seq / m.medianMs : null,
+    pctOfReadLimit: ratios && m.impl !== 'read-limit' && readLimit !== undefined ? (readLimit / m.medianMs) * 100 : null,
+    poolOverheadPct: ratios && m.impl === 'engine' && m.threads === 1 && seq !== undefined ? ((m.medianMs - seq) / seq) * 100 : null,
     samples: m.samples,
-  }));
+    samplesMs: [...m.samplesMs].sort((a, b) => a - b),
+    flags,
+    };
+  });
 }

@@ -20,7 +20,12 @@
  * 4. Every timed report is checked: its `bitsSet` must equal the workload's `bitsExpected`
  *    (computed from the placement, not from any reporter), and `per-bit-atomic` must really have
  *    written through its per-bit writer. A mismatch aborts the run: a wrong report has no speed.
- * 5. The medians of the scenario become records (./metrics.ts).
+ * 5. The medians of the scenario become records (./metrics.ts), with every timed sample kept
+ *    (`samplesMs`: the Mann-Whitney test of `bench --compare` and the charts' error bars use them).
+ * An abort (`signal`: the CLI's Ctrl-C) stops the report in flight within a chunk (the signal goes
+ * to the engine's report and to tinybench); runBench then resolves, not rejects, with the cells
+ * measured so far and `complete: false`. The steps are named functions below: openRun,
+ * measureScenario, workloadFor, cellMeasurement, measureCell, benchFile.
  *
  * Implementations: `engine` = ReportPool at the cell's thread count (one pool per thread count,
  * kept across cells and closed at the end; tinybench's warm-up runs the pool's first, slower
@@ -36,7 +41,8 @@ import { orReduceLowWords } from './kernels.js';
 import { deriveRecords, type Measurement, type WorkloadFacts } from './metrics.js';
 import { silentObserver, type RunObserver } from '../output/progress.js';
 import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenarios.js';
-import { machineInfo, SCHEMA_VERSION, type BenchFile, type ResultRecord } from '../output/schema.js';
+import { SCHEMA_VERSION, type BenchFile, type ResultRecord } from '../output/schema.js';
+import { documentHeader } from '../output/document.js';
 import { combinePlans, planBytes, type MemoryPlan } from './memoryBudget.js';
 import { buildWorkload, workloadPlan, type Workload } from './workload.js';
 
@@ -88,7 +94,10 @@ export interface RunBenchOptions {
   readonly warmupIterations?: number;
   /** Progress. @defaultValue silentObserver */
   readonly observer?: RunObserver;
-  /** Stops the run between iterations. */
+  /**
+   * Stops the run: the report in flight stops within a chunk, and {@link runBench} resolves with
+   * the cells measured so far and `complete: false` (it does not reject).
+   */
   readonly signal?: AbortSignal;
   /** Recorded in the file: full matrix? @defaultValue false */
   readonly full?: boolean;
@@ -121,87 +130,190 @@ function median(xs: number[]): number {
   return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
+/** tinybench settings of every cell of a run. */
+interface CellSettings {
+  readonly timeMs: number;
+  readonly minIterations: number;
+  readonly warmupMs: number;
+  readonly warmupIterations: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** The state of one run, shared by its steps. */
+interface BenchRun {
+  readonly options: RunBenchOptions;
+  readonly settings: CellSettings;
+  readonly observer: RunObserver;
+  /** Index of the last scenario that needs each workload. */
+  readonly lastUse: Map<string, number>;
+  /** Workloads alive, by key. */
+  readonly workloads: Map<string, Workload>;
+  /** Measurements made, by `workloadKey|impl|threads`: a cell listed twice is measured once. */
+  readonly measured: Map<string, Measurement>;
+  /** One engine per thread count, kept to the end. */
+  readonly engines: Map<number, Engine>;
+  readonly results: ResultRecord[];
+  readonly notes: string[];
+}
+
+const measurementKey = (scenario: Scenario, run: RunSpec): string => `${scenario.workloadKey}|${run.impl}|${run.threads}`;
+
 /**
- * Runs the scenarios and returns the bench file (see the module comment).
- * @throws IovaBitmapError `EIO` when a report sets the wrong number of bits, `ECANCELED` when
- *   aborted, and the sources' and engine's own errors.
+ * The time budget of each planned cell, in run order (warm-up plus timed budget; 0 for a cell
+ * that reuses an earlier measurement): the progress bar's ETA is estimated from it
+ * (../output/eta.ts).
+ */
+export function cellBudgets(scenarios: readonly Scenario[], s: Pick<CellSettings, 'timeMs' | 'warmupMs'>): number[] {
+  const seen = new Set<string>();
+  return scenarios.flatMap((sc) =>
+    sc.runs.map((r) => {
+      const key = measurementKey(sc, r);
+      if (seen.has(key)) return 0;
+      seen.add(key);
+      return s.warmupMs + s.timeMs;
+    }),
+  );
+}
+
+/**
+ * Runs the scenarios and returns the bench file (see the module comment). Aborted through
+ * `options.signal`, it resolves with what was measured and `complete: false`.
+ * @throws IovaBitmapError `EIO` when a report sets the wrong number of bits, and the sources' and
+ *   engine's own errors.
  */
 export async function runBench(options: RunBenchOptions): Promise<BenchFile> {
   const t0 = performance.now();
   const started = new Date();
-  const obs = options.observer ?? silentObserver;
-  const timeMs = options.timeMs ?? 500;
-  const minIterations = options.minIterations ?? 5;
-  const notes: string[] = [];
-  const scenarios = options.scenarios;
-  const last = lastUses(scenarios);
-  const workloads = new Map<string, Workload>();
-  const measured = new Map<string, Measurement>();
-  const engines = new Map<number, Engine>();
-  const engineFor = async (threads: number): Promise<Engine> => {
-    let e = engines.get(threads);
-    if (e === undefined) engines.set(threads, (e = await openEngine(threads)));
-    return e;
-  };
-  const results: ResultRecord[] = [];
-  obs.start(scenarios.reduce((n, s) => n + s.runs.length, 0));
+  const run = openRun(options);
+  const total = options.scenarios.reduce((n, s) => n + s.runs.length, 0);
+  run.observer.start(total, cellBudgets(options.scenarios, run.settings));
+  let complete = true;
   try {
-    for (const [i, scenario] of scenarios.entries()) {
-      let w = workloads.get(scenario.workloadKey);
-      if (w === undefined) {
-        obs.measuring(`${scenario.id}: building the workload`);
-        w = buildWorkload(scenario.workload);
-        workloads.set(scenario.workloadKey, w);
-      }
-      const facts: WorkloadFacts = {
-        leafEntries: w.leafEntries,
-        dirtyUnits: w.dirtyUnits,
-        bitsExpected: w.bitsExpected,
-        trackerPageBytes: w.trackerPageBytes,
-        bitmapPageBytes: BENCH_BITMAP_PAGE_BYTES,
-      };
-      const ms: Measurement[] = [];
-      for (const run of scenario.runs) {
-        const label = cellLabel(scenario, run);
-        const key = `${scenario.workloadKey}|${run.impl}|${run.threads}`;
-        let m = measured.get(key);
-        if (m === undefined) {
-          const skip = skipReason(run, w);
-          if (skip !== undefined) {
-            notes.push(`skipped ${label}: ${skip}`);
-            obs.skipped(label, skip);
-            continue;
-          }
-          obs.measuring(label);
-          const engine = run.impl === 'engine' ? await engineFor(run.threads) : undefined;
-          m = await measureCell(w, run, engine, { timeMs, minIterations, warmupMs: options.warmupMs ?? 100, warmupIterations: options.warmupIterations ?? 2, signal: options.signal, label });
-          measured.set(key, m);
-        }
-        ms.push(m);
-        obs.measured(label, deriveRecords(scenario, facts, [m])[0]!);
-      }
-      results.push(...deriveRecords(scenario, facts, ms));
-      if (last.get(scenario.workloadKey) === i) workloads.delete(scenario.workloadKey);
+    for (const [i, scenario] of options.scenarios.entries()) {
+      await yieldToEventLoop();
+      if (options.signal?.aborted) throw aborted('the run');
+      await measureScenario(run, scenario, i);
+    }
+  } catch (e) {
+    if (options.signal?.aborted !== true) throw e;
+    complete = false;
+    run.notes.push('interrupted: the results hold the cells measured until then');
+  } finally {
+    run.observer.stop();
+    await Promise.all([...run.engines.values()].map((e) => e.close()));
+  }
+  return benchFile(run, started, performance.now() - t0, complete);
+}
+
+/** Lets the event loop run (signal handlers, timers): outside every timed region. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function aborted(what: string): IovaBitmapError {
+  return new IovaBitmapError('ECANCELED', `${what}: the benchmark was aborted`);
+}
+
+/** Step 1: the run's state and settings, from the options and their defaults. */
+function openRun(options: RunBenchOptions): BenchRun {
+  return {
+    options,
+    settings: {
+      timeMs: options.timeMs ?? 500,
+      minIterations: options.minIterations ?? 5,
+      warmupMs: options.warmupMs ?? 100,
+      warmupIterations: options.warmupIterations ?? 2,
+      signal: options.signal,
+    },
+    observer: options.observer ?? silentObserver,
+    lastUse: lastUses(options.scenarios),
+    workloads: new Map(),
+    measured: new Map(),
+    engines: new Map(),
+    results: [],
+    notes: [],
+  };
+}
+
+/** Step 2: one scenario: its workload, each cell, its records (also those of a scenario cut short by an abort). */
+async function measureScenario(run: BenchRun, scenario: Scenario, index: number): Promise<void> {
+  const w = workloadFor(run, scenario);
+  const facts: WorkloadFacts = {
+    leafEntries: w.leafEntries,
+    dirtyUnits: w.dirtyUnits,
+    bitsExpected: w.bitsExpected,
+    trackerPageBytes: w.trackerPageBytes,
+    bitmapPageBytes: BENCH_BITMAP_PAGE_BYTES,
+  };
+  const ms: Measurement[] = [];
+  try {
+    for (const spec of scenario.runs) {
+      const m = await cellMeasurement(run, scenario, spec, w);
+      if (m === undefined) continue;
+      ms.push(m);
+      run.observer.measured(cellLabel(scenario, spec), deriveRecords(scenario, facts, [m])[0]!);
     }
   } finally {
-    obs.stop();
-    await Promise.all([...engines.values()].map((e) => e.close()));
+    run.results.push(...deriveRecords(scenario, facts, ms));
+    if (run.lastUse.get(scenario.workloadKey) === index) run.workloads.delete(scenario.workloadKey);
   }
+}
+
+/** Step 3: the scenario's workload, built on first use (dropped after its last use by measureScenario). */
+function workloadFor(run: BenchRun, scenario: Scenario): Workload {
+  let w = run.workloads.get(scenario.workloadKey);
+  if (w === undefined) {
+    run.observer.measuring(`${scenario.id}: building the workload`);
+    w = buildWorkload(scenario.workload);
+    run.workloads.set(scenario.workloadKey, w);
+  }
+  return w;
+}
+
+/** Step 4: one cell: measured now, reused from an earlier scenario, or skipped (`undefined`, with a note). */
+async function cellMeasurement(run: BenchRun, scenario: Scenario, spec: RunSpec, w: Workload): Promise<Measurement | undefined> {
+  const label = cellLabel(scenario, spec);
+  const key = measurementKey(scenario, spec);
+  const known = run.measured.get(key);
+  if (known !== undefined) return known;
+  if (run.settings.signal?.aborted) throw aborted(label);
+  const skip = skipReason(spec, w);
+  if (skip !== undefined) {
+    run.notes.push(`skipped ${label}: ${skip}`);
+    run.observer.skipped(label, skip);
+    return undefined;
+  }
+  run.observer.measuring(label);
+  const engine = spec.impl === 'engine' ? await engineFor(run, spec.threads) : undefined;
+  const m = await measureCell(w, spec, engine, { ...run.settings, label });
+  run.measured.set(key, m);
+  return m;
+}
+
+/** The engine at `threads`, started on first use. */
+async function engineFor(run: BenchRun, threads: number): Promise<Engine> {
+  let e = run.engines.get(threads);
+  if (e === undefined) run.engines.set(threads, (e = await openEngine(threads)));
+  return e;
+}
+
+/** Step 5: the document. */
+function benchFile(run: BenchRun, started: Date, wallMs: number, complete: boolean): BenchFile {
+  const o = run.options;
   return {
-    schemaVersion: SCHEMA_VERSION,
-    tool: 'iovabitmap bench',
-    machine: machineInfo(started),
+    ...documentHeader('bench', SCHEMA_VERSION, complete, started),
     run: {
-      full: options.full ?? false,
-      filter: options.filter ?? null,
-      threads: [...options.threads],
-      timeMs,
-      minIterations,
-      seed: options.seed,
-      wallMs: performance.now() - t0,
-      notes,
+      full: o.full ?? false,
+      filter: o.filter ?? null,
+      threads: [...o.threads],
+      timeMs: run.settings.timeMs,
+      minIterations: run.settings.minIterations,
+      seed: o.seed,
+      wallMs,
+      notes: run.notes,
+      warmupMs: run.settings.warmupMs,
     },
-    results,
+    results: run.results,
   };
 }
 
@@ -212,7 +324,7 @@ function skipReason(run: RunSpec, w: Workload): string | undefined {
   return undefined;
 }
 
-function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label: string): CellTiming {
+function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label: string, signal: AbortSignal | undefined): CellTiming {
   const checkBits = (bitsSet: number | undefined): void => {
     if (bitsSet !== w.bitsExpected) {
       throw new IovaBitmapError('EIO', `${label}: the report set ${bitsSet} bits, the workload has ${w.bitsExpected}`, {
@@ -223,7 +335,11 @@ function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label
   const fromStats = (s: ReportStats) => ({ walkMs: s.elapsedMs, bitsSet: s.bitsSet });
   switch (run.impl) {
     case 'engine':
-      return { restores: true, verify: checkBits, report: async () => fromStats(await engine!.report({ bitmap: w.bitmap, sources: w.sources })) };
+      return {
+        restores: true,
+        verify: checkBits,
+        report: async () => fromStats(await engine!.report({ bitmap: w.bitmap, sources: w.sources, ...(signal === undefined ? {} : { signal }) })),
+      };
     case 'sequential':
       return { restores: true, verify: checkBits, report: async () => fromStats(reportDirty({ bitmap: w.bitmap, sources: w.sources })) };
     case 'per-bit-atomic': {
@@ -257,13 +373,8 @@ function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label
   }
 }
 
-async function measureCell(
-  w: Workload,
-  run: RunSpec,
-  engine: Engine | undefined,
-  o: { timeMs: number; minIterations: number; warmupMs: number; warmupIterations: number; signal: AbortSignal | undefined; label: string },
-): Promise<Measurement> {
-  const timing = cellTiming(w, run, engine, o.label);
+async function measureCell(w: Workload, run: RunSpec, engine: Engine | undefined, o: CellSettings & { readonly label: string }): Promise<Measurement> {
+  const timing = cellTiming(w, run, engine, o.label, o.signal);
   const bench = new Bench({
     name: o.label,
     time: o.timeMs,
@@ -271,12 +382,15 @@ async function measureCell(
     warmupTime: o.warmupMs,
     warmupIterations: o.warmupIterations,
     throws: true,
+    retainSamples: true,
     ...(o.signal ? { signal: o.signal } : {}),
   });
   let callMs: number[] = [];
   bench.add(
     o.label,
     async () => {
+      // A synchronous reporter never yields; without this, Ctrl-C would wait for the whole cell.
+      await yieldToEventLoop();
       const a = performance.now();
       if (timing.restores) w.restore();
       const b = performance.now();
@@ -292,10 +406,15 @@ async function measureCell(
       },
     },
   );
-  await bench.run();
+  try {
+    await bench.run();
+  } catch (e) {
+    if (o.signal?.aborted) throw aborted(o.label);
+    throw e;
+  }
   const task = bench.tasks[0]!;
   const r = task.result;
-  if (o.signal?.aborted) throw new IovaBitmapError('ECANCELED', `${o.label}: the benchmark was aborted`);
+  if (o.signal?.aborted) throw aborted(o.label);
   if (r.state !== 'completed') {
     const why = r.state === 'errored' ? r.error : undefined;
     if (IovaBitmapError.is(why)) throw why;
@@ -308,5 +427,6 @@ async function measureCell(
     medianCallMs: median(callMs),
     rme: r.latency.rme,
     samples: r.latency.samplesCount,
+    samplesMs: [...(r.latency.samples ?? [])],
   };
 }

@@ -166,7 +166,7 @@ export function buildMatrix(options: MatrixOptions): Scenario[] {
   for (const space of BENCH_SPACES) add('leaf', { ...base, ...space }, [...engineAt(full ? threads : [atCores]), ...all]);
 
   for (const source of BENCH_SOURCES) {
-    add('sources', { ...base, source }, [...engineAt(full ? threads : [1, atCores]), ...singles('sequential')]);
+    add('sources', { ...base, source }, [...engineAt(full ? threads : [...new Set([1, atCores])]), ...singles('sequential')]);
   }
 
   for (const format of options.formats) {

@@ -39,8 +39,10 @@ export interface Workload {
   readonly sources: readonly DmaWritable[];
   /** Tracker page size, bytes; `null` when no tracker is read. */
   readonly trackerPageBytes: bigint | null;
-  /** Leaf entries one report walks: leaf PTEs plus tracker pages (count). */
+  /** Leaf entries one report walks: leaf PTEs plus tracker pages (count); the sum of `sourceEntries`. */
   readonly leafEntries: number;
+  /** Per source, in report order: its name, its kind and the leaf entries it has (PTEs or tracker pages). */
+  readonly sourceEntries: readonly SourceEntries[];
   /** Units placed dirty (leaves, or tracker pages for VF only). */
   readonly dirtyUnits: number;
   /** Bits a report sets in a clear bitmap. */
@@ -51,6 +53,16 @@ export interface Workload {
   readonly readViews: readonly Uint32Array[];
   /** Puts the dirty state back as built and clears the bitmap. */
   restore(): void;
+}
+
+/** The leaf entries of one source of a workload. */
+export interface SourceEntries {
+  /** The source's name (`iommu`, `vf`). */
+  readonly name: string;
+  /** `iommu`: leaf PTEs of the page table; `vf`: pages of the VF tracker. */
+  readonly kind: 'iommu' | 'vf';
+  /** How many (count). */
+  readonly entries: number;
 }
 
 /**
@@ -112,7 +124,11 @@ export function buildWorkload(spec: WorkloadSpec): Workload {
 
   const bitmap = benchBitmap(iova, length, BENCH_BITMAP_PAGE_BYTES);
   const bitsPerUnit = Number(unitBytes / BENCH_BITMAP_PAGE_BYTES);
-  const leafEntries = (useTable ? Number(length / spec.leafBytes) : 0) + (useTracker ? Number(length / BENCH_TRACKER_PAGE_BYTES) : 0);
+  const sourceEntries: SourceEntries[] = [
+    ...(useTable ? [{ name: sources[0]!.name, kind: 'iommu' as const, entries: Number(length / spec.leafBytes) }] : []),
+    ...(useTracker ? [{ name: sources.at(-1)!.name, kind: 'vf' as const, entries: Number(length / BENCH_TRACKER_PAGE_BYTES) }] : []),
+  ];
+  const leafEntries = sourceEntries.reduce((n, s) => n + s.entries, 0);
   const memory = sources.flatMap((s) => sourceMemory(s));
   const saved = memory.map((sab) => new Uint8Array(sab).slice());
   return {
@@ -121,6 +137,7 @@ export function buildWorkload(spec: WorkloadSpec): Workload {
     sources,
     trackerPageBytes: useTracker ? BENCH_TRACKER_PAGE_BYTES : null,
     leafEntries,
+    sourceEntries,
     dirtyUnits,
     bitsExpected: dirtyUnits * bitsPerUnit,
     setupMs: performance.now() - t0,

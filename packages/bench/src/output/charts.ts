@@ -3,14 +3,22 @@
  *
  * Theory of operation
  * -------------------
- * Two kinds of chart, one line (series) per implementation, throughput in GiB of IOVA per second
- * on a log axis (the implementations differ by orders of magnitude):
+ * Two kinds of chart, one series per implementation, throughput in GiB of IOVA per second on a log
+ * axis (the implementations differ by orders of magnitude; the axis title says "log scale"):
  * - *against threads*, one chart per scenario of the `threads` group: the engine's line over its
  *   thread counts; the single-threaded implementations (sequential, per-bit-atomic, read-limit)
- *   as dashed horizontal rules at their throughput, since they have no thread axis.
+ *   as dashed horizontal rules at their throughput, since they have no thread axis; the legend
+ *   says so (a second legend, by line style). Thread counts above the machine's cores are on a
+ *   shaded band labelled "oversubscribed".
  * - *against density*, one chart per (space, pattern, sources, format) of the `density` group:
- *   density on an ordinal axis (0%, 1%, 50%, 100%), one line per implementation (the engine once
- *   per thread count measured).
+ *   density on a quantitative symlog axis (0, 1%, 50%, 100% at their distances: 0 → 1% is short,
+ *   1% → 50% long), one line per implementation (the engine once per thread count; a count above
+ *   the cores is labelled oversubscribed). Cells flagged `no-dirty-units` are left out (they did
+ *   not measure their density).
+ * Every point has an error bar: the 95% interval of its median (./schema.ts medianIntervalMs: from
+ * the samples, or ± rme for a v1 file) turned into throughput. Every chart's subtitle says the
+ * workload in words and, on a second line, the machine: CPU, cores, Node version, date.
+ *
  * A vega-lite spec is compiled to vega and rendered by `vega.View(...).toSVG()` with the `none`
  * renderer, which needs no canvas (text widths are estimated). File names are slugs of the
  * scenario, so reruns overwrite the same files.
@@ -19,9 +27,10 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ResultRecord } from './schema.js';
+import { medianIntervalMs, type BenchFile, type ResultRecord } from './schema.js';
+import type { MachineInfo } from './document.js';
 import { spaceLabel } from '../harness/scenarios.js';
-import { formatRate } from '../units.js';
+import { formatBytes, formatRate } from '../units.js';
 import { makeDirs } from './outputPaths.js';
 
 /** One chart to write. */
@@ -32,9 +41,62 @@ export interface ChartSpec {
   readonly spec: TopLevelSpec;
 }
 
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+/** Line style legend: what solid and dashed mean. */
+const ENGINE_KIND = 'engine: over worker threads (solid)';
+const SINGLE_KIND = 'single thread, no thread axis (dashed)';
+
 const slug = (s: string): string => s.replace(/[^A-Za-z0-9.@]+/g, '-').replace(/^-|-$/g, '');
-const series = (r: ResultRecord): string => (r.impl === 'engine' ? `engine ×${r.threads}` : r.impl);
-const Y = { field: 'gibPerSec', type: 'quantitative', title: 'GiB of IOVA per second', scale: { type: 'log' } } as const;
+const Y = { field: 'gibPerSec', type: 'quantitative', title: 'GiB of IOVA per second (log scale)', scale: { type: 'log' } } as const;
+const LEGEND = { symbolType: 'stroke', symbolStrokeWidth: 2, labelLimit: 320 } as const;
+const COLOR = { field: 'series', type: 'nominal', title: 'implementation', legend: LEGEND } as const;
+const DASH = {
+  field: 'kind',
+  type: 'nominal',
+  title: 'line style',
+  scale: { domain: [ENGINE_KIND, SINGLE_KIND], range: [[1, 0], [6, 4]] },
+  legend: { ...LEGEND, symbolSize: 400, encode: { symbols: { update: { stroke: { value: '#444444' } } } } },
+} as const;
+
+/** The error bars layer (named, so that its marks are recognisable in the SVG: `errorbars_*`). */
+const ERRORBARS = (x: object): object => ({
+  name: 'errorbars',
+  mark: { type: 'errorbar', ticks: true },
+  encoding: { x, y: { ...Y, field: 'gibLo' }, y2: { field: 'gibHi' }, color: COLOR },
+});
+
+const SOURCE_WORDS: Readonly<Record<string, string>> = { iommu: 'IOMMU walk', vf: 'VF tracker', both: 'IOMMU walk + VF tracker' };
+
+/** The workload of a record in words: `64 GiB at 4 KiB leaves, uniform, IOMMU walk (vtd-ss)`; `density` adds the density. */
+export function workloadWords(r: ResultRecord, density = true): string {
+  const dirty = density ? `, ${formatRate(r.density)} dirty` : '';
+  return `${formatBytes(r.iovaBytes)} of IOVA at ${formatBytes(r.leafBytes)} leaves${dirty} (${r.pattern}), ${SOURCE_WORDS[r.source] ?? r.source}${r.format === null ? '' : ` (${r.format})`}`;
+}
+
+/** The machine line of a chart. */
+function machineWords(m: MachineInfo): string {
+  return `${m.cpuModel}, ${m.cores} logical CPUs, Node ${m.node}, ${m.date.slice(0, 10)}`;
+}
+
+/**
+ * A record as a chart point: throughput at the median and its interval, and what the legend
+ * needs. `byThreads`: the engine is one series over its thread counts (threads chart), else one
+ * series per thread count.
+ */
+function point(r: ResultRecord, cores: number, byThreads = false): Record<string, unknown> {
+  const { loMs, hiMs } = medianIntervalMs(r);
+  const gib = r.gibPerSec * r.medianMs; // GiB/s × ms: throughput = gib / ms
+  const over = r.impl === 'engine' && r.threads > cores;
+  return {
+    series: r.impl !== 'engine' ? r.impl : byThreads ? 'engine' : `engine ×${r.threads}${over ? ' (oversubscribed)' : ''}`,
+    kind: r.impl === 'engine' ? ENGINE_KIND : SINGLE_KIND,
+    threads: r.threads,
+    densityPct: r.density * 100,
+    gibPerSec: r.gibPerSec,
+    gibLo: hiMs > 0 ? gib / hiMs : r.gibPerSec,
+    gibHi: loMs > 0 ? gib / loMs : r.gibPerSec,
+  };
+}
 
 /** Renders a vega-lite spec to an SVG document. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
@@ -46,72 +108,89 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** The throughput-against-threads chart of one scenario. */
-export function threadsChart(records: readonly ResultRecord[]): TopLevelSpec {
-  const multi = records.filter((r) => r.impl === 'engine').map((r) => ({ series: r.impl, threads: r.threads, gibPerSec: r.gibPerSec }));
-  const single = records.filter((r) => r.impl !== 'engine').map((r) => ({ series: r.impl, gibPerSec: r.gibPerSec }));
-  const color = { field: 'series', type: 'nominal', title: 'implementation' } as const;
+/** The throughput-against-threads chart of one scenario, measured on `machine`. */
+export function threadsChart(records: readonly ResultRecord[], machine: MachineInfo): TopLevelSpec {
+  const cores = machine.cores;
+  const multi = records.filter((r) => r.impl === 'engine').map((r) => point(r, cores, true));
+  const single = records.filter((r) => r.impl !== 'engine').map((r) => point(r, cores));
+  const threads = [...new Set(multi.map((m) => m.threads as number))].sort((a, b) => a - b);
+  const maxThreads = threads.at(-1) ?? 1;
+  const x = { field: 'threads', type: 'quantitative', title: 'worker threads', scale: { domain: [0.5, maxThreads + 0.5] }, axis: { values: threads, format: 'd' } } as const;
+  const layers: unknown[] = [];
+  if (maxThreads > cores) {
+    layers.push(
+      { data: { values: [{ from: cores + 0.5, to: maxThreads + 0.5 }] }, mark: { type: 'rect', color: '#eeeeee' }, encoding: { x: { field: 'from', type: 'quantitative', scale: x.scale }, x2: { field: 'to' } } },
+      {
+        data: { values: [{ at: (cores + 0.5 + maxThreads + 0.5) / 2, text: `oversubscribed (> ${cores} cores)` }] },
+        mark: { type: 'text', baseline: 'top', y: 4, color: '#666666' },
+        encoding: { x: { field: 'at', type: 'quantitative', scale: x.scale }, text: { field: 'text' } },
+      },
+    );
+  }
+  layers.push(
+    {
+      data: { values: multi },
+      layer: [
+        { mark: { type: 'line', point: true }, encoding: { x, y: Y, color: COLOR, strokeDash: DASH } },
+        ERRORBARS(x),
+      ],
+    },
+    { data: { values: single }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { y: Y, color: COLOR, strokeDash: DASH } },
+    // The baselines' intervals: a thin band around each dashed rule.
+    { data: { values: single }, mark: { type: 'rect', opacity: 0.15 }, encoding: { y: { ...Y, field: 'gibLo' }, y2: { field: 'gibHi' }, color: COLOR } },
+  );
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Throughput against threads', subtitle: records[0]!.scenario },
+    $schema: SCHEMA,
+    title: { text: 'Throughput against worker threads', subtitle: [workloadWords(records[0]!), machineWords(machine)] },
     width: 480,
     height: 300,
-    layer: [
-      {
-        data: { values: multi },
-        mark: { type: 'line', point: true },
-        encoding: {
-          x: { field: 'threads', type: 'quantitative', title: 'worker threads', axis: { values: [...new Set(multi.map((m) => m.threads))], format: 'd' } },
-          y: Y,
-          color,
-        },
-      },
-      {
-        data: { values: single },
-        mark: { type: 'rule', strokeDash: [6, 4], strokeWidth: 2 },
-        encoding: { y: Y, color },
-      },
-    ],
-  };
+    layer: layers,
+  } as TopLevelSpec;
 }
 
-/** The throughput-against-density chart of records that differ only in density. */
-export function densityChart(records: readonly ResultRecord[], subtitle: string): TopLevelSpec {
-  const values = records.map((r) => ({ series: series(r), density: formatRate(r.density), order: r.density, gibPerSec: r.gibPerSec }));
-  const densities = [...new Set([...records].sort((a, b) => a.density - b.density).map((r) => formatRate(r.density)))];
+/** The throughput-against-density chart of records that differ only in density, measured on `machine`. */
+export function densityChart(records: readonly ResultRecord[], machine: MachineInfo): TopLevelSpec {
+  const values = records.filter((r) => !r.flags.includes('no-dirty-units')).map((r) => point(r, machine.cores));
+  const densities = [...new Set(values.map((v) => v.densityPct as number))].sort((a, b) => a - b);
+  const x = {
+    field: 'densityPct',
+    type: 'quantitative',
+    title: 'dirty density, % (symlog scale)',
+    scale: { type: 'symlog', constant: 1 },
+    axis: { values: densities, labelExpr: "datum.value + '%'" },
+  } as const;
   return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Throughput against dirty density', subtitle },
+    $schema: SCHEMA,
+    title: { text: 'Throughput against dirty density', subtitle: [workloadWords(records[0]!, false), machineWords(machine)] },
     width: 480,
     height: 300,
     data: { values },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'density', type: 'ordinal', sort: densities, title: 'dirty density', axis: { labelAngle: 0 } },
-      y: Y,
-      color: { field: 'series', type: 'nominal', title: 'implementation' },
-      order: { field: 'order', type: 'quantitative' },
-    },
-  };
+    layer: [
+      { mark: { type: 'line', point: true }, encoding: { x, y: Y, color: COLOR, strokeDash: DASH, order: { field: 'densityPct', type: 'quantitative' } } },
+      ERRORBARS(x),
+    ],
+  } as TopLevelSpec;
+}
+
+/** Records grouped by a key, in first-seen order. */
+function groupBy(rs: readonly ResultRecord[], key: (r: ResultRecord) => string): Map<string, ResultRecord[]> {
+  const m = new Map<string, ResultRecord[]>();
+  for (const r of rs) {
+    const k = key(r);
+    m.set(k, [...(m.get(k) ?? []), r]);
+  }
+  return m;
 }
 
 /** The charts a run supports (none when it has no `threads` or `density` results). */
-export function chartsOf(records: readonly ResultRecord[]): ChartSpec[] {
+export function chartsOf(file: Pick<BenchFile, 'results' | 'machine'>): ChartSpec[] {
   const out: ChartSpec[] = [];
-  const byKey = (rs: readonly ResultRecord[], key: (r: ResultRecord) => string): Map<string, ResultRecord[]> => {
-    const m = new Map<string, ResultRecord[]>();
-    for (const r of rs) {
-      const k = key(r);
-      m.set(k, [...(m.get(k) ?? []), r]);
-    }
-    return m;
-  };
-  for (const [scenario, rs] of byKey(records.filter((r) => r.group === 'threads'), (r) => r.scenario)) {
-    out.push({ file: `threads-${slug(scenario.slice('threads/'.length))}.svg`, spec: threadsChart(rs) });
+  for (const [scenario, rs] of groupBy(file.results.filter((r) => r.group === 'threads'), (r) => r.scenario)) {
+    out.push({ file: `threads-${slug(scenario.slice('threads/'.length))}.svg`, spec: threadsChart(rs, file.machine) });
   }
   const densityKey = (r: ResultRecord): string => `${spaceLabel(r)}/${r.pattern}/${r.source}${r.format === null ? '' : `/${r.format}`}`;
-  for (const [key, rs] of byKey(records.filter((r) => r.group === 'density'), densityKey)) {
-    out.push({ file: `density-${slug(key)}.svg`, spec: densityChart(rs, key) });
+  for (const [key, rs] of groupBy(file.results.filter((r) => r.group === 'density'), densityKey)) {
+    out.push({ file: `density-${slug(key)}.svg`, spec: densityChart(rs, file.machine) });
   }
   return out;
 }
@@ -120,10 +199,10 @@ export function chartsOf(records: readonly ResultRecord[]): ChartSpec[] {
  * Writes every chart of the run into `dir` (created if needed).
  * @returns the paths written
  */
-export async function writeCharts(records: readonly ResultRecord[], dir: string): Promise<string[]> {
+export async function writeCharts(file: Pick<BenchFile, 'results' | 'machine'>, dir: string): Promise<string[]> {
   await makeDirs(dir);
   const paths: string[] = [];
-  for (const c of chartsOf(records)) {
+  for (const c of chartsOf(file)) {
     const path = join(dir, c.file);
     await writeFile(path, await renderSvg(c.spec));
     paths.push(path);

@@ -8,7 +8,7 @@
  * or a Markdown pipe table). The scenario cell drops the group prefix, which the group heading
  * already says.
  */
-import type { ResultRecord } from './schema.js';
+import { NOISY_RME_PCT, type RecordFlag, type ResultRecord } from './schema.js';
 import { formatMs, formatPercent, formatRatio, significant } from '../units.js';
 
 /** One column: its heading and how a record fills it. */
@@ -21,9 +21,16 @@ export interface ResultColumn {
   readonly cell: (r: ResultRecord) => string;
 }
 
+/** How a table shows each cell flag (../output/schema.ts RecordFlag). */
+export const FLAG_TEXT: Readonly<Record<RecordFlag, string>> = {
+  'no-dirty-units': 'no dirty unit placed: a clean walk, no ratios',
+  noisy: `noisy (±rme > ${NOISY_RME_PCT}%): do not quote`,
+};
+
 /**
  * The columns, in display order: `×1 thread` = speedupVs1Thread, `×seq` = speedupVsSequential,
- * `% read limit` = pctOfReadLimit, `pool ovh` = poolOverheadPct (see ./schema.ts).
+ * `% read limit` = pctOfReadLimit, `pool ovh` = poolOverheadPct, `caveat` = the cell's flags (see
+ * ./schema.ts).
  */
 export const RESULT_COLUMNS: readonly ResultColumn[] = [
   { header: 'scenario', numeric: false, cell: (r) => r.scenario.slice(r.group.length + 1) },
@@ -37,6 +44,7 @@ export const RESULT_COLUMNS: readonly ResultColumn[] = [
   { header: '×seq', numeric: true, cell: (r) => formatRatio(r.speedupVsSequential) },
   { header: '% read limit', numeric: true, cell: (r) => formatPercent(r.pctOfReadLimit) },
   { header: 'pool ovh', numeric: true, cell: (r) => formatPercent(r.poolOverheadPct) },
+  { header: 'caveat', numeric: false, cell: (r) => r.flags.map((f) => FLAG_TEXT[f]).join('; ') },
 ];
 
 /** The records grouped by `group`, groups in first-seen order. */

@@ -3,7 +3,8 @@
  * Columns: ./columns.ts. Pipe characters in cells are escaped.
  */
 import { byGroup, RESULT_COLUMNS } from './columns.js';
-import { machineLine, type BenchFile } from './schema.js';
+import { markdownHeader } from './document.js';
+import type { BenchFile } from './schema.js';
 import { formatMs } from '../units.js';
 
 const escape = (s: string): string => s.replace(/\|/g, '\\|');
@@ -11,9 +12,7 @@ const escape = (s: string): string => s.replace(/\|/g, '\\|');
 /** Renders the run as a Markdown document. */
 export function renderMarkdown(file: BenchFile): string {
   const lines: string[] = [
-    `# iovabitmap benchmark (${file.run.full ? 'full' : 'quick'} matrix)`,
-    '',
-    `Machine: ${machineLine(file.machine)}.`,
+    ...markdownHeader(`iovabitmap benchmark (${file.run.full ? 'full' : 'quick'} matrix)`, file),
     '',
     `Run: ${file.results.length} results in ${formatMs(file.run.wallMs)}; engine threads ${file.run.threads.join(', ')}; ` +
       `${file.run.timeMs} ms and at least ${file.run.minIterations} samples per cell; seed ${file.run.seed}` +

@@ -11,19 +11,41 @@
  * records of the *same scenario in the same run* only, and are `null` where the comparison does
  * not exist (no sequential record, a single-threaded implementation...).
  *
- * The file is {@link BenchFile}: `schemaVersion` (bump it on any incompatible change), the
- * {@link MachineInfo} block, the options of the run, and the records. Values that can exceed 2^53
- * (byte sizes) are bigints in memory and decimal strings in JSON; {@link toJson} and
- * {@link parseBenchFile} convert, and the reader refuses an unknown schema version.
+ * The file is {@link BenchFile}: the header every document of the CLI has (./document.ts:
+ * `document`, `schemaVersion`, `tool` with its version, the {@link MachineInfo} block,
+ * `complete`), the options of the run, and the records. Its JSON Schema ships with the package:
+ * `schemas/bench.schema.json`. Values that can exceed 2^53 (byte sizes) are bigints in memory and
+ * decimal strings in JSON; {@link toJson} and {@link parseBenchFile} convert.
+ *
+ * Versions. v1 had no header besides `schemaVersion`, `tool` (a string) and `machine`, and kept
+ * only each cell's median and `rme`. v2 (this one) adds the header, `complete` (false for a run
+ * interrupted by Ctrl-C: the cells measured so far), each cell's timed samples (`samplesMs`, for
+ * the Mann-Whitney test of `bench --compare` and the charts' error bars) and its `flags`.
+ * {@link parseBenchFile} reads both and returns v2 (a v1 file gets `samplesMs: []`, flags derived
+ * from its fields, `complete: true` and a tool version of `null`); any other version is refused.
  *
  * Units are in the field names or their TSDoc: bytes, milliseconds, nanoseconds, GiB (2^30 bytes)
  * per second, percent (already ×100) or a fraction in [0, 1].
  */
-import { availableParallelism, arch, cpus, release, totalmem, type as osType } from 'node:os';
 import { IovaBitmapError } from '@iovabitmap/core';
+import { toJsonText, type DocumentHeader, type MachineInfo } from './document.js';
 
-/** The version of this format. Readers must refuse any other value. */
-export const SCHEMA_VERSION = 1;
+export type { MachineInfo } from './document.js';
+
+/** The version of the bench document written now. {@link parseBenchFile} also reads version 1. */
+export const SCHEMA_VERSION = 2;
+
+/** Relative margin of error above which a cell is flagged `noisy` (percent). */
+export const NOISY_RME_PCT = 30;
+
+/**
+ * A caveat on one cell:
+ * - `no-dirty-units`: the density asked for (> 0) placed no dirty unit at all (e.g. 0.5% of the 64
+ *   leaves of 64 GiB at 1 GiB): the cell measured a clean walk, not that density. Its ratios are
+ *   `null`, charts and `bench --compare` leave it out.
+ * - `noisy`: its relative margin of error is above {@link NOISY_RME_PCT}%: do not quote its figure.
+ */
+export type RecordFlag = 'no-dirty-units' | 'noisy';
 
 /** The implementations a run can measure. */
 export type ImplName =
@@ -116,24 +138,38 @@ export interface ResultRecord {
   readonly poolOverheadPct: number | null;
   /** Timed samples behind the median (count). */
   readonly samples: number;
+  /** The walk time of every timed sample, milliseconds, ascending (`[]` when read from a v1 file). */
+  readonly samplesMs: readonly number[];
+  /** Caveats on this cell ({@link RecordFlag}); empty for a cell to take at face value. */
+  readonly flags: readonly RecordFlag[];
 }
 
-/** Where the run happened. */
-export interface MachineInfo {
-  /** CPU model string of the first logical CPU, e.g. `"AMD EPYC 9R45"`. */
-  readonly cpuModel: string;
-  /** Logical CPUs available to this process (`os.availableParallelism()`). */
-  readonly cores: number;
-  /** Installed memory, bytes. JSON: decimal string. */
-  readonly totalMemoryBytes: bigint;
-  /** Node.js version, e.g. `"v20.20.2"`. */
-  readonly node: string;
-  /** V8 version, e.g. `"11.3.244.8-node.33"`. */
-  readonly v8: string;
-  /** Operating system: type, release and architecture, e.g. `"Linux 6.1.0 x64"`. */
-  readonly os: string;
-  /** When the run started, ISO 8601 UTC. */
-  readonly date: string;
+/**
+ * A 95% interval of a cell's median walk time, milliseconds. From the samples when there are any
+ * (v2): the distribution-free interval between the order statistics n/2 ∓ 0.98√n (the binomial
+ * interval of the median, normal approximation; the whole range below 6 samples). Without samples
+ * (v1): median × (1 ± rme/100), tinybench's margin of the mean used for the median (an
+ * approximation).
+ */
+export function medianIntervalMs(r: Pick<ResultRecord, 'medianMs' | 'rme' | 'samplesMs'>): { readonly loMs: number; readonly hiMs: number } {
+  const s = r.samplesMs;
+  const n = s.length;
+  if (n === 0) {
+    const half = (r.medianMs * (Number.isFinite(r.rme) ? r.rme : Infinity)) / 100;
+    return { loMs: Math.max(0, r.medianMs - half), hiMs: r.medianMs + half };
+  }
+  if (n < 6) return { loMs: s[0]!, hiMs: s[n - 1]! };
+  const lo = Math.max(0, Math.floor(n / 2 - 0.98 * Math.sqrt(n)) - 1);
+  const hi = Math.min(n - 1, Math.ceil(n / 2 + 0.98 * Math.sqrt(n)));
+  return { loMs: s[lo]!, hiMs: s[hi]! };
+}
+
+/** The caveats of a cell, from its fields (see {@link RecordFlag}). */
+export function recordFlags(r: Pick<ResultRecord, 'density' | 'dirtyUnits' | 'rme'>): RecordFlag[] {
+  const flags: RecordFlag[] = [];
+  if (r.density > 0 && r.dirtyUnits === 0) flags.push('no-dirty-units');
+  if (!(r.rme <= NOISY_RME_PCT)) flags.push('noisy');
+  return flags;
 }
 
 /** The options a run was made with (so that two files can be compared knowingly). */
@@ -154,44 +190,21 @@ export interface RunInfo {
   readonly wallMs: number;
   /** Warnings collected during the run (skipped implementations, unavailable engine...). */
   readonly notes: readonly string[];
+  /** Warm-up budget per cell, milliseconds (`null` in a v1 file). */
+  readonly warmupMs: number | null;
 }
 
-/** The whole JSON document. */
-export interface BenchFile {
-  /** Always {@link SCHEMA_VERSION}. */
-  readonly schemaVersion: typeof SCHEMA_VERSION;
-  /** The producer, `"iovabitmap bench"`. */
-  readonly tool: string;
-  /** Where it ran. */
-  readonly machine: MachineInfo;
+/** The whole JSON document: the common header (./document.ts), the run's options, the records. */
+export interface BenchFile extends DocumentHeader<'bench', typeof SCHEMA_VERSION> {
   /** How it ran. */
   readonly run: RunInfo;
   /** One record per measurement, in run order. */
   readonly results: readonly ResultRecord[];
 }
 
-/** Describes this machine now. */
-export function machineInfo(now: Date = new Date()): MachineInfo {
-  const cpu = cpus()[0];
-  return {
-    cpuModel: cpu?.model.trim() || 'unknown',
-    cores: availableParallelism(),
-    totalMemoryBytes: BigInt(totalmem()),
-    node: process.version,
-    v8: process.versions.v8,
-    os: `${osType()} ${release()} ${arch()}`,
-    date: now.toISOString(),
-  };
-}
-
-/** One line describing the machine, for tables and Markdown. */
-export function machineLine(m: MachineInfo): string {
-  return `${m.cpuModel}, ${m.cores} logical CPUs, Node ${m.node} (V8 ${m.v8}), ${m.os}, ${m.date}`;
-}
-
 /** Serializes a bench file: bigints become decimal strings; two-space indentation. */
 export function toJson(file: BenchFile): string {
-  return JSON.stringify(file, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n';
+  return toJsonText(file);
 }
 
 const BIGINT_RECORD_FIELDS = ['leafBytes', 'bitmapPageBytes', 'iovaBytes'] as const;
@@ -208,9 +221,18 @@ function big(where: string, obj: Record<string, unknown>, name: string): bigint 
   return BigInt(v);
 }
 
+/** The samples of a v2 record: an array of finite non-negative numbers. */
+function samplesOf(where: string, r: Record<string, unknown>): number[] {
+  const v = r.samplesMs;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+    throw IovaBitmapError.bad('EINVAL', where, 'samplesMs', v, 'must be an array of finite non-negative numbers');
+  }
+  return [...(v as number[])].sort((a, b) => a - b);
+}
+
 /**
- * Reads a bench file back: checks the version and the required fields, and turns the byte-size
- * strings into bigints.
+ * Reads a bench file back, version 1 or 2 (see the module comment), as a v2 {@link BenchFile}:
+ * checks the version and the fields the readers use, and turns the byte-size strings into bigints.
  * @throws IovaBitmapError `EOPNOTSUPP` for another schema version; `EINVAL` for text that is not
  *   JSON, or a missing or mistyped field (named in the message).
  */
@@ -221,11 +243,14 @@ export function parseBenchFile(text: string): BenchFile {
   } catch (e) {
     throw IovaBitmapError.bad('EINVAL', 'parseBenchFile', 'text', String(text).slice(0, 40), `is not JSON (${(e as Error).message})`);
   }
-  if (doc?.schemaVersion !== SCHEMA_VERSION) {
-    throw IovaBitmapError.bad('EOPNOTSUPP', 'parseBenchFile', 'schemaVersion', doc?.schemaVersion, `must be ${SCHEMA_VERSION}`);
+  const version = doc?.schemaVersion;
+  if (version !== 1 && version !== SCHEMA_VERSION) {
+    throw IovaBitmapError.bad('EOPNOTSUPP', 'parseBenchFile', 'schemaVersion', version, `must be 1 or ${SCHEMA_VERSION}`);
   }
+  const v1 = version === 1;
   const m = field('parseBenchFile', doc, 'machine', 'object') as Record<string, unknown>;
   const machine: MachineInfo = { ...(m as unknown as MachineInfo), totalMemoryBytes: big('parseBenchFile.machine', m, 'totalMemoryBytes') };
+  const run = field('parseBenchFile', doc, 'run', 'object') as unknown as RunInfo;
   if (!Array.isArray(doc.results)) throw IovaBitmapError.bad('EINVAL', 'parseBenchFile', 'results', doc.results, 'must be an array');
   const results = (doc.results as Record<string, unknown>[]).map((r, i) => {
     const where = `parseBenchFile.results[${i}]`;
@@ -236,7 +261,20 @@ export function parseBenchFile(text: string): BenchFile {
     const out: Record<string, unknown> = { ...r };
     for (const f of BIGINT_RECORD_FIELDS) out[f] = big(where, r, f);
     out.trackerPageBytes = r.trackerPageBytes === null ? null : big(where, r, 'trackerPageBytes');
+    out.samplesMs = v1 ? [] : samplesOf(where, r);
+    out.flags = recordFlags(out as unknown as ResultRecord);
     return out as unknown as ResultRecord;
   });
+  if (v1) {
+    return {
+      document: 'bench',
+      schemaVersion: SCHEMA_VERSION,
+      tool: { name: 'iovabitmap', command: 'bench', version: null },
+      machine,
+      complete: true,
+      run: { ...run, warmupMs: null },
+      results,
+    };
+  }
   return { ...(doc as unknown as BenchFile), machine, results };
 }

@@ -4,7 +4,8 @@
  */
 import Table from 'cli-table3';
 import { byGroup, RESULT_COLUMNS } from './columns.js';
-import { machineLine, type BenchFile } from './schema.js';
+import { machineLine } from './document.js';
+import type { BenchFile } from './schema.js';
 
 /**
  * Renders the whole run as text for a terminal.
@@ -23,6 +24,7 @@ export function renderTable(file: BenchFile, color = false): string {
     out.push(`${group}\n${table.toString()}`);
   }
   if (file.results.length === 0) out.push('no results');
+  if (!file.complete) out.push('incomplete: the run was interrupted; these are the cells measured until then');
   out.push(`machine: ${machineLine(file.machine)}`);
   for (const n of file.run.notes) out.push(`note: ${n}`);
   return out.join('\n\n') + '\n';
