@@ -5,14 +5,15 @@
  * - `stress`: race hunting against the real pool and device simulator (test/stress); each test
  *   prints its seed. `STRESS_SCALE` (default 1) multiplies rounds for longer soaks.
  *
- * Workers are plain Node: tests run the TypeScript sources through the `source` export condition
- * (see packages/*\/package.json) and the pool starts its workers with `--import tsx`.
+ * Workers are plain Node: tests run the TypeScript sources through the private `@iovabitmap/source`
+ * export condition (see packages/*\/package.json; it is not published) and the pool starts its
+ * workers with `--import tsx`.
  */
 import { configDefaults, defineConfig } from 'vitest/config';
 
 const shared = {
-  // Run from source: the `source` condition points package exports at src/*.ts.
-  ssr: { resolve: { conditions: ['source'] } },
+  // Run from source: the `@iovabitmap/source` condition points package exports at src/*.ts.
+  ssr: { resolve: { conditions: ['@iovabitmap/source'] } },
 };
 
 export default defineConfig({

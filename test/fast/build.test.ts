@@ -1,7 +1,7 @@
 /**
  * The packages also work from their build (dist/), the way a consumer runs them: plain `node`, no
- * tsx, no `source` condition: a report (the pool's workers) and a migration (the device's worker
- * too). A worker entry that pointed at a .ts file, or a dist that lagged the sources' API, would
+ * tsx, no `@iovabitmap/source` condition: a report (the pool's workers) and a migration (the
+ * device's worker too). A worker entry that pointed at a .ts file, or a dist that lagged the sources' API, would
  * fail here. The build runs first (`tsc -b`: a no-op when dist is current,
  * as after `npm test`'s own build), so a dist left over from an older layout cannot pass for this
  * one.

@@ -18,7 +18,7 @@ describe('README', () => {
   });
 
   it('shows the output the example really prints', () => {
-    const out = execFileSync(process.execPath, ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'examples/library.ts'], {
+    const out = execFileSync(process.execPath, ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=@iovabitmap/source', 'examples/library.ts'], {
       cwd: root,
       encoding: 'utf8',
     });

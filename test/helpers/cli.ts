@@ -1,12 +1,12 @@
 /**
  * The `iovabitmap` command line as a child process, run from source exactly as documented:
- *   node --no-lazy-feedback-allocation --import tsx --conditions=source packages/bench/src/cli/main.ts ...
+ *   node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source packages/bench/src/cli/main.ts ...
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli/main.ts'];
+const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=@iovabitmap/source', 'packages/bench/src/cli/main.ts'];
 
 /** What a run printed and how it exited. */
 export interface CliRun {

@@ -20,7 +20,7 @@
  * <= 1% density, 4x at 50-100%): 0.6 / 1.0 / 3.0 / 3.0 ns per PTE. The host is shared: treat any
  * single run as provisional.
  *
- * Run: node --no-lazy-feedback-allocation --import tsx --conditions=source \
+ * Run: node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source \
  *        packages/bench/src/benches/pteWalk.bench.ts [--quick] [--time <ms per task>]
  * `--quick` maps 16 GiB instead of 64 GiB.
  */
