@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,5 +101,83 @@ describe('prepack', () => {
         `@iovabitmap/core: versions differ (@iovabitmap/workers has 99.0.0, the root package.json has ${rootVersion}): node scripts/release.mjs version <x.y.z>\n`,
       );
     });
+  });
+});
+
+/**
+ * Imports `modules` (paths relative to the package) in a fresh plain `node` from `dir` and reports
+ * what that changed outside them: globals, process listeners, live handles (timers, workers,
+ * sockets), the exit code, and anything printed or thrown.
+ */
+function effectsOfImporting(dir: string, modules: readonly string[]): string[] {
+  const probe = `
+    const events = ['exit', 'beforeExit', 'uncaughtException', 'unhandledRejection', 'warning', 'SIGINT', 'SIGTERM', 'message'];
+    const snapshot = () => ({
+      globals: Object.getOwnPropertyNames(globalThis).sort().join(),
+      listeners: events.map((e) => e + ':' + process.listenerCount(e)).join() + ' stdout:' + process.stdout.listenerCount('error') + ' stderr:' + process.stderr.listenerCount('error'),
+      resources: process.getActiveResourcesInfo().sort().join(),
+      exitCode: String(process.exitCode),
+    });
+    const before = snapshot();
+    for (const m of ${JSON.stringify(modules)}) await import(new URL(m, ${JSON.stringify(`file://${dir}/`)}).href);
+    await new Promise((r) => setImmediate(r));
+    const after = snapshot();
+    const changed = Object.keys(before).filter((k) => before[k] !== after[k]).map((k) => k + ': ' + before[k] + ' -> ' + after[k]);
+    process.stdout.write('\\n' + JSON.stringify(changed));
+    process.exitCode = 0;
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+  const lines = r.stdout.split('\n');
+  const changed = JSON.parse(lines.at(-1) || '["no report (the import threw or exited)"]') as string[];
+  const printed = lines.slice(0, -1).join('\n').trim();
+  return [...changed, ...(printed === '' ? [] : [`printed: ${printed.slice(0, 200)}`]), ...(r.stderr === '' ? [] : [`stderr: ${r.stderr.slice(0, 300)}`])];
+}
+
+/** Every built module of `pkg` that its package ships (dist/benches is left out of bench's `files`). */
+function shippedModules(pkg: string): string[] {
+  const dist = join(root, 'packages', pkg, 'dist');
+  return readdirSync(dist, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.js') && !f.startsWith('benches'))
+    .map((f) => `./dist/${f}`)
+    .sort();
+}
+
+describe('package.json of each package', () => {
+  const repo = readJson(join(root, 'package.json')).repository as { url: string };
+
+  it.each(PACKAGES)('@iovabitmap/%s: license, repository (with its directory), bugs, homepage and keywords', (pkg) => {
+    const json = readJson(join(root, 'packages', pkg, 'package.json'));
+    const base = repo.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    expect(json.license).toBe('MIT');
+    expect(json.repository).toEqual({ type: 'git', url: repo.url, directory: `packages/${pkg}` });
+    expect(json.bugs).toEqual({ url: `${base}/issues` });
+    expect(json.homepage).toBe(`${base}/tree/main/packages/${pkg}#readme`);
+    expect(json.keywords).toEqual(expect.arrayContaining(['iova', 'iommu', 'dirty-tracking']));
+  });
+
+  it.each(['', ...PACKAGES.map((p) => `packages/${p}/`)])('%sLICENSE is the MIT license of the iovabitmap contributors, the same file everywhere', (dir) => {
+    const text = readFileSync(join(root, dir, 'LICENSE'), 'utf8');
+    expect(text).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} iovabitmap contributors\n/);
+    expect(text).toBe(readFileSync(join(root, 'LICENSE'), 'utf8'));
+  });
+
+  it.each(PACKAGES)('@iovabitmap/%s: importing every shipped module not listed in sideEffects changes nothing outside it', (pkg) => {
+    const json = readJson(join(root, 'packages', pkg, 'package.json'));
+    const listed = json.sideEffects === false ? [] : (json.sideEffects as string[]);
+    const modules = shippedModules(pkg).filter((m) => !listed.includes(m));
+    expect(modules.length).toBeGreaterThan(10);
+    expect(effectsOfImporting(join(root, 'packages', pkg), modules)).toEqual([]);
+  }, 30_000);
+
+  it('the check sees a side effect: importing bench dist/cli/main.js (listed in sideEffects) runs the CLI', () => {
+    const effects = effectsOfImporting(join(root, 'packages', 'bench'), ['./dist/cli/main.js']);
+    expect(effects.some((e) => e.startsWith('listeners:') || e.startsWith('printed:') || e.startsWith('stderr:'))).toBe(true);
+  }, 30_000);
+
+  it('every module listed in sideEffects exists', () => {
+    for (const pkg of PACKAGES) {
+      const json = readJson(join(root, 'packages', pkg, 'package.json'));
+      for (const m of json.sideEffects === false ? [] : (json.sideEffects as string[])) expect(existsSync(join(root, 'packages', pkg, m)), `${pkg} ${m}`).toBe(true);
+    }
   });
 });
