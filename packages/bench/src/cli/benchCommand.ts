@@ -8,15 +8,15 @@
  * a progress bar on a TTY and plain lines elsewhere (../output/progress.ts), prints the terminal
  * table (../output/table.ts), then writes the requested files: `--json` (../output/schema.ts,
  * versioned), `--markdown` (../output/markdown.ts) and `--charts DIR` (../output/charts.ts, SVG).
- * Output files are written only after a complete run, but their paths are checked before anything
- * runs (../output/outputPaths.ts), and so is the memory the matrix needs
- * (../harness/memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and the
+ * Output files are written only after a complete run, but their paths (and, for `--charts`, the
+ * optional chart renderer) are checked before anything runs (../output/outputPaths.ts), and so
+ * is the memory the matrix needs (../harness/memoryBudget.ts). A write that still fails is reported on stderr (exit 1) and the
  * results are printed on stdout as JSON instead of being lost.
  */
 import { availableParallelism } from 'node:os';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { usageError } from './cliOptions.js';
-import { writeCharts } from '../output/charts.js';
+import { checkChartRenderer, writeCharts } from '../output/charts.js';
 import { pteFormats } from '../harness/impls.js';
 import { renderMarkdown } from '../output/markdown.js';
 import { terminalObserver } from '../output/progress.js';
@@ -52,13 +52,18 @@ export interface BenchCommandOptions {
 }
 
 /**
- * Checks every output path before anything runs (../output/outputPaths.ts).
- * @throws IovaBitmapError `EINVAL` naming the first bad option and its path.
+ * Checks every output path before anything runs (../output/outputPaths.ts), and for `--charts`
+ * that the chart renderer is installed (../output/charts.ts).
+ * @throws IovaBitmapError `EINVAL` naming the first bad option and its path; `EOPNOTSUPP` for
+ * `--charts` without vega and vega-lite.
  */
 export async function checkBenchOutputs(o: Pick<BenchCommandOptions, 'json' | 'markdown' | 'charts'>): Promise<void> {
   if (o.json !== undefined) await checkOutputFile('--json', o.json);
   if (o.markdown !== undefined) await checkOutputFile('--markdown', o.markdown);
-  if (o.charts !== undefined) await checkOutputDir('--charts', o.charts);
+  if (o.charts !== undefined) {
+    await checkOutputDir('--charts', o.charts);
+    await checkChartRenderer();
+  }
 }
 
 /** Runs the command; writes to `out`. @throws IovaBitmapError on any failure. */

@@ -14,7 +14,6 @@
  *
  * The program is built by a function (no global state), so tests can parse without spawning.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, type OutputConfiguration } from 'commander';
 import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
@@ -24,13 +23,14 @@ import { pteFormats } from '../harness/impls.js';
 import { runMigrateCommand, type MigrateCommandOptions } from './migrateCommand.js';
 import { runReportCommand, type ReportCommandOptions } from './reportCommand.js';
 import { BENCH_PATTERNS, BENCH_SOURCES } from '../harness/scenarios.js';
+import { packageInfo } from '../packageInfo.js';
 
 /** What oversubscribing costs, for the help of every `--threads`. */
 const THREADS_COST = `at most ${MAX_POOL_THREADS} (4 × cores); each worker costs ~30 MiB and ~0.3 s to start from source, and threads above the core count time-share the cores`;
 
 function version(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return packageInfo().version;
   } catch {
     return 'unknown';
   }
