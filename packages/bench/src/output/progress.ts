@@ -13,7 +13,7 @@ import cliProgress from 'cli-progress';
 import type { ResultRecord } from './schema.js';
 import { formatGiBps, formatMs, formatNsPerPte } from '../units.js';
 
-/** Receives the runner's progress; {@link silentObserver} ignores everything. */
+/** Receives the runner's progress; each method may do nothing (the runner's default ignores everything). */
 export interface RunObserver {
   /** The run starts; `total` measurements are planned. */
   start(total: number): void;
