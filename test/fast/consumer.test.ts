@@ -8,6 +8,8 @@
  * - the root README's library example (examples/library.ts) and each package README's example,
  *   compiled by the workspace's TypeScript and run with plain `node`, print what the READMEs say
  *   (the library example is the ReportPool report: its workers start from the installed package);
+ * - so do the `@example`s of the API reference, read from the installed declarations: each
+ *   `console.log(...); // x` line must print `x`;
  * - the same sources, with the `/internal` types of core and workers, type-check under
  *   `moduleResolution` node16 and bundler with `skipLibCheck: false`, so a third party's types
  *   leaking into a declaration, or a missing one, fails here;
@@ -51,6 +53,27 @@ function example(markdown: string, lang: string): { code: string; prints: string
   return { code: code[1]!, prints: prints?.[1] ?? '' };
 }
 
+/** An `@example` of the installed declarations: the declaration it documents, its code, what it must print. */
+interface TsdocExample {
+  readonly name: string;
+  readonly code: string;
+  readonly prints: readonly string[];
+}
+
+/** The ```ts `@example` blocks of the declaration files under `dir`, named by the declaration that follows each. */
+function tsdocExamples(dir: string): TsdocExample[] {
+  const found: TsdocExample[] = [];
+  for (const f of filesUnder(dir).filter((x) => x.endsWith('.d.ts'))) {
+    const text = readText(join(dir, f));
+    for (const m of text.matchAll(/ \* @example\n \* ```ts\n([\s\S]*?) \* ```\n[\s\S]*?\*\/\n(?:export )?(?:declare )?(?:class|function|async function) (\w+)/g)) {
+      const code = m[1]!.replace(/^ \*( |$)/gm, '');
+      const prints = [...code.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((x) => x[1]!);
+      found.push({ name: m[2]!, code, prints });
+    }
+  }
+  return found;
+}
+
 /** Every file under `dir`, relative to it, with `/` separators. */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile());
@@ -74,6 +97,8 @@ describe('a project that installs the packed packages with npm', () => {
   const project = join(dir, 'project');
   const readmes = Object.fromEntries(PACKAGES.map((p) => [p, readText(join(root, 'packages', p, 'README.md'))])) as Record<(typeof PACKAGES)[number], string>;
   let offline: string | undefined;
+  /** The `@example`s found in the installed declarations. */
+  let examples: TsdocExample[] = [];
   /** What tsc printed for each configuration (nothing when it compiled cleanly). */
   const tscOutput: Record<string, string> = {};
   const t0 = performance.now();
@@ -100,7 +125,9 @@ describe('a project that installs the packed packages with npm', () => {
       if (OFFLINE.test(out)) return void (offline = `npm could not reach the registry (${out.match(OFFLINE)![0]})`);
       throw new Error(`npm install failed:\n${out}`);
     }
+    examples = PACKAGES.flatMap((p) => tsdocExamples(join(project, 'node_modules', '@iovabitmap', p, 'dist')));
     const sources: Record<string, string> = {
+      ...Object.fromEntries(examples.map((x) => [`tsdoc-${x.name}.ts`, x.code])),
       'library.ts': readText(join(root, 'examples', 'library.ts')),
       'internal.ts': INTERNAL_TYPES,
       ...Object.fromEntries(PACKAGES.map((p) => [`${p}-readme.ts`, example(readmes[p], 'ts').code])),
@@ -187,6 +214,27 @@ describe('a project that installs the packed packages with npm', () => {
       const shown = example(readmes.workers, 'ts').prints;
       const pattern = new RegExp(`^${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\d+ pages written/, '\\d+ pages written')}$`);
       expect(await node(['out/workers-readme.js'])).toMatch(pattern);
+    }, 60_000);
+
+    it('runs every @example of the API reference; each prints what its comments say', async (ctx) => {
+      if (offline !== undefined) ctx.skip(offline);
+      expect(examples.map((x) => x.name).sort()).toEqual(['DeviceSimulator', 'IoPageTable', 'IovaBitmap', 'ReportPool', 'VfTracker', 'migrate', 'reportDirty', 'runCli']);
+      const wrong: string[] = [];
+      // Two at a time, as many as this machine has cores.
+      for (let i = 0; i < examples.length; i += 2) {
+        await Promise.all(
+          examples.slice(i, i + 2).map(async (x) => {
+            const lines = (await node([`out/tsdoc-${x.name}.js`])).split('\n');
+            let at = 0;
+            for (const want of x.prints) {
+              const found = lines.indexOf(want, at);
+              if (found < 0) wrong.push(`${x.name}: "${want}" not printed (printed: ${lines.join(' | ')})`);
+              else at = found + 1;
+            }
+          }),
+        );
+      }
+      expect(wrong).toEqual([]);
     }, 60_000);
 
     it("runs @iovabitmap/bench's README example (runCli) with the result it describes", async (ctx) => {
