@@ -63,6 +63,14 @@ describe('one version', () => {
   });
 });
 
+describe('CHANGELOG.md', () => {
+  it('opens with an Unreleased section and has one for the current version', () => {
+    const headings = [...readFileSync(join(root, 'CHANGELOG.md'), 'utf8').matchAll(/^## \[([^\]]+)\](?: - (\d{4}-\d{2}-\d{2}))?$/gm)].map((m) => m[1]);
+    expect(headings[0]).toBe('Unreleased');
+    expect(headings).toContain(rootVersion);
+  });
+});
+
 describe('prepack', () => {
   it('refuses `npm pack`, naming the pnpm command to use instead', () => {
     const r = spawnSync('npm', ['pack', '--dry-run'], { cwd: join(root, 'packages', 'core'), encoding: 'utf8', env: { ...process.env, npm_config_user_agent: '' } });
