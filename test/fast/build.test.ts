@@ -1,10 +1,10 @@
 /**
  * The packages also work from their build (dist/), the way a consumer runs them: plain `node`, no
- * tsx, no `source` condition: a report (the pool's workers) and a migration (the device's worker
- * too). A worker entry that pointed at a .ts file, or a dist that lagged the sources' API, would
- * fail here. The build runs first (`tsc -b`: a no-op when dist is current,
- * as after `npm test`'s own build), so a dist left over from an older layout cannot pass for this
- * one.
+ * tsx, no `@iovabitmap/source` condition: a report (the pool's workers) and a migration (the
+ * device's worker too). A worker entry that pointed at a .ts file, or a dist that lagged the
+ * sources' API, would fail here. The fast project builds first (test/helpers/buildOnce.ts,
+ * `tsc -b`: a no-op when dist is current, as after `npm test`'s own build), so a dist that lags
+ * the sources cannot pass for them.
  *
  * A consumer also compiles against the built declarations: the public ones (each package's
  * dist/index.d.ts and every declaration file it imports, across packages) must import no third
@@ -46,10 +46,6 @@ function foreignImports(entry: string): string[] {
 }
 
 describe('the build', () => {
-  it('builds (tsc -b)', () => {
-    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b', 'packages/core', 'packages/workers', 'packages/bench'], { cwd: root });
-  }, 120_000);
-
   it('runs a parallel report with both sources through bin/iovabitmap.js and dist/ workers', () => {
     const out = execFileSync(
       process.execPath,

@@ -18,9 +18,10 @@ import { parseBenchFile } from '@iovabitmap/bench';
 import { SHOW_CURSOR, SIGNAL_EXIT_STATUS, runMigrateCommand, runReportCommand, trapInterrupts } from '@iovabitmap/bench/internal';
 import { captureIo } from '../helpers/streams.js';
 import { schemaErrors } from '../helpers/schemas.js';
+import { CLI_ENTRY, SOURCE_NODE_ARGS } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const NODE_CLI = [process.execPath, '--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli/main.ts'];
+const NODE_CLI = [process.execPath, ...SOURCE_NODE_ARGS, CLI_ENTRY];
 const tmp = mkdtempSync(join(tmpdir(), 'iovabitmap-interrupts-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

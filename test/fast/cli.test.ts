@@ -1,6 +1,6 @@
 /**
  * The `iovabitmap` command line, run as a child process from source exactly as documented:
- *   node --no-lazy-feedback-allocation --import tsx --conditions=source packages/bench/src/cli/main.ts ...
+ *   node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source packages/bench/src/cli/main.ts ...
  * (--help, a bad option, a bad combination, a tiny report: four processes at once), then the
  * option handling in-process through buildProgram() with commander's exits turned into errors.
  */

@@ -6,9 +6,10 @@
  * the list below says so.
  *
  * The names come from the TypeScript compiler (one program over the six entries, resolved through
- * the `source` condition as the tests run them), so type-only exports count too. Also checked:
- * both entries are in each package.json with the same three conditions, the two lists of a
- * package do not overlap, and every public name carries TSDoc where it is declared.
+ * the private `@iovabitmap/source` condition as the tests run them), so type-only exports count
+ * too. Also checked: both entries are in each package.json with the same three conditions (and in
+ * its `publishConfig.exports` without the private one, which is what gets published), the two
+ * lists of a package do not overlap, and every public name carries TSDoc where it is declared.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -254,7 +255,7 @@ function exportsOfEntries(): { names: Map<string, Names>; undocumented: string[]
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    customConditions: ['source'],
+    customConditions: ['@iovabitmap/source'],
     strict: true,
     skipLibCheck: true,
     noEmit: true,
@@ -295,10 +296,16 @@ describe('the exports of each package', () => {
     expect(both).toEqual([]);
   });
 
-  it.each(PACKAGES)('@iovabitmap/%s: package.json exports "." and "./internal" with the source, types and default conditions', (pkg) => {
+  it.each(PACKAGES)('@iovabitmap/%s: package.json exports "." and "./internal" with the @iovabitmap/source, types and default conditions', (pkg) => {
     const json = JSON.parse(readFileSync(`${root}packages/${pkg}/package.json`, 'utf8')) as { exports: unknown };
-    const entry = (f: string) => ({ source: `./src/${f}.ts`, types: `./dist/${f}.d.ts`, default: `./dist/${f}.js` });
+    const entry = (f: string) => ({ '@iovabitmap/source': `./src/${f}.ts`, types: `./dist/${f}.d.ts`, default: `./dist/${f}.js` });
     expect(json.exports).toEqual({ '.': entry('index'), './internal': entry('internal') });
+  });
+
+  it.each(PACKAGES)('@iovabitmap/%s: publishConfig.exports (what pnpm publishes) is the same without the private condition', (pkg) => {
+    const json = JSON.parse(readFileSync(`${root}packages/${pkg}/package.json`, 'utf8')) as { publishConfig?: { exports?: unknown } };
+    const entry = (f: string) => ({ types: `./dist/${f}.d.ts`, default: `./dist/${f}.js` });
+    expect(json.publishConfig?.exports).toEqual({ '.': entry('index'), './internal': entry('internal') });
   });
 
   it('every public name carries TSDoc where it is declared', () => {

@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { SOURCE_NODE_ARGS } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = fileURLToPath(new URL('./workers/walkAfterWarmUp.ts', import.meta.url));
@@ -36,7 +37,7 @@ const HOT = [
 
 describe('the walk after warm-up', () => {
   it('is not deoptimised by a table with bit 31 set in its PTE words', () => {
-    const out = execFileSync(process.execPath, ['--no-lazy-feedback-allocation', '--trace-deopt', '--import', 'tsx', '--conditions=source', SCRIPT], {
+    const out = execFileSync(process.execPath, [...SOURCE_NODE_ARGS, '--trace-deopt', SCRIPT], {
       cwd: ROOT,
       encoding: 'utf8',
       maxBuffer: 256 << 20,

@@ -1,12 +1,16 @@
 /**
  * The `iovabitmap` command line as a child process, run from source exactly as documented:
- *   node --no-lazy-feedback-allocation --import tsx --conditions=source packages/bench/src/cli/main.ts ...
+ *   node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source packages/bench/src/cli/main.ts ...
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=source', 'packages/bench/src/cli/main.ts'];
+/** The node flags that run the workspace's TypeScript sources (tsx, the private export condition). */
+export const SOURCE_NODE_ARGS: readonly string[] = ['--no-lazy-feedback-allocation', '--import', 'tsx', '--conditions=@iovabitmap/source'];
+/** The CLI entry, relative to the repository root. */
+export const CLI_ENTRY = 'packages/bench/src/cli/main.ts';
+const CLI = [...SOURCE_NODE_ARGS, CLI_ENTRY];
 
 /** What a run printed and how it exited. */
 export interface CliRun {

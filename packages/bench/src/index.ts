@@ -1,5 +1,5 @@
 /**
- * @iovabitmap/bench — the public surface, listed by name: what the README documents.
+ * `@iovabitmap/bench`: the public surface, listed by name: what the README documents.
  *
  * The `iovabitmap` command line as a function ({@link runCli}), the benchmark runner over the
  * scenario matrix ({@link buildMatrix}, {@link runBench}) and the versioned result format it writes
@@ -12,6 +12,8 @@
  * What the tests need beyond this is in ./internal.ts (`@iovabitmap/bench/internal`): no
  * compatibility promise there. test/fast/exports.test.ts lists both entries, so a new export is a
  * decision.
+ *
+ * @module @iovabitmap/bench
  */
 export { runCli } from './cli/runCli.js';
 export { buildMatrix } from './harness/scenarios.js';

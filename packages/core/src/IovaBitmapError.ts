@@ -274,7 +274,8 @@ export class IovaBitmapError extends Error {
    * @param code - the errno-like code
    * @param where - the API that rejected it, e.g. `"IovaBitmap"`
    * @param param - the parameter name
-   * @param value - the bad value (rendered with {@link describeValue}, so the message stays short)
+   * @param value - the bad value, rendered short and bounded (its type, size and first few items),
+   *   so the message stays short
    * @param why - what was expected, e.g. `"must be a power of two"`
    */
   static bad(code: IovaErrorCode, where: string, param: string, value: unknown, why: string): IovaBitmapError {
@@ -333,7 +334,8 @@ export class IovaBitmapError extends Error {
   /**
    * Converts anything thrown into error data: an IovaBitmapError keeps its code; any other error
    * becomes `fallback` (default `EIO`) with its name and message (at most 1000 characters); any
-   * other value is described with {@link describeValue}. Never throws for any `e`.
+   * other value is described short and bounded, as in {@link IovaBitmapError.bad}. Never throws
+   * for any `e`.
    * @throws IovaBitmapError `EINVAL` when `fallback` is not an errno-like code.
    */
   static dataOf(e: unknown, fallback: IovaErrorCode = 'EIO'): IovaBitmapErrorData {

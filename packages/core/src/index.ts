@@ -1,14 +1,16 @@
 /**
- * @iovabitmap/core — the public surface, listed by name: what the README documents.
+ * `@iovabitmap/core`: the public surface, listed by name: what the README documents.
  *
  * The IOVA dirty bitmap (the kernel's iova_bitmap arithmetic and windowing over a
  * SharedArrayBuffer), the dirty sources (IOMMU page tables, the VF device tracker) and their
  * contract, the sequential reference reporter, and the typed error. No threads here; see
- * @iovabitmap/workers for the parallel engine.
+ * `@iovabitmap/workers` for the parallel engine.
  *
  * What the other packages and the tests need beyond this is in ./internal.ts
  * (`@iovabitmap/core/internal`): no compatibility promise there. test/fast/exports.test.ts lists
  * both entries, so a new export is a decision.
+ *
+ * @module @iovabitmap/core
  */
 export { IovaBitmap } from './bitmap/IovaBitmap.js';
 export type { IovaBitmapOptions, IovaRange, SharedIovaBitmap } from './bitmap/IovaBitmap.js';

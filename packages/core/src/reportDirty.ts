@@ -70,6 +70,22 @@ export function checkReportRequest(where: string, bitmap: unknown, sources: unkn
  * @throws IovaBitmapError from validation (`EINVAL` for options that are not
  *   {@link ReportDirtyOptions}, `EFAULT` for a bitmap whose memory is gone, and the sources' own
  *   codes); nothing is written or cleared then.
+ * @example
+ * ```ts
+ * import { IoPageTable, IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
+ *
+ * const GiB = 1n << 30n;
+ * const iommu = new IoPageTable({ format: 'amd-v1', name: 'iommu' });
+ * iommu.map(0n, GiB, { leaf: 2n << 20n });
+ * iommu.setDirtyTracking(true);
+ * const vf = new VfTracker({ name: 'vf' });
+ * vf.start({ ranges: [{ iova: 0n, length: GiB }], pageSize: 4096 });
+ * iommu.dmaWrite(0n, 1); // a 2 MiB leaf: 512 pages
+ * vf.dmaWrite(4096n, 1); // a page inside that leaf
+ * const bitmap = new IovaBitmap({ iova: 0n, length: GiB, pageSize: 4096 });
+ * const stats = reportDirty({ bitmap, sources: [iommu, vf] });
+ * console.log(stats.bitsSet, stats.total.dirtyLeaves); // 512 2
+ * ```
  */
 export function reportDirty(options: ReportDirtyOptions): ReportStats {
   const W = 'reportDirty';

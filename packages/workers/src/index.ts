@@ -1,14 +1,16 @@
 /**
- * @iovabitmap/workers — the public surface, listed by name: what the README documents.
+ * `@iovabitmap/workers`: the public surface, listed by name: what the README documents.
  *
  * The parallel reporter (ReportPool, on piscina), the simulated DMA device (DeviceSimulator, over
  * comlink), and the live-migration loop with its no-loss check (migrate, verifyMigration, and the
  * unit maps they take). No declaration reachable from here imports a third party's types
  * (test/fast/build.test.ts checks it).
  *
- * What @iovabitmap/bench and the tests need beyond this is in ./internal.ts
+ * What `@iovabitmap/bench` and the tests need beyond this is in ./internal.ts
  * (`@iovabitmap/workers/internal`): no compatibility promise there. test/fast/exports.test.ts
  * lists both entries, so a new export is a decision.
+ *
+ * @module @iovabitmap/workers
  */
 export { MAX_POOL_THREADS, ReportPool } from './pool/ReportPool.js';
 export type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus, ReportProgress } from './pool/poolTypes.js';

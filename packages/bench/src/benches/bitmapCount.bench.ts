@@ -3,7 +3,7 @@
  * `bitsSet`) over a 1 TiB bitmap at 4 KiB pages (2^28 bits = 8 Mi words), at 0 / 1 / 50 / 100%
  * of bits set. Median ms per count and ns per 32-bit word (tinybench).
  *
- *   node --no-lazy-feedback-allocation --import tsx --conditions=source packages/bench/src/benches/bitmapCount.bench.ts
+ *   node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source packages/bench/src/benches/bitmapCount.bench.ts
  */
 import { Bench } from 'tinybench';
 import { IovaBitmap } from '@iovabitmap/core';

@@ -30,7 +30,7 @@
  * reporters' own `elapsedMs` (the walk alone) is printed alongside. Workers are started and warmed up once per
  * pool, outside the timing (`await pool.ready()`); tinybench then runs its own warm-up.
  *
- * Run: node --no-lazy-feedback-allocation --import tsx --conditions=source \
+ * Run: node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source \
  *        packages/bench/src/benches/pool.bench.ts [--quick] [--time <ms per task>]
  * `--quick` uses 16 GiB and 256 GiB instead of 64 GiB and 1 TiB.
  */

@@ -33,7 +33,7 @@
  * Run from the build, as the library runs in production:
  *   npm run -s build && node --no-lazy-feedback-allocation packages/bench/dist/benches/pteWalk.bench.js \
  *     [--quick] [--time <ms per task>] [--only 4k|huge]
- * From source (node --no-lazy-feedback-allocation --import tsx --conditions=source
+ * From source (node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source
  * packages/bench/src/benches/pteWalk.bench.ts) it works too but prints a warning: tsx detaches an
  * ArrayBuffer in this thread while it loads a CommonJS dependency, and from then on V8 checks every
  * typed-array access for a detached buffer, which costs the walk 15-25% (docs/bench/pteWalk.md §4).

@@ -9,8 +9,8 @@
  * table (../output/table.ts), then writes the requested outputs: `--json [file]` (the bench
  * document, ../output/schema.ts), `--markdown [file]` (../output/markdown.ts), as every command
  * does (./documentOutputs.ts: no file = stdout, the human text then on stderr), and `--charts DIR`
- * (../output/charts.ts, SVG). Every output path is checked before anything runs, and so is the
- * memory the matrix needs (../harness/memoryBudget.ts).
+ * (../output/charts.ts, SVG). Every output path (and, for `--charts`, the optional chart renderer)
+ * is checked before anything runs, and so is the memory the matrix needs (../harness/memoryBudget.ts).
  *
  * Ctrl-C (the `signal` of ./interrupts.ts) stops the run within a chunk: the table, the documents
  * (`complete: false`) and the charts are written from the cells measured so far.
@@ -26,7 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { usageError } from './cliOptions.js';
 import { checkDocumentOptions, humanStream, processIo, writeDocuments, type CommandIo, type DocumentOptions } from './documentOutputs.js';
-import { writeCharts } from '../output/charts.js';
+import { checkChartRenderer, writeCharts } from '../output/charts.js';
 import { compareRuns, renderComparison, REGRESSION_EXIT_STATUS } from '../output/compare.js';
 import { pteFormats } from '../harness/impls.js';
 import { renderMarkdown } from '../output/markdown.js';
@@ -63,12 +63,17 @@ export interface BenchCommandOptions extends DocumentOptions {
 }
 
 /**
- * Checks every output path before anything runs (../output/outputPaths.ts).
- * @throws IovaBitmapError `EINVAL` naming the first bad option and its path.
+ * Checks every output path before anything runs (../output/outputPaths.ts), and for `--charts`
+ * that the chart renderer is installed (../output/charts.ts).
+ * @throws IovaBitmapError `EINVAL` naming the first bad option and its path; `EOPNOTSUPP` for
+ * `--charts` without vega and vega-lite.
  */
 export async function checkBenchOutputs(o: Pick<BenchCommandOptions, 'json' | 'markdown' | 'charts'>): Promise<void> {
   await checkDocumentOptions(o);
-  if (o.charts !== undefined) await checkOutputDir('--charts', o.charts);
+  if (o.charts !== undefined) {
+    await checkOutputDir('--charts', o.charts);
+    await checkChartRenderer();
+  }
 }
 
 /** Reads a bench file for `--compare`. @throws IovaBitmapError `EINVAL` naming the option and the path. */

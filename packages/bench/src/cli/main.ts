@@ -3,7 +3,7 @@
  * on `process.argv`; the launcher bin/iovabitmap.js imports the built dist/cli/main.js. Runs on the
  * main thread.
  *
- * From source: `node --no-lazy-feedback-allocation --import tsx --conditions=source
+ * From source: `node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source
  * packages/bench/src/cli/main.ts <command> [options]`.
  */
 import { runCli } from './runCli.js';

@@ -16,6 +16,15 @@ import { trapInterrupts } from './interrupts.js';
 /**
  * Parses `argv` (as `process.argv`) and runs the command; prints errors and sets
  * `process.exitCode` (1 on error, 130 / 143 after SIGINT / SIGTERM).
+ * @example
+ * ```ts
+ * import { runCli } from '@iovabitmap/bench';
+ *
+ * // As `iovabitmap migrate --iova-size 4GiB --rounds 2 --threads 2` on the command line: prints the
+ * // rounds and the no-loss check; exit code 0, 2 when the check failed, 1 on an error.
+ * await runCli(['node', 'iovabitmap', 'migrate', '--iova-size', '4GiB', '--rounds', '2', '--threads', '2']);
+ * console.log(process.exitCode ?? 0); // 0
+ * ```
  */
 export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
   const interrupts = trapInterrupts();

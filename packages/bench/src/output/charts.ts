@@ -22,16 +22,23 @@
  * A vega-lite spec is compiled to vega and rendered by `vega.View(...).toSVG()` with the `none`
  * renderer, which needs no canvas (text widths are estimated). File names are slugs of the
  * scenario, so reruns overwrite the same files.
+ *
+ * vega and vega-lite (42 MB with their dependencies, as npm installs them) are optional peer
+ * dependencies of this package, imported only when a chart is rendered: a consumer who never
+ * writes charts does not install them, and `--charts` without them is refused before the run
+ * ({@link checkChartRenderer}) with the command that installs them. Only the type of a spec is
+ * imported statically (erased from the JavaScript).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { IovaBitmapError } from '@iovabitmap/core';
 import { medianIntervalMs, type BenchFile, type ResultRecord } from './schema.js';
 import type { MachineInfo } from './document.js';
 import { spaceLabel } from '../harness/scenarios.js';
 import { formatBytes, formatRate } from '../units.js';
 import { makeDirs } from './outputPaths.js';
+import { packageInfo } from '../packageInfo.js';
 
 /** One chart to write. */
 export interface ChartSpec {
@@ -98,8 +105,49 @@ function point(r: ResultRecord, cores: number, byThreads = false): Record<string
   };
 }
 
-/** Renders a vega-lite spec to an SVG document. */
+/** The chart renderer, loaded on first use. */
+interface Renderer {
+  readonly vega: typeof import('vega');
+  readonly compile: typeof import('vega-lite').compile;
+}
+
+const RENDERER_PACKAGES = ['vega', 'vega-lite'] as const;
+let renderer: Promise<Renderer> | undefined;
+
+/** The error for a renderer that cannot be imported: EOPNOTSUPP naming the install command when a package is missing. */
+function rendererError(e: unknown): unknown {
+  const missing = (e as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND' && RENDERER_PACKAGES.some((p) => String((e as Error).message).includes(`'${p}'`));
+  if (!missing) return e;
+  const { name, peerDependencies } = packageInfo();
+  const install = RENDERER_PACKAGES.map((p) => `"${p}@${peerDependencies[p] ?? 'latest'}"`).join(' ');
+  return new IovaBitmapError('EOPNOTSUPP', `charts need vega and vega-lite, optional peer dependencies of ${name} that are not installed: npm install ${install}`);
+}
+
+function loadRenderer(): Promise<Renderer> {
+  renderer ??= Promise.all([import('vega'), import('vega-lite')]).then(
+    ([vega, vegaLite]) => ({ vega, compile: vegaLite.compile }),
+    (e: unknown) => {
+      renderer = undefined;
+      throw rendererError(e);
+    },
+  );
+  return renderer;
+}
+
+/**
+ * Checks that charts can be rendered (vega and vega-lite import).
+ * @throws IovaBitmapError `EOPNOTSUPP` when one of them is not installed, with the npm command that installs both.
+ */
+export async function checkChartRenderer(): Promise<void> {
+  await loadRenderer();
+}
+
+/**
+ * Renders a vega-lite spec to an SVG document.
+ * @throws IovaBitmapError `EOPNOTSUPP` when vega or vega-lite is not installed (see {@link checkChartRenderer}).
+ */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const { vega, compile } = await loadRenderer();
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

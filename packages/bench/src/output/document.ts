@@ -24,8 +24,8 @@
  * Values that can exceed 2^53 (bytes, IOVAs) are bigints in memory and decimal strings in JSON
  * ({@link toJsonText}).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism, arch, cpus, release, totalmem, type as osType } from 'node:os';
+import { packageInfo } from '../packageInfo.js';
 
 /** The kinds of document the command line writes, one JSON Schema each. */
 export type DocumentKind = 'report' | 'migrate' | 'bench';
@@ -72,19 +72,13 @@ export interface DocumentHeader<K extends DocumentKind = DocumentKind, V extends
   readonly complete: boolean;
 }
 
-let version: string | undefined;
-
-/** The version of @iovabitmap/bench, from its package.json (read once); `"unknown"` if unreadable. */
+/** The version of @iovabitmap/bench, from its package.json (../packageInfo.ts); `"unknown"` if unreadable. */
 export function toolVersion(): string {
-  if (version === undefined) {
-    try {
-      // src/output/ and dist/output/ are both two levels below the package root.
-      version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-    } catch {
-      version = 'unknown';
-    }
+  try {
+    return packageInfo().version;
+  } catch {
+    return 'unknown';
   }
-  return version;
 }
 
 /** The producer block of a document written by `command`. */

@@ -17,7 +17,7 @@ import type { ResultRecord } from './schema.js';
 import { EtaEstimator, formatDuration } from './eta.js';
 import { formatGiBps, formatMs, formatNsPerPte } from '../units.js';
 
-/** Receives the runner's progress; {@link silentObserver} ignores everything. */
+/** Receives the runner's progress; each method may do nothing (the runner's default ignores everything). */
 export interface RunObserver {
   /**
    * The run starts; `total` measurements are planned. `budgetsMs`, when given, is each planned

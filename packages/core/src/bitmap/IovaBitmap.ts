@@ -161,7 +161,20 @@ export interface BitmapViews {
 /** Reads a bitmap's private views; set by the class's static block (the one place that can). */
 let viewsOf: (b: IovaBitmap) => BitmapViews;
 
-/** The caller's dirty bitmap; see the module comment for the layout and the concurrency rule. */
+/**
+ * The caller's dirty bitmap; see the module comment for the layout and the concurrency rule.
+ * @example
+ * ```ts
+ * import { IovaBitmap } from '@iovabitmap/core';
+ *
+ * // 1 GiB of IOVA from 4 GiB up, one bit per 4 KiB page: 32 KiB of bitmap in a new SharedArrayBuffer.
+ * const base = 4n << 30n;
+ * const bitmap = new IovaBitmap({ iova: base, length: 1n << 30n, pageSize: 4096 });
+ * bitmap.set(base + 4096n, 10_000n); // bytes [base + 4 KiB, + 10000) touch pages 1, 2 and 3
+ * console.log(bitmap.count(), bitmap.test(base + 8192n)); // 3 true
+ * for (const r of bitmap.dirtyRanges()) console.log(r.iova - base, r.length); // 4096n 12288n
+ * ```
+ */
 export class IovaBitmap {
   /** IOVA of bit 0, bytes. */
   readonly iova: bigint;

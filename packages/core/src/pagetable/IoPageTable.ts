@@ -72,7 +72,23 @@ type InternalOptions = IoPageTableOptions & { [FROM_SHARED]?: SharedIoPageTable 
 /** Reads a table's private memory for {@link readLeafTables}; set by the class's static block. */
 let leafTablesOf: (t: IoPageTable) => { tables: number; or: number };
 
-/** An IOMMU page table with dirty bits; see the module comment. */
+/**
+ * An IOMMU page table with dirty bits; see the module comment.
+ * @example
+ * ```ts
+ * import { IoPageTable, IovaBitmap, reportDirty } from '@iovabitmap/core';
+ *
+ * const GiB = 1n << 30n;
+ * const table = new IoPageTable({ format: 'smmu-v3', name: 'iommu' });
+ * table.map(0n, 2n * GiB, { leaf: 4096n }); // 4 KiB leaves
+ * table.map(2n * GiB, 2n * GiB, { leaf: GiB }); // two 1 GiB leaves
+ * table.setDirtyTracking(true);
+ * table.dmaWrite(12_288n, 1); // one 4 KiB leaf dirty
+ * table.dmaWrite(3n * GiB, 1); // a whole 1 GiB leaf dirty: 262144 pages
+ * const bitmap = new IovaBitmap({ iova: 0n, length: 4n * GiB, pageSize: 4096 });
+ * console.log(reportDirty({ bitmap, sources: [table] }).bitsSet); // 262145
+ * ```
+ */
 export class IoPageTable implements DirtySource {
   /** Name for stats and errors. */
   readonly name: string;

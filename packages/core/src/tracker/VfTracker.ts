@@ -72,7 +72,21 @@ export interface VfTrackerStartResult {
   ranges: { iova: bigint; length: bigint }[];
 }
 
-/** A VF's own DMA dirty tracker; see the module comment. */
+/**
+ * A VF's own DMA dirty tracker; see the module comment.
+ * @example
+ * ```ts
+ * import { IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
+ *
+ * const tracker = new VfTracker({ name: 'vf0' });
+ * // The device merges ranges and clamps the page size to its limits; start() says what it chose.
+ * const { pageSize } = tracker.start({ ranges: [{ iova: 0n, length: 1n << 30n }], pageSize: 8192 });
+ * tracker.dmaWrite(100_000n, 1); // one byte: its 8 KiB tracker page is dirty
+ * const bitmap = new IovaBitmap({ iova: 0n, length: 1n << 30n, pageSize: 4096 });
+ * console.log(pageSize, reportDirty({ bitmap, sources: [tracker] }).bitsSet); // 8192n 2
+ * tracker.stop();
+ * ```
+ */
 export class VfTracker implements DirtySource {
   /** Source name, for stats and errors. */
   readonly name: string;

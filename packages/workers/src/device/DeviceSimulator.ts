@@ -66,6 +66,29 @@ export interface DeviceSimulatorOptions {
 /**
  * The simulated device; see the module comment. Create with {@link DeviceSimulator.create} and
  * always {@link DeviceSimulator.close} it: its worker keeps the process alive until then.
+ * @example
+ * ```ts
+ * import { IoPageTable, IovaBitmap } from '@iovabitmap/core';
+ * import { DeviceSimulator } from '@iovabitmap/workers';
+ *
+ * const GiB = 1n << 30n;
+ * const iommu = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+ * iommu.map(0n, GiB, { leaf: 4096n });
+ * iommu.setDirtyTracking(true);
+ * const groundTruth = new IovaBitmap({ iova: 0n, length: GiB, pageSize: 4096 });
+ *
+ * // The device writes through the shared page table from its own thread until it is stopped.
+ * const device = await DeviceSimulator.create();
+ * try {
+ *   await device.attach({ pageTable: iommu.share(), groundTruth: groundTruth.share() });
+ *   await device.start({ pattern: 'uniform', rate: 50_000, seed: 7 }); // 50,000 pages per second
+ *   await new Promise((resolve) => setTimeout(resolve, 100));
+ *   const stats = await device.stop();
+ *   console.log(stats.pages > 0, groundTruth.count() > 0); // true true
+ * } finally {
+ *   await device.close();
+ * }
+ * ```
  */
 export class DeviceSimulator {
   readonly #worker: Worker;

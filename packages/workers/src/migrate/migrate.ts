@@ -211,6 +211,32 @@ function sleep(ms: number): Promise<void> {
  *   own codes from their report checks) for bad arguments, `ENOMEM` when the bitmaps cannot be
  *   allocated. Once the first round has begun: a {@link MigrateError} with the failure's code
  *   (`ECANCELED`, `EIO`, a source's or the device's own) and everything recorded so far.
+ * @example
+ * ```ts
+ * import { IoPageTable, IovaBitmap } from '@iovabitmap/core';
+ * import { DeviceSimulator, MigrateError, ReportPool, mappingUnitMap, migrate } from '@iovabitmap/workers';
+ *
+ * const mapping = { iova: 0n, length: 1n << 30n, leaf: 2n << 20n };
+ * const iommu = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+ * iommu.map(mapping.iova, mapping.length, { leaf: mapping.leaf });
+ * iommu.setDirtyTracking(true);
+ * const groundTruth = new IovaBitmap({ iova: mapping.iova, length: mapping.length, pageSize: 4096 });
+ * const device = await DeviceSimulator.create();
+ * const pool = new ReportPool({ threads: 2 });
+ * try {
+ *   await device.attach({ pageTable: iommu.share(), groundTruth: groundTruth.share() });
+ *   await device.start({ pattern: 'hotset', rate: 'max', seed: 1 });
+ *   // Two pre-copy rounds while the device writes; then migrate stops it and runs the final round.
+ *   const result = await migrate({ bitmapPageSize: 4096, rounds: 2, sources: [iommu], units: [mappingUnitMap('iommu', [mapping])], device, pool });
+ *   console.log(result.rounds.length, result.verification.ok); // 3 true
+ * } catch (e) {
+ *   if (MigrateError.is(e)) console.log(`round ${e.failedRound} failed: ${e.message}; ${e.union.count()} pages recorded`);
+ *   throw e;
+ * } finally {
+ *   await pool.close();
+ *   await device.close();
+ * }
+ * ```
  */
 export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   checkOptions(WHERE, 'options', o);

@@ -78,7 +78,27 @@ function checkFault(v: unknown): FaultInjection | undefined {
   return { afterChunks: f.afterChunks, mode: f.mode };
 }
 
-/** The parallel reporter; see the module comment. */
+/**
+ * The parallel reporter; see the module comment.
+ * @example
+ * ```ts
+ * import { IoPageTable, IovaBitmap } from '@iovabitmap/core';
+ * import { ReportPool } from '@iovabitmap/workers';
+ *
+ * const GiB = 1n << 30n;
+ * const iommu = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+ * iommu.map(0n, 4n * GiB, { leaf: 4096n });
+ * iommu.setDirtyTracking(true);
+ * iommu.dmaWrite(3n * GiB, 1 << 20); // 1 MiB: 256 leaves
+ *
+ * // Two worker threads, started once and reused by every report; close the pool when done.
+ * const pool = new ReportPool({ threads: 2 });
+ * const bitmap = new IovaBitmap({ iova: 0n, length: 4n * GiB, pageSize: 4096 });
+ * const stats = await pool.report({ bitmap, sources: [iommu] });
+ * console.log(stats.bitsSet); // 256
+ * await pool.close();
+ * ```
+ */
 export class ReportPool {
   /** Worker threads. */
   readonly threads: number;

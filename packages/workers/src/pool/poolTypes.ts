@@ -65,7 +65,11 @@ export interface PoolReportOptions {
   readonly threads?: number;
   /** Bits per chunk for every source of this report. @defaultValue the pool's `chunkBits` */
   readonly chunkBits?: number;
-  /** Test-only: make one worker die mid-chunk (see {@link FaultInjection}). Never in production. */
+  /**
+   * Test-only: make one worker die mid-chunk (see `FaultInjection` in ./worker/reportTask.ts).
+   * Never in production; left out of the API reference.
+   * @internal
+   */
   readonly faultInjection?: FaultInjection;
 }
 

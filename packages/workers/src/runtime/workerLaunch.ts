@@ -12,8 +12,10 @@
  * - a plain `Worker` starts on ./tsBootstrap.mjs, which registers tsx and imports the `.ts` entry;
  * - a piscina pool starts on the `.ts` entry with `--import tsx` (piscina require()s the file first,
  *   which tsx's CommonJS hook compiles; docs/design/toolchain.md §4).
- * Either way the worker resolves `@iovabitmap/*` through the `source` export condition, so tests
- * need no build step.
+ * Either way the worker resolves `@iovabitmap/*` through the private `@iovabitmap/source` export
+ * condition ({@link SOURCE_CONDITION}), so tests need no build step. That condition exists only in
+ * the workspace: `publishConfig.exports` leaves it out of the published package.json, so an
+ * installed package never runs from source, whatever conditions its consumer passes.
  *
  * The V8 flag `--no-lazy-feedback-allocation` (without it, about half of the worker starts
  * deoptimised a hot loop for good: docs/bench/limits.md §7) is process-wide; we set it once with
@@ -25,7 +27,9 @@ import { setFlagsFromString } from 'node:v8';
 /** True when this package runs from its TypeScript sources rather than from dist. */
 export const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 
-const SOURCE_EXEC_ARGV = ['--conditions=source'];
+/** The export condition that points `@iovabitmap/*` at `src/*.ts` (workspace only, never published). */
+const SOURCE_CONDITION = '@iovabitmap/source';
+const SOURCE_EXEC_ARGV = [`--conditions=${SOURCE_CONDITION}`];
 let v8FlagsApplied = false;
 
 /**
