@@ -43,7 +43,7 @@ export const NOISY_RME_PCT = 30;
  * - `no-dirty-units`: the density asked for (> 0) placed no dirty unit at all (e.g. 0.5% of the 64
  *   leaves of 64 GiB at 1 GiB): the cell measured a clean walk, not that density. Its ratios are
  *   `null`, charts and `bench --compare` leave it out.
- * - `noisy`: its relative margin of error is above {@link NOISY_RME_PCT}%: do not quote its figure.
+ * - `noisy`: its relative margin of error is above 30 % (`NOISY_RME_PCT`): do not quote its figure.
  */
 export type RecordFlag = 'no-dirty-units' | 'noisy';
 
