@@ -174,14 +174,17 @@ describe('a project that installs the packed packages with npm', () => {
       for (const [name, range] of Object.entries(json.dependencies ?? {})) if (name.startsWith('@iovabitmap/')) expect(range, name).toBe(version);
     });
 
-    it.for(PACKAGES)('@iovabitmap/%s: LICENSE, README, dist and src; no build info, test or benchmark file; every source map has its sources', (pkg, ctx) => {
+    it.for(PACKAGES)('@iovabitmap/%s: LICENSE, README, dist and src (bench: also the C reference and the JSON Schemas); no build info, test or benchmark file; every source map has its sources', (pkg, ctx) => {
       if (offline !== undefined) ctx.skip(offline);
       const pkgDir = join(project, 'node_modules', '@iovabitmap', pkg);
       const files = filesUnder(pkgDir);
       const sizes = readdirSync(tarballs).filter((f) => f.includes(`-${pkg}-`)).map((f) => `${f} ${statSync(join(tarballs, f)).size} bytes`);
       console.info(`${sizes.join()}, ${files.length} files`);
       expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/index.js', 'dist/index.d.ts', 'src/index.ts']));
-      expect(files.filter((f) => !/^(dist|src|bin)\//.test(f)).sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
+      const extra = pkg === 'bench' ? ['native/ptewalk.c', 'schemas/'] : [];
+      expect(files.filter((f) => !/^(dist|src|bin)\//.test(f)).map((f) => (f.startsWith('schemas/') ? 'schemas/' : f)).filter((f, i, a) => a.indexOf(f) === i).sort()).toEqual(
+        ['LICENSE', 'README.md', 'package.json', ...extra].sort(),
+      );
       expect(files.filter((f) => /tsbuildinfo|\.test\.|(^|\/)benches\//.test(f))).toEqual([]);
       const missing: string[] = [];
       for (const map of files.filter((f) => f.endsWith('.map'))) {
