@@ -86,7 +86,9 @@ export function distProblems(dir) {
     const stem = f.slice(0, -'.ts'.length);
     for (const ext of ['.js', '.js.map', '.d.ts', '.d.ts.map']) want.add(stem + ext);
   }
-  const have = new Set(filesUnder(dist));
+  // The build's own bookkeeping (tsBuildInfoFile) lives in dist/ so that deleting dist/ forces a
+  // full rebuild; `files` leaves it out of the tarball.
+  const have = new Set(filesUnder(dist).filter((f) => f !== '.tsbuildinfo'));
   return [
     ...[...want].filter((f) => !have.has(f)).map((f) => `dist/${f} is missing`),
     ...[...have].filter((f) => !want.has(f)).map((f) => `dist/${f} comes from no file of src/`),
@@ -128,7 +130,7 @@ function prepack() {
 
 function clean() {
   for (const p of PACKAGES) {
-    for (const f of ['dist', 'tsconfig.tsbuildinfo']) rmSync(join(packageDir(p), f), { recursive: true, force: true });
+    for (const f of ['dist', 'tsconfig.tsbuildinfo' /* where it was before it moved into dist/ */]) rmSync(join(packageDir(p), f), { recursive: true, force: true });
   }
 }
 
