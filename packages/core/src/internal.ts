@@ -10,6 +10,9 @@
 export { bitmapViews } from './bitmap/IovaBitmap.js';
 export type { BitmapViews } from './bitmap/IovaBitmap.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
+export { ctz32 } from './bitmap/bitKernels.js';
+// byte sizes and the 4 KiB page
+export { GIB, GiB, KIB, KiB, MIB, MiB, PAGE_MASK_BIG, PAGE_SHIFT, PAGE_SHIFT_BIG, PAGE_SIZE, PAGE_SIZE_BIG, TIB, TiB, pageCeilOf, pageIova, pageOf } from './sizes.js';
 // errors and 64-bit values
 export { MAX_DESCRIBED_CHARS, describeValue } from './IovaBitmapError.js';
 export { U64_LIMIT, U64_MAX, checkInt, log2Exact, toU64 } from './u64.js';

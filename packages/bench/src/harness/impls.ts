@@ -22,7 +22,7 @@
  * through it.
  */
 import { IoPageTable, IovaBitmap, IovaBitmapError, PTE_FORMATS, VfTracker, type DirtySource, type IovaBitmapOptions, type PteFormat, type U64Like } from '@iovabitmap/core';
-import { bitmapViews, toU64, type BitmapViews } from '@iovabitmap/core/internal';
+import { bitmapViews, ctz32, toU64, type BitmapViews } from '@iovabitmap/core/internal';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
 import { setBitsOneByOne } from './kernels.js';
 
@@ -221,12 +221,9 @@ export class PerBitAtomicBitmap extends IovaBitmap {
 
   override orMask(firstBit: number, mask: number): void {
     if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.orMask`, 'firstBit', firstBit, 'must be an integer');
-    let m = mask | 0;
-    while (m !== 0) {
-      const low = m & -m;
-      const j = 31 - Math.clz32(low);
+    for (let m = mask | 0; m !== 0; m &= m - 1) {
+      const j = ctz32(m);
       this.#run(firstBit + j, firstBit + j + 1);
-      m ^= low;
     }
   }
 }
