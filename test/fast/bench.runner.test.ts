@@ -8,8 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { SCHEMA_VERSION, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
 import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, workloadKey } from '@iovabitmap/bench/internal';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const workload: WorkloadSpec = { iovaBytes: 64n * MiB, leafBytes: 4096n, density: 0.05, pattern: 'clustered', source: 'both', format: 'amd-v1', seed: 9 };
 const scenarios: Scenario[] = [
   {

@@ -9,9 +9,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IovaBitmap, IovaBitmapError, type IovaBitmapErrorData, type IovaBitmapOptions } from '@iovabitmap/core';
 import { fillRandom } from './helpers/bitModel.js';
+import { GIB, KIB } from '../helpers/sizes.js';
 
-const KiB = 1024;
-const GiB = 2 ** 30;
 const U64_MAX = 2n ** 64n - 1n;
 
 /** A buffer full of random bytes, and a copy to compare against. */
@@ -103,7 +102,7 @@ describe('IovaBitmap.bytesFor', () => {
 
   it('gives 32 MiB of bitmap per TiB of IOVA at 4 KiB pages, and 2 MiB per 64 GiB', () => {
     expect(IovaBitmap.bytesFor(2n ** 40n, 4096)).toBe(32 * 2 ** 20);
-    expect(IovaBitmap.bytesFor(64 * GiB, 4096)).toBe(2 * 2 ** 20);
+    expect(IovaBitmap.bytesFor(64 * GIB, 4096)).toBe(2 * 2 ** 20);
   });
 
   it('rejects what the constructor rejects', () => {
@@ -543,8 +542,8 @@ describe('bigger shapes stay exact', () => {
   });
 
   it('a 64 KiB bitmap at page size 1 KiB: an unaligned set covers first and last touched page', () => {
-    const b = new IovaBitmap({ iova: 0, length: 64 * KiB * 8 * KiB, pageSize: KiB });
-    b.set(KiB * 1000 + 1, KiB * 3000); // bytes 1024001 .. 4096000 -> pages 1000 .. 4000
+    const b = new IovaBitmap({ iova: 0, length: 64 * KIB * 8 * KIB, pageSize: KIB });
+    b.set(KIB * 1000 + 1, KIB * 3000); // bytes 1024001 .. 4096000 -> pages 1000 .. 4000
     expect(b.count()).toBe(3001);
     expect([...b.dirtyRanges()]).toEqual([{ iova: 1000n * 1024n, length: 3001n * 1024n }]);
   });

@@ -12,10 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
 import { computeWindows } from '@iovabitmap/core/internal';
 import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena, modelWindows, type Arena } from './helpers/bitModel.js';
+import { GiB, KiB, MiB } from '../helpers/sizes.js';
 
-const KiB = 1024n;
-const MiB = 1024n * KiB;
-const GiB = 1024n * MiB;
 const U64_MAX = 2n ** 64n - 1n;
 const MOCK_PAGE = 2048n;
 const MOCK_HUGE = 512n * MOCK_PAGE;

@@ -11,8 +11,8 @@ import fc from 'fast-check';
 import { IovaBitmap, type BitmapWindow } from '@iovabitmap/core';
 import { computeWindows, DEFAULT_WINDOW_PAGES, BITMAP_PAGE_BYTES } from '@iovabitmap/core/internal';
 import { describeMismatch, expectedBuffer, firstDifference, geometryArb, makeArena, BitModel, modelWindows, MODEL_U64_MAX } from './helpers/bitModel.js';
+import { GiB } from '../helpers/sizes.js';
 
-const GiB = 2n ** 30n;
 
 /**
  * The tiling invariants, stated without reference to how the windows are computed. Returns the

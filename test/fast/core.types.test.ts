@@ -8,8 +8,8 @@ import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type SharedIoPageTable
 import { addSourceStats, computeWindows, dirtySourceFromShared, lastAtOrBefore, log2Exact } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 import { fillRandom } from './helpers/bitModel.js';
+import { MIB } from '../helpers/sizes.js';
 
-const MiB = 2 ** 20;
 
 /** A 64-page bitmap at byteOffset 3 of a buffer of random bytes, and a check that nothing changed. */
 function guarded(): { bitmap: IovaBitmap; unchanged: () => void } {
@@ -23,14 +23,14 @@ function guarded(): { bitmap: IovaBitmap; unchanged: () => void } {
 
 function startedTracker(): VfTracker {
   const t = new VfTracker({ name: 'vf' });
-  t.start({ ranges: [{ iova: 0, length: MiB }], pageSize: 4096 });
+  t.start({ ranges: [{ iova: 0, length: MIB }], pageSize: 4096 });
   t.dmaWrite(8192, 4096);
   return t;
 }
 
 function dirtyTable(): IoPageTable {
   const t = new IoPageTable({ format: 'vtd-ss' });
-  t.map(0, 2 * MiB, { leaf: 4096 });
+  t.map(0, 2 * MIB, { leaf: 4096 });
   t.setDirtyTracking(true);
   t.dmaWrite(8192, 4096);
   return t;

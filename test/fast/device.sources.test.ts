@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
 import { DeviceSimulator, mappingUnitMap, trackerUnitMap, verifyMigration } from '@iovabitmap/workers';
 import { rejectionOf } from '../helpers/rejection.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 32n;
 const LEN = 64n * MiB;
 

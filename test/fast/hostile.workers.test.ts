@@ -19,8 +19,8 @@ import { describeValue } from '@iovabitmap/core/internal';
 import { DeviceSimulator, ReportPool, mappingUnitMap, migrate, trackerUnitMap, unitMapOf, verifyMigration } from '@iovabitmap/workers';
 import { checkUnitMaps, createPattern, createRng, pageTableUnitMap, seedFromEnv } from '@iovabitmap/workers/internal';
 import { expectTypedOrOk, hostileValues, type Hostile } from '../helpers/hostile.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 32n;
 const LEN = 4n * MiB;
 

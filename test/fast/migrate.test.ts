@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, type PteFormat } from '@iovabitmap/core';
 import { migrate, type MigrateRound, mappingUnitMap, trackerUnitMap } from '@iovabitmap/workers';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 34n; // 16 GiB
 const LEN = 64n * MiB;
 

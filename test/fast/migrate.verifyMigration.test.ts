@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, VfTracker, type DirtySource } from '@iovabitmap/core';
 import { mappingUnitMap, trackerUnitMap, unitMapOf, type UnitMap, verifyMigration } from '@iovabitmap/workers';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 30n; // 1 GiB
 const BASE_PAGE = Number(BASE >> 12n);
 

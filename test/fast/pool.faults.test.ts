@@ -15,9 +15,8 @@ import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from
 import { MAX_POOL_THREADS, ReportPool, type ReportProgress } from '@iovabitmap/workers';
 import { availableParallelism } from 'node:os';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
+import { GiB, MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /** 256 MiB of 4 KiB leaves + 768 MiB of 2 MiB leaves from 1 GiB, and a tracker; every 3rd page written. */
 function smallWorkload() {

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, type IovaErrorCode, VfTracker } from '@iovabitmap/core';
 import { rejection } from './helpers/trackerModel.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const U64_MAX = (1n << 64n) - 1n;
 
 function expectBad(f: () => unknown, code: IovaErrorCode, param: string, value: string) {

@@ -18,6 +18,7 @@
  */
 import Table from 'cli-table3';
 import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
+import { GiB, MiB } from '@iovabitmap/core/internal';
 import { DeviceSimulator, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type MigrateRound, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
 import { createTracker, openEngine, type Engine } from '../harness/impls.js';
@@ -55,8 +56,6 @@ export interface MigrateCommandOptions {
   readonly verifyEachRound: boolean;
 }
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /**
  * The mappings of the IOVA space: one leaf size throughout, or the `mixed` layout (module

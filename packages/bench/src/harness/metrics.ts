@@ -19,6 +19,7 @@
  * a guess. Ratios of two medians are what the run supports; no confidence interval is claimed for
  * them (each median carries its own `rme`).
  */
+import { GIB } from '@iovabitmap/core/internal';
 import type { ImplName, ResultRecord } from '../output/schema.js';
 import type { Scenario } from './scenarios.js';
 
@@ -52,7 +53,6 @@ export interface WorkloadFacts {
   readonly bitmapPageBytes: bigint;
 }
 
-const GIB = 2 ** 30;
 
 /**
  * The records of one scenario, one per measurement, in the order given.

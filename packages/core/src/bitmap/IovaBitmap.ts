@@ -50,6 +50,7 @@
  */
 import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
+import { MIB } from '../sizes.js';
 import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
 import { toU64, type U64Like, checkInt } from '../u64.js';
 import { bitmapGeometry, MAX_BITMAP_BITS, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
@@ -57,7 +58,7 @@ import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windo
 
 const WHERE = 'IovaBitmap';
 /** Bytes compared per slice by {@link IovaBitmap.equals}. */
-const EQUALS_SLICE_BYTES = 1 << 20;
+const EQUALS_SLICE_BYTES = MIB;
 
 /** Options of {@link IovaBitmap}'s constructor. */
 export interface IovaBitmapOptions {

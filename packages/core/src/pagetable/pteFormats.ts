@@ -118,7 +118,7 @@ function addrHi(pfn: number, hiMask: number): number {
 
 class VtdSecondStage implements PteCodec {
   readonly format = 'vtd-ss' as const;
-  readonly leafShifts = [12, 21, 30];
+  readonly leafShifts = [PAGE_SHIFT, 21, 30];
   readonly leafKernel = 'bit' as const;
   readonly dirtyBit = 9;
   readonly replicaMask = 0;
@@ -160,7 +160,7 @@ const AMD_IW = 1 << 30; // bit 62
 
 class AmdV1 implements PteCodec {
   readonly format = 'amd-v1' as const;
-  readonly leafShifts = Array.from({ length: 19 }, (_, i) => 12 + i);
+  readonly leafShifts = Array.from({ length: 19 }, (_, i) => PAGE_SHIFT + i);
   readonly leafKernel = 'bit' as const;
   readonly dirtyBit = 6;
   /** NextLevel bit 9: set only by NextLevel 7 (a replica) in a level-1 table. */
@@ -209,7 +209,7 @@ const SMMU_LEAF_ATTRS = (1 << 2) | (1 << 6) | (3 << 8) | (1 << 10) | (1 << 11);
 
 class SmmuV3 implements PteCodec {
   readonly format = 'smmu-v3' as const;
-  readonly leafShifts = [12, 21, 30];
+  readonly leafShifts = [PAGE_SHIFT, 21, 30];
   readonly leafKernel = 'smmu' as const;
   readonly dirtyBit = 7;
   readonly replicaMask = 0;

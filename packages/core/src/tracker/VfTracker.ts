@@ -39,6 +39,7 @@
 import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
+import { PAGE_SIZE, pageCeilOf, pageOf } from '../sizes.js';
 import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
 import { normalizeLimits, type VfDeviceLimits, type VfTrackerLimits } from './trackerLimits.js';
 import { TrackerMemory } from './TrackerMemory.js';
@@ -150,8 +151,8 @@ export class VfTracker implements DirtySource {
     if (len === 0n || this.#mem === null) return 0;
     let hi = lo + len;
     if (hi > U64_LIMIT) hi = U64_LIMIT;
-    const first = Number(lo >> 12n);
-    return this.#mem.writePages(first, Number((hi + 4095n) >> 12n) - first);
+    const first = pageOf(lo);
+    return this.#mem.writePages(first, pageCeilOf(hi) - first);
   }
 
   /**
@@ -235,7 +236,7 @@ export class VfTracker implements DirtySource {
       const b = r.iova + r.length < end ? r.iova + r.length : end;
       if (b > a) pages += (b - a + T - 1n) / T;
     }
-    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? 4096 / Number(T) : 0 };
+    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) : 0 };
   }
 
   /**

@@ -44,7 +44,7 @@
  * nothing has run.
  */
 import { IovaBitmap, IovaBitmapError, type DirtySource, type U64Like } from '@iovabitmap/core';
-import { checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
+import { GIB, PAGE_SHIFT, checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkChunkBits } from '../pool/ChunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/deviceTypes.js';
@@ -54,7 +54,6 @@ import { checkUnitMaps, unitMapOf, type UnitMap } from './unitMaps.js';
 import { verifyMigration, type VerifyResult } from './verifyMigration.js';
 
 const WHERE = 'migrate';
-const GIB = 2 ** 30;
 
 /** What migrate() needs of the device (a {@link DeviceSimulator} has it). */
 export interface MigrateDevice {
@@ -215,7 +214,7 @@ function sleep(ms: number): Promise<void> {
 export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   checkOptions(WHERE, 'options', o);
   const pageSize = toU64(WHERE, 'bitmapPageSize', o.bitmapPageSize);
-  if (log2Exact(pageSize) < 12) throw IovaBitmapError.bad('EINVAL', WHERE, 'bitmapPageSize', pageSize, 'must be a power of two >= 4096');
+  if (log2Exact(pageSize) < PAGE_SHIFT) throw IovaBitmapError.bad('EINVAL', WHERE, 'bitmapPageSize', pageSize, 'must be a power of two >= 4096');
   const rounds = checkInt(WHERE, 'rounds', o.rounds, 0, 1_000_000);
   if (!Array.isArray(o.sources) || o.sources.length === 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'sources', o.sources, 'must be a non-empty array');
   if (typeof o.pool?.report !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE, 'pool', o.pool, 'must have a report() method');

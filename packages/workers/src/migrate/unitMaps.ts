@@ -18,7 +18,7 @@
  * not a non-negative safe integer.
  */
 import { IovaBitmapError, type DirtySource } from '@iovabitmap/core';
-import { U64_LIMIT, lastAtOrBefore, log2Exact, toU64 } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, PAGE_SIZE_BIG, U64_LIMIT, lastAtOrBefore, log2Exact, pageIova, pageOf, toU64 } from '@iovabitmap/core/internal';
 import { checkObject } from '../checks.js';
 
 /** A unit of a source, in 4 KiB pages. */
@@ -55,7 +55,7 @@ function checkName(where: string, param: string, name: unknown): string {
 /** A unit size in bytes: a power of two >= 4096. */
 function checkUnitBytes(where: string, param: string, v: unknown): bigint {
   const b = toU64(where, param, v);
-  if (log2Exact(b) < 12) throw IovaBitmapError.bad('EINVAL', where, param, b, 'must be a power of two >= 4096');
+  if (log2Exact(b) < PAGE_SHIFT) throw IovaBitmapError.bad('EINVAL', where, param, b, 'must be a power of two >= 4096');
   return b;
 }
 
@@ -98,11 +98,11 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   const where = 'trackerUnitMap';
   checkObject(where, 'tracker', t);
   const name = checkName(where, 'name', t.name);
-  const ppu = Number(checkUnitBytes(where, 'pageSize', t.pageSize) >> 12n);
+  const ppu = pageOf(checkUnitBytes(where, 'pageSize', t.pageSize));
   if (!Array.isArray(t.ranges)) throw IovaBitmapError.bad('EINVAL', where, 'ranges', t.ranges, 'must be an array of { iova, length }');
   const ranges = t.ranges.map((r, i) => checkRange(where, `ranges[${i}]`, r));
-  const starts = ranges.map((r) => Number(r.iova >> 12n));
-  const ends = ranges.map((r) => Number((r.iova + r.length) >> 12n));
+  const starts = ranges.map((r) => pageOf(r.iova));
+  const ends = ranges.map((r) => pageOf(r.iova + r.length));
   const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
   const s = order.map((i) => starts[i]!);
   const e = order.map((i) => ends[i]!);
@@ -175,9 +175,9 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
     return { ...r, leaf };
   });
   const sorted = checked.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
-  const starts = sorted.map((m) => Number(m.iova >> 12n));
-  const ends = sorted.map((m) => Number((m.iova + m.length) >> 12n));
-  const leafPages = sorted.map((m) => Number(m.leaf >> 12n));
+  const starts = sorted.map((m) => pageOf(m.iova));
+  const ends = sorted.map((m) => pageOf(m.iova + m.length));
+  const leafPages = sorted.map((m) => pageOf(m.leaf));
   return {
     name,
     unitOf(page: number): PageUnit | undefined {
@@ -204,15 +204,15 @@ export function unitMapOf(source: DirtySource): UnitMap | undefined {
   const s = source as unknown as Partial<TrackerGeometry> & { leafAt?: (iova: bigint) => { iova: bigint; size: bigint } | undefined };
   if (typeof s.pageSize === 'bigint' && Array.isArray(s.ranges)) {
     // A stopped tracker reports pageSize 0 and no ranges: no geometry to widen with.
-    return s.pageSize >= 4096n ? trackerUnitMap(s as TrackerGeometry) : undefined;
+    return s.pageSize >= PAGE_SIZE_BIG ? trackerUnitMap(s as TrackerGeometry) : undefined;
   }
   if (typeof s.leafAt === 'function') {
     const leafAt = s.leafAt.bind(source);
     return pageTableUnitMap({
       name: source.name,
       leafOf(page: number): PageUnit | undefined {
-        const leaf = leafAt(BigInt(page) << 12n);
-        return leaf === undefined ? undefined : { first: Number(leaf.iova >> 12n), count: Number(leaf.size >> 12n) };
+        const leaf = leafAt(pageIova(page));
+        return leaf === undefined ? undefined : { first: pageOf(leaf.iova), count: pageOf(leaf.size) };
       },
     });
   }

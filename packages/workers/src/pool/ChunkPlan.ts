@@ -39,6 +39,7 @@
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
+import { PAGE_SHIFT } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
 export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
@@ -98,7 +99,7 @@ export function chunkBitsFor(profile: WorkProfile | undefined, nbits: number, pa
   if (profile === undefined) return defaultChunkBits(pageShift);
   // Nothing to read in the range: as few chunks as the bit range allows.
   if (profile.entries <= 0 || profile.peakEntriesPerPage <= 0) return Math.min(MAX_CHUNK_BITS, Math.max(MIN_CHUNK_BITS, Math.ceil(nbits / 32) * 32));
-  const peakPerBit = profile.peakEntriesPerPage * 2 ** (pageShift - 12);
+  const peakPerBit = profile.peakEntriesPerPage * 2 ** (pageShift - PAGE_SHIFT);
   const capByPeak = MAX_CHUNK_ENTRIES / peakPerBit;
   const forBalance = nbits / (threads * CHUNKS_PER_THREAD);
   const floorByWork = (nbits * MIN_CHUNK_ENTRIES) / profile.entries;
