@@ -99,6 +99,29 @@ describe('VfTracker start and dmaWrite against the model', () => {
       { numRuns: RUNS },
     );
   });
+
+  it('logs writes like the model with more than 8 tracked ranges (where a write binary-searches them)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gap: fc.integer({ min: 1, max: 3 }), len: fc.integer({ min: 1, max: 3 }) }), { minLength: 9, maxLength: 24 }),
+        fc.array(fc.record({ page: fc.integer({ min: 0, max: 200 }), count: fc.integer({ min: 1, max: 24 }) }), { maxLength: 30 }),
+        (pieces, writes) => {
+          let at = 0;
+          const ranges = pieces.map(({ gap, len }) => {
+            const r = { iova: BigInt(at + gap) << 12n, length: BigInt(len) << 12n };
+            at += gap + len;
+            return r;
+          });
+          const t = new VfTracker({ name: 'vf0', maxRanges: 32 });
+          t.start({ ranges, pageSize: 4096 });
+          const model = new TrackerModel(4096n, ranges.map((r) => ({ start: r.iova, end: r.iova + r.length })));
+          for (const w of writes) expect(t.dmaWritePages(w.page, w.count)).toBe(model.write(BigInt(w.page) << 12n, BigInt(w.page + w.count) << 12n));
+          expect(t.recordedPages()).toEqual(model.sorted());
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
 });
 
 describe('VfTracker readAndClear against the model', () => {

@@ -31,6 +31,7 @@ import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { PAGE_SHIFT, pageIova, pageOf } from '../sizes.js';
 import { VFIO_MAX_LOG_RANGES } from './trackerLimits.js';
+import { lastAtOrBefore } from '../sortedRuns.js';
 import { orBitRun } from './trackerKernel.js';
 import type { IovaInterval, TrackingPlan } from './trackerRanges.js';
 
@@ -233,15 +234,8 @@ export class TrackerMemory {
     const starts = this.rangeStart4k;
     const ends = this.rangeEnd4k;
     const n = starts.length;
-    let i = 0;
-    if (n > 8) {
-      let top = n; // binary search: first range whose end is above page
-      while (i < top) {
-        const mid = (i + top) >>> 1;
-        if (ends[mid]! <= page) i = mid + 1;
-        else top = mid;
-      }
-    }
+    // The first range whose end is above page (the ends ascend too: the ranges are disjoint).
+    let i = n > 8 ? lastAtOrBefore(ends, page) + 1 : 0;
     const per = this.#pagesPer4k;
     let total = 0;
     let done = -1; // tracker pages below this were logged by an earlier range of this write

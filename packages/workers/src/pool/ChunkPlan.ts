@@ -39,7 +39,7 @@
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
-import { PAGE_SHIFT } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
 export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
@@ -154,22 +154,10 @@ class PieceGrid {
     this.pieces = n;
   }
 
-  /** The window index holding piece `p` (binary search over the prefix sums). */
-  #windowOf(p: number): number {
-    let lo = 0;
-    let hi = this.#windows.length - 1;
-    const first = this.#firstPiece;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (first[mid]! <= p) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  /** First bit (relative to bit 0) and bit count of piece `piece`. */
+  /** First bit (relative to bit 0) and bit count of piece `piece` (0 <= piece < pieces). */
   locate(piece: number): { firstBit: number; bitCount: number } {
-    const w = this.#windowOf(piece);
+    // The window holding it: every window has a piece, so the prefix sums ascend strictly.
+    const w = lastAtOrBefore(this.#firstPiece, piece);
     const win = this.#windows[w]!;
     const j = piece - this.#firstPiece[w]!;
     const a = this.#bitBase + win.firstBit;
@@ -226,8 +214,7 @@ export class ChunkPlan {
    */
   locate(c: number): ChunkLocation {
     if (!(c >= 0 && c < this.chunks)) throw new RangeError(`ChunkPlan.locate: chunk ${c} is outside [0, ${this.chunks})`);
-    let source = 0;
-    while (this.#firstChunk[source + 1]! <= c) source++;
+    const source = lastAtOrBefore(this.#firstChunk, c);
     const piece = c - this.#firstChunk[source]!;
     return { source, piece, ...this.#grids[source]!.locate(piece) };
   }
