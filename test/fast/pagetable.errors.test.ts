@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
 import { IoPageTable, PTE_FORMATS, sameTable, snapshotTable, type PteFormat } from './helpers/pagetableHelpers.js';
 import { GIB, GiB, MIB } from '../helpers/sizes.js';
+import { rejection } from '../helpers/rejection.js';
 const RUNS = { numRuns: 25, endOnFailure: true };
 
 /**
@@ -133,6 +134,7 @@ describe.each(PTE_FORMATS)('IoPageTable %s rejects', (format) => {
     rejects(pt, undefined, 'EOVERFLOW', () => pt.dmaWritePages(2 ** 36 - 1, 2));
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWritePages(1.5, 1));
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWritePages(0, -1));
+    expect([rejection(() => pt.dmaWritePages(-1, 1)).param, rejection(() => pt.dmaWritePages(0, 0.5)).param]).toEqual(['page', 'count']);
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWrite(-1, 1));
     rejects(pt, undefined, 'EINVAL', () => pt.setDirtyTracking(1 as unknown as boolean));
   });

@@ -102,12 +102,11 @@ export interface IovaRange {
 }
 
 /**
- * Checks a bit index or count of the numeric API: a safe integer (a larger number has lost
- * precision, a string would be concatenated, a fraction would address the wrong bit).
+ * Checks a bit index or count of the numeric API: any safe integer (see u64.ts `checkInt`).
  * @throws IovaBitmapError `EINVAL`
  */
 function checkIndex(where: string, param: string, v: unknown): void {
-  if (!Number.isSafeInteger(v)) throw IovaBitmapError.bad('EINVAL', where, param, v, 'must be a safe integer');
+  checkInt(where, param, v, -Number.MAX_SAFE_INTEGER);
 }
 
 /**
@@ -381,9 +380,7 @@ export class IovaBitmap {
    *   is not an integer in [0, 63].
    */
   bitOfUnit(unit: number, unitShift: number): number {
-    if (!Number.isSafeInteger(unit) || unit < 0) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.bitOfUnit', 'unit', unit, 'must be a non-negative safe integer');
-    }
+    checkInt(WHERE + '.bitOfUnit', 'unit', unit, 0);
     const ub = this.#unitBase(unitShift);
     if (Number.isNaN(ub.baseUnits) || Number.isNaN(ub.remBits)) {
       return Number(((BigInt(unit) << BigInt(unitShift)) - this.iova) >> BigInt(this.pageShift));
@@ -406,9 +403,7 @@ export class IovaBitmap {
    *   negative, or `unitShift` is not an integer in [0, 63]; `EFAULT` (memory gone).
    */
   setUnits(unit: number, count: number, unitShift: number): void {
-    if (!Number.isSafeInteger(unit) || unit < 0) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.setUnits', 'unit', unit, 'must be a non-negative safe integer');
-    }
+    checkInt(WHERE + '.setUnits', 'unit', unit, 0);
     checkIndex(WHERE + '.setUnits', 'count', count);
     const ub = this.#unitBase(unitShift);
     this.checkMemory(WHERE + '.setUnits');

@@ -51,7 +51,7 @@ import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type Rep
 import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { PAGE_SHIFT, PAGE_SIZE, pageCeilOf, pageIova, pageOf } from '../sizes.js';
-import { log2Exact, toU64, type U64Like } from '../u64.js';
+import { checkInt, log2Exact, toU64, type U64Like } from '../u64.js';
 import { LeafSink } from './DirtyLeafSink.js';
 import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
@@ -270,9 +270,8 @@ export class IoPageTable implements DirtySource {
    * @throws IovaBitmapError `EINVAL` (not non-negative integers), `EOVERFLOW` (past the width).
    */
   dmaWritePages(page: number, count: number): number {
-    if (!(Number.isSafeInteger(page) && Number.isSafeInteger(count) && page >= 0 && count >= 0)) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.dmaWritePages', 'page', [page, count], 'and count must be non-negative safe integers');
-    }
+    checkInt(WHERE + '.dmaWritePages', 'page', page, 0);
+    checkInt(WHERE + '.dmaWritePages', 'count', count, 0);
     if (page + count > this.#pageLimit) {
       throw IovaBitmapError.bad('EOVERFLOW', WHERE + '.dmaWritePages', 'count', count, `takes page ${page} past the address width`);
     }

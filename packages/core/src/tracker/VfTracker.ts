@@ -40,7 +40,7 @@ import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type Rep
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { PAGE_SIZE, pageCeilOf, pageOf } from '../sizes.js';
-import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
+import { checkInt, toU64, U64_LIMIT, type U64Like } from '../u64.js';
 import { normalizeLimits, type VfDeviceLimits, type VfTrackerLimits } from './trackerLimits.js';
 import { TrackerMemory } from './TrackerMemory.js';
 import { planTracking, toSpans } from './trackerRanges.js';
@@ -164,12 +164,8 @@ export class VfTracker implements DirtySource {
    * @throws IovaBitmapError `EINVAL` when page or count is not a non-negative safe integer.
    */
   dmaWritePages(page: number, count: number): number {
-    if (!Number.isSafeInteger(page) || page < 0) {
-      throw IovaBitmapError.bad('EINVAL', this.#where('dmaWritePages'), 'page', page, 'must be a non-negative safe integer');
-    }
-    if (!Number.isSafeInteger(count) || count < 0) {
-      throw IovaBitmapError.bad('EINVAL', this.#where('dmaWritePages'), 'count', count, 'must be a non-negative safe integer');
-    }
+    checkInt(this.#where('dmaWritePages'), 'page', page, 0);
+    checkInt(this.#where('dmaWritePages'), 'count', count, 0);
     return this.#mem === null ? 0 : this.#mem.writePages(page, count);
   }
 

@@ -18,7 +18,7 @@
  * not a non-negative safe integer.
  */
 import { IovaBitmapError, type DirtySource } from '@iovabitmap/core';
-import { PAGE_SHIFT, PAGE_SIZE_BIG, U64_LIMIT, lastAtOrBefore, log2Exact, pageIova, pageOf, toU64 } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, PAGE_SIZE_BIG, U64_LIMIT, checkInt, lastAtOrBefore, log2Exact, pageIova, pageOf, toU64 } from '@iovabitmap/core/internal';
 import { checkObject } from '../checks.js';
 
 /** A unit of a source, in 4 KiB pages. */
@@ -72,7 +72,7 @@ function checkRange(where: string, param: string, r: unknown): { iova: bigint; l
 
 /** The check of `unitOf`'s argument (a 4 KiB page index). */
 function checkPage(name: string, page: unknown): void {
-  if (!Number.isSafeInteger(page) || (page as number) < 0) throw IovaBitmapError.bad('EINVAL', `UnitMap(${name}).unitOf`, 'page', page, 'must be a non-negative safe integer');
+  checkInt(`UnitMap(${name}).unitOf`, 'page', page, 0);
 }
 
 /**

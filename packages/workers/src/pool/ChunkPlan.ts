@@ -39,7 +39,7 @@
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
-import { PAGE_SHIFT, lastAtOrBefore } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
 export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
@@ -73,10 +73,9 @@ export function defaultChunkBits(pageShift: number): number {
  * @throws IovaBitmapError `EINVAL`
  */
 export function checkChunkBits(where: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_CHUNK_BITS || v > MAX_CHUNK_BITS || v % 32 !== 0) {
-    throw IovaBitmapError.bad('EINVAL', where, 'chunkBits', v, `must be a multiple of 32 in [${MIN_CHUNK_BITS}, 2^31]`);
-  }
-  return v;
+  const bits = checkInt(where, 'chunkBits', v, MIN_CHUNK_BITS, MAX_CHUNK_BITS, '(and a multiple of 32)');
+  if (bits % 32 !== 0) throw IovaBitmapError.bad('EINVAL', where, 'chunkBits', v, `must be a multiple of 32 in [${MIN_CHUNK_BITS}, 2^31]`);
+  return bits;
 }
 
 /** Least entries of work per chunk (see the module comment). */
