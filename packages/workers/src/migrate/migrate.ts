@@ -43,8 +43,8 @@
  * round (including a union that cannot be allocated: ENOMEM), are plain IovaBitmapErrors and
  * nothing has run.
  */
-import { IovaBitmap, IovaBitmapError, type DirtySource, type U64Like } from '@iovabitmap/core';
-import { GIB, PAGE_SHIFT, checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
+import { IovaBitmap, IovaBitmapError, type DirtySource, type SourceStats, type U64Like } from '@iovabitmap/core';
+import { GIB, PAGE_SHIFT, addSourceStats, checkInt, checkReportRequest, emptySourceStats, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkChunkBits } from '../pool/ChunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/deviceTypes.js';
@@ -68,15 +68,8 @@ export interface MigratePool {
   report(options: PoolReportOptions): Promise<PoolReportStats>;
 }
 
-/** Per-source counters of one round (from the pool's stats). */
-export interface MigrateSourceStats {
-  /** PTEs or tracker words read. */
-  readonly entriesVisited: number;
-  /** Dirty leaves or tracker records found. */
-  readonly dirtyLeaves: number;
-  /** Bitmap bits covered by the records. */
-  readonly bitsMarked: number;
-}
+/** Per-source counters of one round: core's SourceStats, from the pool's stats. */
+export type MigrateSourceStats = Readonly<SourceStats>;
 
 /** One round of the migration. */
 export interface MigrateRound {
@@ -269,9 +262,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const pagesDirtied = bitmap.count();
     foldRound();
     const sources: Record<string, MigrateSourceStats> = {};
-    for (const [name, s] of Object.entries(stats.sources)) {
-      sources[name] = { entriesVisited: s.entriesVisited, dirtyLeaves: s.dirtyLeaves, bitsMarked: s.bitsMarked };
-    }
+    for (const [name, s] of Object.entries(stats.sources)) sources[name] = addSourceStats(emptySourceStats(), s);
     let unexpected: number | undefined;
     if (verifyEachRound) unexpected = verifyMigration({ groundTruth: gt, reported: bitmap, units }).unexpected;
     const round: MigrateRound = {

@@ -136,7 +136,7 @@ export async function runReport(input: RunInput): Promise<RunOutput> {
       };
       const onResult = (s: number, r: ReportTaskResult): void => {
         if (r.kind === 'done') {
-          workers.push(workerStats(r.slot, r.threadId, input.names, r.rows));
+          workers.push(workerStats(r.slot, r.threadId, input.names, r.perSource));
           if (r.walkStartMs < walkStart) walkStart = r.walkStartMs;
           if (r.walkEndMs > walkEnd) walkEnd = r.walkEndMs;
           cancelQueued();
