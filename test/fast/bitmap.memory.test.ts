@@ -44,7 +44,7 @@ function dirty(write: (iova: number, length: number) => unknown): void {
 interface SourceCase {
   readonly name: string;
   readonly make: () => DirtySource;
-  /** The source's own one-thread report (readAndClearDirty / readAndClear). */
+  /** The source's own one-thread report (readAndClearDirty). */
   readonly own: (s: DirtySource, bitmap: IovaBitmap) => unknown;
 }
 
@@ -67,7 +67,7 @@ const SOURCES: SourceCase[] = [
       dirty((iova, length) => t.dmaWrite(iova, length));
       return t;
     },
-    own: (s, b) => (s as VfTracker).readAndClear(b, 0, SPAN),
+    own: (s, b) => (s as VfTracker).readAndClearDirty(b, 0, SPAN),
   },
 ];
 

@@ -73,10 +73,10 @@ describe('reports refuse options of the wrong type before anything is cleared', 
     expect([rejection(() => reportDirty(never(undefined))).code, rejection(() => reportDirty(never(undefined))).param]).toEqual(['EINVAL', 'options']);
   });
 
-  it("VfTracker.readAndClear(..., { noClear: 'false' }) is EINVAL and keeps every record", () => {
+  it("VfTracker.readAndClearDirty(..., { noClear: 'false' }) is EINVAL and keeps every record", () => {
     const t = startedTracker();
     const { bitmap, unchanged } = guarded();
-    const e = rejection(() => t.readAndClear(bitmap, 0, 64 * 4096, never({ noClear: 'false' })));
+    const e = rejection(() => t.readAndClearDirty(bitmap, 0, 64 * 4096, never({ noClear: 'false' })));
     expect([e.code, e.param]).toEqual(['EINVAL', 'noClear']);
     unchanged();
     expect(t.recordedPages()).toEqual([8192n]);

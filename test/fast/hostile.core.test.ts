@@ -265,9 +265,9 @@ const APIS: Api[] = [
   { name: 'VfTracker.dmaWrite', args: () => [4096 * 100, 10], call: m((w, a) => w.tracker.dmaWrite(a[0] as never, a[1] as never)), sources: true },
   { name: 'VfTracker.dmaWritePages', args: () => [100, 2], call: m((w, a) => w.tracker.dmaWritePages(a[0] as never, a[1] as never)), sources: true },
   {
-    name: 'VfTracker.readAndClear',
+    name: 'VfTracker.readAndClearDirty',
     args: (w) => [w.bitmap, 0, SPAN, { noClear: false }],
-    call: m((w, a) => w.tracker.readAndClear(a[0] as never, a[1] as never, a[2] as never, a[3] as never)),
+    call: m((w, a) => w.tracker.readAndClearDirty(a[0] as never, a[1] as never, a[2] as never, a[3] as never)),
     fields: [[3, 'noClear']],
     writes: true,
     sources: true,

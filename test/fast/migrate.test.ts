@@ -106,7 +106,7 @@ describe('migrate', () => {
         w.pt.dmaWritePages(lostPage, 1);
         w.vf.dmaWritePages(lostPage, 1);
         w.pt.readAndClearDirty(scratch, BASE, LEN);
-        w.vf.readAndClear(scratch, BASE, LEN);
+        w.vf.readAndClearDirty(scratch, BASE, LEN);
       },
     });
     expect(r.verification.ok).toBe(false);

@@ -124,7 +124,7 @@ describe('VfTracker start and dmaWrite against the model', () => {
   });
 });
 
-describe('VfTracker readAndClear against the model', () => {
+describe('VfTracker readAndClearDirty against the model', () => {
   const relations = [
     { name: 'finer than', minShiftLo: 14, d: (tShift: number, k: number) => Math.max(12, tShift - 1 - (k % 3)) },
     { name: 'equal to', minShiftLo: 12, d: (tShift: number) => tShift },
@@ -139,7 +139,7 @@ describe('VfTracker readAndClear against the model', () => {
           const pShift = rel.d(tShift, k);
           if (rel.name === 'finer than') expect(pShift).toBeLessThan(tShift);
           const { bm, cl, ch } = bitmapFor(c, pShift, cut, anchorsOf(c, writes));
-          const stats = t.readAndClear(bm, cl, ch - cl, { noClear });
+          const stats = t.readAndClearDirty(bm, cl, ch - cl, { noClear });
           const want = model.report(bm.iova, pShift, cl, ch, noClear);
           expect([...bitsOf(bm)].sort((x, y) => x - y)).toEqual([...want.bits].sort((x, y) => x - y));
           expect(stats.dirtyLeaves).toBe(want.leaves);
@@ -157,10 +157,10 @@ describe('VfTracker readAndClear against the model', () => {
         const { t, model } = startBoth(c, writes);
         const before = t.recordedPages();
         const { bm, cl, ch } = bitmapFor(c, pShift, cut, anchorsOf(c, writes));
-        t.readAndClear(bm, cl, ch - cl, { noClear: true });
+        t.readAndClearDirty(bm, cl, ch - cl, { noClear: true });
         expect(t.recordedPages()).toEqual(before);
         const again = new IovaBitmap({ iova: bm.iova, length: bm.length, pageSize: bm.pageSize });
-        t.readAndClear(again, cl, ch - cl);
+        t.readAndClearDirty(again, cl, ch - cl);
         expect(again.equals(bm)).toBe(true);
         model.report(bm.iova, pShift, cl, ch, false);
         expect(t.recordedPages()).toEqual(model.sorted());
@@ -170,7 +170,7 @@ describe('VfTracker readAndClear against the model', () => {
   });
 });
 
-describe('VfTracker reportChunk: any chunking equals one readAndClear', () => {
+describe('VfTracker reportChunk: any chunking equals one readAndClearDirty', () => {
   it('tiles of the clip range, reported in random order, give the same bitmap, stats and log', () => {
     fc.assert(
       fc.property(
@@ -198,7 +198,7 @@ describe('VfTracker reportChunk: any chunking equals one readAndClear', () => {
             leaves += s.dirtyLeaves;
             marked += s.bitsMarked;
           }
-          const one = b.readAndClear(bmB, cl, ch - cl, { noClear });
+          const one = b.readAndClearDirty(bmB, cl, ch - cl, { noClear });
           expect(bmA.equals(bmB)).toBe(true);
           expect(leaves).toBe(one.dirtyLeaves);
           expect(marked).toBe(one.bitsMarked);

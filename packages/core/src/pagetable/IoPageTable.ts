@@ -47,7 +47,7 @@
  * 4. New leaves are clean; dirty marks are made only while tracking is on (hardware A/D updates
  *    are off otherwise), only on present writable leaves.
  */
-import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { checkChunk, emptySourceStats, reportNoClear, reportRange, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { PAGE_SHIFT, PAGE_SIZE, pageCeilOf, pageIova, pageOf } from '../sizes.js';
@@ -301,10 +301,7 @@ export class IoPageTable implements DirtySource {
    * @throws IovaBitmapError as {@link checkReport}; nothing is written then.
    */
   readAndClearDirty(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
-    const lo = toU64(WHERE + '.readAndClearDirty', 'iova', iova);
-    const len = toU64(WHERE + '.readAndClearDirty', 'length', length);
-    this.checkReport(bitmap, lo, len, options);
-    return this.reportChunk(bitmap, { chunkLo: lo, chunkHi: lo + len, clipLo: lo, clipHi: lo + len }, options);
+    return reportRange(WHERE + '.readAndClearDirty', this, bitmap, iova, length, options);
   }
 
   /**

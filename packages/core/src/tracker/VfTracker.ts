@@ -36,7 +36,7 @@
  * flag, which every view reads). start() after stop() allocates new memory, so views made before
  * must be re-shared.
  */
-import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { checkChunk, emptySourceStats, reportNoClear, reportRange, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { PAGE_SIZE, pageCeilOf, pageOf } from '../sizes.js';
@@ -171,15 +171,12 @@ export class VfTracker implements DirtySource {
 
   /**
    * DMA logging REPORT of IOVA [iova, iova + length) into `bitmap` on this thread: every record
-   * overlapping the range, clipped to it, then cleared (unless `noClear`).
+   * overlapping the range, clipped to it, then cleared (unless `noClear`). The same call as
+   * IoPageTable's.
    * @throws IovaBitmapError as {@link checkReport}; nothing is written then.
    */
-  readAndClear(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
-    const where = this.#where('readAndClear');
-    const { lo, hi } = checkTrackerReport(where, this.name, this.#mem, bitmap, iova, length);
-    const noClear = reportNoClear(where, options);
-    const chunk = { chunkLo: lo, chunkHi: hi, clipLo: lo, clipHi: hi };
-    return reportTrackerChunk(where, this.name, this.#mem, bitmap, chunk, noClear);
+  readAndClearDirty(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
+    return reportRange(this.#where('readAndClearDirty'), this, bitmap, iova, length, options);
   }
 
   /**
