@@ -162,7 +162,7 @@ describe('the scenario matrix', () => {
     expect(defaultThreadCounts(4)).toEqual([1, 2, 3, 4, 8]);
   });
 
-  it('quick: every group, the issue spaces in the leaf group, each (workload, impl, threads) listed once per scenario', () => {
+  it('quick: every group, the reference spaces (BENCH_SPACES) in the leaf group, each (workload, impl, threads) listed once per scenario', () => {
     const m = buildMatrix({ cores: 2, formats });
     expect([...new Set(m.map((s) => s.group))]).toEqual(['threads', 'density', 'leaf', 'sources', 'format']);
     expect(m.filter((s) => s.group === 'leaf').map((s) => s.workload.iovaBytes)).toEqual(BENCH_SPACES.map((s) => s.iovaBytes));

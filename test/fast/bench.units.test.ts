@@ -25,7 +25,7 @@ function expectError(f: () => unknown, code: string, ...mentions: string[]): Iov
 }
 
 describe('parseSize', () => {
-  it('reads the examples of the issue with binary multiples', () => {
+  it('reads sizes with binary multiples, spaces, hex and fractions', () => {
     expect(parseSize('1TiB')).toBe(2n ** 40n);
     expect(parseSize('64GiB')).toBe(64n * 2n ** 30n);
     expect(parseSize('2M')).toBe(2n * 2n ** 20n);

@@ -6,7 +6,8 @@
  * The model keeps one JavaScript boolean per IOVA page (a plain array indexed by page number),
  * does its IOVA arithmetic in BigInt with division (no page shifts), and touches one page at a
  * time (no 32-bit words, no run masks), so it shares no code path and no trick with packages/core
- * (bitmap/bitKernels.ts, bitmap/windows.ts). It is written from the specification in the issue:
+ * (bitmap/bitKernels.ts, bitmap/windows.ts). It is written from the specification (the README's
+ * theory of operation, docs/design/iommufd.md):
  *
  * - page k stands for IOVA [iova + k * pageSize, iova + (k + 1) * pageSize);
  * - set(x, len) marks every page that bytes [x, x + len - 1] touch, ignoring what lies outside

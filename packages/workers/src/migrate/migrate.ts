@@ -120,8 +120,8 @@ export interface MigrateOptions {
   readonly verifyEachRound?: boolean;
   /**
    * Widening geometry per source (./unitMaps.ts). @defaultValue derived from each source by
-   * `unitMapOf`: trackers have it; an IoPageTable has no leaf lookup, so pass
-   * `mappingUnitMap(name, mappings)` for it (a warning names every source left without one).
+   * `unitMapOf`: a started tracker from its page size and ranges, an IoPageTable from its leaf
+   * lookup (`leafAt`); a warning names every source left without one.
    */
   readonly units?: readonly UnitMap[];
   /** Bitmap bits per chunk of every report. @defaultValue the pool's */
@@ -247,7 +247,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (blind.length > 0) {
       process.emitWarning(
         `${WHERE}: no unit geometry for source(s) ${blind.join(', ')}; their whole-leaf reports may be counted as unexpected. ` +
-          'Pass options.units (e.g. mappingUnitMap(name, mappings) for a page table).',
+          'Pass options.units (e.g. mappingUnitMap(name, mappings) for a page table without leafAt).',
         'IovaBitmapWarning',
       );
     }

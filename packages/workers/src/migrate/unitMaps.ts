@@ -117,7 +117,7 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   };
 }
 
-/** What {@link pageTableUnitMap} needs: the leaf mapping an IOVA, if any. */
+/** What {@link pageTableUnitMap} needs: the leaf mapping a 4 KiB page, if any. */
 export interface LeafLookup {
   readonly name: string;
   /**
@@ -192,10 +192,11 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
 
 /**
  * The unit map of a dirty source, from its shape: a started tracker (`pageSize` + `ranges`), or a
- * page table offering a `leafAt(iova) → { iova, size } | undefined` lookup. IoPageTable has no
- * such lookup today: pass its mappings through {@link mappingUnitMap} (migrate's `units` option).
- * Returns undefined for any other source (the checker then widens nothing for it, which can only
- * make it report more "unexpected" pages, never hide a missing one).
+ * page table with a `leafAt(iova) → { iova, size } | undefined` lookup (IoPageTable has it, views
+ * included: a table lookup per unit). {@link mappingUnitMap} builds the same map from the list of
+ * mappings instead, for a check that does not rely on the table's own code. Returns undefined for
+ * any other source (the checker then widens nothing for it, which can only make it report more
+ * "unexpected" pages, never hide a missing one).
  * @throws IovaBitmapError `EINVAL` for a source that is not an object with a non-empty name.
  */
 export function unitMapOf(source: DirtySource): UnitMap | undefined {
