@@ -49,11 +49,6 @@ export function log2Exact(v: bigint): number {
   return v.toString(2).length - 1;
 }
 
-/** A non-negative bigint as a number, or `undefined` when it is not exactly representable. */
-export function toSafeNumber(v: bigint): number | undefined {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= 0n ? Number(v) : undefined;
-}
-
 /**
  * The one check of a plain integer (counts, offsets, indices, thread numbers): a number that is an
  * integer in [min, max]. The defaults make it "a safe integer >= min"; `min` = -(2^53 - 1) makes it

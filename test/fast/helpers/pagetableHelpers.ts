@@ -3,7 +3,7 @@
  * a small independent model of mapped leaves and their dirty state, and a bitmap that fails on
  * demand (record-before-clear).
  */
-import { IovaBitmap, type IoPageTable, type IovaBitmapOptions, type PteFormat } from '@iovabitmap/core';
+import { IovaBitmap, type IoPageTable, type IovaBitmapOptions } from '@iovabitmap/core';
 
 import { GIB, KIB, KiB, MIB } from '../../helpers/sizes.js';
 

@@ -107,7 +107,7 @@ export function andWord(v: BitViews, w: number, mask: number): void {
 }
 
 /** Reads word `w` (view index) including a partial tail word; plain load. */
-export function loadWord(v: BitViews, w: number): number {
+function loadWord(v: BitViews, w: number): number {
   if (w < v.words.length) return v.words[w]!;
   const at = (w - v.words.length) * 4;
   let x = 0;

@@ -65,7 +65,7 @@ export interface VfDeviceLimits {
 }
 
 /** The defaults of {@link VfTrackerLimits}. */
-export const DEFAULT_VF_LIMITS: VfDeviceLimits = Object.freeze({
+const DEFAULT_VF_LIMITS: VfDeviceLimits = Object.freeze({
   name: 'vf',
   maxRanges: 4,
   minPageSize: VFIO_MIN_PAGE_SIZE,

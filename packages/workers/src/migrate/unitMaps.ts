@@ -117,34 +117,6 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   };
 }
 
-/** What {@link pageTableUnitMap} needs: the leaf mapping a 4 KiB page, if any. */
-export interface LeafLookup {
-  readonly name: string;
-  /**
-   * The leaf that maps 4 KiB page `page`: its first page and its size in pages, or undefined for
-   * a hole.
-   */
-  leafOf(page: number): PageUnit | undefined;
-}
-
-/**
- * Units of an IOMMU page table: its leaves.
- * @throws IovaBitmapError `EINVAL` for a lookup without a name or a `leafOf` function.
- */
-export function pageTableUnitMap(pt: LeafLookup): UnitMap {
-  const where = 'pageTableUnitMap';
-  checkObject(where, 'lookup', pt);
-  const name = checkName(where, 'name', pt.name);
-  if (typeof pt.leafOf !== 'function') throw IovaBitmapError.bad('EINVAL', where, 'leafOf', pt.leafOf, 'must be a function');
-  return {
-    name,
-    unitOf: (page) => {
-      checkPage(name, page);
-      return pt.leafOf(page);
-    },
-  };
-}
-
 /** One mapping of a page table, as given to `IoPageTable.map`. */
 export interface LeafMapping {
   /** First IOVA, bytes, aligned to `leaf`. */
@@ -209,13 +181,15 @@ export function unitMapOf(source: DirtySource): UnitMap | undefined {
   }
   if (typeof s.leafAt === 'function') {
     const leafAt = s.leafAt.bind(source);
-    return pageTableUnitMap({
-      name: source.name,
-      leafOf(page: number): PageUnit | undefined {
+    const name = source.name;
+    return {
+      name,
+      unitOf(page: number): PageUnit | undefined {
+        checkPage(name, page);
         const leaf = leafAt(pageIova(page));
         return leaf === undefined ? undefined : { first: pageOf(leaf.iova), count: pageOf(leaf.size) };
       },
-    });
+    };
   }
   return undefined;
 }

@@ -42,21 +42,21 @@ import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitma
 import { PAGE_SHIFT, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
-export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
+const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
 
 /** Smallest accepted `chunkBits` (one 32-bit word of bitmap). */
-export const MIN_CHUNK_BITS = 32;
+const MIN_CHUNK_BITS = 32;
 /** Largest accepted `chunkBits` (2^31 bits). */
-export const MAX_CHUNK_BITS = 2 ** 31;
+const MAX_CHUNK_BITS = 2 ** 31;
 /**
  * Least bits per piece when the workers count the bitmap (./ControlBlock.ts phases): 2^18 bits
  * = 32 KiB of bitmap, tens of µs of counting (docs/bench/limits.md §9.3), so a report with tiny
  * chunks does not count in tiny pieces.
  */
-export const COUNT_PIECE_BITS = 2 ** 18;
+const COUNT_PIECE_BITS = 2 ** 18;
 
 /** Most chunks one report may have (claims are counted in an Int32 cursor). */
-export const MAX_CHUNKS = 2 ** 30;
+const MAX_CHUNKS = 2 ** 30;
 
 /**
  * The default chunk size in bitmap bits for a bitmap page size of 2^pageShift bytes:
@@ -79,11 +79,11 @@ export function checkChunkBits(where: string, v: unknown): number {
 }
 
 /** Least entries of work per chunk (see the module comment). */
-export const MIN_CHUNK_ENTRIES = 2 ** 16;
+const MIN_CHUNK_ENTRIES = 2 ** 16;
 /** Most entries of work per chunk anywhere in the range (see the module comment). */
-export const MAX_CHUNK_ENTRIES = 2 ** 20;
+const MAX_CHUNK_ENTRIES = 2 ** 20;
 /** Chunks per thread a source should have, for balance. */
-export const CHUNKS_PER_THREAD = 32;
+const CHUNKS_PER_THREAD = 32;
 
 /**
  * The piece size for one source: within {@link MIN_CHUNK_ENTRIES}..{@link MAX_CHUNK_ENTRIES} of

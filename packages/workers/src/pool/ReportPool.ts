@@ -28,7 +28,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
 import { bitmapViews, checkInt, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';

@@ -64,7 +64,7 @@ export function emptyPoolSourceStats(): PoolSourceStats {
 }
 
 /** Adds `b` into `a` (core's fields through core's `addSourceStats`, then the pool's) and returns `a`. */
-export function addPoolSourceStats(a: PoolSourceStats, b: PoolSourceStats): PoolSourceStats {
+function addPoolSourceStats(a: PoolSourceStats, b: PoolSourceStats): PoolSourceStats {
   addSourceStats(a, b);
   a.chunks += b.chunks;
   a.busyMs += b.busyMs;
