@@ -124,7 +124,7 @@ describe('forged descriptors are refused with EINVAL, naming the field', () => {
     ['IoPageTable: areas past the address width', () => IoPageTable.fromShared({ ...table(), areas: new Float64Array([0, 2 ** 40]) }), 'descriptor.areas[0]'],
     ['VfTracker: a negative pageShift', () => VfTracker.fromShared(forgedTracker((h) => (h[2] = -1))), 'descriptor.buffer.header.pageShift'],
     ['VfTracker: 2^31 - 1 ranges', () => VfTracker.fromShared(forgedTracker((h) => (h[3] = 2 ** 31 - 1))), 'descriptor.buffer.header.ranges'],
-    ['VfTracker: a record count past the buffer', () => VfTracker.fromShared(forgedTracker((h) => (h[6] += 1))), 'descriptor.buffer.header.words'],
+    ['VfTracker: a record count past the buffer', () => VfTracker.fromShared(forgedTracker((h) => (h[6]! += 1))), 'descriptor.buffer.header.words'],
     ['VfTracker: a range that is not its segment', () => VfTracker.fromShared(forgedTracker((_h, t) => (t[1] = 2 ** 20))), 'descriptor.buffer.segments'],
     ['VfTracker: a fractional range', () => VfTracker.fromShared(forgedTracker((_h, t) => (t[1] = 1.5))), 'descriptor.buffer.ranges[0]'],
     ['VfTracker: limits that are not an object', () => VfTracker.fromShared({ ...tracker(), limits: never(5) }), 'descriptor.limits'],

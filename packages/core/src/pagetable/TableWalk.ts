@@ -180,7 +180,7 @@ export class TableWalk {
     let any = 0;
     for (let j = 0; j < r; j++) {
       if (codec.isDirty(u32[off + 2 * (h + j)]!)) {
-        seen[j >>> 5] |= 1 << (j & 31);
+        seen[j >>> 5]! |= 1 << (j & 31); // r <= 256 replicas: word j >>> 5 < 8 = seen.length
         any = 1;
       }
     }
