@@ -100,19 +100,29 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   const name = checkName(where, 'name', t.name);
   const ppu = pageOf(checkUnitBytes(where, 'pageSize', t.pageSize));
   if (!Array.isArray(t.ranges)) throw IovaBitmapError.bad('EINVAL', where, 'ranges', t.ranges, 'must be an array of { iova, length }');
-  const ranges = t.ranges.map((r, i) => checkRange(where, `ranges[${i}]`, r));
-  const starts = ranges.map((r) => pageOf(r.iova));
-  const ends = ranges.map((r) => pageOf(r.iova + r.length));
-  const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
-  const s = order.map((i) => starts[i]!);
-  const e = order.map((i) => ends[i]!);
+  return runsUnitMap(
+    name,
+    t.ranges.map((r, i) => ({ ...checkRange(where, `ranges[${i}]`, r), unitPages: ppu })),
+  );
+}
+
+/**
+ * The unit map of checked, disjoint runs of IOVA, each cut into aligned units of `unitPages` 4 KiB
+ * pages (the one lookup behind both builders): a binary search for the run, then the unit.
+ */
+function runsUnitMap(name: string, runs: readonly { iova: bigint; length: bigint; unitPages: number }[]): UnitMap {
+  const sorted = [...runs].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  const starts = sorted.map((r) => pageOf(r.iova));
+  const ends = sorted.map((r) => pageOf(r.iova + r.length));
+  const unitPages = sorted.map((r) => r.unitPages);
   return {
     name,
     unitOf(page: number): PageUnit | undefined {
       checkPage(name, page);
-      const i = lastAtOrBefore(s, page);
-      if (i < 0 || page >= e[i]!) return undefined;
-      return { first: Math.floor(page / ppu) * ppu, count: ppu };
+      const i = lastAtOrBefore(starts, page);
+      if (i < 0 || page >= ends[i]!) return undefined;
+      const n = unitPages[i]!;
+      return { first: Math.floor(page / n) * n, count: n };
     },
   };
 }
@@ -138,28 +148,15 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
   const where = 'mappingUnitMap';
   checkName(where, 'name', name);
   if (!Array.isArray(mappings)) throw IovaBitmapError.bad('EINVAL', where, 'mappings', mappings, 'must be an array of { iova, length, leaf }');
-  const checked = mappings.map((m, i) => {
+  const runs = mappings.map((m, i) => {
     const r = checkRange(where, `mappings[${i}]`, m);
     const leaf = checkUnitBytes(where, `mappings[${i}].leaf`, (m as LeafMapping).leaf);
     if (r.iova % leaf !== 0n || r.length % leaf !== 0n) {
       throw IovaBitmapError.bad('EINVAL', where, `mappings[${i}]`, `${r.iova}+${r.length}`, `must be aligned to its leaf size ${leaf}`);
     }
-    return { ...r, leaf };
+    return { ...r, unitPages: pageOf(leaf) };
   });
-  const sorted = checked.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
-  const starts = sorted.map((m) => pageOf(m.iova));
-  const ends = sorted.map((m) => pageOf(m.iova + m.length));
-  const leafPages = sorted.map((m) => pageOf(m.leaf));
-  return {
-    name,
-    unitOf(page: number): PageUnit | undefined {
-      checkPage(name, page);
-      const i = lastAtOrBefore(starts, page);
-      if (i < 0 || page >= ends[i]!) return undefined;
-      const n = leafPages[i]!;
-      return { first: Math.floor(page / n) * n, count: n };
-    },
-  };
+  return runsUnitMap(name, runs);
 }
 
 /**
