@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IovaBitmap, IovaBitmapError, type IovaBitmapErrorData, type IovaBitmapOptions } from '@iovabitmap/core';
 import { fillRandom } from './helpers/bitModel.js';
 import { GIB, KIB } from '../helpers/sizes.js';
+import { rejection } from '../helpers/rejection.js';
 
 const U64_MAX = 2n ** 64n - 1n;
 
@@ -18,18 +19,6 @@ function guarded(bytes: number, seed = 7): { buffer: SharedArrayBuffer; before: 
   const buffer = new SharedArrayBuffer(bytes);
   fillRandom(new Uint8Array(buffer), seed);
   return { buffer, before: new Uint8Array(buffer).slice() };
-}
-
-/** Runs `f`, expects an IovaBitmapError, and returns it. */
-function rejection(f: () => unknown): IovaBitmapError {
-  try {
-    f();
-  } catch (e) {
-    expect(IovaBitmapError.is(e), `not an IovaBitmapError: ${String(e)}`).toBe(true);
-    expect(e).toBeInstanceOf(IovaBitmapError);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected an IovaBitmapError, nothing was thrown');
 }
 
 describe('IovaBitmap construction', () => {
@@ -485,14 +474,7 @@ describe('share() and fromShared()', () => {
 });
 
 describe('IovaBitmapError as data', () => {
-  const original = (() => {
-    try {
-      new IovaBitmap({ iova: 0, length: 4096, pageSize: 3 });
-    } catch (e) {
-      return e as IovaBitmapError;
-    }
-    throw new Error('unreachable');
-  })();
+  const original = rejection(() => new IovaBitmap({ iova: 0, length: 4096, pageSize: 3 }));
 
   it('is() recognises a structured clone of toData(), and fromData() rebuilds the error', () => {
     const data: IovaBitmapErrorData = structuredClone(original.toData());

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { HookedBitmap, failingBitmap, IoPageTable, PTE_FORMATS, pagesOf, snapshotTable, sameTable } from './helpers/pagetableHelpers.js';
+import { HookedBitmap, failingBitmap, IoPageTable, PTE_FORMATS, snapshotTable, sameTable } from './helpers/pagetableHelpers.js';
 import { GIB, GiB, KIB, MIB, MiB } from '../helpers/sizes.js';
+import { pagesOf } from '../helpers/bitmaps.js';
 const bitmapOver = (iova: number, length: number, pageSize = 4096) => new IovaBitmap({ iova, length, pageSize });
 
 describe.each(PTE_FORMATS)('IoPageTable %s', (format) => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, type IovaErrorCode, VfTracker } from '@iovabitmap/core';
-import { rejection } from './helpers/trackerModel.js';
+import { rejection } from '../helpers/rejection.js';
 import { MiB } from '../helpers/sizes.js';
 
 const U64_MAX = (1n << 64n) - 1n;

@@ -11,7 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, VfTracker } from '@iovabitmap/core';
-import { bitsOf, modelMerge, startCaseArb, TrackerModel, writeAt, writesArb, type StartCase, type WriteCase } from './helpers/trackerModel.js';
+import { modelMerge, startCaseArb, TrackerModel, writeAt, writesArb, type StartCase, type WriteCase } from './helpers/trackerModel.js';
+import { bitsOf } from '../helpers/bitmaps.js';
 
 const RUNS = 150;
 

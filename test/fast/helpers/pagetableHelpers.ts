@@ -138,16 +138,6 @@ export function bitRuns(bm: IovaBitmap): [number, number][] {
   });
 }
 
-/** The set of 4 KiB pages whose bits are set in a 4 KiB-page bitmap. */
-export function pagesOf(bm: IovaBitmap): Set<number> {
-  const out = new Set<number>();
-  for (const r of bm.dirtyRanges()) {
-    const s = Number(r.iova >> 12n);
-    for (let p = s; p < s + Number(r.length >> 12n); p++) out.add(p);
-  }
-  return out;
-}
-
 /**
  * An IovaBitmap that runs `hook` before each write of the walk (orMask, setUnits): the point
  * between a walk's read of a PTE and its clear. A hook can throw (a failure mid-walk) or act as a
