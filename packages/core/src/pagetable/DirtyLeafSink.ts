@@ -18,7 +18,7 @@
  *   100% density, one per block), through the same recorder;
  * - `discard`: records nothing (the clean snapshot taken when tracking is enabled).
  * A leaf is one record of its 4 KiB pages, clipped to the clip range, in every mode but `discard`
- * (ClipRecorder.recordSpan). Masks need no clipping to the clip range: the walk only hands over
+ * (ClipRecorder.recordClipped). Masks need no clipping to the clip range: the walk only hands over
  * leaves it owns, and 4 KiB leaves it owns lie inside the clip range. The sink counts dirty leaves
  * (one per leaf, a replicated page once) and the bitmap bits the records cover (SourceStats; for
  * 4 KiB leaves recorded as a run into a coarser bitmap, the bits the run covers).
@@ -113,6 +113,6 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
 
   leafRun(start: number, pages: number): void {
     this.dirtyLeaves++;
-    if (this.#mode !== DISCARD) this.recordSpan(start, start + pages);
+    if (this.#mode !== DISCARD) this.recordClipped(start, start + pages);
   }
 }
