@@ -7,9 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { buildMatrix, type WorkloadSpec } from '@iovabitmap/bench';
 import { FIT_FRACTION, WORKER_BYTES, benchBitmap, benchPlan, buildWorkload, checkMemory, estimateMemory, layoutMappings, migratePlan, planBytes, sourceMemory, workloadPlan, type MigrateCommandOptions } from '@iovabitmap/bench/internal';
 import { rejection } from '../helpers/rejection.js';
+import { GiB, MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 describe('memory estimate of the commands', () => {
   it('covers what a built workload really holds (sources, their snapshot, the bitmap)', () => {

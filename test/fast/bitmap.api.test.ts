@@ -9,9 +9,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { IovaBitmap, IovaBitmapError, type IovaBitmapErrorData, type IovaBitmapOptions } from '@iovabitmap/core';
 import { fillRandom } from './helpers/bitModel.js';
+import { GIB, KIB } from '../helpers/sizes.js';
+import { rejection } from '../helpers/rejection.js';
 
-const KiB = 1024;
-const GiB = 2 ** 30;
 const U64_MAX = 2n ** 64n - 1n;
 
 /** A buffer full of random bytes, and a copy to compare against. */
@@ -19,18 +19,6 @@ function guarded(bytes: number, seed = 7): { buffer: SharedArrayBuffer; before: 
   const buffer = new SharedArrayBuffer(bytes);
   fillRandom(new Uint8Array(buffer), seed);
   return { buffer, before: new Uint8Array(buffer).slice() };
-}
-
-/** Runs `f`, expects an IovaBitmapError, and returns it. */
-function rejection(f: () => unknown): IovaBitmapError {
-  try {
-    f();
-  } catch (e) {
-    expect(IovaBitmapError.is(e), `not an IovaBitmapError: ${String(e)}`).toBe(true);
-    expect(e).toBeInstanceOf(IovaBitmapError);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected an IovaBitmapError, nothing was thrown');
 }
 
 describe('IovaBitmap construction', () => {
@@ -103,7 +91,7 @@ describe('IovaBitmap.bytesFor', () => {
 
   it('gives 32 MiB of bitmap per TiB of IOVA at 4 KiB pages, and 2 MiB per 64 GiB', () => {
     expect(IovaBitmap.bytesFor(2n ** 40n, 4096)).toBe(32 * 2 ** 20);
-    expect(IovaBitmap.bytesFor(64 * GiB, 4096)).toBe(2 * 2 ** 20);
+    expect(IovaBitmap.bytesFor(64 * GIB, 4096)).toBe(2 * 2 ** 20);
   });
 
   it('rejects what the constructor rejects', () => {
@@ -486,14 +474,7 @@ describe('share() and fromShared()', () => {
 });
 
 describe('IovaBitmapError as data', () => {
-  const original = (() => {
-    try {
-      new IovaBitmap({ iova: 0, length: 4096, pageSize: 3 });
-    } catch (e) {
-      return e as IovaBitmapError;
-    }
-    throw new Error('unreachable');
-  })();
+  const original = rejection(() => new IovaBitmap({ iova: 0, length: 4096, pageSize: 3 }));
 
   it('is() recognises a structured clone of toData(), and fromData() rebuilds the error', () => {
     const data: IovaBitmapErrorData = structuredClone(original.toData());
@@ -543,8 +524,8 @@ describe('bigger shapes stay exact', () => {
   });
 
   it('a 64 KiB bitmap at page size 1 KiB: an unaligned set covers first and last touched page', () => {
-    const b = new IovaBitmap({ iova: 0, length: 64 * KiB * 8 * KiB, pageSize: KiB });
-    b.set(KiB * 1000 + 1, KiB * 3000); // bytes 1024001 .. 4096000 -> pages 1000 .. 4000
+    const b = new IovaBitmap({ iova: 0, length: 64 * KIB * 8 * KIB, pageSize: KIB });
+    b.set(KIB * 1000 + 1, KIB * 3000); // bytes 1024001 .. 4096000 -> pages 1000 .. 4000
     expect(b.count()).toBe(3001);
     expect([...b.dirtyRanges()]).toEqual([{ iova: 1000n * 1024n, length: 3001n * 1024n }]);
   });

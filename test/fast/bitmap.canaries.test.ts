@@ -10,7 +10,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap } from '@iovabitmap/core';
-import { applyOp, BitModel, describeMismatch, expectedBuffer, firstDifference, geometryArb, makeArena, opArb, showOp, type Arena, type BitOp, type Geometry } from './helpers/bitModel.js';
+import { applyOp, BitModel, describeMismatch, expectedBuffer, geometryArb, makeArena, opArb, showOp, type Arena, type BitOp, type Geometry } from './helpers/bitModel.js';
+import { firstDiff } from '../helpers/bitmaps.js';
 
 interface Layout {
   byteOffset: number;
@@ -36,7 +37,7 @@ const tailWordLayout = (bytes: number): fc.Arbitrary<Layout> =>
 function check(arena: Arena, model: BitModel, after: string): void {
   const got = new Uint8Array(arena.buffer);
   const want = expectedBuffer(arena, model);
-  const i = firstDifference(got, want);
+  const i = firstDiff(got, want);
   if (i >= 0) throw new Error(`after ${after}: ${describeMismatch(arena, got, want)}`);
 }
 
@@ -170,8 +171,8 @@ describe('guard bytes around the bitmap and in its last byte are never written',
     const model = new BitModel(0n, 45n, 1n);
     model.setBits(0, 45);
     const want = expectedBuffer(shared, model);
-    expect(firstDifference(new Uint8Array(plain), want)).toBe(-1);
+    expect(firstDiff(new Uint8Array(plain), want)).toBe(-1);
     b.clear();
-    expect(firstDifference(new Uint8Array(plain), shared.initial)).toBe(-1);
+    expect(firstDiff(new Uint8Array(plain), shared.initial)).toBe(-1);
   });
 });

@@ -11,11 +11,10 @@
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
 import { computeWindows } from '@iovabitmap/core/internal';
-import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena, modelWindows, type Arena } from './helpers/bitModel.js';
+import { BitModel, describeMismatch, expectedBuffer, makeArena, modelWindows, type Arena } from './helpers/bitModel.js';
+import { GiB, KiB, MiB } from '../helpers/sizes.js';
+import { firstDiff } from '../helpers/bitmaps.js';
 
-const KiB = 1024n;
-const MiB = 1024n * KiB;
-const GiB = 1024n * MiB;
 const U64_MAX = 2n ** 64n - 1n;
 const MOCK_PAGE = 2048n;
 const MOCK_HUGE = 512n * MOCK_PAGE;
@@ -39,7 +38,7 @@ function rig(iova: bigint, length: bigint, pageSize: bigint, byteOffset: number,
 function expectBufferMatches(r: Rig): void {
   const got = new Uint8Array(r.arena.buffer);
   const want = expectedBuffer(r.arena, r.model);
-  expect(firstDifference(got, want), describeMismatch(r.arena, got, want)).toBe(-1);
+  expect(firstDiff(got, want), describeMismatch(r.arena, got, want)).toBe(-1);
 }
 
 function setBoth(r: Rig, iova: bigint, length: bigint): void {

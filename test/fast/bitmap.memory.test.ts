@@ -8,15 +8,15 @@
 import { describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type DirtySource } from '@iovabitmap/core';
 import { rejection } from '../helpers/rejection.js';
+import { MIB } from '../helpers/sizes.js';
 
-const MiB = 2 ** 20;
 
 /** ES2024 resizable and growable buffers (Node 20 has them; the project's TypeScript lib predates them). */
 type Resizable = ArrayBuffer & { resize(n: number): void };
 type Growable = SharedArrayBuffer & { grow(n: number): void };
 const ResizableArrayBuffer = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
 const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Growable;
-const SPAN = 64 * MiB;
+const SPAN = 64 * MIB;
 const GEOMETRY = { iova: 0, length: SPAN, pageSize: 4096 } as const;
 
 /** A bitmap over a plain ArrayBuffer (at an unaligned offset), then the buffer transferred away. */
@@ -33,8 +33,8 @@ function dirty(write: (iova: number, length: number) => unknown): void {
   for (const [iova, length] of [
     [0, 1],
     [5 * 4096 + 7, 3 * 4096],
-    [2 * MiB - 8192, 5 * 4096],
-    [33 * MiB, 100 * 4096],
+    [2 * MIB - 8192, 5 * 4096],
+    [33 * MIB, 100 * 4096],
     [SPAN - 1, 1],
   ] as const) {
     write(iova, length);
@@ -44,7 +44,7 @@ function dirty(write: (iova: number, length: number) => unknown): void {
 interface SourceCase {
   readonly name: string;
   readonly make: () => DirtySource;
-  /** The source's own one-thread report (readAndClearDirty / readAndClear). */
+  /** The source's own one-thread report (readAndClearDirty). */
   readonly own: (s: DirtySource, bitmap: IovaBitmap) => unknown;
 }
 
@@ -58,7 +58,7 @@ function table(leaf: number): IoPageTable {
 
 const SOURCES: SourceCase[] = [
   { name: 'IoPageTable, 4 KiB leaves', make: () => table(4096), own: (s, b) => (s as IoPageTable).readAndClearDirty(b, 0, SPAN) },
-  { name: 'IoPageTable, 2 MiB leaves', make: () => table(2 * MiB), own: (s, b) => (s as IoPageTable).readAndClearDirty(b, 0, SPAN) },
+  { name: 'IoPageTable, 2 MiB leaves', make: () => table(2 * MIB), own: (s, b) => (s as IoPageTable).readAndClearDirty(b, 0, SPAN) },
   {
     name: 'VfTracker',
     make: () => {
@@ -67,7 +67,7 @@ const SOURCES: SourceCase[] = [
       dirty((iova, length) => t.dmaWrite(iova, length));
       return t;
     },
-    own: (s, b) => (s as VfTracker).readAndClear(b, 0, SPAN),
+    own: (s, b) => (s as VfTracker).readAndClearDirty(b, 0, SPAN),
   },
 ];
 
@@ -152,7 +152,7 @@ describe('a resizable ArrayBuffer is refused, so a shrink under a bitmap cannot 
     b.setBits(0, 10);
     buffer.grow(65536);
     b.setBits(100, 10);
-    const t = table(2 * MiB);
+    const t = table(2 * MIB);
     reportDirty({ bitmap: b, sources: [t] });
     expect([b.testBit(0), b.testBit(109), b.count() > 1000]).toEqual([true, true, true]);
   });

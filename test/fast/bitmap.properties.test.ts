@@ -15,7 +15,6 @@ import {
   BitModel,
   describeMismatch,
   expectedBuffer,
-  firstDifference,
   geometryArb,
   makeArena,
   MODEL_U64_MAX,
@@ -26,6 +25,7 @@ import {
   type BitOp,
   type Geometry,
 } from './helpers/bitModel.js';
+import { firstDiff } from '../helpers/bitmaps.js';
 
 const RUNS = 250;
 
@@ -59,7 +59,7 @@ function replay(c: Case): { bitmap: IovaBitmap; model: BitModel } {
     applyOp(bitmap, op);
     applyOp(model, op);
     const want = expectedBuffer(arena, model);
-    if (firstDifference(bytes, want) >= 0) {
+    if (firstDiff(bytes, want) >= 0) {
       throw new Error(`after ${showOp(op)}: ${describeMismatch(arena, bytes, want)}`);
     }
   }

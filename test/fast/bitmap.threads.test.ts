@@ -13,8 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '@iovabitmap/workers/internal';
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
-import { BitModel, describeMismatch, expectedBuffer, firstDifference, makeArena } from './helpers/bitModel.js';
-import type { SetterData, SetterOp, SetterReply, SetterRound } from './workers/bitmapSetter.js';
+import { BitModel, describeMismatch, expectedBuffer, makeArena } from './helpers/bitModel.js';
+import type { SetterData, SetterReply, SetterRound } from './workers/bitmapSetter.js';
+import { applySetterOp, type SetterOp } from './helpers/setterOps.js';
+import { firstDiff } from '../helpers/bitmaps.js';
 
 /** Two workers: as many as this machine has cores, so that both really run at once. */
 const WORKERS = 2;
@@ -49,27 +51,6 @@ class Setter {
     if (m) return Promise.resolve(m);
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
-  }
-}
-
-/** Applies a worker op to the model (the model's own, independent arithmetic). */
-function applyToModel(m: BitModel, op: SetterOp): void {
-  switch (op.kind) {
-    case 'stride':
-      for (let j = 0; j < op.count; j++) m.setBits(op.first + j * op.step, 1);
-      return;
-    case 'set':
-      m.set(op.iova, op.length);
-      return;
-    case 'setBits':
-      m.setBits(op.first, op.count);
-      return;
-    case 'setUnits':
-      m.setUnits(op.unit, op.count, op.shift);
-      return;
-    case 'orMask':
-      m.orMask(op.first, op.mask);
-      return;
   }
 }
 
@@ -169,7 +150,7 @@ describe('worker threads setting bits in one shared bitmap', () => {
         const bitmap = new IovaBitmap({ iova, length: BigInt(nbits) * P, pageSize: P, buffer: arena.buffer, byteOffset });
         const model = new BitModel(bitmap.iova, bitmap.length, bitmap.pageSize);
         const ops = setters.map((_, id) => opsFor(rng, id, bitmap, r % 3 === 0 ? 0 : 30));
-        for (const list of ops) for (const op of list) applyToModel(model, op);
+        for (const list of ops) for (const op of list) applySetterOp(model, op);
 
         const replies = await runRound(bitmap, ops);
         for (const rep of replies) {
@@ -177,7 +158,7 @@ describe('worker threads setting bits in one shared bitmap', () => {
         }
         const got = new Uint8Array(arena.buffer);
         const want = expectedBuffer(arena, model);
-        const at = firstDifference(got, want);
+        const at = firstDiff(got, want);
         expect(at, `round ${r} (nbits ${nbits}, byteOffset ${byteOffset}): ${describeMismatch(arena, got, want)}`).toBe(-1);
         expect(bitmap.count()).toBe(model.count());
         // The interleaved strides alone cover every bit.
@@ -201,14 +182,14 @@ describe('worker threads setting bits in one shared bitmap', () => {
         for (let p = id * 11 + pass; p < nbits; p += 97) list.push({ kind: 'setBits', first: p, count: 13 + ((p + id) % 60) });
         return list;
       });
-      for (const list of ops) for (const op of list) applyToModel(model, op);
+      for (const list of ops) for (const op of list) applySetterOp(model, op);
       const replies = await runRound(bitmap, ops);
       expect(replies.map((x) => x.kind)).toEqual(setters.map(() => 'done'));
       const got = new Uint8Array(arena.buffer);
       const want = expectedBuffer(arena, model);
-      expect(firstDifference(got, want), describeMismatch(arena, got, want)).toBe(-1);
+      expect(firstDiff(got, want), describeMismatch(arena, got, want)).toBe(-1);
       bitmap.clear();
-      expect(firstDifference(got, arena.initial)).toBe(-1);
+      expect(firstDiff(got, arena.initial)).toBe(-1);
     }
   });
 

@@ -10,8 +10,8 @@ import { IovaBitmap, MAX_BITMAP_BITS } from '@iovabitmap/core';
 import { bitmapViews } from '@iovabitmap/core/internal';
 import { fillRandom } from './helpers/bitModel.js';
 import { rejection } from '../helpers/rejection.js';
+import { GIB } from '../helpers/sizes.js';
 
-const GiB = 2 ** 30;
 
 /** Random guard bytes in [from, to) of `buffer`, and a check that they are unchanged. */
 function guard(buffer: SharedArrayBuffer, from: number, to: number, seed: number): () => void {
@@ -25,7 +25,7 @@ describe('a bitmap above 4 GiB', () => {
   it('8 GiB of bitmap (2^48 bytes of IOVA at 4 KiB pages): set, test and count at both ends', () => {
     const b = new IovaBitmap({ iova: 0n, length: 1n << 48n, pageSize: 4096n });
     const n = 2 ** 36;
-    expect([b.nbits, b.byteLength, bitmapViews(b).bitBase, bitmapViews(b).views.words.length]).toEqual([n, 8 * GiB, 0, 2 ** 31]);
+    expect([b.nbits, b.byteLength, bitmapViews(b).bitBase, bitmapViews(b).views.words.length]).toEqual([n, 8 * GIB, 0, 2 ** 31]);
     b.setBits(0, 3);
     b.setBits(n - 5, 5);
     b.set((1n << 48n) - 4096n * 40n, 4096n * 3n); // bits n - 40 .. n - 38
@@ -34,7 +34,7 @@ describe('a bitmap above 4 GiB', () => {
     expect(b.test((1n << 48n) - 1n)).toBe(true);
     expect(b.countBits(0, 64)).toBe(3);
     expect(b.countBits(n - 64, 64)).toBe(2 + 3 + 5);
-    expect(b.windows().length).toBe((8 * GiB) / (2 * 2 ** 20));
+    expect(b.windows().length).toBe((8 * GIB) / (2 * 2 ** 20));
     b.setBits(n - 64, 64);
     expect(b.countBits(n - 100, 100)).toBe(64);
   });
@@ -49,7 +49,7 @@ describe('a bitmap above 4 GiB', () => {
   it('MAX_BITMAP_BITS bits at byteOffset 3 still fit one Int32Array (2^32 words)', () => {
     let buffer: SharedArrayBuffer;
     try {
-      buffer = new SharedArrayBuffer(16 * GiB + 4);
+      buffer = new SharedArrayBuffer(16 * GIB + 4);
     } catch {
       return; // a host that cannot map 16 GiB of address space; the arithmetic is checked above
     }
@@ -57,16 +57,16 @@ describe('a bitmap above 4 GiB', () => {
     expect([bitmapViews(b).bitBase, bitmapViews(b).views.words.length]).toEqual([24, 2 ** 32]);
     b.setBits(MAX_BITMAP_BITS - 1, 1);
     expect(b.testBit(MAX_BITMAP_BITS - 1)).toBe(true);
-    expect(new Uint8Array(buffer, 16 * GiB - 2, 4)).toEqual(new Uint8Array([1 << 7, 0, 0, 0])); // the last bitmap byte ends 2 bytes short of 16 GiB
+    expect(new Uint8Array(buffer, 16 * GIB - 2, 4)).toEqual(new Uint8Array([1 << 7, 0, 0, 0])); // the last bitmap byte ends 2 bytes short of 16 GiB
   });
 });
 
 describe('a small bitmap in a huge buffer', () => {
-  const big = new SharedArrayBuffer(4 * GiB + 8);
+  const big = new SharedArrayBuffer(4 * GIB + 8);
 
   it('32 bytes at offset 0 of a 4 GiB + 8-byte SharedArrayBuffer: set, test, count, clear; guards untouched', () => {
     const after = guard(big, 32, 4096, 1);
-    const end = guard(big, 4 * GiB - 4088, 4 * GiB + 8, 2);
+    const end = guard(big, 4 * GIB - 4088, 4 * GIB + 8, 2);
     const b = new IovaBitmap({ iova: 0, length: 256 * 4096, pageSize: 4096, buffer: big });
     expect(bitmapViews(b).views.words.length).toBe(8);
     b.setBits(0, 256);
@@ -81,8 +81,8 @@ describe('a small bitmap in a huge buffer', () => {
   });
 
   it('a bitmap ending in the partial tail word of a 4 GiB + 7-byte buffer, at an unaligned offset', () => {
-    const buffer = new SharedArrayBuffer(4 * GiB + 7);
-    const byteOffset = 4 * GiB - 15; // 20 bytes: 19 in whole words, the last one in the 3-byte tail, 2 guard bytes after
+    const buffer = new SharedArrayBuffer(4 * GIB + 7);
+    const byteOffset = 4 * GIB - 15; // 20 bytes: 19 in whole words, the last one in the 3-byte tail, 2 guard bytes after
     const before = guard(buffer, byteOffset - 64, byteOffset, 3);
     const tailGuard = new Uint8Array(buffer, byteOffset + 20, 2);
     tailGuard.set([0xa5, 0x5a]);

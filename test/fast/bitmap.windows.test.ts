@@ -10,9 +10,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, type BitmapWindow } from '@iovabitmap/core';
 import { computeWindows, DEFAULT_WINDOW_PAGES, BITMAP_PAGE_BYTES } from '@iovabitmap/core/internal';
-import { describeMismatch, expectedBuffer, firstDifference, geometryArb, makeArena, BitModel, modelWindows, MODEL_U64_MAX } from './helpers/bitModel.js';
+import { describeMismatch, expectedBuffer, geometryArb, makeArena, BitModel, modelWindows, MODEL_U64_MAX } from './helpers/bitModel.js';
+import { GiB } from '../helpers/sizes.js';
+import { firstDiff } from '../helpers/bitmaps.js';
 
-const GiB = 2n ** 30n;
 
 /**
  * The tiling invariants, stated without reference to how the windows are computed. Returns the
@@ -101,7 +102,7 @@ describe('windows tile the bitmap exactly', () => {
           model.set(w.iova, w.length);
           const got = new Uint8Array(arena.buffer);
           const want = expectedBuffer(arena, model);
-          expect(firstDifference(got, want), describeMismatch(arena, got, want)).toBe(-1);
+          expect(firstDiff(got, want), describeMismatch(arena, got, want)).toBe(-1);
           // The changed bytes all lie in [w.byteOffset, w.byteOffset + w.byteLength).
           let strays = 0;
           for (let i = 0; i < got.length; i++) {

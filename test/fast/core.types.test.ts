@@ -8,8 +8,8 @@ import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type SharedIoPageTable
 import { addSourceStats, computeWindows, dirtySourceFromShared, lastAtOrBefore, log2Exact } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 import { fillRandom } from './helpers/bitModel.js';
+import { MIB } from '../helpers/sizes.js';
 
-const MiB = 2 ** 20;
 
 /** A 64-page bitmap at byteOffset 3 of a buffer of random bytes, and a check that nothing changed. */
 function guarded(): { bitmap: IovaBitmap; unchanged: () => void } {
@@ -23,14 +23,14 @@ function guarded(): { bitmap: IovaBitmap; unchanged: () => void } {
 
 function startedTracker(): VfTracker {
   const t = new VfTracker({ name: 'vf' });
-  t.start({ ranges: [{ iova: 0, length: MiB }], pageSize: 4096 });
+  t.start({ ranges: [{ iova: 0, length: MIB }], pageSize: 4096 });
   t.dmaWrite(8192, 4096);
   return t;
 }
 
 function dirtyTable(): IoPageTable {
   const t = new IoPageTable({ format: 'vtd-ss' });
-  t.map(0, 2 * MiB, { leaf: 4096 });
+  t.map(0, 2 * MIB, { leaf: 4096 });
   t.setDirtyTracking(true);
   t.dmaWrite(8192, 4096);
   return t;
@@ -73,10 +73,10 @@ describe('reports refuse options of the wrong type before anything is cleared', 
     expect([rejection(() => reportDirty(never(undefined))).code, rejection(() => reportDirty(never(undefined))).param]).toEqual(['EINVAL', 'options']);
   });
 
-  it("VfTracker.readAndClear(..., { noClear: 'false' }) is EINVAL and keeps every record", () => {
+  it("VfTracker.readAndClearDirty(..., { noClear: 'false' }) is EINVAL and keeps every record", () => {
     const t = startedTracker();
     const { bitmap, unchanged } = guarded();
-    const e = rejection(() => t.readAndClear(bitmap, 0, 64 * 4096, never({ noClear: 'false' })));
+    const e = rejection(() => t.readAndClearDirty(bitmap, 0, 64 * 4096, never({ noClear: 'false' })));
     expect([e.code, e.param]).toEqual(['EINVAL', 'noClear']);
     unchanged();
     expect(t.recordedPages()).toEqual([8192n]);
@@ -124,7 +124,7 @@ describe('forged descriptors are refused with EINVAL, naming the field', () => {
     ['IoPageTable: areas past the address width', () => IoPageTable.fromShared({ ...table(), areas: new Float64Array([0, 2 ** 40]) }), 'descriptor.areas[0]'],
     ['VfTracker: a negative pageShift', () => VfTracker.fromShared(forgedTracker((h) => (h[2] = -1))), 'descriptor.buffer.header.pageShift'],
     ['VfTracker: 2^31 - 1 ranges', () => VfTracker.fromShared(forgedTracker((h) => (h[3] = 2 ** 31 - 1))), 'descriptor.buffer.header.ranges'],
-    ['VfTracker: a record count past the buffer', () => VfTracker.fromShared(forgedTracker((h) => (h[6] += 1))), 'descriptor.buffer.header.words'],
+    ['VfTracker: a record count past the buffer', () => VfTracker.fromShared(forgedTracker((h) => (h[6]! += 1))), 'descriptor.buffer.header.words'],
     ['VfTracker: a range that is not its segment', () => VfTracker.fromShared(forgedTracker((_h, t) => (t[1] = 2 ** 20))), 'descriptor.buffer.segments'],
     ['VfTracker: a fractional range', () => VfTracker.fromShared(forgedTracker((_h, t) => (t[1] = 1.5))), 'descriptor.buffer.ranges[0]'],
     ['VfTracker: limits that are not an object', () => VfTracker.fromShared({ ...tracker(), limits: never(5) }), 'descriptor.limits'],

@@ -4,8 +4,9 @@
  * rejected call. No wall-clock assertions: time is simulated.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { IovaBitmap } from '@iovabitmap/core';
 import { DeviceEngine, type DmaTarget, type PageRun } from '@iovabitmap/workers/internal';
+import { rejection } from '../helpers/rejection.js';
 
 const BASE_PAGE = 0x40000; // IOVA 1 GiB
 const PAGES = 4096; // 16 MiB
@@ -35,14 +36,8 @@ function setup(takeB?: (page: number, count: number) => number) {
   return { gt, a, b, engine };
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(IovaBitmapError.is(e), String(e)).toBe(true);
-    return (e as IovaBitmapError).code;
-  }
-  return undefined;
+function codeOf(f: () => unknown): string {
+  return rejection(f).code;
 }
 
 describe('DeviceEngine', () => {

@@ -4,9 +4,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IovaBitmapError } from '@iovabitmap/core';
 import { DEVICE_PATTERNS, type DevicePatternName } from '@iovabitmap/workers';
 import { createPattern, type PageRun, createRng } from '@iovabitmap/workers/internal';
+import { rejection } from '../helpers/rejection.js';
 
 function take(name: DevicePatternName, first: number, count: number, seed: number, n: number, burstPages?: number): PageRun[] {
   const g = createPattern(name, { firstPage: first, pageCount: count }, seed, burstPages === undefined ? {} : { burstPages });
@@ -76,14 +76,7 @@ describe('device patterns', () => {
   });
 
   it('rejects an unknown pattern, an empty region, and a burst region without a whole aligned leaf', () => {
-    const code = (f: () => unknown): string | undefined => {
-      try {
-        f();
-      } catch (e) {
-        return IovaBitmapError.is(e) ? e.code : 'not-iovabitmap';
-      }
-      return undefined;
-    };
+    const code = (f: () => unknown): string => rejection(f).code;
     expect(code(() => createPattern('zigzag' as DevicePatternName, { firstPage: 0, pageCount: 10 }, 1))).toBe('EINVAL');
     expect(code(() => createPattern('uniform', { firstPage: 0, pageCount: 0 }, 1))).toBe('EINVAL');
     expect(code(() => createPattern('burst', { firstPage: 100, pageCount: 600 }, 1))).toBe('EINVAL');

@@ -4,19 +4,9 @@
  * rejects pending calls with EIO instead of hanging them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { IovaBitmap } from '@iovabitmap/core';
 import { DeviceSimulator } from '@iovabitmap/workers';
-
-async function rejection(p: Promise<unknown>): Promise<IovaBitmapError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(IovaBitmapError.is(e), String(e)).toBe(true);
-    expect(e).toBeInstanceOf(IovaBitmapError);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejectionOf } from '../helpers/rejection.js';
 
 function groundTruth(): IovaBitmap {
   return new IovaBitmap({ iova: 1n << 32n, length: 32n << 20n, pageSize: 4096 });
@@ -71,17 +61,17 @@ describe('DeviceSimulator (worker + comlink)', () => {
 
   it('rebuilds errors with their codes across the thread boundary', async () => {
     await sim.attach({ groundTruth: groundTruth().share() });
-    const e1 = await rejection(sim.start({ pattern: 'uniform', rate: 1, seed: 1, region: { iova: 0, length: 4096 } }));
+    const e1 = await rejectionOf(sim.start({ pattern: 'uniform', rate: 1, seed: 1, region: { iova: 0, length: 4096 } }));
     expect(e1.code).toBe('EINVAL'); // found by the engine in the worker: the region is outside the ground truth
     expect(e1.param).toBe('region');
     expect(e1.message).toMatch(/^DeviceSimulator\.start: region must lie inside the ground truth/);
-    expect((await rejection(sim.resume())).code).toBe('EINVAL');
+    expect((await rejectionOf(sim.resume())).code).toBe('EINVAL');
     await sim.start({ pattern: 'uniform', rate: 1000, seed: 1 });
-    expect((await rejection(sim.start({ pattern: 'uniform', rate: 'max', seed: 1 }))).code).toBe('EBUSY');
+    expect((await rejectionOf(sim.start({ pattern: 'uniform', rate: 'max', seed: 1 }))).code).toBe('EBUSY');
     const gt8k = new IovaBitmap({ iova: 0, length: 1n << 20n, pageSize: 8192 });
-    expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EBUSY');
+    expect((await rejectionOf(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EBUSY');
     await sim.stop();
-    expect((await rejection(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EINVAL');
+    expect((await rejectionOf(sim.attach({ groundTruth: gt8k.share() }))).code).toBe('EINVAL');
   });
 
   it("writes at a fraction of a page per second as slowly as asked, at 'max' as fast as it can, and refuses 0", async () => {
@@ -94,7 +84,7 @@ describe('DeviceSimulator (worker + comlink)', () => {
     await new Promise((r) => setTimeout(r, 200));
     const fast = await sim.stop();
     expect(fast.pages - slow.pages).toBeGreaterThan(10_000);
-    const e = await rejection(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }));
+    const e = await rejectionOf(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }));
     expect(e.code).toBe('EINVAL');
     expect(e.param).toBe('rate');
     expect(e.message).toContain("use 'max' for full speed");
@@ -105,7 +95,7 @@ describe('DeviceSimulator (worker + comlink)', () => {
     const shared = groundTruth();
     await sim.attach({ groundTruth: shared.share() });
     const copy = { ...shared.share(), buffer: new ArrayBuffer(shared.buffer.byteLength) };
-    const e = await rejection(sim.attach({ groundTruth: copy as never }));
+    const e = await rejectionOf(sim.attach({ groundTruth: copy as never }));
     expect(e.code).toBe('EINVAL');
     expect(e.param).toBe('groundTruth.buffer');
     expect(e.message).toMatch(/^DeviceSimulator\.attach: groundTruth\.buffer must be a SharedArrayBuffer/);
@@ -117,12 +107,12 @@ describe('DeviceSimulator (worker + comlink)', () => {
     const pending = victim.ping(60_000);
     expect(victim.pendingCalls).toBe(1);
     await victim.kill();
-    const e = await rejection(pending);
+    const e = await rejectionOf(pending);
     expect(e.code).toBe('EIO');
     expect(e.message).toMatch(/ping.*exited/);
     expect(victim.alive).toBe(false);
     expect(victim.pendingCalls).toBe(0);
-    expect((await rejection(victim.stats())).code).toBe('EIO');
+    expect((await rejectionOf(victim.stats())).code).toBe('EIO');
     await victim.close(); // idempotent on a dead worker
   });
 
@@ -133,9 +123,9 @@ describe('DeviceSimulator (worker + comlink)', () => {
       await victim.start({ pattern: 'sequential', rate: 'max', seed: 2 });
       const pending = victim.ping(60_000);
       await victim.injectFault(kind);
-      const e = await rejection(pending);
+      const e = await rejectionOf(pending);
       expect(e.code).toBe('EIO');
-      expect((await rejection(victim.stop())).code).toBe('EIO');
+      expect((await rejectionOf(victim.stop())).code).toBe('EIO');
       await victim.close();
     }
   });
@@ -144,7 +134,7 @@ describe('DeviceSimulator (worker + comlink)', () => {
     const s = await DeviceSimulator.create();
     await s.close();
     await s.close();
-    expect((await rejection(s.ping())).code).toBe('EIO');
+    expect((await rejectionOf(s.ping())).code).toBe('EIO');
     expect(s.alive).toBe(false);
   });
 });

@@ -9,9 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, VfTracker } from '@iovabitmap/core';
 import { MAX_TABLE_BYTES, MAX_TRACKER_BYTES } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
+import { GiB, TiB } from '../helpers/sizes.js';
 
-const GiB = 2n ** 30n;
-const TiB = 2n ** 40n;
 const RealSharedArrayBuffer = SharedArrayBuffer;
 
 /** Makes `new SharedArrayBuffer` fail (as V8 does when the host refuses) after `allowed` calls. */

@@ -12,8 +12,8 @@ import { MigrateError, mappingUnitMap, migrate, trackerUnitMap, verifyMigration,
 import { createRng, type Rng } from '@iovabitmap/workers/internal';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 34n; // 16 GiB
 const LEN = 64n * MiB;
 

@@ -4,48 +4,37 @@
  * or invented (sabotage between rounds), without migrate() throwing.
  */
 import { describe, expect, it } from 'vitest';
-import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, type PteFormat } from '@iovabitmap/core';
-import { migrate, type MigrateRound, mappingUnitMap, trackerUnitMap } from '@iovabitmap/workers';
+import { IovaBitmap, type PteFormat } from '@iovabitmap/core';
+import { migrate, type MigrateOptions, type MigrateRound } from '@iovabitmap/workers';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
+import { MiB } from '../helpers/sizes.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { halfHugeWorld } from '../helpers/worlds.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 34n; // 16 GiB
 const LEN = 64n * MiB;
 
-function world(format: PteFormat = 'vtd-ss', leaf = 2n * MiB) {
-  const mappings = [
-    { iova: BASE, length: LEN / 2n, leaf },
-    { iova: BASE + LEN / 2n, length: LEN / 2n, leaf: 4096n },
-  ];
-  const pt = new IoPageTable({ format, name: 'iommu' });
-  for (const m of mappings) pt.map(m.iova, m.length, { leaf: m.leaf });
-  pt.setDirtyTracking(true);
-  const vf = new VfTracker({ name: 'vf0' });
-  const started = vf.start({ ranges: [{ iova: BASE, length: LEN }], pageSize: 4096 });
-  const gt = new IovaBitmap({ iova: BASE, length: LEN, pageSize: 4096 });
-  const units = [mappingUnitMap('iommu', mappings), trackerUnitMap({ name: 'vf0', ...started })];
-  return { pt, vf, gt, units, sources: [pt, vf] };
-}
-
-async function rejection(p: Promise<unknown>): Promise<IovaBitmapError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(IovaBitmapError.is(e), String(e)).toBe(true);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected a rejection');
-}
+const world = (format: PteFormat = 'vtd-ss', leaf = 2n * MiB) => halfHugeWorld(BASE, LEN, format, leaf);
 
 describe('migrate', () => {
   const h = usePoolAndDevice();
+  /** migrate's options over world `w`: 2 pre-copy rounds at 4 KiB, the file's pool and device, the world's units. */
+  const options = (w: ReturnType<typeof world>, more: Partial<MigrateOptions> = {}): MigrateOptions => ({
+    bitmapPageSize: 4096,
+    rounds: 2,
+    sources: w.sources,
+    device: h.device,
+    pool: h.pool,
+    units: w.units,
+    ...more,
+  });
 
   it('reports every written page across pre-copy rounds and the final round, and nothing else', async () => {
     const w = world('amd-v1');
     await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
     await h.device.start({ pattern: 'uniform', rate: 200_000, seed: 5 });
     const seen: MigrateRound[] = [];
-    const r = await migrate({ bitmapPageSize: 4096, rounds: 3, sources: w.sources, device: h.device, pool: h.pool, units: w.units, verifyEachRound: true, roundIntervalMs: 5, onRound: (x) => seen.push(x) });
+    const r = await migrate(options(w, { rounds: 3, verifyEachRound: true, roundIntervalMs: 5, onRound: (x) => seen.push(x) }));
     expect(r.verification).toMatchObject({ ok: true, missing: 0, unexpected: 0 });
     expect(r.verification.groundTruthBits).toBe(w.gt.count());
     expect(r.verification.groundTruthBits).toBeGreaterThan(0);
@@ -65,17 +54,15 @@ describe('migrate', () => {
     await h.device.start({ pattern: 'burst', rate: 100_000, seed: 9 });
     while (h.device.pagesWritten < 4096) await new Promise((res) => setTimeout(res, 2));
     const warned = new Promise<Error>((resolve) => process.once('warning', resolve));
-    const r = await migrate({
-      bitmapPageSize: 2n * MiB,
-      rounds: 0,
-      sources: w.sources,
-      device: h.device,
-      pool: h.pool,
-      units: w.units,
-      onRound: () => {
-        throw new Error('printer on fire');
-      },
-    });
+    const r = await migrate(
+      options(w, {
+        bitmapPageSize: 2n * MiB,
+        rounds: 0,
+        onRound: () => {
+          throw new Error('printer on fire');
+        },
+      }),
+    );
     expect((await warned).message).toMatch(/onRound threw: Error: printer on fire/);
     expect(r.rounds).toHaveLength(1);
     expect(r.rounds[0]!.final).toBe(true);
@@ -92,12 +79,7 @@ describe('migrate', () => {
     const scratch = new IovaBitmap({ iova: BASE, length: LEN, pageSize: 4096 });
     const lostPage = Number((BASE + LEN - 4096n) >> 12n);
     const r = await migrate({
-      bitmapPageSize: 4096,
-      rounds: 2,
-      sources: w.sources,
-      device: h.device,
-      pool: h.pool,
-      units: w.units,
+      ...options(w),
       onRound: (x) => {
         if (x.index !== 0) return;
         // Sabotage: a write recorded in the ground truth and the sources, then cleared from the
@@ -106,7 +88,7 @@ describe('migrate', () => {
         w.pt.dmaWritePages(lostPage, 1);
         w.vf.dmaWritePages(lostPage, 1);
         w.pt.readAndClearDirty(scratch, BASE, LEN);
-        w.vf.readAndClear(scratch, BASE, LEN);
+        w.vf.readAndClearDirty(scratch, BASE, LEN);
       },
     });
     expect(r.verification.ok).toBe(false);
@@ -122,12 +104,7 @@ describe('migrate', () => {
     await h.device.start({ pattern: 'uniform', rate: 50_000, seed: 3, region: { iova: BASE + LEN / 2n, length: LEN / 2n } });
     const fake = Number((BASE + 4096n * 7n) >> 12n);
     const r = await migrate({
-      bitmapPageSize: 4096,
-      rounds: 2,
-      sources: w.sources,
-      device: h.device,
-      pool: h.pool,
-      units: w.units,
+      ...options(w),
       verifyEachRound: true,
       onRound: (x) => {
         if (x.index === 0) w.vf.dmaWritePages(fake, 1); // a mark no device write explains
@@ -140,14 +117,14 @@ describe('migrate', () => {
 
   it('rejects bad arguments before anything runs', async () => {
     const w = world();
-    const base = { bitmapPageSize: 4096, rounds: 1, sources: w.sources, device: h.device, pool: h.pool, units: w.units };
+    const base = options(w, { rounds: 1 });
     await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
-    expect((await rejection(migrate({ ...base, bitmapPageSize: 2048 }))).param).toBe('bitmapPageSize');
-    expect((await rejection(migrate({ ...base, bitmapPageSize: 12288 }))).code).toBe('EINVAL');
-    expect((await rejection(migrate({ ...base, rounds: -1 }))).param).toBe('rounds');
-    expect((await rejection(migrate({ ...base, sources: [] }))).param).toBe('sources');
-    expect((await rejection(migrate({ ...base, iova: BASE + 4096n, length: 2n * MiB, bitmapPageSize: 2n * MiB }))).code).toBe('EINVAL');
-    expect((await rejection(migrate({ ...base, device: { groundTruth: undefined, stop: h.device.stop.bind(h.device) } }))).param).toBe('device');
+    expect((await rejectionOf(migrate({ ...base, bitmapPageSize: 2048 }))).param).toBe('bitmapPageSize');
+    expect((await rejectionOf(migrate({ ...base, bitmapPageSize: 12288 }))).code).toBe('EINVAL');
+    expect((await rejectionOf(migrate({ ...base, rounds: -1 }))).param).toBe('rounds');
+    expect((await rejectionOf(migrate({ ...base, sources: [] }))).param).toBe('sources');
+    expect((await rejectionOf(migrate({ ...base, iova: BASE + 4096n, length: 2n * MiB, bitmapPageSize: 2n * MiB }))).code).toBe('EINVAL');
+    expect((await rejectionOf(migrate({ ...base, device: { groundTruth: undefined, stop: h.device.stop.bind(h.device) } }))).param).toBe('device');
     expect((await h.device.stats()).state).toBe('ready'); // never started, never stopped
   });
 });

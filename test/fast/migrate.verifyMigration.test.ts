@@ -5,10 +5,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IovaBitmap, VfTracker, type DirtySource } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, VfTracker, type DirtySource } from '@iovabitmap/core';
 import { mappingUnitMap, trackerUnitMap, unitMapOf, type UnitMap, verifyMigration } from '@iovabitmap/workers';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const BASE = 1n << 30n; // 1 GiB
 const BASE_PAGE = Number(BASE >> 12n);
 
@@ -179,5 +179,20 @@ describe('unit maps', () => {
     const m = unitMapOf(fake)!;
     expect(m.unitOf(BASE_PAGE + 100)).toEqual({ first: BASE_PAGE, count: 256 });
     expect(m.unitOf(BASE_PAGE + 300)).toBeUndefined(); // past the fake's one mapped MiB
+  });
+
+  it("derives an IoPageTable's units from its leaves, as mappingUnitMap does from its mappings", () => {
+    const mappings = [
+      { iova: BASE, length: 2n * MiB, leaf: 4096n },
+      { iova: BASE + 2n * MiB, length: MiB, leaf: 64n * 1024n }, // amd-v1 replicated pages
+      { iova: BASE + 4n * MiB, length: 4n * MiB, leaf: 2n * MiB },
+    ];
+    const pt = new IoPageTable({ format: 'amd-v1', name: 'pt' });
+    for (const m of mappings) pt.map(m.iova, m.length, { leaf: m.leaf });
+    const derived = unitMapOf(pt)!;
+    const fromMappings = mappingUnitMap('pt', mappings);
+    expect(derived.name).toBe('pt');
+    for (let p = BASE_PAGE - 1; p < BASE_PAGE + 2049; p += 7) expect(derived.unitOf(p), `page ${p}`).toEqual(fromMappings.unitOf(p));
+    expect(derived.unitOf(BASE_PAGE + 1024 + 300)).toEqual({ first: BASE_PAGE + 1024, count: 512 });
   });
 });

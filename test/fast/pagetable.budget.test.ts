@@ -8,11 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { IoPageTable, type PteFormat } from '@iovabitmap/core';
 import { pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
+import { GiB, KiB, MiB, TiB } from '../helpers/sizes.js';
 
-const KiB = 1n << 10n;
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
-const TiB = 1n << 40n;
 
 /** What a real table reports after mapping `mappings`. */
 function actual(mappings: readonly TableMapping[], format: PteFormat, levels: 4 | 5 = 4): number {

@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
 import { startWorker } from '@iovabitmap/workers/internal';
-import { IoPageTable, KiB, MiB, PTE_FORMATS } from './helpers/pagetableHelpers.js';
+import { IoPageTable, PTE_FORMATS } from './helpers/pagetableHelpers.js';
+import { KIB, MIB } from '../helpers/sizes.js';
 
 const GO = 0;
 const LOGGED = 1;
@@ -16,15 +17,15 @@ const DONE = 2;
 const ROUNDS = 3;
 const WRITES = 20000;
 const BATCHES = 25;
-const SPAN = 48 * MiB;
+const SPAN = 48 * MIB;
 
 describe.each(PTE_FORMATS)('IoPageTable %s with a device writing from another thread', (format) => {
   it('loses no dirty page while this thread walks with clear', async () => {
     const pt = new IoPageTable({ format });
-    const third = format === 'amd-v1' ? 64 * KiB : 4096; // amd-v1: 16 replicated PTEs per page
-    pt.map(0, 16 * MiB, { leaf: 4096 });
-    pt.map(16 * MiB, 16 * MiB, { leaf: 2 * MiB });
-    pt.map(32 * MiB, 16 * MiB, { leaf: third });
+    const third = format === 'amd-v1' ? 64 * KIB : 4096; // amd-v1: 16 replicated PTEs per page
+    pt.map(0, 16 * MIB, { leaf: 4096 });
+    pt.map(16 * MIB, 16 * MIB, { leaf: 2 * MIB });
+    pt.map(32 * MIB, 16 * MIB, { leaf: third });
     const leafPages = (p: number) => (p < 4096 ? 1 : p < 8192 ? 512 : third / 4096);
     pt.setDirtyTracking(true);
 

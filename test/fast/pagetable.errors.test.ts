@@ -5,9 +5,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { GiB, IoPageTable, MiB, PTE_FORMATS, sameTable, snapshotTable, type PteFormat } from './helpers/pagetableHelpers.js';
-
-const GiBn = BigInt(GiB);
+import { IoPageTable, PTE_FORMATS, sameTable, snapshotTable, type PteFormat } from './helpers/pagetableHelpers.js';
+import { GIB, GiB, MIB } from '../helpers/sizes.js';
+import { rejection } from '../helpers/rejection.js';
 const RUNS = { numRuns: 25, endOnFailure: true };
 
 /**
@@ -17,13 +17,13 @@ const RUNS = { numRuns: 25, endOnFailure: true };
  */
 function fixture(format: PteFormat): IoPageTable {
   const pt = new IoPageTable({ format });
-  pt.map(GiB, 64 * MiB, { leaf: 4096 });
-  pt.map(2 * GiB, 64 * MiB, { leaf: 2 * MiB });
-  pt.map(4 * GiB, 2 * GiB, { leaf: GiB });
+  pt.map(GIB, 64 * MIB, { leaf: 4096 });
+  pt.map(2 * GIB, 64 * MIB, { leaf: 2 * MIB });
+  pt.map(4 * GIB, 2 * GIB, { leaf: GIB });
   pt.setDirtyTracking(true);
-  pt.dmaWrite(GiB, 64 * MiB);
-  pt.dmaWrite(2 * GiB + 5 * MiB, 1);
-  pt.dmaWrite(5 * GiB, 1);
+  pt.dmaWrite(GIB, 64 * MIB);
+  pt.dmaWrite(2 * GIB + 5 * MIB, 1);
+  pt.dmaWrite(5 * GIB, 1);
   return pt;
 }
 
@@ -51,39 +51,39 @@ describe.each(PTE_FORMATS)('IoPageTable %s rejects', (format) => {
   it('map: unaligned, zero, overlapping, bad leaf, past the width, on a view', () => {
     fc.assert(
       fc.property(page, sub4k, (p, odd) => {
-        const iova = 8 * GiB + p * 4096;
+        const iova = 8 * GIB + p * 4096;
         rejects(pt, undefined, 'EINVAL', () => pt.map(iova + odd, 4096, { leaf: 4096 }));
         rejects(pt, undefined, 'EINVAL', () => pt.map(iova, 4096 + odd, { leaf: 4096 }));
         rejects(pt, undefined, 'EINVAL', () => pt.map(iova, 0, { leaf: 4096 }));
         rejects(pt, undefined, 'EINVAL', () => pt.map(iova, 4096, { leaf: 4096 + odd }));
-        rejects(pt, undefined, 'EINVAL', () => pt.map(8 * GiB + 4096, 2 * MiB, { leaf: 2 * MiB }));
+        rejects(pt, undefined, 'EINVAL', () => pt.map(8 * GIB + 4096, 2 * MIB, { leaf: 2 * MIB }));
         // Overlap: any range touching the 4 KiB area, the 2 MiB area or a 1 GiB leaf.
-        rejects(pt, undefined, 'EINVAL', () => pt.map(GiB + (p % 16384) * 4096, 4096, { leaf: 4096 }));
-        rejects(pt, undefined, 'EINVAL', () => pt.map(GiB - 4096, 8192, { leaf: 4096 }));
-        rejects(pt, undefined, 'EINVAL', () => pt.map(4 * GiB + (p % 1024) * 2 * MiB, 2 * MiB, { leaf: 2 * MiB }));
+        rejects(pt, undefined, 'EINVAL', () => pt.map(GIB + (p % 16384) * 4096, 4096, { leaf: 4096 }));
+        rejects(pt, undefined, 'EINVAL', () => pt.map(GIB - 4096, 8192, { leaf: 4096 }));
+        rejects(pt, undefined, 'EINVAL', () => pt.map(4 * GIB + (p % 1024) * 2 * MIB, 2 * MIB, { leaf: 2 * MIB }));
         rejects(pt, undefined, 'EOVERFLOW', () => pt.map(2n ** 48n - 4096n * BigInt(1 + (p % 8)), 4096n * 9n, { leaf: 4096 }));
         return true;
       }),
       RUNS,
     );
-    rejects(pt, undefined, 'EOPNOTSUPP', () => pt.map(8 * GiB, 2 * GiB, { leaf: 2 * GiB }));
-    if (format !== 'amd-v1') rejects(pt, undefined, 'EOPNOTSUPP', () => pt.map(8 * GiB, 8192, { leaf: 8192 }));
-    rejects(pt, undefined, 'EINVAL', () => pt.map(8 * GiB, 4096, { leaf: 4096, writable: 1 as unknown as boolean }));
+    rejects(pt, undefined, 'EOPNOTSUPP', () => pt.map(8 * GIB, 2 * GIB, { leaf: 2 * GIB }));
+    if (format !== 'amd-v1') rejects(pt, undefined, 'EOPNOTSUPP', () => pt.map(8 * GIB, 8192, { leaf: 8192 }));
+    rejects(pt, undefined, 'EINVAL', () => pt.map(8 * GIB, 4096, { leaf: 4096, writable: 1 as unknown as boolean }));
     rejects(pt, undefined, 'EINVAL', () => pt.map(-4096, 4096, { leaf: 4096 }));
     rejects(pt, undefined, 'EOVERFLOW', () => pt.map(2n ** 64n, 4096, { leaf: 4096 }));
     const view = IoPageTable.fromShared(pt.share());
-    rejects(pt, undefined, 'EOPNOTSUPP', () => view.map(8 * GiB, 4096, { leaf: 4096 }));
-    rejects(pt, undefined, 'EOPNOTSUPP', () => view.unmap(GiB, 4096));
+    rejects(pt, undefined, 'EOPNOTSUPP', () => view.map(8 * GIB, 4096, { leaf: 4096 }));
+    rejects(pt, undefined, 'EOPNOTSUPP', () => view.unmap(GIB, 4096));
   });
 
   it('unmap: a range that cuts a huge leaf, unaligned, past the width', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 511 }), fc.integer({ min: 1, max: 262143 }), sub4k, (in2m, in1g, odd) => {
-        rejects(pt, undefined, 'EINVAL', () => pt.unmap(2 * GiB + in2m * 4096, 2 * MiB));
-        rejects(pt, undefined, 'EINVAL', () => pt.unmap(2 * GiB, 2 * MiB + in2m * 4096));
-        rejects(pt, undefined, 'EINVAL', () => pt.unmap(4 * GiB + in1g * 4096, 4096));
-        rejects(pt, undefined, 'EINVAL', () => pt.unmap(3 * GiB, GiB + in1g * 4096));
-        rejects(pt, undefined, 'EINVAL', () => pt.unmap(GiB + odd, 4096));
+        rejects(pt, undefined, 'EINVAL', () => pt.unmap(2 * GIB + in2m * 4096, 2 * MIB));
+        rejects(pt, undefined, 'EINVAL', () => pt.unmap(2 * GIB, 2 * MIB + in2m * 4096));
+        rejects(pt, undefined, 'EINVAL', () => pt.unmap(4 * GIB + in1g * 4096, 4096));
+        rejects(pt, undefined, 'EINVAL', () => pt.unmap(3 * GIB, GIB + in1g * 4096));
+        rejects(pt, undefined, 'EINVAL', () => pt.unmap(GIB + odd, 4096));
         rejects(pt, undefined, 'EOVERFLOW', () => pt.unmap(2n ** 48n - 4096n, 8192n));
         return true;
       }),
@@ -92,22 +92,22 @@ describe.each(PTE_FORMATS)('IoPageTable %s rejects', (format) => {
   });
 
   it('reports: tracking off, unaligned, overflow, short bitmap, hole (named)', () => {
-    const bitmap = new IovaBitmap({ iova: 0, length: 8n * GiBn, pageSize: 4096 });
+    const bitmap = new IovaBitmap({ iova: 0, length: 8n * GiB, pageSize: 4096 });
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 16383 }), fc.integer({ min: 1, max: 16383 }), sub4k, (a, n, odd) => {
-        const lo = GiB + a * 4096;
+        const lo = GIB + a * 4096;
         const len = Math.min(n, 16384 - a) * 4096;
         rejects(pt, bitmap, 'EINVAL', () => pt.readAndClearDirty(bitmap, lo + odd, len));
         rejects(pt, bitmap, 'EINVAL', () => pt.readAndClearDirty(bitmap, lo, len - 4096 + odd));
         rejects(pt, bitmap, 'EOVERFLOW', () => pt.readAndClearDirty(bitmap, lo, 0)); // iova + 0 - 1 wraps, as in iommufd
-        const short = new IovaBitmap({ iova: lo + 4096, length: 64 * MiB, pageSize: 4096 });
+        const short = new IovaBitmap({ iova: lo + 4096, length: 64 * MIB, pageSize: 4096 });
         rejects(pt, short, 'EINVAL', () => pt.readAndClearDirty(short, lo, len));
         // A range that runs past the 4 KiB area into the hole at GiB + 64 MiB: ENOENT naming it.
-        const hole = BigInt(GiB + 64 * MiB);
+        const hole = BigInt(GIB + 64 * MIB);
         let err: unknown;
         rejects(pt, bitmap, 'ENOENT', () => {
           try {
-            return pt.readAndClearDirty(bitmap, lo, 64 * MiB - a * 4096 + 4096 * (1 + (n % 8)));
+            return pt.readAndClearDirty(bitmap, lo, 64 * MIB - a * 4096 + 4096 * (1 + (n % 8)));
           } catch (e) {
             err = e;
             throw e;
@@ -120,13 +120,13 @@ describe.each(PTE_FORMATS)('IoPageTable %s rejects', (format) => {
     );
     rejects(pt, bitmap, 'EOVERFLOW', () => pt.readAndClearDirty(bitmap, 2n ** 48n - 4096n, 8192n));
     const big = new IovaBitmap({ iova: 0, length: 1n << 48n, pageSize: 1n << 30n });
-    rejects(pt, big, 'EINVAL', () => pt.readAndClearDirty(big, 4n * GiBn + 4096n, GiBn)); // not aligned to the bitmap page
-    rejects(pt, big, 'ENOENT', () => pt.readAndClearDirty(big, 0n, 8n * GiBn));
-    rejects(pt, bitmap, 'EINVAL', () => pt.checkReport(bitmap, GiBn, 4096n, { noClear: 'yes' as unknown as boolean }));
+    rejects(pt, big, 'EINVAL', () => pt.readAndClearDirty(big, 4n * GiB + 4096n, GiB)); // not aligned to the bitmap page
+    rejects(pt, big, 'ENOENT', () => pt.readAndClearDirty(big, 0n, 8n * GiB));
+    rejects(pt, bitmap, 'EINVAL', () => pt.checkReport(bitmap, GiB, 4096n, { noClear: 'yes' as unknown as boolean }));
     const off = fixture(format);
     off.setDirtyTracking(false);
-    rejects(off, bitmap, 'EINVAL', () => off.readAndClearDirty(bitmap, GiB, 64 * MiB));
-    rejects(off, bitmap, 'EINVAL', () => off.readAndClearDirty(bitmap, GiB, 64 * MiB, { noClear: true }));
+    rejects(off, bitmap, 'EINVAL', () => off.readAndClearDirty(bitmap, GIB, 64 * MIB));
+    rejects(off, bitmap, 'EINVAL', () => off.readAndClearDirty(bitmap, GIB, 64 * MIB, { noClear: true }));
   });
 
   it('device writes and tracking: past the width, not integers, not a boolean', () => {
@@ -134,6 +134,7 @@ describe.each(PTE_FORMATS)('IoPageTable %s rejects', (format) => {
     rejects(pt, undefined, 'EOVERFLOW', () => pt.dmaWritePages(2 ** 36 - 1, 2));
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWritePages(1.5, 1));
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWritePages(0, -1));
+    expect([rejection(() => pt.dmaWritePages(-1, 1)).param, rejection(() => pt.dmaWritePages(0, 0.5)).param]).toEqual(['page', 'count']);
     rejects(pt, undefined, 'EINVAL', () => pt.dmaWrite(-1, 1));
     rejects(pt, undefined, 'EINVAL', () => pt.setDirtyTracking(1 as unknown as boolean));
   });

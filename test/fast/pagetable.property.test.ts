@@ -8,7 +8,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, reportDirty } from '@iovabitmap/core';
-import { GiB, IoPageTable, LEAF_SIZES, LeafModel, PTE_FORMATS, bitRuns, bitsOfPageRuns, sameBytes, snapshotTable, type PteFormat } from './helpers/pagetableHelpers.js';
+import { IoPageTable, LEAF_SIZES, LeafModel, PTE_FORMATS, bitRuns, bitsOfPageRuns, sameBytes, snapshotTable, type PteFormat } from './helpers/pagetableHelpers.js';
+import { GIB, GiB } from '../helpers/sizes.js';
 
 const UNIVERSE_PAGES = 2 ** 20; // 4 GiB of IOVA
 const PAGE_SIZES = [2048, 4096, 8192];
@@ -198,20 +199,20 @@ describe.each(PTE_FORMATS)('IoPageTable %s chunked and windowed reports', (forma
   it('a 1 GiB leaf across a real 64 GiB window edge is recorded whole, once', () => {
     const make = () => {
       const pt = new IoPageTable({ format });
-      pt.map(0, 128 * GiB, { leaf: GiB });
+      pt.map(0, 128 * GIB, { leaf: GIB });
       pt.setDirtyTracking(true);
-      for (const g of [0, 63, 64, 127]) pt.dmaWrite(g * GiB + 12345, 1);
+      for (const g of [0, 63, 64, 127]) pt.dmaWrite(g * GIB + 12345, 1);
       return pt;
     };
     const A = make();
     const B = make();
-    const length = 128n * BigInt(GiB);
+    const length = 128n * GiB;
     // At byte offset 0xff1 the first window holds 2 MiB - 0xff1 bytes of bitmap: its edge falls
     // at IOVA (2 MiB - 0xff1) * 8 * 4 KiB, inside the leaf [63 GiB, 64 GiB).
     const buffer = new SharedArrayBuffer(IovaBitmap.bytesFor(length, 4096) + 8192);
     const bmA = new IovaBitmap({ iova: 0, length, pageSize: 4096, buffer, byteOffset: 0xff1 });
     const edge = bmA.windows()[1]!.iova;
-    expect(edge > 63n * BigInt(GiB) && edge < 64n * BigInt(GiB)).toBe(true);
+    expect(edge > 63n * GiB && edge < 64n * GiB).toBe(true);
     const st = reportDirty({ bitmap: bmA, sources: [A] });
     expect(st.total.dirtyLeaves).toBe(4);
     expect(bmA.countBits(63 * 262144, 262144)).toBe(262144);

@@ -13,25 +13,26 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { IoPageTable, KiB, MiB, PTE_FORMATS, type PteFormat } from './helpers/pagetableHelpers.js';
+import { IoPageTable, PTE_FORMATS, type PteFormat } from './helpers/pagetableHelpers.js';
+import { KIB, MIB } from '../helpers/sizes.js';
 
 const MOCK_PAGE_SIZE = 2048;
 const MOCK_APERTURE_START = 1 << 24;
 const OFFSETS = [0, 2048, 0xff1];
 const VARIANTS: { name: string; buffer: number; huge: boolean }[] = [
-  { name: 'domain_dirty8k', buffer: 8 * KiB, huge: false },
-  { name: 'domain_dirty16k', buffer: 16 * KiB, huge: false },
-  { name: 'domain_dirty64k', buffer: 64 * KiB, huge: false },
-  { name: 'domain_dirty128k', buffer: 128 * KiB, huge: false },
-  { name: 'domain_dirty320k', buffer: 320 * KiB, huge: false },
-  { name: 'domain_dirty64M', buffer: 64 * MiB, huge: false },
-  { name: 'domain_dirty64M_huge', buffer: 64 * MiB, huge: true },
-  { name: 'domain_dirty128M', buffer: 128 * MiB, huge: false },
-  { name: 'domain_dirty128M_huge', buffer: 128 * MiB, huge: true },
+  { name: 'domain_dirty8k', buffer: 8 * KIB, huge: false },
+  { name: 'domain_dirty16k', buffer: 16 * KIB, huge: false },
+  { name: 'domain_dirty64k', buffer: 64 * KIB, huge: false },
+  { name: 'domain_dirty128k', buffer: 128 * KIB, huge: false },
+  { name: 'domain_dirty320k', buffer: 320 * KIB, huge: false },
+  { name: 'domain_dirty64M', buffer: 64 * MIB, huge: false },
+  { name: 'domain_dirty64M_huge', buffer: 64 * MIB, huge: true },
+  { name: 'domain_dirty128M', buffer: 128 * MIB, huge: false },
+  { name: 'domain_dirty128M_huge', buffer: 128 * MIB, huge: true },
 ];
 
 function hugeLeaf(format: PteFormat): number {
-  return format === 'amd-v1' ? MiB : 2 * MiB;
+  return format === 'amd-v1' ? MIB : 2 * MIB;
 }
 
 /** Every byte of `buf` outside [from, from + len) is zero. */

@@ -11,7 +11,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
-import { GiB, HookedBitmap, IoPageTable, KiB, LeafModel, MiB, PTE_FORMATS, bitRuns, bitsOfPageRuns, type PteFormat } from './helpers/pagetableHelpers.js';
+import { HookedBitmap, IoPageTable, LeafModel, PTE_FORMATS, bitRuns, bitsOfPageRuns, type PteFormat } from './helpers/pagetableHelpers.js';
+import { GIB, GiB, KIB, MIB, MiB } from '../helpers/sizes.js';
 
 const GUARD = 0xa5;
 const TABLE_PAGES = 4096; // 8 leaf tables, 128 blocks of 32 entries
@@ -229,7 +230,6 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
 });
 
 describe.each(PTE_FORMATS)('the %s walk of huge leaves', (format) => {
-  const MiBn = BigInt(MiB);
   const bitmapOver = (iova: bigint, length: bigint) => new IovaBitmap({ iova, length, pageSize: 4096 });
   /** Dirty leaves left in [0, end), holes and all (reportChunk does not check for holes). */
   const dirtyLeft = (pt: IoPageTable, end: bigint) =>
@@ -237,10 +237,10 @@ describe.each(PTE_FORMATS)('the %s walk of huge leaves', (format) => {
 
   it('reads clean huge leaves without recording or clearing anything, counting every entry', () => {
     const pt = new IoPageTable({ format });
-    pt.map(0, 4 * GiB, { leaf: 2 * MiB });
+    pt.map(0, 4 * GIB, { leaf: 2 * MIB });
     pt.setDirtyTracking(true);
-    const bm = bitmapOver(0n, 4n * BigInt(GiB));
-    const st = pt.readAndClearDirty(bm, 0, 4 * GiB);
+    const bm = bitmapOver(0n, 4n * GiB);
+    const st = pt.readAndClearDirty(bm, 0, 4 * GIB);
     // Root entry 0, level-3 entries 0..3, four level-2 tables of 512 leaves, and the three
     // entries read down to the clip range's first leaf.
     expect(st).toEqual({ entriesVisited: 1 + 4 + 4 * 512 + 3, dirtyLeaves: 0, bitsMarked: 0 });
@@ -249,35 +249,35 @@ describe.each(PTE_FORMATS)('the %s walk of huge leaves', (format) => {
 
   it('records a dirty 2 MiB or 1 GiB leaf once, from the chunk that holds its first byte in the clip range', () => {
     const pt = new IoPageTable({ format });
-    pt.map(0, 8 * MiB, { leaf: 2 * MiB });
-    pt.map(GiB, GiB, { leaf: GiB });
+    pt.map(0, 8 * MIB, { leaf: 2 * MIB });
+    pt.map(GIB, GIB, { leaf: GIB });
     pt.setDirtyTracking(true);
-    pt.dmaWrite(MiB, 1); // leaf [0, 2 MiB): cut by the clip range's start
-    pt.dmaWrite(3 * MiB, 1); // leaf [2, 4 MiB): cut by a chunk edge
-    pt.dmaWrite(GiB + 5, 1); // the 1 GiB leaf: cut by a chunk edge and by the clip range's end
-    const clip = { clipLo: MiBn, clipHi: BigInt(GiB) + 768n * MiBn };
-    const bm = bitmapOver(0n, 2n * BigInt(GiB));
-    const edges = [MiBn, 3n * MiBn, 8n * MiBn, BigInt(GiB) + 512n * MiBn, clip.clipHi];
+    pt.dmaWrite(MIB, 1); // leaf [0, 2 MiB): cut by the clip range's start
+    pt.dmaWrite(3 * MIB, 1); // leaf [2, 4 MiB): cut by a chunk edge
+    pt.dmaWrite(GIB + 5, 1); // the 1 GiB leaf: cut by a chunk edge and by the clip range's end
+    const clip = { clipLo: MiB, clipHi: GiB + 768n * MiB };
+    const bm = bitmapOver(0n, 2n * GiB);
+    const edges = [MiB, 3n * MiB, 8n * MiB, GiB + 512n * MiB, clip.clipHi];
     let dirtyLeaves = 0;
     for (let i = 0; i + 1 < edges.length; i++) dirtyLeaves += pt.reportChunk(bm, { chunkLo: edges[i]!, chunkHi: edges[i + 1]!, ...clip }).dirtyLeaves;
     expect(dirtyLeaves).toBe(3);
     expect(bitRuns(bm)).toEqual([
       [256, 1024], // [1 MiB, 4 MiB)
-      [GiB / 4096, (GiB + 768 * MiB) / 4096],
+      [GIB / 4096, (GIB + 768 * MIB) / 4096],
     ]);
-    expect(dirtyLeft(pt, 2n * BigInt(GiB))).toBe(0); // all three cleared
+    expect(dirtyLeft(pt, 2n * GiB)).toBe(0); // all three cleared
   });
 
   it.runIf(format === 'amd-v1')('ORs and clears replicas only of replicated pages, beside single-entry ones, across chunk edges', () => {
     const pt = new IoPageTable({ format });
     const model = new LeafModel();
     const layout: [number, number][] = [
-      [2 * MiB, 2], // [0, 4 MiB): one entry each
-      [4 * MiB, 2], // [4, 12 MiB): 2 replicas each
-      [2 * MiB, 2], // [12, 16 MiB)
-      [64 * MiB, 1], // [64, 128 MiB): 32 replicas
-      [64 * KiB, 32], // [128, 130 MiB): 16 replicas each, in a level-1 table
-      [8 * KiB, 64], // then 2 replicas each
+      [2 * MIB, 2], // [0, 4 MiB): one entry each
+      [4 * MIB, 2], // [4, 12 MiB): 2 replicas each
+      [2 * MIB, 2], // [12, 16 MiB)
+      [64 * MIB, 1], // [64, 128 MiB): 32 replicas
+      [64 * KIB, 32], // [128, 130 MiB): 16 replicas each, in a level-1 table
+      [8 * KIB, 64], // then 2 replicas each
       [4096, 64],
     ];
     let at = 0;
@@ -291,14 +291,14 @@ describe.each(PTE_FORMATS)('the %s walk of huge leaves', (format) => {
     model.tracking = true;
     // Replica 1 of the first 4 MiB page, the last replica of the 64 MiB page, a middle replica of
     // a 64 KiB page, a 2 MiB single-entry page and an 8 KiB page's second replica.
-    for (const x of [4 * MiB + 2 * MiB + 7, 64 * MiB + 63 * MiB, 128 * MiB + 64 * KiB + 20 * KiB, 12 * MiB, 130 * MiB + 8 * KiB + 4096]) {
+    for (const x of [4 * MIB + 2 * MIB + 7, 64 * MIB + 63 * MIB, 128 * MIB + 64 * KIB + 20 * KIB, 12 * MIB, 130 * MIB + 8 * KIB + 4096]) {
       expect(pt.dmaWrite(x, 1)).toBe(model.write(Math.floor(x / 4096), Math.floor(x / 4096) + 1));
     }
     const end = BigInt(at);
     const bm = bitmapOver(0n, end);
     // Chunk edges between the replicas of a page (its head's chunk records it), and one chunk
     // that starts in the middle of the 64 MiB page.
-    const cuts = [5n * MiBn, 6n * MiBn, 13n * MiBn, 96n * MiBn, 128n * MiBn + 70n * 1024n, 130n * MiBn + 4096n, end];
+    const cuts = [5n * MiB, 6n * MiB, 13n * MiB, 96n * MiB, 128n * MiB + 70n * 1024n, 130n * MiB + 4096n, end];
     let from = 0n;
     let dirtyLeaves = 0;
     for (const c of cuts) {

@@ -6,10 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IoPageTable, VfTracker } from '@iovabitmap/core';
+import { GiB, KiB, MiB } from '../helpers/sizes.js';
 
-const KiB = 1024n;
-const MiB = 1024n * KiB;
-const GiB = 1024n * MiB;
 
 describe('IoPageTable.workProfile', () => {
   it('counts leaf-level entries and the densest entries per 4 KiB page of a mixed mapping', () => {

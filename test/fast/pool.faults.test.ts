@@ -11,13 +11,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
 import { MAX_POOL_THREADS, ReportPool, type ReportProgress } from '@iovabitmap/workers';
 import { availableParallelism } from 'node:os';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
+import { GiB, MiB } from '../helpers/sizes.js';
+import { rejection, rejectionOf } from '../helpers/rejection.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /** 256 MiB of 4 KiB leaves + 768 MiB of 2 MiB leaves from 1 GiB, and a tracker; every 3rd page written. */
 function smallWorkload() {
@@ -50,16 +50,6 @@ function union(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.map((x, i) => x | b[i]!);
 }
 
-async function rejection(p: Promise<unknown>): Promise<IovaBitmapError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(IovaBitmapError.is(e), `not an IovaBitmapError: ${String(e)}`).toBe(true);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected a rejection');
-}
-
 let pool: ReportPool;
 beforeAll(async () => {
   pool = new ReportPool({ threads: 2 });
@@ -77,27 +67,16 @@ describe('ReportPool validation', () => {
       [{ progressIntervalMs: 10 }, 'progressIntervalMs'],
       [{ warmUp: 'yes' }, 'warmUp'],
     ] as const) {
-      let err: unknown;
-      try {
-        new ReportPool(options as never);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toMatchObject({ code: 'EINVAL', param });
+      expect(rejection(() => new ReportPool(options as never))).toMatchObject({ code: 'EINVAL', param });
     }
   });
 
   it('refuses more threads than MAX_POOL_THREADS (4 × cores, at least 4), saying what a worker costs', () => {
     expect(MAX_POOL_THREADS).toBe(Math.max(4, 4 * availableParallelism()));
-    let err: unknown;
-    try {
-      new ReportPool({ threads: MAX_POOL_THREADS + 1, warmUp: false });
-    } catch (e) {
-      err = e;
-    }
+    const err = rejection(() => new ReportPool({ threads: MAX_POOL_THREADS + 1, warmUp: false }));
     expect(err).toMatchObject({ code: 'EINVAL', param: 'threads' });
-    expect((err as Error).message).toContain(`[1, ${MAX_POOL_THREADS}]`);
-    expect((err as Error).message).toContain('~30 MiB');
+    expect(err.message).toContain(`[1, ${MAX_POOL_THREADS}]`);
+    expect(err.message).toContain('~30 MiB');
   });
 
   it("wraps a source whose share() throws into EINVAL naming it, before anything is posted", async () => {
@@ -112,10 +91,10 @@ describe('ReportPool validation', () => {
     };
     const hollow = { ...broken, name: 'hollow', share: () => 42 };
     const before = w.bitmap.snapshot();
-    const e = await rejection(pool.report({ bitmap: w.bitmap, sources: [w.table, broken as never] }));
+    const e = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: [w.table, broken as never] }));
     expect(e).toMatchObject({ code: 'EINVAL', param: 'sources', value: '"broken"' });
     expect(e.message).toBe('ReportPool.report: source "broken" could not be shared: Error: no descriptor today');
-    expect((await rejection(pool.report({ bitmap: w.bitmap, sources: [hollow as never] }))).message).toMatch(/share\(\) returned no descriptor.*"hollow"/);
+    expect((await rejectionOf(pool.report({ bitmap: w.bitmap, sources: [hollow as never] }))).message).toMatch(/share\(\) returned no descriptor.*"hollow"/);
     expect(firstDiff(w.bitmap.snapshot(), before)).toBe(-1);
     expect(reportDirty({ bitmap: twin(w.bitmap), sources: [w.table], noClear: true }).bitsSet).toBeGreaterThan(0); // nothing cleared
   });
@@ -138,11 +117,11 @@ describe('ReportPool validation', () => {
       [{ bitmap: new IovaBitmap({ iova: GiB, length: GiB, pageSize: 4096n, buffer: new ArrayBuffer(1 << 15) }) }, 'EINVAL', 'buffer'],
     ];
     for (const [extra, code, param] of cases) {
-      const err = await rejection(pool.report({ bitmap: w.bitmap, sources: w.sources, ...extra } as never));
+      const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, ...extra } as never));
       expect(err, JSON.stringify(Object.keys(extra))).toMatchObject({ code, param });
     }
     w.table.setDirtyTracking(false);
-    expect(await rejection(pool.report({ bitmap: w.bitmap, sources: w.sources }))).toMatchObject({ code: 'EINVAL', param: 'tracking' });
+    expect(await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources }))).toMatchObject({ code: 'EINVAL', param: 'tracking' });
     expect(firstDiff(bytes, before)).toBe(-1);
     // The sources still hold everything: a fresh noClear read equals one of an untouched copy.
     const ref = smallWorkload();
@@ -159,7 +138,7 @@ describe('ReportPool validation', () => {
     const p = pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 4096 });
     // Validation has passed synchronously; the workers now find the tracker stopped.
     w.tracker.stop();
-    const err = await rejection(p);
+    const err = await rejectionOf(p);
     expect(err.code).toBe('EINVAL');
     expect(err.message).toMatch(/^VfTracker\(vf\)/);
     expect(err.details).toMatchObject({ source: 'vf', chunk: expect.any(Number) });
@@ -178,7 +157,7 @@ describe('ReportPool abort', () => {
         ac.abort(new Error('stop now'));
       }
     };
-    const err = await rejection(pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 32, signal: ac.signal, onProgress }));
+    const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 32, signal: ac.signal, onProgress }));
     const latency = performance.now() - tAbort;
     expect(err.code).toBe('ECANCELED');
     expect(err.cause).toMatchObject({ message: 'stop now' });
@@ -215,7 +194,7 @@ describe('ReportPool abort', () => {
     const b = pool.report({ bitmap: w.bitmap, sources: w.sources, signal: ac.signal });
     await sleep(20);
     ac.abort();
-    expect((await rejection(b)).code).toBe('ECANCELED');
+    expect((await rejectionOf(b)).code).toBe('ECANCELED');
     expect(bigDone).toBe(false);
     expect(w.bitmap.count()).toBe(0);
     const s = await a;
@@ -229,7 +208,7 @@ describe('ReportPool abort', () => {
 
   it('rejects with ECANCELED and writes nothing when the signal is already aborted', async () => {
     const w = smallWorkload();
-    const err = await rejection(pool.report({ bitmap: w.bitmap, sources: w.sources, signal: AbortSignal.abort() }));
+    const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, signal: AbortSignal.abort() }));
     expect(err.code).toBe('ECANCELED');
     expect(w.bitmap.count()).toBe(0);
   });
@@ -242,7 +221,7 @@ describe('ReportPool faults', () => {
         const ref = smallWorkload();
         reportDirty({ bitmap: ref.bitmap, sources: ref.sources });
         const w = smallWorkload();
-        const err = await rejection(pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 256, faultInjection: { afterChunks: k, mode } }));
+        const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 256, faultInjection: { afterChunks: k, mode } }));
         expect(err.code).toBe('EIO');
         expect(err.details).toMatchObject({ source: 'iommu', chunk: k, chunkLo: `0x${(GiB + BigInt(k) * 256n * 4096n).toString(16)}` });
         expect(err.message).toContain(`chunk ${k} of source "iommu"`);
@@ -292,7 +271,7 @@ describe('ReportPool progress and close', () => {
     await closing;
     await p;
     expect(firstDiff(w.bitmap.snapshot(), ref.bitmap.snapshot())).toBe(-1);
-    expect(await rejection(own.report({ bitmap: w.bitmap, sources: w.sources }))).toMatchObject({ code: 'EBUSY' });
+    expect(await rejectionOf(own.report({ bitmap: w.bitmap, sources: w.sources }))).toMatchObject({ code: 'EBUSY' });
     expect(own.status).toMatchObject({ workers: 0, closed: true });
   });
 });

@@ -17,9 +17,8 @@ import { IoPageTable, IovaBitmap, VfTracker, reportDirty, type PteFormat } from 
 import { ReportPool } from '@iovabitmap/workers';
 import { drainedStatus } from '../helpers/poolAndDevice.js';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
+import { GiB, MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /** A workload description; {@link build} makes an independent copy of it each time. */
 interface Spec {

@@ -110,8 +110,8 @@ describe('runReportTask (in-process)', () => {
         expect(par.bitmap.snapshot()).toEqual(ref.bitmap.snapshot());
         expect([...par.sources[0]!.dirty].sort()).toEqual([...ref.sources[0]!.dirty].sort());
         expect([...par.sources[1]!.dirty].sort()).toEqual([...ref.sources[1]!.dirty].sort());
-        expect(r.rows.map((x) => x[1])).toEqual([refStats.sources['small']!.dirtyLeaves, refStats.sources['big']!.dirtyLeaves]);
-        expect(r.rows[0]![3] + r.rows[1]![3]).toBe(plan.chunks);
+        expect(r.perSource.map((x) => x.dirtyLeaves)).toEqual([refStats.sources['small']!.dirtyLeaves, refStats.sources['big']!.dirtyLeaves]);
+        expect(r.perSource[0]!.chunks + r.perSource[1]!.chunks).toBe(plan.chunks);
         expect(ctrl.progress()).toEqual({ chunksDone: plan.chunks, bitsDone: BigInt(2 * w.nbits) });
         expect(ctrl.state(0)).toBe(SlotState.Done);
         expect(ctrl.bitsSet()).toBe(refStats.bitsSet);
@@ -127,7 +127,7 @@ describe('runReportTask (in-process)', () => {
     for (let p = 0n; p < 4096n; p += 3n) s.dirty.add(p);
     const { ctrl } = controlFor(bitmap, 1, 2, 32);
     ctrl.requestStop(StopReason.Abort);
-    expect(runReportTask(task(bitmap, [s], ctrl, 0, 32), rebuild)).toMatchObject({ kind: 'done', rows: [[0, 0, 0, 0, expect.any(Number)]] });
+    expect(runReportTask(task(bitmap, [s], ctrl, 0, 32), rebuild)).toMatchObject({ kind: 'done', perSource: [{ entriesVisited: 0, dirtyLeaves: 0, bitsMarked: 0, chunks: 0, busyMs: 0 }] });
     expect(bitmap.count()).toBe(0);
     expect(ctrl.cancel(1)).toBe(true);
     expect(runReportTask(task(bitmap, [s], ctrl, 1, 32), rebuild)).toEqual({ kind: 'cancelled', slot: 1 });

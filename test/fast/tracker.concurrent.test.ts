@@ -1,7 +1,7 @@
 /**
  * A real device thread against a reader: a worker (./workers/trackerWriter.ts) logs a DMA write of
  * every page of two tracked ranges once, plus pages outside them, in random order, while this thread
- * runs readAndClear over the whole space again and again into one bitmap (the union of the
+ * runs readAndClearDirty over the whole space again and again into one bitmap (the union of the
  * reports). No record may be lost: a bit the writer sets between the reader's load and its clear
  * must survive to a later pass. Afterwards the union is exactly the written pages inside the ranges.
  */
@@ -56,11 +56,11 @@ describe('VfTracker with a concurrent writer thread', () => {
       Atomics.notify(ctrl, GO);
       const deadline = Date.now() + 60_000;
       while (Atomics.load(ctrl, DONE) === 0) {
-        t.readAndClear(bm, bm.iova, bm.length);
+        t.readAndClearDirty(bm, bm.iova, bm.length);
         Atomics.store(ctrl, ROUNDS, ++rounds);
         if (Date.now() > deadline) throw new Error(`writer stuck at ${Atomics.load(ctrl, WRITTEN)} of ${pages.length}`);
       }
-      t.readAndClear(bm, bm.iova, bm.length);
+      t.readAndClearDirty(bm, bm.iova, bm.length);
       expect(rounds - Atomics.load(ctrl, FROM)).toBeGreaterThanOrEqual(batches - 1); // passes during the writes
       const missing = pages.filter((p) => inside(p) && !bm.testBit(p - base));
       const extra = pages.filter((p) => !inside(p) && bm.testBit(p - base));

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, type IovaErrorCode, VfTracker } from '@iovabitmap/core';
-import { rejection } from './helpers/trackerModel.js';
+import { rejection } from '../helpers/rejection.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1n << 20n;
 const U64_MAX = (1n << 64n) - 1n;
 
 function expectBad(f: () => unknown, code: IovaErrorCode, param: string, value: string) {
@@ -89,10 +89,10 @@ describe('VfTracker.start rejects (VFIO core and device checks) and changes noth
 
 describe('VfTracker report checks reject and write nothing', () => {
   const cases: [string, (t: VfTracker, bm: IovaBitmap) => unknown, IovaErrorCode, string, string][] = [
-    ['a bitmap page below 4 KiB', (t) => t.readAndClear(new IovaBitmap({ iova: 0, length: 4n * MiB, pageSize: 2048 }), MiB, MiB), 'EINVAL', 'bitmap.pageSize', '2048'],
-    ['a range starting below the bitmap', (t, bm) => t.readAndClear(bm, MiB - 4096n, MiB), 'EINVAL', 'iova', String(MiB - 4096n)],
-    ['a range ending past the bitmap', (t, bm) => t.readAndClear(bm, MiB, 2n * MiB), 'EINVAL', 'iova', String(MiB)],
-    ['a zero length', (t, bm) => t.readAndClear(bm, MiB, 0), 'EINVAL', 'length', '0'],
+    ['a bitmap page below 4 KiB', (t) => t.readAndClearDirty(new IovaBitmap({ iova: 0, length: 4n * MiB, pageSize: 2048 }), MiB, MiB), 'EINVAL', 'bitmap.pageSize', '2048'],
+    ['a range starting below the bitmap', (t, bm) => t.readAndClearDirty(bm, MiB - 4096n, MiB), 'EINVAL', 'iova', String(MiB - 4096n)],
+    ['a range ending past the bitmap', (t, bm) => t.readAndClearDirty(bm, MiB, 2n * MiB), 'EINVAL', 'iova', String(MiB)],
+    ['a zero length', (t, bm) => t.readAndClearDirty(bm, MiB, 0), 'EINVAL', 'length', '0'],
     ['an overflowing range', (t, bm) => t.checkReport(bm, U64_MAX - 4095n, 8192n), 'EOVERFLOW', 'length', '8192'],
     ['something that is not a bitmap', (t) => t.checkReport({} as IovaBitmap, 0n, 4096n), 'EINVAL', 'bitmap', '{}'],
   ];
@@ -110,7 +110,7 @@ describe('VfTracker report checks reject and write nothing', () => {
   it('a report on a stopped tracker is EINVAL', () => {
     const t = new VfTracker({ name: 'vf3' });
     const bm = new IovaBitmap({ iova: 0, length: MiB, pageSize: 4096 });
-    expectBad(() => t.readAndClear(bm, 0, MiB), 'EINVAL', 'tracker', '"vf3"');
+    expectBad(() => t.readAndClearDirty(bm, 0, MiB), 'EINVAL', 'tracker', '"vf3"');
     expectBad(() => t.checkReport(bm, 0n, MiB), 'EINVAL', 'tracker', '"vf3"');
     expect(bm.count()).toBe(0);
   });
@@ -165,7 +165,7 @@ describe('VfTracker hand-worked reports', () => {
     expect(t.dmaWrite(0x10fff, 0x10002)).toBe(2); // touches both ranges: pages 0x10000 and 0x20000
     expect(t.recordedPages()).toEqual([0x10000n, 0x20000n]);
     const bm = new IovaBitmap({ iova: 0, length: 0x40000, pageSize: 4096 });
-    const s = t.readAndClear(bm, 0x18000, 0x10000); // clip [0x18000, 0x28000)
+    const s = t.readAndClearDirty(bm, 0x18000, 0x10000); // clip [0x18000, 0x28000)
     expect([...bm.dirtyRanges()]).toEqual([{ iova: 0x18000n, length: 0x10000n }]);
     expect(s).toEqual({ entriesVisited: 1, dirtyLeaves: 2, bitsMarked: 16 });
     expect(t.recordedPages()).toEqual([]);
@@ -179,7 +179,7 @@ describe('VfTracker hand-worked reports', () => {
     t.dmaWritePages(2, 1);
     t.dmaWritePages(520, 3);
     const bm = new IovaBitmap({ iova: 0, length: 4n * MiB, pageSize: MiB });
-    expect(t.readAndClear(bm, 0, 4n * MiB)).toEqual({ entriesVisited: 18, dirtyLeaves: 5, bitsMarked: 5 });
+    expect(t.readAndClearDirty(bm, 0, 4n * MiB)).toEqual({ entriesVisited: 18, dirtyLeaves: 5, bitsMarked: 5 });
     expect([0, 1, 2, 3].map((b) => bm.testBit(b))).toEqual([true, false, true, false]);
   });
 });

@@ -11,7 +11,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, VfTracker } from '@iovabitmap/core';
-import { bitsOf, modelMerge, startCaseArb, TrackerModel, writeAt, writesArb, type StartCase, type WriteCase } from './helpers/trackerModel.js';
+import { modelMerge, startCaseArb, TrackerModel, writeAt, writesArb, type StartCase, type WriteCase } from './helpers/trackerModel.js';
+import { bitsOf } from '../helpers/bitmaps.js';
 
 const RUNS = 150;
 
@@ -99,9 +100,32 @@ describe('VfTracker start and dmaWrite against the model', () => {
       { numRuns: RUNS },
     );
   });
+
+  it('logs writes like the model with more than 8 tracked ranges (where a write binary-searches them)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ gap: fc.integer({ min: 1, max: 3 }), len: fc.integer({ min: 1, max: 3 }) }), { minLength: 9, maxLength: 24 }),
+        fc.array(fc.record({ page: fc.integer({ min: 0, max: 200 }), count: fc.integer({ min: 1, max: 24 }) }), { maxLength: 30 }),
+        (pieces, writes) => {
+          let at = 0;
+          const ranges = pieces.map(({ gap, len }) => {
+            const r = { iova: BigInt(at + gap) << 12n, length: BigInt(len) << 12n };
+            at += gap + len;
+            return r;
+          });
+          const t = new VfTracker({ name: 'vf0', maxRanges: 32 });
+          t.start({ ranges, pageSize: 4096 });
+          const model = new TrackerModel(4096n, ranges.map((r) => ({ start: r.iova, end: r.iova + r.length })));
+          for (const w of writes) expect(t.dmaWritePages(w.page, w.count)).toBe(model.write(BigInt(w.page) << 12n, BigInt(w.page + w.count) << 12n));
+          expect(t.recordedPages()).toEqual(model.sorted());
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
 });
 
-describe('VfTracker readAndClear against the model', () => {
+describe('VfTracker readAndClearDirty against the model', () => {
   const relations = [
     { name: 'finer than', minShiftLo: 14, d: (tShift: number, k: number) => Math.max(12, tShift - 1 - (k % 3)) },
     { name: 'equal to', minShiftLo: 12, d: (tShift: number) => tShift },
@@ -116,7 +140,7 @@ describe('VfTracker readAndClear against the model', () => {
           const pShift = rel.d(tShift, k);
           if (rel.name === 'finer than') expect(pShift).toBeLessThan(tShift);
           const { bm, cl, ch } = bitmapFor(c, pShift, cut, anchorsOf(c, writes));
-          const stats = t.readAndClear(bm, cl, ch - cl, { noClear });
+          const stats = t.readAndClearDirty(bm, cl, ch - cl, { noClear });
           const want = model.report(bm.iova, pShift, cl, ch, noClear);
           expect([...bitsOf(bm)].sort((x, y) => x - y)).toEqual([...want.bits].sort((x, y) => x - y));
           expect(stats.dirtyLeaves).toBe(want.leaves);
@@ -134,10 +158,10 @@ describe('VfTracker readAndClear against the model', () => {
         const { t, model } = startBoth(c, writes);
         const before = t.recordedPages();
         const { bm, cl, ch } = bitmapFor(c, pShift, cut, anchorsOf(c, writes));
-        t.readAndClear(bm, cl, ch - cl, { noClear: true });
+        t.readAndClearDirty(bm, cl, ch - cl, { noClear: true });
         expect(t.recordedPages()).toEqual(before);
         const again = new IovaBitmap({ iova: bm.iova, length: bm.length, pageSize: bm.pageSize });
-        t.readAndClear(again, cl, ch - cl);
+        t.readAndClearDirty(again, cl, ch - cl);
         expect(again.equals(bm)).toBe(true);
         model.report(bm.iova, pShift, cl, ch, false);
         expect(t.recordedPages()).toEqual(model.sorted());
@@ -147,7 +171,7 @@ describe('VfTracker readAndClear against the model', () => {
   });
 });
 
-describe('VfTracker reportChunk: any chunking equals one readAndClear', () => {
+describe('VfTracker reportChunk: any chunking equals one readAndClearDirty', () => {
   it('tiles of the clip range, reported in random order, give the same bitmap, stats and log', () => {
     fc.assert(
       fc.property(
@@ -175,7 +199,7 @@ describe('VfTracker reportChunk: any chunking equals one readAndClear', () => {
             leaves += s.dirtyLeaves;
             marked += s.bitsMarked;
           }
-          const one = b.readAndClear(bmB, cl, ch - cl, { noClear });
+          const one = b.readAndClearDirty(bmB, cl, ch - cl, { noClear });
           expect(bmA.equals(bmB)).toBe(true);
           expect(leaves).toBe(one.dirtyLeaves);
           expect(marked).toBe(one.bitsMarked);

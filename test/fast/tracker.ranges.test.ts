@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { VfTracker } from '@iovabitmap/core';
 import { combineIovaRanges } from '@iovabitmap/core/internal';
-import { modelMerge, rejection, type Iv } from './helpers/trackerModel.js';
+import { modelMerge, type Iv } from './helpers/trackerModel.js';
+import { rejection } from '../helpers/rejection.js';
 
 /** Sorted disjoint intervals (touching allowed) from gaps and lengths, in 4 KiB units. */
 const intervalsArb = (maxLength: number) =>

@@ -1,5 +1,6 @@
 /**
- * Small comparisons of bitmaps shared by the engine tests.
+ * Small reads and comparisons of bitmaps shared by the tests: the first differing byte, the set
+ * bits, the dirty 4 KiB pages, an empty twin.
  */
 import { IovaBitmap } from '@iovabitmap/core';
 
@@ -9,6 +10,24 @@ export function firstDiff(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return n;
+}
+
+/** The set bits of a bitmap, relative to its bit 0. */
+export function bitsOf(bm: IovaBitmap): Set<number> {
+  const out = new Set<number>();
+  const shift = BigInt(bm.pageShift);
+  for (const r of bm.dirtyRanges()) {
+    const s = Number((r.iova - bm.iova) >> shift);
+    for (let b = s; b < s + Number(r.length >> shift); b++) out.add(b);
+  }
+  return out;
+}
+
+/** The 4 KiB pages (IOVA >> 12) whose bits are set in a bitmap of 4 KiB pages. */
+export function pagesOf(bm: IovaBitmap): Set<number> {
+  if (bm.pageSize !== 4096n) throw new Error(`pagesOf: a bitmap of 4 KiB pages, not ${bm.pageSize}`);
+  const base = Number(bm.iova >> 12n);
+  return new Set([...bitsOf(bm)].map((b) => b + base));
 }
 
 /** A fresh, empty bitmap with the geometry of `b` (iova, length, page size, window pages). */

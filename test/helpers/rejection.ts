@@ -1,6 +1,7 @@
 /**
  * The one place tests catch an expected error: run or await something that must fail, and get
- * back the IovaBitmapError it failed with (anything else fails the test).
+ * back the IovaBitmapError it failed with: an instance of this copy of the library's class (errors
+ * from workers are rebuilt as instances), anything else fails the test.
  */
 import { IovaBitmapError } from '@iovabitmap/core';
 
@@ -9,6 +10,7 @@ function typed(e: unknown, what: string): IovaBitmapError {
     const shown = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     throw new Error(`${what} failed with something that is not an IovaBitmapError: ${shown}`);
   }
+  if (!(e instanceof IovaBitmapError)) throw new Error(`${what} failed with an IovaBitmapError that is not an instance of the class: ${(e as Error).message}`);
   return e;
 }
 

@@ -19,6 +19,7 @@ import { createRng } from '@iovabitmap/workers/internal';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
+import { MIB } from '../helpers/sizes.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -43,7 +44,6 @@ function median(xs: readonly number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-const MiB = 2 ** 20;
 
 describe('soak: back-to-back migrations', () => {
   const h = usePoolAndDevice();
@@ -87,8 +87,8 @@ describe('soak: back-to-back migrations', () => {
     const tail = steady.slice(-5);
     const growth = (k: 'heapUsed' | 'arrayBuffers'): number => median(tail.map((s) => s[k])) - median(head.map((s) => s[k]));
     console.log(
-      `[stress] soak: ${runs} migrations; heap ${(median(head.map((s) => s.heapUsed)) / MiB).toFixed(1)} -> ${(median(tail.map((s) => s.heapUsed)) / MiB).toFixed(1)} MiB, ` +
-        `array buffers ${(median(head.map((s) => s.arrayBuffers)) / MiB).toFixed(1)} -> ${(median(tail.map((s) => s.arrayBuffers)) / MiB).toFixed(1)} MiB, ` +
+      `[stress] soak: ${runs} migrations; heap ${(median(head.map((s) => s.heapUsed)) / MIB).toFixed(1)} -> ${(median(tail.map((s) => s.heapUsed)) / MIB).toFixed(1)} MiB, ` +
+        `array buffers ${(median(head.map((s) => s.arrayBuffers)) / MIB).toFixed(1)} -> ${(median(tail.map((s) => s.arrayBuffers)) / MIB).toFixed(1)} MiB, ` +
         `listeners process/device/pool ${tail[tail.length - 1]!.processListeners}/${tail[tail.length - 1]!.deviceListeners}/${tail[tail.length - 1]!.poolListeners}`,
     );
     const first = steady[0]!;
@@ -101,7 +101,7 @@ describe('soak: back-to-back migrations', () => {
       expect(s.handles).toBeLessThanOrEqual(first.handles + 2); // a timer may be in flight at sampling time
     }
     // A leak of 0.5 MiB of heap per migration would exceed this within the default 200 runs.
-    expect(growth('heapUsed')).toBeLessThan(12 * MiB);
-    expect(growth('arrayBuffers')).toBeLessThan(256 * MiB); // other threads' garbage; see the module comment
+    expect(growth('heapUsed')).toBeLessThan(12 * MIB);
+    expect(growth('arrayBuffers')).toBeLessThan(256 * MIB); // other threads' garbage; see the module comment
   }, stressTimeout(240_000));
 });

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap, IovaBitmapError, PTE_FORMATS } from '@iovabitmap/core';
-import { ReportPool, verifyMigration } from '@iovabitmap/workers';
+import { verifyMigration } from '@iovabitmap/workers';
 import { createRng } from '@iovabitmap/workers/internal';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';

@@ -33,7 +33,7 @@
  */
 import { IovaBitmapError } from './IovaBitmapError.js';
 import type { IovaBitmap } from './bitmap/IovaBitmap.js';
-import { U64_LIMIT } from './u64.js';
+import { toU64, U64_LIMIT, type U64Like } from './u64.js';
 
 /** Counters one source returns for one chunk (they add up across chunks). */
 export interface SourceStats {
@@ -132,6 +132,20 @@ export function checkChunk(where: string, chunk: unknown): ReportChunk {
     if (typeof v !== 'bigint' || v < 0n || v > U64_LIMIT) throw IovaBitmapError.bad('EINVAL', where, `chunk.${k}`, v, 'must be a bigint in [0, 2^64]');
   }
   return chunk as ReportChunk;
+}
+
+/**
+ * A source's own one-thread report of IOVA [iova, iova + length) (`readAndClearDirty` of both
+ * sources): every check of {@link DirtySource.checkReport}, then the range as one chunk whose clip
+ * range is itself.
+ * @param where - the API named when iova or length is not a 64-bit integer
+ * @throws IovaBitmapError as the source's checkReport; nothing is written then.
+ */
+export function reportRange(where: string, source: DirtySource, bitmap: IovaBitmap, iova: U64Like, length: U64Like, options: ReportOptions | undefined): SourceStats {
+  const lo = toU64(where, 'iova', iova);
+  const len = toU64(where, 'length', length);
+  source.checkReport(bitmap, lo, len, options);
+  return source.reportChunk(bitmap, { chunkLo: lo, chunkHi: lo + len, clipLo: lo, clipHi: lo + len }, options);
 }
 
 /** A fresh zeroed {@link SourceStats}. */

@@ -64,7 +64,7 @@ const FOOTPRINT = Symbol.for('iovabitmap.IovaBitmapError');
 /** Longest name of a dirty source (it is part of every error message about the source). */
 export const MAX_NAME_CHARS = 64;
 /** Most characters {@link describeValue} returns. */
-export const MAX_DESCRIBED_CHARS = 100;
+const MAX_DESCRIBED_CHARS = 100;
 /** Elements or keys shown of an array, typed array or object. */
 const SHOWN_ITEMS = 3;
 

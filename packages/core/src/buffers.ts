@@ -12,7 +12,7 @@
  */
 
 /** A built-in accessor's getter, to call on any receiver. */
-export function builtinGetter(proto: object, key: PropertyKey): (this: unknown) => unknown {
+function builtinGetter(proto: object, key: PropertyKey): (this: unknown) => unknown {
   return Object.getOwnPropertyDescriptor(proto, key)!.get as (this: unknown) => unknown;
 }
 

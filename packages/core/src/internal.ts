@@ -10,11 +10,14 @@
 export { bitmapViews } from './bitmap/IovaBitmap.js';
 export type { BitmapViews } from './bitmap/IovaBitmap.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
+export { ctz32 } from './bitmap/bitKernels.js';
+// byte sizes and the 4 KiB page
+export { GIB, GiB, KIB, KiB, MIB, MiB, PAGE_MASK_BIG, PAGE_SHIFT, PAGE_SHIFT_BIG, PAGE_SIZE, PAGE_SIZE_BIG, TIB, TiB, pageIova, pageOf } from './sizes.js';
 // errors and 64-bit values
-export { MAX_DESCRIBED_CHARS, describeValue } from './IovaBitmapError.js';
+export { describeValue } from './IovaBitmapError.js';
 export { U64_LIMIT, U64_MAX, checkInt, log2Exact, toU64 } from './u64.js';
 // the dirty-source contract's helpers, the reporters' shared checks
-export { addSourceStats, checkChunk, emptySourceStats, reportNoClear } from './DirtySource.js';
+export { addSourceStats, emptySourceStats } from './DirtySource.js';
 export { checkReportRequest } from './reportDirty.js';
 export { dirtySourceFromShared } from './dirtySourceFromShared.js';
 export { lastAtOrBefore } from './sortedRuns.js';
@@ -25,7 +28,6 @@ export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
 export { pageTableBytesFor } from './pagetable/tableBudget.js';
 export type { TableMapping } from './pagetable/tableBudget.js';
 // the VF tracker: limits and its hot kernels
-export { DEFAULT_VF_LIMITS, VFIO_MAX_LOG_RANGES, VFIO_MIN_PAGE_SIZE } from './tracker/trackerLimits.js';
 export { MAX_TRACKER_BYTES } from './tracker/TrackerMemory.js';
 export { orBitRun, readMasks, readRuns } from './tracker/trackerKernel.js';
 export { combineIovaRanges } from './tracker/trackerRanges.js';

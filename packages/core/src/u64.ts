@@ -49,18 +49,28 @@ export function log2Exact(v: bigint): number {
   return v.toString(2).length - 1;
 }
 
-/** A non-negative bigint as a number, or `undefined` when it is not exactly representable. */
-export function toSafeNumber(v: bigint): number | undefined {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= 0n ? Number(v) : undefined;
-}
-
-/** Checks a plain integer option (counts, offsets, thread numbers). */
-export function checkInt(where: string, param: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+/**
+ * The one check of a plain integer (counts, offsets, indices, thread numbers): a number that is an
+ * integer in [min, max]. The defaults make it "a safe integer >= min"; `min` = -(2^53 - 1) makes it
+ * any safe integer (a larger number has lost precision, a string would be concatenated, a fraction
+ * would address the wrong bit).
+ * @param why - appended to the message (what the bounds come from)
+ * @returns `v`
+ * @throws IovaBitmapError `EINVAL` naming `param`.
+ */
+export function checkInt(where: string, param: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER, why?: string): number {
   if (typeof min !== 'number' || typeof max !== 'number' || !(min <= max)) {
     throw IovaBitmapError.bad('EINVAL', 'checkInt', 'min', [min, max], 'and max must be numbers with min <= max');
   }
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw IovaBitmapError.bad('EINVAL', where, param, v, `must be an integer in [${min}, ${max}]`);
+    throw IovaBitmapError.bad('EINVAL', where, param, v, `${intRange(min, max)}${why === undefined ? '' : ` ${why}`}`);
   }
   return v;
+}
+
+/** What {@link checkInt} asks for, in words. */
+function intRange(min: number, max: number): string {
+  const safe = Number.MAX_SAFE_INTEGER;
+  if (max === safe) return min === -safe ? 'must be a safe integer' : min === 0 ? 'must be a non-negative safe integer' : `must be a safe integer >= ${min}`;
+  return `must be an integer in [${min}, ${max}]`;
 }

@@ -21,6 +21,4 @@ export { createPattern } from './device/patterns.js';
 export type { PageRun } from './device/patterns.js';
 export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
-// the migration checker's unit maps
-export { checkUnitMaps, pageTableUnitMap } from './migrate/unitMaps.js';
 export { warmUpKernels } from './pool/worker/warmUp.js';

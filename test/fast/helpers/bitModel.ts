@@ -6,7 +6,8 @@
  * The model keeps one JavaScript boolean per IOVA page (a plain array indexed by page number),
  * does its IOVA arithmetic in BigInt with division (no page shifts), and touches one page at a
  * time (no 32-bit words, no run masks), so it shares no code path and no trick with packages/core
- * (bitmap/bitKernels.ts, bitmap/windows.ts). It is written from the specification in the issue:
+ * (bitmap/bitKernels.ts, bitmap/windows.ts). It is written from the specification (the README's
+ * theory of operation, docs/design/iommufd.md):
  *
  * - page k stands for IOVA [iova + k * pageSize, iova + (k + 1) * pageSize);
  * - set(x, len) marks every page that bytes [x, x + len - 1] touch, ignoring what lies outside
@@ -26,6 +27,8 @@
  * contents expected after the model's operations (guards untouched).
  */
 import fc from 'fast-check';
+import { firstDiff } from '../../helpers/bitmaps.js';
+import { applySetterOp } from './setterOps.js';
 
 /** 4 KiB: the size of the pages the bitmap memory is cut into (the kernel's PAGE_SIZE). */
 export const MODEL_PAGE_BYTES = 4096;
@@ -257,25 +260,10 @@ export interface BitSetter {
   clear(): void;
 }
 
-/** Applies one operation. */
+/** Applies one operation (the setters through the threads test's applySetterOp, so one switch serves both). */
 export function applyOp(t: BitSetter, op: BitOp): void {
-  switch (op.kind) {
-    case 'set':
-      t.set(op.iova, op.length);
-      return;
-    case 'setBits':
-      t.setBits(op.first, op.count);
-      return;
-    case 'setUnits':
-      t.setUnits(op.unit, op.count, op.shift);
-      return;
-    case 'orMask':
-      t.orMask(op.first, op.mask);
-      return;
-    case 'clear':
-      t.clear();
-      return;
-  }
+  if (op.kind === 'clear') t.clear();
+  else applySetterOp(t, op);
 }
 
 const clampU64 = (v: bigint): bigint => (v < 0n ? 0n : v > MODEL_U64_MAX ? MODEL_U64_MAX : v);
@@ -381,16 +369,9 @@ export function expectedBuffer(arena: Arena, model: BitModel): Uint8Array {
   return out;
 }
 
-/** Index of the first differing byte, or -1 when equal. */
-export function firstDifference(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length) return Math.min(a.length, b.length);
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
-
 /** Describes a byte mismatch in an arena, for assertion messages. */
 export function describeMismatch(arena: Arena, actual: Uint8Array, expected: Uint8Array): string {
-  const i = firstDifference(actual, expected);
+  const i = firstDiff(actual, expected);
   if (i < 0) return 'equal';
   const bo = arena.byteOffset;
   const where = i < bo ? `guard byte ${i} before the bitmap` : i >= bo + Math.ceil(arena.nbits / 8) ? `guard byte ${i} after the bitmap` : `bitmap byte ${i - bo}`;

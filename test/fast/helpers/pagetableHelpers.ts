@@ -3,22 +3,21 @@
  * a small independent model of mapped leaves and their dirty state, and a bitmap that fails on
  * demand (record-before-clear).
  */
-import { IovaBitmap, type IoPageTable, type IovaBitmapOptions, type PteFormat } from '@iovabitmap/core';
+import { IovaBitmap, type IoPageTable, type IovaBitmapOptions } from '@iovabitmap/core';
+
+import { GIB, KIB, KiB, MIB } from '../../helpers/sizes.js';
 
 export { IoPageTable, type PteFormat } from '@iovabitmap/core';
 
 /** Every PTE format. */
 export { PTE_FORMATS } from '@iovabitmap/core';
 
-export const KiB = 1024;
-export const MiB = 1024 * KiB;
-export const GiB = 1024 * MiB;
 
 /** Leaf sizes (bytes) each format maps natively; amd-v1 adds replicated sizes. */
 export const LEAF_SIZES = {
-  'vtd-ss': [4 * KiB, 2 * MiB, GiB],
-  'amd-v1': [4 * KiB, 8 * KiB, 64 * KiB, MiB, 2 * MiB, 4 * MiB, 64 * MiB, GiB],
-  'smmu-v3': [4 * KiB, 2 * MiB, GiB],
+  'vtd-ss': [4 * KIB, 2 * MIB, GIB],
+  'amd-v1': [4 * KIB, 8 * KIB, 64 * KIB, MIB, 2 * MIB, 4 * MIB, 64 * MIB, GIB],
+  'smmu-v3': [4 * KIB, 2 * MIB, GIB],
 } as const;
 
 /** A copy of every byte of the table's shared memory (segments and control block). */
@@ -121,8 +120,8 @@ export function bitsOfPageRuns(bm: IovaBitmap, runs: [number, number][]): [numbe
   const ps = bm.pageSize;
   const out: [number, number][] = [];
   for (const [s, e] of runs) {
-    const a = Number((BigInt(s) * 4096n - bm.iova) / ps);
-    const b = Number((BigInt(e) * 4096n - bm.iova + ps - 1n) / ps);
+    const a = Number((BigInt(s) * 4n * KiB - bm.iova) / ps);
+    const b = Number((BigInt(e) * 4n * KiB - bm.iova + ps - 1n) / ps);
     const last = out[out.length - 1];
     if (last !== undefined && last[1] >= a) last[1] = Math.max(last[1], b);
     else out.push([a, b]);
@@ -137,16 +136,6 @@ export function bitRuns(bm: IovaBitmap): [number, number][] {
     const a = Number((r.iova - bm.iova) >> shift);
     return [a, a + Number(r.length >> shift)] as [number, number];
   });
-}
-
-/** The set of 4 KiB pages whose bits are set in a 4 KiB-page bitmap. */
-export function pagesOf(bm: IovaBitmap): Set<number> {
-  const out = new Set<number>();
-  for (const r of bm.dirtyRanges()) {
-    const s = Number(r.iova >> 12n);
-    for (let p = s; p < s + Number(r.length >> 12n); p++) out.add(p);
-  }
-  return out;
 }
 
 /**

@@ -5,9 +5,6 @@
  * is computed page by page.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
-import { IovaBitmapError } from '@iovabitmap/core';
-import type { IovaBitmap } from '@iovabitmap/core';
 
 /** [start, end) in bytes. */
 export interface Iv {
@@ -76,24 +73,6 @@ export class TrackerModel {
   sorted(): bigint[] {
     return [...this.pages].sort((x, y) => (x < y ? -1 : 1));
   }
-}
-
-/** The set bits of a bitmap, relative to bit 0. */
-export function bitsOf(bm: IovaBitmap): Set<number> {
-  const out = new Set<number>();
-  for (let b = 0; b < bm.nbits; b++) if (bm.testBit(b)) out.add(b);
-  return out;
-}
-
-/** Runs `f`, expects an IovaBitmapError, and returns it. */
-export function rejection(f: () => unknown): IovaBitmapError {
-  try {
-    f();
-  } catch (e) {
-    expect(IovaBitmapError.is(e), `not an IovaBitmapError: ${String(e)}`).toBe(true);
-    return e as IovaBitmapError;
-  }
-  throw new Error('expected an IovaBitmapError, nothing was thrown');
 }
 
 /** IOVA bases that exercise 0, 2^40, 2^63 and the very top of the 64-bit space. */

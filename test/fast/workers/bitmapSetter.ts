@@ -19,6 +19,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { IovaBitmap, IovaBitmapError, type IovaBitmapErrorData, type SharedIovaBitmap } from '@iovabitmap/core';
+import { applySetterOp, type SetterOp } from '../helpers/setterOps.js';
 
 /** What the worker receives at start. */
 export interface SetterData {
@@ -27,14 +28,6 @@ export interface SetterData {
   /** Worker number, for messages. */
   readonly id: number;
 }
-
-/** One operation of a round. `stride` is setBits(first + j * step, 1) for j in [0, count). */
-export type SetterOp =
-  | { kind: 'stride'; first: number; step: number; count: number }
-  | { kind: 'set'; iova: bigint; length: bigint }
-  | { kind: 'setBits'; first: number; count: number }
-  | { kind: 'setUnits'; unit: number; count: number; shift: number }
-  | { kind: 'orMask'; first: number; mask: number };
 
 /** One round: the bitmap to write and the operations, in order. */
 export interface SetterRound {
@@ -50,27 +43,6 @@ export type SetterReply =
   | { kind: 'ready'; id: number; round: number }
   | { kind: 'done'; id: number; round: number; calls: number }
   | { kind: 'error'; id: number; round: number; error: IovaBitmapErrorData };
-
-/** Applies one operation; returns the number of bitmap calls made. */
-export function applySetterOp(b: IovaBitmap, op: SetterOp): number {
-  switch (op.kind) {
-    case 'stride':
-      for (let j = 0; j < op.count; j++) b.setBits(op.first + j * op.step, 1);
-      return op.count;
-    case 'set':
-      b.set(op.iova, op.length);
-      return 1;
-    case 'setBits':
-      b.setBits(op.first, op.count);
-      return 1;
-    case 'setUnits':
-      b.setUnits(op.unit, op.count, op.shift);
-      return 1;
-    case 'orMask':
-      b.orMask(op.first, op.mask);
-      return 1;
-  }
-}
 
 const port = parentPort;
 if (port !== null && workerData !== undefined) {

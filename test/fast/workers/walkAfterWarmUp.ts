@@ -8,9 +8,8 @@
  */
 import { IoPageTable, IovaBitmap, PTE_FORMATS } from '@iovabitmap/core';
 import { createRng, warmUpKernels } from '@iovabitmap/workers/internal';
+import { GiB, MiB } from '../../helpers/sizes.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 warmUpKernels();
 console.log('--- warm ---');

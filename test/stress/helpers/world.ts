@@ -11,9 +11,8 @@
 import { IoPageTable, IovaBitmap, VfTracker, type PteFormat } from '@iovabitmap/core';
 import type { Rng } from '@iovabitmap/workers/internal';
 import { mappingUnitMap, trackerUnitMap, type LeafMapping, type UnitMap } from '@iovabitmap/workers';
+import { GiB, MiB } from '../../helpers/sizes.js';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /** Everything a stress round needs. */
 export interface World {

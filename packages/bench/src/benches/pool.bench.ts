@@ -38,11 +38,9 @@ import { availableParallelism, loadavg } from 'node:os';
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty, type DirtySource } from '@iovabitmap/core';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
+import { GiB, MiB, PAGE_SIZE_BIG, TiB, pageOf } from '@iovabitmap/core/internal';
 import { createRng } from '@iovabitmap/workers/internal';
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
-const TiB = 1n << 40n;
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -53,7 +51,7 @@ const ROUNDS = 5;
 /** A table of 4 KiB leaves over [0, span), tracking on, nothing dirty yet. */
 function flatTable(span: bigint): IoPageTable {
   const t = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
-  t.map(0n, span, { leaf: 4096n });
+  t.map(0n, span, { leaf: PAGE_SIZE_BIG });
   t.setDirtyTracking(true);
   return t;
 }
@@ -155,10 +153,10 @@ await Promise.all([pool1.ready(), pool2.ready()]);
 // ---- 1 and 2: one 64 GiB table of 4 KiB leaves, density raised step by step ----------------
 {
   const span = quick ? 16n * GiB : 64n * GiB;
-  const pages = Number(span >> 12n);
+  const pages = pageOf(span);
   const t0 = performance.now();
   const table = flatTable(span);
-  const bitmap = new IovaBitmap({ iova: 0n, length: span, pageSize: 4096n });
+  const bitmap = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE_BIG });
   console.log(`# ${span / GiB} GiB of 4 KiB leaves: ${pages} PTEs, built in ${(performance.now() - t0).toFixed(0)} ms`);
   const sources: DirtySource[] = [table];
   const seq = () => reportDirty({ bitmap, sources, noClear: true });
@@ -220,12 +218,12 @@ await Promise.all([pool1.ready(), pool2.ready()]);
     const at = r * stride + stride / 2n;
     small.push(at);
     if (at > r * stride) table.map(r * stride, at - r * stride, { leaf: 2n * MiB });
-    table.map(at, 4n * GiB, { leaf: 4096n });
+    table.map(at, 4n * GiB, { leaf: PAGE_SIZE_BIG });
     table.map(at + 4n * GiB, (r + 1n) * stride - at - 4n * GiB, { leaf: 2n * MiB });
   }
   table.setDirtyTracking(true);
   const tracker = new VfTracker({ name: 'vf' });
-  tracker.start({ ranges: [{ iova: 0n, length: span }], pageSize: 4096n });
+  tracker.start({ ranges: [{ iova: 0n, length: span }], pageSize: PAGE_SIZE_BIG });
   const r = createRng(99);
   // 1% of the 2 MiB leaves (one page each) and 1% of the 4 KiB pages, on both sources.
   const leaves = Number(span >> 21n);
@@ -237,7 +235,7 @@ await Promise.all([pool1.ready(), pool2.ready()]);
     }
   }
   for (const at of small) {
-    const first = Number(at >> 12n);
+    const first = pageOf(at);
     for (let p = 0; p < 2 ** 20; p++) {
       if (r.float() < 0.01) {
         table.dmaWritePages(first + p, 1);
@@ -245,7 +243,7 @@ await Promise.all([pool1.ready(), pool2.ready()]);
       }
     }
   }
-  const bitmap = new IovaBitmap({ iova: 0n, length: span, pageSize: 4096n });
+  const bitmap = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE_BIG });
   console.log(`\n# ${span / GiB} GiB, both sources: built in ${(performance.now() - t0).toFixed(0)} ms`);
   const sources: DirtySource[] = [table, tracker];
   const want = reportDirty({ bitmap, sources, noClear: true }).bitsSet;

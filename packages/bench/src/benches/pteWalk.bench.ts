@@ -41,7 +41,7 @@
  */
 import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap, type PteFormat } from '@iovabitmap/core';
-import { readLeafTables } from '@iovabitmap/core/internal';
+import { GiB, MIB, PAGE_SIZE, PAGE_SIZE_BIG, pageOf, readLeafTables } from '@iovabitmap/core/internal';
 import { createRng } from '@iovabitmap/workers/internal';
 import { buildNativeWalk, runNativeWalk, type NativeWalk, type NativeWalkResult } from '../harness/nativeWalk.js';
 
@@ -52,9 +52,8 @@ const timeMs = timeArg >= 0 ? Number(args[timeArg + 1]) : quick ? 300 : 1000;
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
 if (only !== undefined && only !== '4k' && only !== 'huge') throw new Error(`pteWalk: --only takes 4k or huge, not ${only}`);
-const GiB = 1n << 30n;
 const span = (quick ? 16n : 64n) * GiB;
-const PTES = Number(span >> 12n);
+const PTES = pageOf(span);
 const hugeSpan = (quick ? 256n : 1024n) * GiB;
 const DENSITIES = [0, 0.01, 0.5, 1];
 const SEED = 0x9e3779b9;
@@ -95,7 +94,7 @@ function medianMs(bench: Bench, name: string): number {
 function check(t: IoPageTable, bm: IovaBitmap, length: bigint, n: number, what: string, restore: () => void): void {
   bm.clear();
   t.readAndClearDirty(bm, 0n, length);
-  const left = new IovaBitmap({ iova: 0n, length, pageSize: 4096 });
+  const left = new IovaBitmap({ iova: 0n, length, pageSize: PAGE_SIZE });
   t.readAndClearDirty(left, 0n, length, { noClear: true });
   if (bm.count() !== n || left.count() !== 0) throw new Error(`pteWalk: check failed for ${what}: ${bm.count()} of ${n} bits, ${left.count()} left`);
   restore();
@@ -143,11 +142,11 @@ function part4k(): void {
   const native = built.kind === 'native' ? built : undefined;
   const t0 = performance.now();
   const table = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
-  table.map(0n, span, { leaf: 4096n });
-  const bm = new IovaBitmap({ iova: 0n, length: span, pageSize: 4096 });
+  table.map(0n, span, { leaf: PAGE_SIZE_BIG });
+  const bm = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE });
   const mem = table.memoryStats();
   console.log(
-    `pteWalk: vtd-ss, ${span / GiB} GiB of 4 KiB leaves = ${PTES} PTEs, ${(mem.tableBytes / 2 ** 20).toFixed(1)} MiB of table ` +
+    `pteWalk: vtd-ss, ${span / GiB} GiB of 4 KiB leaves = ${PTES} PTEs, ${(mem.tableBytes / MIB).toFixed(1)} MiB of table ` +
       `(built in ${(performance.now() - t0).toFixed(0)} ms); tinybench ${timeMs} ms per task; median ns per PTE`,
   );
   console.log(
@@ -174,9 +173,9 @@ function part4k(): void {
 function partHuge(): void {
   const leafPages = 512;
   const leaves = Number(hugeSpan >> 21n);
-  const pages = Number(hugeSpan >> 12n);
+  const pages = pageOf(hugeSpan);
   console.log(`\npteWalk: ${hugeSpan / GiB} GiB of 2 MiB leaves = ${leaves} leaf PTEs; walk+clear, median ms per walk (ns per leaf)`);
-  const bm = new IovaBitmap({ iova: 0n, length: hugeSpan, pageSize: 4096 });
+  const bm = new IovaBitmap({ iova: 0n, length: hugeSpan, pageSize: PAGE_SIZE });
   const formats: PteFormat[] = ['vtd-ss', 'amd-v1'];
   const cells: string[][] = [];
   for (const format of formats) {

@@ -24,6 +24,7 @@
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
  */
 import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
+import { GiB, MiB } from '@iovabitmap/core/internal';
 import { DeviceSimulator, MigrateError, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
 import { createTracker, openEngine, type Engine } from '../harness/impls.js';
@@ -66,8 +67,6 @@ export interface MigrateCommandOptions extends DocumentOptions {
   readonly typed?: Readonly<Record<string, string>>;
 }
 
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /**
  * The mappings of the IOVA space: one leaf size throughout, or the `mixed` layout (module

@@ -22,7 +22,7 @@
  * through it.
  */
 import { IoPageTable, IovaBitmap, IovaBitmapError, PTE_FORMATS, VfTracker, type DirtySource, type IovaBitmapOptions, type PteFormat, type U64Like } from '@iovabitmap/core';
-import { bitmapViews, toU64, type BitmapViews } from '@iovabitmap/core/internal';
+import { bitmapViews, checkInt, ctz32, toU64, type BitmapViews } from '@iovabitmap/core/internal';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
 import { setBitsOneByOne } from './kernels.js';
 
@@ -202,31 +202,26 @@ export class PerBitAtomicBitmap extends IovaBitmap {
   }
 
   override setBits(firstBit: number, count: number): void {
-    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setBits`, 'firstBit', firstBit, 'must be an integer');
-    if (!Number.isInteger(count)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setBits`, 'count', count, 'must be an integer');
+    checkInt(`${WHERE}.setBits`, 'firstBit', firstBit, -Number.MAX_SAFE_INTEGER);
+    checkInt(`${WHERE}.setBits`, 'count', count, -Number.MAX_SAFE_INTEGER);
     this.#run(firstBit, firstBit + count);
   }
 
   /** As IovaBitmap.setUnits, in bigint: the per-bit loop dwarfs the conversion. */
   override setUnits(unit: number, count: number, unitShift: number): void {
-    if (!Number.isSafeInteger(unit) || unit < 0) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'unit', unit, 'must be a non-negative safe integer');
-    if (!Number.isSafeInteger(count)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'count', count, 'must be a safe integer');
-    if (!Number.isInteger(unitShift) || unitShift < 0 || unitShift > 63) {
-      throw IovaBitmapError.bad('EINVAL', `${WHERE}.setUnits`, 'unitShift', unitShift, 'must be an integer in [0, 63]');
-    }
+    checkInt(`${WHERE}.setUnits`, 'unit', unit, 0);
+    checkInt(`${WHERE}.setUnits`, 'count', count, -Number.MAX_SAFE_INTEGER);
+    checkInt(`${WHERE}.setUnits`, 'unitShift', unitShift, 0, 63);
     if (count <= 0) return;
     const s = BigInt(unitShift);
     this.#span(BigInt(unit) << s, (BigInt(unit) + BigInt(count)) << s);
   }
 
   override orMask(firstBit: number, mask: number): void {
-    if (!Number.isInteger(firstBit)) throw IovaBitmapError.bad('EINVAL', `${WHERE}.orMask`, 'firstBit', firstBit, 'must be an integer');
-    let m = mask | 0;
-    while (m !== 0) {
-      const low = m & -m;
-      const j = 31 - Math.clz32(low);
+    checkInt(`${WHERE}.orMask`, 'firstBit', firstBit, -Number.MAX_SAFE_INTEGER);
+    for (let m = mask | 0; m !== 0; m &= m - 1) {
+      const j = ctz32(m);
       this.#run(firstBit + j, firstBit + j + 1);
-      m ^= low;
     }
   }
 }

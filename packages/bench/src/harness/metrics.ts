@@ -20,6 +20,7 @@
  * cell did not measure what its scenario says, ../output/schema.ts RecordFlag). Ratios of two medians are what the run supports; no confidence interval is claimed for
  * them (each median carries its own `rme`).
  */
+import { GIB } from '@iovabitmap/core/internal';
 import { recordFlags, type ImplName, type ResultRecord } from '../output/schema.js';
 import type { Scenario } from './scenarios.js';
 
@@ -55,7 +56,6 @@ export interface WorkloadFacts {
   readonly bitmapPageBytes: bigint;
 }
 
-const GIB = 2 ** 30;
 
 /**
  * The records of one scenario, one per measurement, in the order given.

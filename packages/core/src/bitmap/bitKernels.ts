@@ -107,7 +107,7 @@ export function andWord(v: BitViews, w: number, mask: number): void {
 }
 
 /** Reads word `w` (view index) including a partial tail word; plain load. */
-export function loadWord(v: BitViews, w: number): number {
+function loadWord(v: BitViews, w: number): number {
   if (w < v.words.length) return v.words[w]!;
   const at = (w - v.words.length) * 4;
   let x = 0;
@@ -245,6 +245,52 @@ export function wordSpan(b0: number, b1: number): WordSpan {
   return { w0, wLast, headMask: spanMask(b0 - w0 * 32, 32), tailMask: spanMask(0, b1 - wLast * 32) };
 }
 
+/** Count of trailing zeros of a non-zero 32-bit value (-1 for 0: callers test for 0 first). */
+export function ctz32(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+/**
+ * End (exclusive) of the run of set bits of `m` that starts at bit `s` (bit s set): the first
+ * clear bit above s, or 32 when the run reaches bit 31.
+ */
+export function runEndAt(m: number, s: number): number {
+  const rest = ~(m >>> s); // the bits above 31 - s become ones: rest is 0 only for s = 0, m = -1
+  return rest === 0 ? 32 : s + ctz32(rest);
+}
+
+/** Receives runs of units (pages, leaves, tracker pages) [unit, unit + count). */
+export interface RunSink {
+  /**
+   * Records units [unit, unit + count) into the caller's bitmap. Must not throw when its caller
+   * clears state after it returns (the trackers' reader).
+   */
+  record(unit: number, count: number): void;
+}
+
+/**
+ * The one mask-to-runs loop: hands each maximal run of set bits of `mask` (bit j = unit
+ * `unit + j`) to `sink.record`, lowest first, except a run that reaches bit 31, whose first bit it
+ * returns instead (32 when bit 31 is clear), so that a caller can continue it into the next word.
+ */
+export function recordRunsBelowTop(mask: number, unit: number, sink: RunSink): number {
+  let m = mask;
+  while (m !== 0) {
+    const s = ctz32(m);
+    const e = runEndAt(m, s);
+    if (e === 32) return s;
+    sink.record(unit + s, e - s);
+    m &= -1 << e;
+  }
+  return 32;
+}
+
+/** Hands every maximal run of set bits of `mask` (bit j = unit `unit + j`) to `sink.record`, lowest first. */
+export function recordRuns(mask: number, unit: number, sink: RunSink): void {
+  const top = recordRunsBelowTop(mask, unit, sink);
+  if (top < 32) sink.record(unit + top, 32 - top);
+}
+
 /** Population count of a 32-bit value. */
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -315,7 +361,7 @@ export function nextSetBit(v: BitViews, p: number, end: number): number {
     const s = p - w * 32;
     const x = loadWord(v, w) >>> s;
     if (x !== 0) {
-      const q = p + (31 - Math.clz32(x & -x));
+      const q = p + ctz32(x);
       return q < end ? q : -1;
     }
     p = (w + 1) * 32;
@@ -330,7 +376,7 @@ export function nextClearBit(v: BitViews, p: number, end: number): number {
     const s = p - w * 32;
     const x = ~loadWord(v, w) >>> s;
     if (x !== 0) {
-      const q = p + (31 - Math.clz32(x & -x));
+      const q = p + ctz32(x);
       return q < end ? q : end;
     }
     p = (w + 1) * 32;

@@ -47,15 +47,16 @@
  * 4. New leaves are clean; dirty marks are made only while tracking is on (hardware A/D updates
  *    are off otherwise), only on present writable leaves.
  */
-import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { checkChunk, emptySourceStats, reportNoClear, reportRange, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
-import { log2Exact, toU64, type U64Like } from '../u64.js';
+import { PAGE_SHIFT, PAGE_SIZE, pageCeilOf, pageIova, pageOf } from '../sizes.js';
+import { checkInt, log2Exact, toU64, type U64Like } from '../u64.js';
 import { LeafSink } from './DirtyLeafSink.js';
 import { LeafAreas } from './LeafAreas.js';
 import { MappedAreas } from './MappedAreas.js';
 import { codecOf, leafLevel, SPAN, type PteCodec, type PteFormat } from './pteFormats.js';
-import { addressLimit, checkPageRange, checkWriteRange, pageIova } from './rangeChecks.js';
+import { addressLimit, checkPageRange, checkWriteRange } from './rangeChecks.js';
 import { readLeafTables as readMemoryLeafTables, TableWalk } from './TableWalk.js';
 import type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pageTableTypes.js';
 import { TableEditor } from './TableEditor.js';
@@ -128,7 +129,7 @@ export class IoPageTable implements DirtySource {
     this.format = codec.format;
     this.levels = levels;
     this.#codec = codec;
-    this.#pageLimit = Number(addressLimit(levels) >> 12n);
+    this.#pageLimit = pageOf(addressLimit(levels));
     const d = o[FROM_SHARED];
     const W = WHERE + '.fromShared';
     this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
@@ -200,7 +201,7 @@ export class IoPageTable implements DirtySource {
     }
     const level = leafLevel(shift);
     this.#mem.reserve(W, this.#edit.tablesNeeded(r.first, r.last, level));
-    const groupPages = 2 ** (shift - 12);
+    const groupPages = 2 ** (shift - PAGE_SHIFT);
     this.#edit.map(r.first, r.last, { level, groupPages, writable });
     this.#areas.add(r.first, r.last);
     if (writable) this.#writable.add(r.first, r.last);
@@ -220,11 +221,11 @@ export class IoPageTable implements DirtySource {
     const r = checkPageRange(W, iova, length, this.levels);
     const head = this.#edit.leafAt(r.first);
     if (head !== undefined && head.start < r.first) {
-      throw IovaBitmapError.bad('EINVAL', W, 'iova', r.iova, `cuts the ${head.pages * 4096}-byte leaf at ${pageIova(head.start)}`);
+      throw IovaBitmapError.bad('EINVAL', W, 'iova', r.iova, `cuts the ${head.pages * PAGE_SIZE}-byte leaf at ${pageIova(head.start)}`);
     }
     const tail = this.#edit.leafAt(r.last - 1);
     if (tail !== undefined && tail.start + tail.pages > r.last) {
-      throw IovaBitmapError.bad('EINVAL', W, 'length', r.end - r.iova, `makes the range end inside the ${tail.pages * 4096}-byte leaf at ${pageIova(tail.start)}`);
+      throw IovaBitmapError.bad('EINVAL', W, 'length', r.end - r.iova, `makes the range end inside the ${tail.pages * PAGE_SIZE}-byte leaf at ${pageIova(tail.start)}`);
     }
     const gone = this.#edit.unmap(r.first, r.last);
     this.#areas.remove(r.first, r.last);
@@ -241,10 +242,9 @@ export class IoPageTable implements DirtySource {
    */
   leafAt(iova: U64Like): { iova: bigint; size: bigint } | undefined {
     const x = toU64(WHERE + '.leafAt', 'iova', iova);
-    const page = x >> 12n;
-    if (page >= BigInt(this.#pageLimit)) return undefined;
-    const leaf = this.#edit.leafAt(Number(page));
-    return leaf === undefined ? undefined : { iova: BigInt(leaf.start) << 12n, size: BigInt(leaf.pages) << 12n };
+    if (x >= pageIova(this.#pageLimit)) return undefined;
+    const leaf = this.#edit.leafAt(pageOf(x));
+    return leaf === undefined ? undefined : { iova: pageIova(leaf.start), size: pageIova(leaf.pages) };
   }
 
   /**
@@ -257,8 +257,8 @@ export class IoPageTable implements DirtySource {
     const lo = toU64(WHERE + '.workProfile', 'iova', iova);
     const len = toU64(WHERE + '.workProfile', 'length', length);
     if (!this.#mem.owner) return undefined;
-    const first = Number(lo >> 12n);
-    const end = Number((lo + len + 4095n) >> 12n);
+    const first = pageOf(lo);
+    const end = pageCeilOf(lo + len);
     return this.#leafAreas.profile(Math.min(first, this.#pageLimit), Math.min(end, this.#pageLimit));
   }
 
@@ -286,9 +286,8 @@ export class IoPageTable implements DirtySource {
    * @throws IovaBitmapError `EINVAL` (not non-negative integers), `EOVERFLOW` (past the width).
    */
   dmaWritePages(page: number, count: number): number {
-    if (!(Number.isSafeInteger(page) && Number.isSafeInteger(count) && page >= 0 && count >= 0)) {
-      throw IovaBitmapError.bad('EINVAL', WHERE + '.dmaWritePages', 'page', [page, count], 'and count must be non-negative safe integers');
-    }
+    checkInt(WHERE + '.dmaWritePages', 'page', page, 0);
+    checkInt(WHERE + '.dmaWritePages', 'count', count, 0);
     if (page + count > this.#pageLimit) {
       throw IovaBitmapError.bad('EOVERFLOW', WHERE + '.dmaWritePages', 'count', count, `takes page ${page} past the address width`);
     }
@@ -318,10 +317,7 @@ export class IoPageTable implements DirtySource {
    * @throws IovaBitmapError as {@link checkReport}; nothing is written then.
    */
   readAndClearDirty(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
-    const lo = toU64(WHERE + '.readAndClearDirty', 'iova', iova);
-    const len = toU64(WHERE + '.readAndClearDirty', 'length', length);
-    this.checkReport(bitmap, lo, len, options);
-    return this.reportChunk(bitmap, { chunkLo: lo, chunkHi: lo + len, clipLo: lo, clipHi: lo + len }, options);
+    return reportRange(WHERE + '.readAndClearDirty', this, bitmap, iova, length, options);
   }
 
   /**
@@ -367,10 +363,10 @@ export class IoPageTable implements DirtySource {
     const lo = chunkLo > clipLo ? chunkLo : clipLo;
     const hi = chunkHi < clipHi ? chunkHi : clipHi;
     if (lo >= hi) return emptySourceStats();
-    const sink = new LeafSink(bitmap, Number(clipLo >> 12n), Number((clipHi + 0xfffn) >> 12n));
+    const sink = new LeafSink(bitmap, clipLo, clipHi);
     const walk = new TableWalk(this.#mem, this.#codec, this.levels, sink, clear);
-    if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(Number(clipLo >> 12n));
-    walk.range(Number((lo + 0xfffn) >> 12n), Number((hi + 0xfffn) >> 12n));
+    if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(pageOf(clipLo));
+    walk.range(pageCeilOf(lo), pageCeilOf(hi));
     return { entriesVisited: walk.entriesVisited, dirtyLeaves: sink.dirtyLeaves, bitsMarked: sink.bitsMarked };
   }
 
@@ -382,7 +378,7 @@ export class IoPageTable implements DirtySource {
     return {
       tablePages,
       tableBytes: tablePages * TABLE_PAGE_BYTES,
-      mappedBytes: BigInt(owner ? this.#mappedPages : mem.stats[STAT_MAPPED_PAGES]!) << 12n,
+      mappedBytes: pageIova(owner ? this.#mappedPages : mem.stats[STAT_MAPPED_PAGES]!),
       leaves: owner ? this.#leaves : mem.stats[STAT_LEAVES]!,
       reservedBytes: mem.reservedBytes,
     };

@@ -34,7 +34,7 @@ export const ENTRIES_PER_TABLE = 512;
 /** Bytes per table page. */
 export const TABLE_PAGE_BYTES = 4096;
 /** log2 of the id stride of one segment, in pages. */
-export const SEGMENT_ID_SHIFT = 14;
+const SEGMENT_ID_SHIFT = 14;
 const SEGMENT_ID_MASK = (1 << SEGMENT_ID_SHIFT) - 1;
 /** Pages in segment 0; each later segment is 4x larger, up to 2^14 pages (64 MiB). */
 const FIRST_SEGMENT_PAGES = 16;
@@ -54,14 +54,14 @@ export const ROOT_PAGE = 0;
 /** Index of the tracking flag in {@link TableMemory.control}. */
 export const CTRL_TRACKING = 0;
 /** Indices in {@link TableMemory.stats}. */
-export const STAT_TABLE_PAGES = 0;
+const STAT_TABLE_PAGES = 0;
 export const STAT_LEAVES = 1;
 export const STAT_MAPPED_PAGES = 2;
 const CONTROL_BYTES = 64;
 const STATS_OFFSET = 16;
 
 /** Pages a segment holds. */
-export function segmentPages(s: number): number {
+function segmentPages(s: number): number {
   return Math.min(FIRST_SEGMENT_PAGES * 4 ** Math.min(s, 8), 1 << SEGMENT_ID_SHIFT);
 }
 

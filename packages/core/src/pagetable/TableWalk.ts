@@ -31,6 +31,7 @@
  * included: they were read), the entries read on the way down to a head leaf, and replicas read
  * outside the walked range.
  */
+import { ctz32 } from '../bitmap/bitKernels.js';
 import type { LeafSink } from './DirtyLeafSink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
@@ -179,7 +180,7 @@ export class TableWalk {
     let any = 0;
     for (let j = 0; j < r; j++) {
       if (codec.isDirty(u32[off + 2 * (h + j)]!)) {
-        seen[j >>> 5] |= 1 << (j & 31);
+        seen[j >>> 5]! |= 1 << (j & 31); // r <= 256 replicas: word j >>> 5 < 8 = seen.length
         any = 1;
       }
     }
@@ -189,9 +190,8 @@ export class TableWalk {
     for (let w = 0; w < 8; w++) {
       let m = seen[w]!;
       while (m !== 0) {
-        const t = m & -m;
-        codec.clearDirty(u32, off + 2 * (h + w * 32 + (31 - Math.clz32(t))));
-        m ^= t;
+        codec.clearDirty(u32, off + 2 * (h + w * 32 + ctz32(m)));
+        m &= m - 1;
       }
     }
   }

@@ -32,6 +32,8 @@
  *   clear when tracking is enabled; we create them clean so that all formats start alike.) Real
  *   SMMUs stop at 52-bit VAs (LPA2); our 5-level smmu-v3 table is an extension for uniformity.
  */
+import { ctz32 } from '../bitmap/bitKernels.js';
+import { PAGE_SHIFT, PAGE_SIZE } from '../sizes.js';
 
 /** The PTE formats with hardware dirty tracking. */
 export type PteFormat = 'vtd-ss' | 'amd-v1' | 'smmu-v3';
@@ -45,9 +47,6 @@ export const ENTRY_ABSENT = 0;
 export const ENTRY_TABLE = 1;
 /** A leaf (a mapped page, or one replica of an AMD non-default-size page). */
 export const ENTRY_LEAF = 2;
-
-/** log2 of the smallest leaf and of the table granule, bytes. */
-export const PAGE_SHIFT = 12;
 
 const TWO20 = 1048576;
 
@@ -106,12 +105,12 @@ export function leafLevel(shift: number): number {
 /** Count trailing one bits of a 32-bit value. */
 function trailingOnes(x: number): number {
   const y = ~x;
-  return y === 0 ? 32 : 31 - Math.clz32(y & -y);
+  return y === 0 ? 32 : ctz32(y);
 }
 
 /** Splits a page number into the address field: lo bits 12..31 and hi bits 0..(width-21). */
 function addrLo(pfn: number): number {
-  return (pfn % TWO20) * 4096;
+  return (pfn % TWO20) * PAGE_SIZE;
 }
 function addrHi(pfn: number, hiMask: number): number {
   return Math.floor(pfn / TWO20) & hiMask;
@@ -119,7 +118,7 @@ function addrHi(pfn: number, hiMask: number): number {
 
 class VtdSecondStage implements PteCodec {
   readonly format = 'vtd-ss' as const;
-  readonly leafShifts = [12, 21, 30];
+  readonly leafShifts = [PAGE_SHIFT, 21, 30];
   readonly leafKernel = 'bit' as const;
   readonly dirtyBit = 9;
   readonly replicaMask = 0;
@@ -161,7 +160,7 @@ const AMD_IW = 1 << 30; // bit 62
 
 class AmdV1 implements PteCodec {
   readonly format = 'amd-v1' as const;
-  readonly leafShifts = Array.from({ length: 19 }, (_, i) => 12 + i);
+  readonly leafShifts = Array.from({ length: 19 }, (_, i) => PAGE_SHIFT + i);
   readonly leafKernel = 'bit' as const;
   readonly dirtyBit = 6;
   /** NextLevel bit 9: set only by NextLevel 7 (a replica) in a level-1 table. */
@@ -210,7 +209,7 @@ const SMMU_LEAF_ATTRS = (1 << 2) | (1 << 6) | (3 << 8) | (1 << 10) | (1 << 11);
 
 class SmmuV3 implements PteCodec {
   readonly format = 'smmu-v3' as const;
-  readonly leafShifts = [12, 21, 30];
+  readonly leafShifts = [PAGE_SHIFT, 21, 30];
   readonly leafKernel = 'smmu' as const;
   readonly dirtyBit = 7;
   readonly replicaMask = 0;

@@ -15,6 +15,7 @@
  * exact as plain numbers (a 57-bit IOVA has at most 2^45 pages).
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
+import { PAGE_MASK_BIG, PAGE_SHIFT, pageOf } from '../sizes.js';
 import { toU64, type U64Like } from '../u64.js';
 
 /** A checked range: exact bytes and 4 KiB page numbers. */
@@ -31,7 +32,7 @@ export interface PageRange {
 
 /** The address-space size of a table with `levels` levels, bytes: 2^48 or 2^57. */
 export function addressLimit(levels: number): bigint {
-  return 1n << BigInt(12 + 9 * levels);
+  return 1n << BigInt(PAGE_SHIFT + 9 * levels);
 }
 
 /**
@@ -57,11 +58,11 @@ export function checkPageRange(
   const end = iova + length;
   const limit = addressLimit(levels);
   if (end > limit) {
-    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${12 + 9 * levels}-bit address width (${limit})`);
+    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${PAGE_SHIFT + 9 * levels}-bit address width (${limit})`);
   }
-  if ((iova & 0xfffn) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'iova', iova, 'must be aligned to 4096');
-  if ((length & 0xfffn) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be aligned to 4096');
-  return { iova, end, first: Number(iova >> 12n), last: Number(end >> 12n) };
+  if ((iova & PAGE_MASK_BIG) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'iova', iova, 'must be aligned to 4096');
+  if ((length & PAGE_MASK_BIG) !== 0n) throw IovaBitmapError.bad('EINVAL', where, 'length', length, 'must be aligned to 4096');
+  return { iova, end, first: pageOf(iova), last: pageOf(end) };
 }
 
 /**
@@ -73,13 +74,8 @@ export function checkWriteRange(where: string, iovaIn: U64Like, lengthIn: U64Lik
   const iova = toU64(where, 'iova', iovaIn);
   const length = toU64(where, 'length', lengthIn);
   if (iova + length > addressLimit(levels)) {
-    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${12 + 9 * levels}-bit address width`);
+    throw IovaBitmapError.bad('EOVERFLOW', where, 'length', length, `takes iova ${iova} past the ${PAGE_SHIFT + 9 * levels}-bit address width`);
   }
   if (length === 0n) return undefined;
-  return { first: Number(iova >> 12n), last: Number((iova + length - 1n) >> 12n) + 1 };
-}
-
-/** Describes 4 KiB page `p` as an IOVA for messages. */
-export function pageIova(p: number): bigint {
-  return BigInt(p) << 12n;
+  return { first: pageOf(iova), last: pageOf(iova + length - 1n) + 1 };
 }

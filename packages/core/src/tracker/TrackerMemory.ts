@@ -29,7 +29,9 @@
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
+import { PAGE_SHIFT, pageIova, pageOf } from '../sizes.js';
 import { VFIO_MAX_LOG_RANGES } from './trackerLimits.js';
+import { lastAtOrBefore } from '../sortedRuns.js';
 import { orBitRun } from './trackerKernel.js';
 import type { IovaInterval, TrackingPlan } from './trackerRanges.js';
 
@@ -104,7 +106,7 @@ export class TrackerMemory {
     this.buffer = buffer;
     this.#header = header;
     this.pageShift = header[H_PAGE_SHIFT]!;
-    this.#pagesPer4k = 2 ** (this.pageShift - 12);
+    this.#pagesPer4k = 2 ** (this.pageShift - PAGE_SHIFT);
     const nr = header[H_RANGES]!;
     const ns = header[H_SEGMENTS]!;
     const table = new Float64Array(buffer, HEADER_BYTES, 3 * (nr + ns));
@@ -151,7 +153,7 @@ export class TrackerMemory {
     header[H_WORDS_AT] = wordsByte / 4;
     header[H_WORDS] = wordCount;
     const table = new Float64Array(buffer, HEADER_BYTES, tableBytes / 8);
-    plan.ranges.forEach((r, i) => table.set([Number(r.start >> 12n), Number(r.end >> 12n), rangeSeg[i]!], 3 * i));
+    plan.ranges.forEach((r, i) => table.set([pageOf(r.start), pageOf(r.end), rangeSeg[i]!], 3 * i));
     segs.forEach((g, i) => table.set([g.first, g.end, g.word], 3 * (plan.ranges.length + i)));
     Atomics.store(header, H_STARTED, 1);
     return new TrackerMemory(buffer);
@@ -178,7 +180,7 @@ export class TrackerMemory {
       return v;
     };
     field(H_STARTED, 'started', 0, 1);
-    const pageShift = field(H_PAGE_SHIFT, 'pageShift', 12, 63);
+    const pageShift = field(H_PAGE_SHIFT, 'pageShift', PAGE_SHIFT, 63);
     const nr = field(H_RANGES, 'ranges', 1, VFIO_MAX_LOG_RANGES);
     const ns = field(H_SEGMENTS, 'segments', 1, nr);
     const wordsByte = wordsByteFor(nr, ns);
@@ -186,7 +188,7 @@ export class TrackerMemory {
     field(H_WORDS_AT, 'wordsAt', wordsByte / 4, wordsByte / 4);
     const wordCount = field(H_WORDS, 'words', (size - wordsByte) / 4, (size - wordsByte) / 4);
     const table = new Float64Array(sab, HEADER_BYTES, 3 * (nr + ns));
-    const per = 2 ** (pageShift - 12);
+    const per = 2 ** (pageShift - PAGE_SHIFT);
     const pages: { first: number; end: number }[] = [];
     for (let i = 0; i < nr; i++) {
       const a = table[3 * i]!;
@@ -218,7 +220,7 @@ export class TrackerMemory {
 
   /** The tracked ranges as intervals, bytes. */
   ranges(): IovaInterval[] {
-    return this.rangeStart4k.map((a, i) => ({ start: BigInt(a) << 12n, end: BigInt(this.rangeEnd4k[i]!) << 12n }));
+    return this.rangeStart4k.map((a, i) => ({ start: pageIova(a), end: pageIova(this.rangeEnd4k[i]!) }));
   }
 
   /**
@@ -232,15 +234,8 @@ export class TrackerMemory {
     const starts = this.rangeStart4k;
     const ends = this.rangeEnd4k;
     const n = starts.length;
-    let i = 0;
-    if (n > 8) {
-      let top = n; // binary search: first range whose end is above page
-      while (i < top) {
-        const mid = (i + top) >>> 1;
-        if (ends[mid]! <= page) i = mid + 1;
-        else top = mid;
-      }
-    }
+    // The first range whose end is above page (the ends ascend too: the ranges are disjoint).
+    let i = n > 8 ? lastAtOrBefore(ends, page) + 1 : 0;
     const per = this.#pagesPer4k;
     let total = 0;
     let done = -1; // tracker pages below this were logged by an earlier range of this write

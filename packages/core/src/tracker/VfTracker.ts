@@ -36,10 +36,11 @@
  * flag, which every view reads). start() after stop() allocates new memory, so views made before
  * must be re-shared.
  */
-import { checkChunk, emptySourceStats, reportNoClear, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
+import { checkChunk, emptySourceStats, reportNoClear, reportRange, type DirtySource, type ReportChunk, type ReportOptions, type SourceStats, type WorkProfile } from '../DirtySource.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
-import { toU64, U64_LIMIT, type U64Like } from '../u64.js';
+import { PAGE_SIZE, pageCeilOf, pageOf } from '../sizes.js';
+import { checkInt, toU64, U64_LIMIT, type U64Like } from '../u64.js';
 import { normalizeLimits, type VfDeviceLimits, type VfTrackerLimits } from './trackerLimits.js';
 import { TrackerMemory } from './TrackerMemory.js';
 import { planTracking, toSpans } from './trackerRanges.js';
@@ -164,8 +165,8 @@ export class VfTracker implements DirtySource {
     if (len === 0n || this.#mem === null) return 0;
     let hi = lo + len;
     if (hi > U64_LIMIT) hi = U64_LIMIT;
-    const first = Number(lo >> 12n);
-    return this.#mem.writePages(first, Number((hi + 4095n) >> 12n) - first);
+    const first = pageOf(lo);
+    return this.#mem.writePages(first, pageCeilOf(hi) - first);
   }
 
   /**
@@ -177,26 +178,19 @@ export class VfTracker implements DirtySource {
    * @throws IovaBitmapError `EINVAL` when page or count is not a non-negative safe integer.
    */
   dmaWritePages(page: number, count: number): number {
-    if (!Number.isSafeInteger(page) || page < 0) {
-      throw IovaBitmapError.bad('EINVAL', this.#where('dmaWritePages'), 'page', page, 'must be a non-negative safe integer');
-    }
-    if (!Number.isSafeInteger(count) || count < 0) {
-      throw IovaBitmapError.bad('EINVAL', this.#where('dmaWritePages'), 'count', count, 'must be a non-negative safe integer');
-    }
+    checkInt(this.#where('dmaWritePages'), 'page', page, 0);
+    checkInt(this.#where('dmaWritePages'), 'count', count, 0);
     return this.#mem === null ? 0 : this.#mem.writePages(page, count);
   }
 
   /**
    * DMA logging REPORT of IOVA [iova, iova + length) into `bitmap` on this thread: every record
-   * overlapping the range, clipped to it, then cleared (unless `noClear`).
+   * overlapping the range, clipped to it, then cleared (unless `noClear`). The same call as
+   * IoPageTable's.
    * @throws IovaBitmapError as {@link checkReport}; nothing is written then.
    */
-  readAndClear(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
-    const where = this.#where('readAndClear');
-    const { lo, hi } = checkTrackerReport(where, this.name, this.#mem, bitmap, iova, length);
-    const noClear = reportNoClear(where, options);
-    const chunk = { chunkLo: lo, chunkHi: hi, clipLo: lo, clipHi: hi };
-    return reportTrackerChunk(where, this.name, this.#mem, bitmap, chunk, noClear);
+  readAndClearDirty(bitmap: IovaBitmap, iova: U64Like, length: U64Like, options?: ReportOptions): SourceStats {
+    return reportRange(this.#where('readAndClearDirty'), this, bitmap, iova, length, options);
   }
 
   /**
@@ -249,7 +243,7 @@ export class VfTracker implements DirtySource {
       const b = r.iova + r.length < end ? r.iova + r.length : end;
       if (b > a) pages += (b - a + T - 1n) / T;
     }
-    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? 4096 / Number(T) : 0 };
+    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) : 0 };
   }
 
   /**

@@ -40,16 +40,9 @@
  * with one Atomics.and: at most three atomics per non-zero word whatever the density, instead of
  * one sink call per run. Same record-before-clear order as readRuns.
  */
-import { spanMask, wordSpan } from '../bitmap/bitKernels.js';
+import { recordRunsBelowTop, runEndAt, spanMask, wordSpan, type RunSink } from '../bitmap/bitKernels.js';
 
-/** Receives maximal runs of recorded tracker pages from {@link readRuns}. */
-export interface RunSink {
-  /**
-   * Records tracker pages [page, page + count) into the caller's bitmap. Must not throw: the bits
-   * are cleared after it returns.
-   */
-  record(page: number, count: number): void;
-}
+export type { RunSink } from '../bitmap/bitKernels.js';
 
 /** ORs `mask` into word `w` unless every bit of it is already set. */
 function orIfMissing(words: Int32Array, w: number, mask: number): void {
@@ -108,21 +101,19 @@ export function readRuns(words: Int32Array, b0: number, b1: number, pageOffset: 
     }
     if (x === 0) continue;
     let m = x;
-    while (m !== 0) {
-      const low = m & -m;
-      const p = 31 - Math.clz32(low);
-      const gaps = ~(m | (low - 1)); // zero bits at or above p
-      const q = gaps === 0 ? 32 : 31 - Math.clz32(gaps & -gaps);
-      if (runStart >= 0) {
-        runEnd = base + q; // continuation: only the first run of the word, and p === 0
-      } else {
-        runStart = base + p;
-        runEnd = base + q;
-      }
-      if (q === 32) break;
+    if (runStart >= 0) {
+      // The pending run goes on through this word's low run (bit 0 is set, see above).
+      const e = runEndAt(m, 0);
+      runEnd = base + e;
+      if (e === 32) continue; // it covers the whole word (x === -1): the word's clear stays deferred
       sink.record(runStart + pageOffset, runEnd - runStart);
       runStart = -1;
-      m = (m >>> q) << q;
+      m &= -1 << e;
+    }
+    const top = recordRunsBelowTop(m, base + pageOffset, sink);
+    if (top < 32) {
+      runStart = base + top;
+      runEnd = base + 32;
     }
     if (runStart < 0) {
       if (clear) {
@@ -130,13 +121,12 @@ export function readRuns(words: Int32Array, b0: number, b1: number, pageOffset: 
         Atomics.and(words, w, ~x);
       }
       deferW = -1;
-    } else if (runStart >= base) {
+    } else {
       // A run that started in this word runs on past it: earlier deferred words are recorded.
       if (clear && deferW >= 0) clearDeferred(words, deferW, deferMask, w);
       deferW = w;
       deferMask = x;
     }
-    // else: the pending run covers the whole word (x === -1); its clear stays deferred.
   }
   if (runStart >= 0) {
     sink.record(runStart + pageOffset, runEnd - runStart);

@@ -13,6 +13,7 @@
  * exact values: counts as numbers, sizes as bigints (bytes), spans as log2.
  */
 import { IovaBitmapError, MAX_NAME_CHARS } from '../IovaBitmapError.js';
+import { GiB, PAGE_SHIFT } from '../sizes.js';
 import { checkInt, log2Exact, toU64, type U64Like } from '../u64.js';
 
 /** VFIO's cap on the ranges of one DMA logging START: PAGE_SIZE / 16 = 256. */
@@ -64,12 +65,12 @@ export interface VfDeviceLimits {
 }
 
 /** The defaults of {@link VfTrackerLimits}. */
-export const DEFAULT_VF_LIMITS: VfDeviceLimits = Object.freeze({
+const DEFAULT_VF_LIMITS: VfDeviceLimits = Object.freeze({
   name: 'vf',
   maxRanges: 4,
-  minPageSize: 4096n,
-  maxPageSize: 1n << 30n,
-  minSpanLog2: 12,
+  minPageSize: VFIO_MIN_PAGE_SIZE,
+  maxPageSize: GiB,
+  minSpanLog2: PAGE_SHIFT,
   maxSpanLog2: 48,
 });
 
@@ -106,7 +107,7 @@ export function normalizeLimits(limits: VfTrackerLimits | undefined): VfDeviceLi
     limits.maxPageSize ?? (minPageSize > DEFAULT_VF_LIMITS.maxPageSize ? minPageSize : DEFAULT_VF_LIMITS.maxPageSize),
     minPageSize,
   );
-  const minSpanLog2 = checkInt(where, 'limits.minSpanLog2', limits.minSpanLog2 ?? DEFAULT_VF_LIMITS.minSpanLog2, 12, 64);
+  const minSpanLog2 = checkInt(where, 'limits.minSpanLog2', limits.minSpanLog2 ?? DEFAULT_VF_LIMITS.minSpanLog2, PAGE_SHIFT, 64);
   const maxSpanLog2 = checkInt(where, 'limits.maxSpanLog2', limits.maxSpanLog2 ?? Math.max(minSpanLog2, DEFAULT_VF_LIMITS.maxSpanLog2), minSpanLog2, 64);
   return Object.freeze({ name, maxRanges, minPageSize, maxPageSize, minSpanLog2, maxSpanLog2 });
 }

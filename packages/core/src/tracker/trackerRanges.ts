@@ -135,12 +135,12 @@ export function combineIovaRanges(sorted: readonly IovaInterval[], maxRanges: nu
 }
 
 /** ceil(log2(x)) for x >= 1 (mlx5's ilog2(roundup_pow_of_two(x))). */
-export function ceilLog2(x: bigint): number {
+function ceilLog2(x: bigint): number {
   return x <= 1n ? 0 : (x - 1n).toString(2).length;
 }
 
 /** The requested page size clamped to [min, max], bytes. */
-export function clampPageSize(requested: bigint, min: bigint, max: bigint): bigint {
+function clampPageSize(requested: bigint, min: bigint, max: bigint): bigint {
   return requested < min ? min : requested > max ? max : requested;
 }
 

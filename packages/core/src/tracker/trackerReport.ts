@@ -11,7 +11,8 @@
  *   q in [ceil(chunkLo / T),  ceil(chunkHi / T))   otherwise (a >= chunkLo > clipLo),
  *
  * and records [a, a + T) ∩ [clipLo, clipHi), like mlx5's iova_bitmap_set(addr, tracked page size)
- * but clipped to the report. {@link ClipRecorder} turns each run of records from the kernel
+ * but clipped to the report. The recorder both sources share (../ClipRecorder.ts, a tracker page
+ * being its unit and each one a record) turns each run of records from the kernel
  * (./trackerKernel.ts) into one `bitmap.setUnits(q, n, pageShift)` call; only the at most two pages
  * that stick out of the clip range (when clipLo or clipHi is not T-aligned) go through the exact
  * bigint `bitmap.set`. Whether T is finer or coarser than the bitmap's page size, setUnits marks
@@ -21,12 +22,12 @@
  * bits each record covers (max(1, T / bitmap page size) for a whole record; overlaps between
  * records, when T is finer than the bitmap page, counted again).
  */
+import { ClipRecorder } from '../ClipRecorder.js';
 import type { ReportChunk, SourceStats } from '../DirtySource.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { IovaBitmap } from '../bitmap/IovaBitmap.js';
 import { log2Exact, toU64, U64_LIMIT } from '../u64.js';
-import { popcount32 } from '../bitmap/bitKernels.js';
-import { readMasks, readRuns, type MaskSink, type RunSink } from './trackerKernel.js';
+import { readMasks, readRuns } from './trackerKernel.js';
 import type { TrackerMemory } from './TrackerMemory.js';
 import { VFIO_MIN_PAGE_SIZE } from './trackerLimits.js';
 
@@ -68,85 +69,6 @@ export function checkTrackerReport(
   return { lo, hi };
 }
 
-/** Writes runs of tracker pages into a bitmap, clipped to the report's range (module comment). */
-class ClipRecorder implements RunSink, MaskSink {
-  dirtyLeaves = 0;
-  bitsMarked = 0;
-  readonly #bitmap: IovaBitmap;
-  readonly #shift: number;
-  readonly #clipLo: bigint;
-  readonly #clipHi: bigint;
-  /** Pages [inLo, inHi) lie wholly inside the clip range. */
-  readonly #inLo: number;
-  readonly #inHi: number;
-  /** Bitmap bits of one whole record. */
-  readonly #bitsPerRecord: number;
-
-  constructor(bitmap: IovaBitmap, shift: number, clipLo: bigint, clipHi: bigint) {
-    const s = BigInt(shift);
-    this.#bitmap = bitmap;
-    this.#shift = shift;
-    this.#clipLo = clipLo;
-    this.#clipHi = clipHi;
-    this.#inLo = Number((clipLo + (1n << s) - 1n) >> s);
-    this.#inHi = Number(clipHi >> s);
-    this.#bitsPerRecord = shift > bitmap.pageShift ? 2 ** (shift - bitmap.pageShift) : 1;
-  }
-
-  record(page: number, count: number): void {
-    let a = page;
-    let b = page + count;
-    if (a < this.#inLo) this.#edge(a++);
-    if (b > this.#inHi && b - 1 >= a) this.#edge(--b);
-    if (a < b) {
-      this.#bitmap.setUnits(a, b - a, this.#shift);
-      this.dirtyLeaves += b - a;
-      this.bitsMarked += (b - a) * this.#bitsPerRecord;
-    }
-  }
-
-  /**
-   * A word of records (bit j = page + j); only used when a tracker page is one bitmap page. Whole
-   * words inside the clip range go to the bitmap as one mask; the rest run by run.
-   */
-  recordMask(page: number, mask: number): void {
-    if (page >= this.#inLo && page + 32 <= this.#inHi) {
-      const bit = this.#bitmap.bitOfUnit(page, this.#shift);
-      if (Number.isSafeInteger(bit)) {
-        this.#bitmap.orMask(bit, mask);
-        const n = popcount32(mask);
-        this.dirtyLeaves += n;
-        this.bitsMarked += n;
-        return;
-      }
-    }
-    let m = mask;
-    while (m !== 0) {
-      const low = m & -m;
-      const p = 31 - Math.clz32(low);
-      const gaps = ~(m | (low - 1));
-      const q = gaps === 0 ? 32 : 31 - Math.clz32(gaps & -gaps);
-      this.record(page + p, q - p);
-      if (q === 32) break;
-      m = (m >>> q) << q;
-    }
-  }
-
-  /** One record that sticks out of the clip range: the exact clipped bytes. */
-  #edge(page: number): void {
-    const s = BigInt(this.#shift);
-    const a = BigInt(page) << s;
-    const lo = a > this.#clipLo ? a : this.#clipLo;
-    const end = a + (1n << s);
-    const hi = end < this.#clipHi ? end : this.#clipHi;
-    const bm = this.#bitmap;
-    bm.set(lo, hi - lo);
-    const p = BigInt(bm.pageShift);
-    this.dirtyLeaves++;
-    this.bitsMarked += Number(((hi - 1n - bm.iova) >> p) - ((lo - bm.iova) >> p)) + 1;
-  }
-}
-
 /**
  * Reports the records one chunk owns and clears them (unless `noClear`). Assumes
  * {@link checkTrackerReport} passed for the clip range; writes nothing if tracking stopped since.
@@ -169,7 +91,7 @@ export function reportTrackerChunk(
   const up = (1n << s) - 1n;
   const qa = Number(chunkLo <= clipLo ? clipLo >> s : (chunkLo + up) >> s);
   const qb = Number((chunkHi + up) >> s);
-  const sink = new ClipRecorder(bitmap, mem.pageShift, clipLo, clipHi);
+  const sink = new ClipRecorder(bitmap, mem.pageShift, clipLo, clipHi, true);
   for (let g = 0; g < mem.segFirstPage.length; g++) {
     const first = mem.segFirstPage[g]!;
     const lo = qa > first ? qa : first;

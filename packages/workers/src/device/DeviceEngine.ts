@@ -64,7 +64,7 @@
  * bucket; the next batch then waits longer. 'max' skips the bucket: a batch per event-loop turn.
  */
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
-import { lastAtOrBefore } from '@iovabitmap/core/internal';
+import { PAGE_SIZE_BIG, lastAtOrBefore, pageIova, pageOf } from '@iovabitmap/core/internal';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
 import { DEFAULT_BATCH_PAGES, checkStartOptions } from './startOptions.js';
 import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './deviceTypes.js';
@@ -177,7 +177,7 @@ export class DeviceEngine {
       throw new IovaBitmapError('EBUSY', `${WHERE}.attach: the device is ${this.#state}; stop() it first`);
     }
     if (!(groundTruth instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'groundTruth', groundTruth, 'must be an IovaBitmap');
-    if (groundTruth.pageSize !== 4096n) {
+    if (groundTruth.pageSize !== PAGE_SIZE_BIG) {
       throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'groundTruth.pageSize', groundTruth.pageSize, 'must be 4096 (the ground truth is kept in 4 KiB pages)');
     }
     const names = new Set<string>();
@@ -187,7 +187,7 @@ export class DeviceEngine {
       names.add(t.name);
     }
     this.#groundTruth = groundTruth;
-    this.#gtRegion = { firstPage: Number(groundTruth.iova >> 12n), pageCount: groundTruth.nbits };
+    this.#gtRegion = { firstPage: pageOf(groundTruth.iova), pageCount: groundTruth.nbits };
     this.#targets = [...targets];
     this.#writes = this.#pages = this.#batches = 0;
     this.#runningMs = 0;
@@ -217,7 +217,7 @@ export class DeviceEngine {
       if (iova < gt.iova || iova + length > gt.end) {
         throw IovaBitmapError.bad('EINVAL', where, 'region', `0x${iova.toString(16)}+0x${length.toString(16)}`, `must lie inside the ground truth [0x${gt.iova.toString(16)}, 0x${gt.end.toString(16)})`);
       }
-      region = { firstPage: Number(iova >> 12n), pageCount: Number(length >> 12n) };
+      region = { firstPage: pageOf(iova), pageCount: pageOf(length) };
     }
     this.#checkCoverage(where, region);
     const gen = createPattern(c.pattern, region, c.seed, c);
@@ -230,15 +230,15 @@ export class DeviceEngine {
 
   /** Refuses a region with a page some target does not cover, or covers read-only (module comment). */
   #checkCoverage(where: string, region: PageRegion): void {
-    const shown = `0x${(BigInt(region.firstPage) << 12n).toString(16)}+0x${(BigInt(region.pageCount) << 12n).toString(16)}`;
+    const shown = `0x${pageIova(region.firstPage).toString(16)}+0x${pageIova(region.pageCount).toString(16)}`;
     for (const t of this.#targets) {
       const hole = t.firstUncovered?.(region.firstPage, region.pageCount) ?? -1;
       if (hole >= 0) {
-        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be wholly covered by source ${JSON.stringify(t.name)}, which does not map or track IOVA 0x${(BigInt(hole) << 12n).toString(16)}`);
+        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be wholly covered by source ${JSON.stringify(t.name)}, which does not map or track IOVA 0x${pageIova(hole).toString(16)}`);
       }
       const ro = t.firstReadOnly?.(region.firstPage, region.pageCount) ?? -1;
       if (ro >= 0) {
-        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be writable in source ${JSON.stringify(t.name)}, which maps IOVA 0x${(BigInt(ro) << 12n).toString(16)} read-only`);
+        throw IovaBitmapError.bad('EINVAL', where, 'region', shown, `must be writable in source ${JSON.stringify(t.name)}, which maps IOVA 0x${pageIova(ro).toString(16)} read-only`);
       }
     }
   }

@@ -17,7 +17,7 @@ import { parentPort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type DirtySourceShared } from '@iovabitmap/core';
-import { dirtySourceFromShared } from '@iovabitmap/core/internal';
+import { dirtySourceFromShared, pageOf } from '@iovabitmap/core/internal';
 import { DeviceEngine, coverageOfRuns, type DmaTarget } from './DeviceEngine.js';
 import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './deviceTypes.js';
 
@@ -46,7 +46,7 @@ function targetOf(role: string, d: DirtySourceShared): DmaTarget {
     // VfTracker: the tracked (merged) ranges, sorted.
     const starts: number[] = [];
     const ends: number[] = [];
-    for (const r of s.ranges) starts.push(Number(r.iova >> 12n)), ends.push(Number((r.iova + r.length) >> 12n));
+    for (const r of s.ranges) starts.push(pageOf(r.iova)), ends.push(pageOf(r.iova + r.length));
     return { name: d.name, dmaWritePages, firstUncovered: coverageOfRuns(starts, ends) };
   }
   return { name: d.name, dmaWritePages };

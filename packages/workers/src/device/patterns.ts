@@ -107,10 +107,8 @@ export interface PatternTuning {
 export function checkPatternOptions(where: string, options: PatternOptions): PatternTuning {
   checkOptions(where, 'options', options);
   const sequentialRunPages = checkInt(where, 'sequentialRunPages', orDefault(options.sequentialRunPages, 16), 1, 2 ** 24);
-  const burstPages = orDefault(options.burstPages, 512);
-  if (typeof burstPages !== 'number' || !Number.isInteger(burstPages) || burstPages < 1 || (burstPages & (burstPages - 1)) !== 0 || burstPages > 2 ** 30) {
-    throw IovaBitmapError.bad('EINVAL', where, 'burstPages', burstPages, 'must be a power of two in [1, 2^30]');
-  }
+  const burstPages = checkInt(where, 'burstPages', orDefault(options.burstPages, 512), 1, 2 ** 30);
+  if ((burstPages & (burstPages - 1)) !== 0) throw IovaBitmapError.bad('EINVAL', where, 'burstPages', burstPages, 'must be a power of two in [1, 2^30]');
   return { sequentialRunPages, burstPages };
 }
 
@@ -125,10 +123,8 @@ export function createPattern(name: DevicePatternName, region: PageRegion, seed:
   if (!isPatternName(name)) throw IovaBitmapError.bad('EINVAL', WHERE, 'pattern', name, `must be one of ${DEVICE_PATTERNS.join(', ')}`);
   checkOptions(WHERE, 'region', region);
   const { firstPage, pageCount } = region;
-  if (!Number.isSafeInteger(firstPage) || firstPage < 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'region.firstPage', firstPage, 'must be a non-negative safe integer');
-  if (!Number.isSafeInteger(pageCount) || pageCount < 1 || pageCount > 2 ** 40) {
-    throw IovaBitmapError.bad('EINVAL', WHERE, 'region.pageCount', pageCount, 'must be an integer in [1, 2^40]');
-  }
+  checkInt(WHERE, 'region.firstPage', firstPage, 0);
+  checkInt(WHERE, 'region.pageCount', pageCount, 1, 2 ** 40);
   const tuning = checkPatternOptions(WHERE, options);
   const rng = createRng(seed);
   const run: PageRun = { page: firstPage, count: 1 };

@@ -67,7 +67,7 @@ export function createRng(seed: number): Rng {
     u32,
     float,
     int(n: number): number {
-      if (!(Number.isSafeInteger(n) && n >= 1)) throw IovaBitmapError.bad('EINVAL', 'Rng.int', 'n', n, 'must be a safe integer >= 1');
+      checkInt('Rng.int', 'n', n, 1);
       if (n <= 2 ** 32) return Math.floor((u32() / 2 ** 32) * n);
       return Math.floor(float() * n);
     },

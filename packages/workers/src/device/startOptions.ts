@@ -17,7 +17,7 @@
  * full speed.
  */
 import { IovaBitmapError } from '@iovabitmap/core';
-import { checkInt, toU64 } from '@iovabitmap/core/internal';
+import { PAGE_MASK_BIG, checkInt, toU64 } from '@iovabitmap/core/internal';
 import { checkOptions, orDefault } from '../checks.js';
 import { DEVICE_PATTERNS, checkPatternOptions, isPatternName } from './patterns.js';
 import type { DeviceStartOptions } from './deviceTypes.js';
@@ -63,7 +63,7 @@ export function checkStartOptions(where: string, o: DeviceStartOptions): Checked
     const r = checkOptions(where, 'region', o.region);
     const iova = toU64(where, 'region.iova', r.iova);
     const length = toU64(where, 'region.length', r.length);
-    if (length === 0n || (iova & 4095n) !== 0n || (length & 4095n) !== 0n) {
+    if (length === 0n || (iova & PAGE_MASK_BIG) !== 0n || (length & PAGE_MASK_BIG) !== 0n) {
       throw IovaBitmapError.bad('EINVAL', where, 'region', `${iova}+${length}`, 'must be non-empty and aligned to 4 KiB');
     }
     region = { iova, length };

@@ -43,8 +43,8 @@
  * round (including a union that cannot be allocated: ENOMEM), are plain IovaBitmapErrors and
  * nothing has run.
  */
-import { IovaBitmap, IovaBitmapError, type DirtySource, type U64Like } from '@iovabitmap/core';
-import { checkInt, checkReportRequest, log2Exact, toU64 } from '@iovabitmap/core/internal';
+import { IovaBitmap, IovaBitmapError, type DirtySource, type SourceStats, type U64Like } from '@iovabitmap/core';
+import { GIB, PAGE_SHIFT, addSourceStats, checkInt, checkReportRequest, emptySourceStats, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkChunkBits } from '../pool/ChunkPlan.js';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/deviceTypes.js';
@@ -54,7 +54,6 @@ import { checkUnitMaps, unitMapOf, type UnitMap } from './unitMaps.js';
 import { verifyMigration, type VerifyResult } from './verifyMigration.js';
 
 const WHERE = 'migrate';
-const GIB = 2 ** 30;
 
 /** What migrate() needs of the device (a {@link DeviceSimulator} has it). */
 export interface MigrateDevice {
@@ -69,15 +68,8 @@ export interface MigratePool {
   report(options: PoolReportOptions): Promise<PoolReportStats>;
 }
 
-/** Per-source counters of one round (from the pool's stats). */
-export interface MigrateSourceStats {
-  /** PTEs or tracker words read. */
-  readonly entriesVisited: number;
-  /** Dirty leaves or tracker records found. */
-  readonly dirtyLeaves: number;
-  /** Bitmap bits covered by the records. */
-  readonly bitsMarked: number;
-}
+/** Per-source counters of one round: core's SourceStats, from the pool's stats. */
+export type MigrateSourceStats = Readonly<SourceStats>;
 
 /** One round of the migration. */
 export interface MigrateRound {
@@ -128,8 +120,8 @@ export interface MigrateOptions {
   readonly verifyEachRound?: boolean;
   /**
    * Widening geometry per source (./unitMaps.ts). @defaultValue derived from each source by
-   * `unitMapOf`: trackers have it; an IoPageTable has no leaf lookup, so pass
-   * `mappingUnitMap(name, mappings)` for it (a warning names every source left without one).
+   * `unitMapOf`: a started tracker from its page size and ranges, an IoPageTable from its leaf
+   * lookup (`leafAt`); a warning names every source left without one.
    */
   readonly units?: readonly UnitMap[];
   /** Bitmap bits per chunk of every report. @defaultValue the pool's */
@@ -241,7 +233,7 @@ function sleep(ms: number): Promise<void> {
 export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   checkOptions(WHERE, 'options', o);
   const pageSize = toU64(WHERE, 'bitmapPageSize', o.bitmapPageSize);
-  if (log2Exact(pageSize) < 12) throw IovaBitmapError.bad('EINVAL', WHERE, 'bitmapPageSize', pageSize, 'must be a power of two >= 4096');
+  if (log2Exact(pageSize) < PAGE_SHIFT) throw IovaBitmapError.bad('EINVAL', WHERE, 'bitmapPageSize', pageSize, 'must be a power of two >= 4096');
   const rounds = checkInt(WHERE, 'rounds', o.rounds, 0, 1_000_000);
   if (!Array.isArray(o.sources) || o.sources.length === 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'sources', o.sources, 'must be a non-empty array');
   if (typeof o.pool?.report !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE, 'pool', o.pool, 'must have a report() method');
@@ -281,7 +273,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (blind.length > 0) {
       process.emitWarning(
         `${WHERE}: no unit geometry for source(s) ${blind.join(', ')}; their whole-leaf reports may be counted as unexpected. ` +
-          'Pass options.units (e.g. mappingUnitMap(name, mappings) for a page table).',
+          'Pass options.units (e.g. mappingUnitMap(name, mappings) for a page table without leafAt).',
         'IovaBitmapWarning',
       );
     }
@@ -296,9 +288,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const pagesDirtied = bitmap.count();
     foldRound();
     const sources: Record<string, MigrateSourceStats> = {};
-    for (const [name, s] of Object.entries(stats.sources)) {
-      sources[name] = { entriesVisited: s.entriesVisited, dirtyLeaves: s.dirtyLeaves, bitsMarked: s.bitsMarked };
-    }
+    for (const [name, s] of Object.entries(stats.sources)) sources[name] = addSourceStats(emptySourceStats(), s);
     let unexpected: number | undefined;
     if (verifyEachRound) unexpected = verifyMigration({ groundTruth: gt, reported: bitmap, units }).unexpected;
     const round: MigrateRound = {

@@ -18,7 +18,7 @@
  * not a non-negative safe integer.
  */
 import { IovaBitmapError, type DirtySource } from '@iovabitmap/core';
-import { U64_LIMIT, lastAtOrBefore, log2Exact, toU64 } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, PAGE_SIZE_BIG, U64_LIMIT, checkInt, lastAtOrBefore, log2Exact, pageIova, pageOf, toU64 } from '@iovabitmap/core/internal';
 import { checkObject } from '../checks.js';
 
 /** A unit of a source, in 4 KiB pages. */
@@ -55,7 +55,7 @@ function checkName(where: string, param: string, name: unknown): string {
 /** A unit size in bytes: a power of two >= 4096. */
 function checkUnitBytes(where: string, param: string, v: unknown): bigint {
   const b = toU64(where, param, v);
-  if (log2Exact(b) < 12) throw IovaBitmapError.bad('EINVAL', where, param, b, 'must be a power of two >= 4096');
+  if (log2Exact(b) < PAGE_SHIFT) throw IovaBitmapError.bad('EINVAL', where, param, b, 'must be a power of two >= 4096');
   return b;
 }
 
@@ -72,7 +72,7 @@ function checkRange(where: string, param: string, r: unknown): { iova: bigint; l
 
 /** The check of `unitOf`'s argument (a 4 KiB page index). */
 function checkPage(name: string, page: unknown): void {
-  if (!Number.isSafeInteger(page) || (page as number) < 0) throw IovaBitmapError.bad('EINVAL', `UnitMap(${name}).unitOf`, 'page', page, 'must be a non-negative safe integer');
+  checkInt(`UnitMap(${name}).unitOf`, 'page', page, 0);
 }
 
 /**
@@ -98,49 +98,31 @@ export function trackerUnitMap(t: TrackerGeometry): UnitMap {
   const where = 'trackerUnitMap';
   checkObject(where, 'tracker', t);
   const name = checkName(where, 'name', t.name);
-  const ppu = Number(checkUnitBytes(where, 'pageSize', t.pageSize) >> 12n);
+  const ppu = pageOf(checkUnitBytes(where, 'pageSize', t.pageSize));
   if (!Array.isArray(t.ranges)) throw IovaBitmapError.bad('EINVAL', where, 'ranges', t.ranges, 'must be an array of { iova, length }');
-  const ranges = t.ranges.map((r, i) => checkRange(where, `ranges[${i}]`, r));
-  const starts = ranges.map((r) => Number(r.iova >> 12n));
-  const ends = ranges.map((r) => Number((r.iova + r.length) >> 12n));
-  const order = starts.map((_, i) => i).sort((a, b) => starts[a]! - starts[b]!);
-  const s = order.map((i) => starts[i]!);
-  const e = order.map((i) => ends[i]!);
+  return runsUnitMap(
+    name,
+    t.ranges.map((r, i) => ({ ...checkRange(where, `ranges[${i}]`, r), unitPages: ppu })),
+  );
+}
+
+/**
+ * The unit map of checked, disjoint runs of IOVA, each cut into aligned units of `unitPages` 4 KiB
+ * pages (the one lookup behind both builders): a binary search for the run, then the unit.
+ */
+function runsUnitMap(name: string, runs: readonly { iova: bigint; length: bigint; unitPages: number }[]): UnitMap {
+  const sorted = [...runs].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  const starts = sorted.map((r) => pageOf(r.iova));
+  const ends = sorted.map((r) => pageOf(r.iova + r.length));
+  const unitPages = sorted.map((r) => r.unitPages);
   return {
     name,
     unitOf(page: number): PageUnit | undefined {
       checkPage(name, page);
-      const i = lastAtOrBefore(s, page);
-      if (i < 0 || page >= e[i]!) return undefined;
-      return { first: Math.floor(page / ppu) * ppu, count: ppu };
-    },
-  };
-}
-
-/** What {@link pageTableUnitMap} needs: the leaf mapping an IOVA, if any. */
-export interface LeafLookup {
-  readonly name: string;
-  /**
-   * The leaf that maps 4 KiB page `page`: its first page and its size in pages, or undefined for
-   * a hole.
-   */
-  leafOf(page: number): PageUnit | undefined;
-}
-
-/**
- * Units of an IOMMU page table: its leaves.
- * @throws IovaBitmapError `EINVAL` for a lookup without a name or a `leafOf` function.
- */
-export function pageTableUnitMap(pt: LeafLookup): UnitMap {
-  const where = 'pageTableUnitMap';
-  checkObject(where, 'lookup', pt);
-  const name = checkName(where, 'name', pt.name);
-  if (typeof pt.leafOf !== 'function') throw IovaBitmapError.bad('EINVAL', where, 'leafOf', pt.leafOf, 'must be a function');
-  return {
-    name,
-    unitOf: (page) => {
-      checkPage(name, page);
-      return pt.leafOf(page);
+      const i = lastAtOrBefore(starts, page);
+      if (i < 0 || page >= ends[i]!) return undefined;
+      const n = unitPages[i]!;
+      return { first: Math.floor(page / n) * n, count: n };
     },
   };
 }
@@ -166,36 +148,24 @@ export function mappingUnitMap(name: string, mappings: readonly LeafMapping[]): 
   const where = 'mappingUnitMap';
   checkName(where, 'name', name);
   if (!Array.isArray(mappings)) throw IovaBitmapError.bad('EINVAL', where, 'mappings', mappings, 'must be an array of { iova, length, leaf }');
-  const checked = mappings.map((m, i) => {
+  const runs = mappings.map((m, i) => {
     const r = checkRange(where, `mappings[${i}]`, m);
     const leaf = checkUnitBytes(where, `mappings[${i}].leaf`, (m as LeafMapping).leaf);
     if (r.iova % leaf !== 0n || r.length % leaf !== 0n) {
       throw IovaBitmapError.bad('EINVAL', where, `mappings[${i}]`, `${r.iova}+${r.length}`, `must be aligned to its leaf size ${leaf}`);
     }
-    return { ...r, leaf };
+    return { ...r, unitPages: pageOf(leaf) };
   });
-  const sorted = checked.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
-  const starts = sorted.map((m) => Number(m.iova >> 12n));
-  const ends = sorted.map((m) => Number((m.iova + m.length) >> 12n));
-  const leafPages = sorted.map((m) => Number(m.leaf >> 12n));
-  return {
-    name,
-    unitOf(page: number): PageUnit | undefined {
-      checkPage(name, page);
-      const i = lastAtOrBefore(starts, page);
-      if (i < 0 || page >= ends[i]!) return undefined;
-      const n = leafPages[i]!;
-      return { first: Math.floor(page / n) * n, count: n };
-    },
-  };
+  return runsUnitMap(name, runs);
 }
 
 /**
  * The unit map of a dirty source, from its shape: a started tracker (`pageSize` + `ranges`), or a
- * page table offering a `leafAt(iova) → { iova, size } | undefined` lookup. IoPageTable has no
- * such lookup today: pass its mappings through {@link mappingUnitMap} (migrate's `units` option).
- * Returns undefined for any other source (the checker then widens nothing for it, which can only
- * make it report more "unexpected" pages, never hide a missing one).
+ * page table with a `leafAt(iova) → { iova, size } | undefined` lookup (IoPageTable has it, views
+ * included: a table lookup per unit). {@link mappingUnitMap} builds the same map from the list of
+ * mappings instead, for a check that does not rely on the table's own code. Returns undefined for
+ * any other source (the checker then widens nothing for it, which can only make it report more
+ * "unexpected" pages, never hide a missing one).
  * @throws IovaBitmapError `EINVAL` for a source that is not an object with a non-empty name.
  */
 export function unitMapOf(source: DirtySource): UnitMap | undefined {
@@ -204,17 +174,19 @@ export function unitMapOf(source: DirtySource): UnitMap | undefined {
   const s = source as unknown as Partial<TrackerGeometry> & { leafAt?: (iova: bigint) => { iova: bigint; size: bigint } | undefined };
   if (typeof s.pageSize === 'bigint' && Array.isArray(s.ranges)) {
     // A stopped tracker reports pageSize 0 and no ranges: no geometry to widen with.
-    return s.pageSize >= 4096n ? trackerUnitMap(s as TrackerGeometry) : undefined;
+    return s.pageSize >= PAGE_SIZE_BIG ? trackerUnitMap(s as TrackerGeometry) : undefined;
   }
   if (typeof s.leafAt === 'function') {
     const leafAt = s.leafAt.bind(source);
-    return pageTableUnitMap({
-      name: source.name,
-      leafOf(page: number): PageUnit | undefined {
-        const leaf = leafAt(BigInt(page) << 12n);
-        return leaf === undefined ? undefined : { first: Number(leaf.iova >> 12n), count: Number(leaf.size >> 12n) };
+    const name = source.name;
+    return {
+      name,
+      unitOf(page: number): PageUnit | undefined {
+        checkPage(name, page);
+        const leaf = leafAt(pageIova(page));
+        return leaf === undefined ? undefined : { first: pageOf(leaf.iova), count: pageOf(leaf.size) };
       },
-    });
+    };
   }
   return undefined;
 }

@@ -37,6 +37,7 @@
  * set kernels (packages/core/src/bitmap/bitKernels.ts) cannot cancel out between U and the expectation.
  */
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
+import { PAGE_SHIFT_BIG, PAGE_SIZE_BIG, pageOf } from '@iovabitmap/core/internal';
 import { checkOptions } from '../checks.js';
 import { checkUnitMaps, type UnitMap } from './unitMaps.js';
 
@@ -74,8 +75,8 @@ class PlainBits {
 
   constructor(readonly nbits: number, iova: bigint, pageSize: bigint) {
     this.bytes = new Uint8Array(Math.ceil(nbits / 8));
-    this.#basePage = Number(iova >> 12n);
-    this.#pagesPerBit = Number(pageSize >> 12n);
+    this.#basePage = pageOf(iova);
+    this.#pagesPerBit = pageOf(pageSize);
   }
 
   /** Marks the bits holding 4 KiB pages [first, first + count), clipped. */
@@ -142,19 +143,19 @@ export function verifyMigration(o: VerifyOptions): VerifyResult {
   const where = 'verifyMigration';
   checkOptions(where, 'options', o);
   if (!(o.groundTruth instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'groundTruth', o.groundTruth, 'must be an IovaBitmap');
-  if (o.groundTruth.pageSize !== 4096n) throw IovaBitmapError.bad('EINVAL', where, 'groundTruth.pageSize', o.groundTruth.pageSize, 'must be 4096');
+  if (o.groundTruth.pageSize !== PAGE_SIZE_BIG) throw IovaBitmapError.bad('EINVAL', where, 'groundTruth.pageSize', o.groundTruth.pageSize, 'must be 4096');
   if (!(o.reported instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', where, 'reported', o.reported, 'must be an IovaBitmap');
   checkUnitMaps(where, 'units', o.units);
   const u = o.reported;
   const g = new PlainBits(u.nbits, u.iova, u.pageSize);
   const e = new PlainBits(u.nbits, u.iova, u.pageSize);
-  const lo = u.iova >> 12n;
-  const hi = u.end >> 12n;
+  const lo = u.iova >> PAGE_SHIFT_BIG;
+  const hi = u.end >> PAGE_SHIFT_BIG;
   const uncovered: Record<string, number> = {};
   for (const m of o.units) uncovered[m.name] = 0;
   for (const run of o.groundTruth.dirtyRanges()) {
-    let a = run.iova >> 12n;
-    let b = (run.iova + run.length) >> 12n;
+    let a = run.iova >> PAGE_SHIFT_BIG;
+    let b = (run.iova + run.length) >> PAGE_SHIFT_BIG;
     if (a < lo) a = lo;
     if (b > hi) b = hi;
     if (a >= b) continue;

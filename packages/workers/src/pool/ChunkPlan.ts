@@ -39,23 +39,24 @@
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
+import { PAGE_SHIFT, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
-export const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
+const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
 
 /** Smallest accepted `chunkBits` (one 32-bit word of bitmap). */
-export const MIN_CHUNK_BITS = 32;
+const MIN_CHUNK_BITS = 32;
 /** Largest accepted `chunkBits` (2^31 bits). */
-export const MAX_CHUNK_BITS = 2 ** 31;
+const MAX_CHUNK_BITS = 2 ** 31;
 /**
  * Least bits per piece when the workers count the bitmap (./ControlBlock.ts phases): 2^18 bits
  * = 32 KiB of bitmap, tens of µs of counting (docs/bench/limits.md §9.3), so a report with tiny
  * chunks does not count in tiny pieces.
  */
-export const COUNT_PIECE_BITS = 2 ** 18;
+const COUNT_PIECE_BITS = 2 ** 18;
 
 /** Most chunks one report may have (claims are counted in an Int32 cursor). */
-export const MAX_CHUNKS = 2 ** 30;
+const MAX_CHUNKS = 2 ** 30;
 
 /**
  * The default chunk size in bitmap bits for a bitmap page size of 2^pageShift bytes:
@@ -72,18 +73,17 @@ export function defaultChunkBits(pageShift: number): number {
  * @throws IovaBitmapError `EINVAL`
  */
 export function checkChunkBits(where: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_CHUNK_BITS || v > MAX_CHUNK_BITS || v % 32 !== 0) {
-    throw IovaBitmapError.bad('EINVAL', where, 'chunkBits', v, `must be a multiple of 32 in [${MIN_CHUNK_BITS}, 2^31]`);
-  }
-  return v;
+  const bits = checkInt(where, 'chunkBits', v, MIN_CHUNK_BITS, MAX_CHUNK_BITS, '(and a multiple of 32)');
+  if (bits % 32 !== 0) throw IovaBitmapError.bad('EINVAL', where, 'chunkBits', v, `must be a multiple of 32 in [${MIN_CHUNK_BITS}, 2^31]`);
+  return bits;
 }
 
 /** Least entries of work per chunk (see the module comment). */
-export const MIN_CHUNK_ENTRIES = 2 ** 16;
+const MIN_CHUNK_ENTRIES = 2 ** 16;
 /** Most entries of work per chunk anywhere in the range (see the module comment). */
-export const MAX_CHUNK_ENTRIES = 2 ** 20;
+const MAX_CHUNK_ENTRIES = 2 ** 20;
 /** Chunks per thread a source should have, for balance. */
-export const CHUNKS_PER_THREAD = 32;
+const CHUNKS_PER_THREAD = 32;
 
 /**
  * The piece size for one source: within {@link MIN_CHUNK_ENTRIES}..{@link MAX_CHUNK_ENTRIES} of
@@ -98,7 +98,7 @@ export function chunkBitsFor(profile: WorkProfile | undefined, nbits: number, pa
   if (profile === undefined) return defaultChunkBits(pageShift);
   // Nothing to read in the range: as few chunks as the bit range allows.
   if (profile.entries <= 0 || profile.peakEntriesPerPage <= 0) return Math.min(MAX_CHUNK_BITS, Math.max(MIN_CHUNK_BITS, Math.ceil(nbits / 32) * 32));
-  const peakPerBit = profile.peakEntriesPerPage * 2 ** (pageShift - 12);
+  const peakPerBit = profile.peakEntriesPerPage * 2 ** (pageShift - PAGE_SHIFT);
   const capByPeak = MAX_CHUNK_ENTRIES / peakPerBit;
   const forBalance = nbits / (threads * CHUNKS_PER_THREAD);
   const floorByWork = (nbits * MIN_CHUNK_ENTRIES) / profile.entries;
@@ -153,22 +153,10 @@ class PieceGrid {
     this.pieces = n;
   }
 
-  /** The window index holding piece `p` (binary search over the prefix sums). */
-  #windowOf(p: number): number {
-    let lo = 0;
-    let hi = this.#windows.length - 1;
-    const first = this.#firstPiece;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (first[mid]! <= p) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  /** First bit (relative to bit 0) and bit count of piece `piece`. */
+  /** First bit (relative to bit 0) and bit count of piece `piece` (0 <= piece < pieces). */
   locate(piece: number): { firstBit: number; bitCount: number } {
-    const w = this.#windowOf(piece);
+    // The window holding it: every window has a piece, so the prefix sums ascend strictly.
+    const w = lastAtOrBefore(this.#firstPiece, piece);
     const win = this.#windows[w]!;
     const j = piece - this.#firstPiece[w]!;
     const a = this.#bitBase + win.firstBit;
@@ -225,8 +213,7 @@ export class ChunkPlan {
    */
   locate(c: number): ChunkLocation {
     if (!(c >= 0 && c < this.chunks)) throw new RangeError(`ChunkPlan.locate: chunk ${c} is outside [0, ${this.chunks})`);
-    let source = 0;
-    while (this.#firstChunk[source + 1]! <= c) source++;
+    const source = lastAtOrBefore(this.#firstChunk, c);
     const piece = c - this.#firstChunk[source]!;
     return { source, piece, ...this.#grids[source]!.locate(piece) };
   }

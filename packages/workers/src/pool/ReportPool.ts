@@ -28,8 +28,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
-import { bitmapViews, checkReportRequest } from '@iovabitmap/core/internal';
+import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
+import { bitmapViews, checkInt, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
@@ -118,15 +118,7 @@ export class ReportPool {
   constructor(options: ReportPoolOptions = {}) {
     checkOptions(WHERE, 'options', options);
     const threads = orDefault(options.threads, availableParallelism());
-    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_POOL_THREADS) {
-      throw IovaBitmapError.bad(
-        'EINVAL',
-        WHERE,
-        'threads',
-        options.threads,
-        `must be an integer in [1, ${MAX_POOL_THREADS}] (4 × the ${availableParallelism()} logical CPUs, at least 4; each worker costs ~30 MiB and ~0.3 s to start)`,
-      );
-    }
+    checkInt(WHERE, 'threads', threads, 1, MAX_POOL_THREADS, `(4 × the ${availableParallelism()} logical CPUs, at least 4; each worker costs ~30 MiB and ~0.3 s to start)`);
     this.threads = threads;
     this.chunkBits = options.chunkBits === undefined ? undefined : checkChunkBits(WHERE, options.chunkBits);
     const interval = orDefault(options.progressIntervalMs, 100);
@@ -203,9 +195,7 @@ export class ReportPool {
     const signal = checkSignal(where, 'signal', options.signal);
     const onProgress = checkCallback(where, 'onProgress', options.onProgress);
     const threads = orDefault(options.threads, this.threads);
-    if (!Number.isInteger(threads) || threads < 1 || threads > this.threads) {
-      throw IovaBitmapError.bad('EINVAL', where, 'threads', options.threads, `must be an integer in [1, ${this.threads}] (the pool's threads)`);
-    }
+    checkInt(where, 'threads', threads, 1, this.threads, "(the pool's threads)");
     const fixed = orDefault(options.chunkBits, this.chunkBits);
     const chunkBits =
       fixed !== undefined

@@ -4,11 +4,12 @@
  *
  * Theory of operation
  * -------------------
- * Each task (one per worker per report) counts what it did per source: the core counters
- * (entries visited, dirty leaves, bits marked) plus chunks and busy time, and returns them in its
- * one result message as {@link TaskSourceCounters} rows indexed like the report's source list.
- * The main thread folds the rows into per-source totals ({@link PoolSourceStats}) and keeps one
- * {@link WorkerReportStats} per task. `bitsSet` (bits that went 0 → 1) is the bitmap's count after
+ * Per-source counters have one shape everywhere: core's {@link SourceStats} (entries visited,
+ * dirty leaves, bits marked), which {@link PoolSourceStats} extends with chunks and busy time. Each
+ * task (one per worker per report) counts what it did per source in PoolSourceStats, and returns
+ * them in its one result message as a list indexed like the report's source list. The main
+ * thread folds them into per-source totals (same shape) and keeps one {@link WorkerReportStats}
+ * per task. `bitsSet` (bits that went 0 → 1) is the bitmap's count after
  * the walk minus its count before, as in core's `reportDirty` (a unit may be recorded outside the
  * chunk that owns it and two sources may mark the same bits, so it cannot be summed per chunk);
  * the workers do both counts in parallel (./ControlBlock.ts).
@@ -57,37 +58,27 @@ export interface PoolReportStats extends ReportStats {
   readonly wallMs: number;
 }
 
-/** One row of a task result: the counters of one source, indexed like the report's sources. */
-export type TaskSourceCounters = [entriesVisited: number, dirtyLeaves: number, bitsMarked: number, chunks: number, busyMs: number];
-
-/** A zeroed counter row. */
-export function emptyCounters(): TaskSourceCounters {
-  return [0, 0, 0, 0, 0];
-}
-
 /** A fresh zeroed {@link PoolSourceStats}. */
 export function emptyPoolSourceStats(): PoolSourceStats {
   return { ...emptySourceStats(), chunks: 0, busyMs: 0 };
 }
 
-/** Adds a counter row into `a` and returns `a`. */
-export function addCounters(a: PoolSourceStats, row: TaskSourceCounters): PoolSourceStats {
-  a.entriesVisited += row[0];
-  a.dirtyLeaves += row[1];
-  a.bitsMarked += row[2];
-  a.chunks += row[3];
-  a.busyMs += row[4];
+/** Adds `b` into `a` (core's fields through core's `addSourceStats`, then the pool's) and returns `a`. */
+function addPoolSourceStats(a: PoolSourceStats, b: PoolSourceStats): PoolSourceStats {
+  addSourceStats(a, b);
+  a.chunks += b.chunks;
+  a.busyMs += b.busyMs;
   return a;
 }
 
-/** Builds one worker's stats from its counter rows. */
-export function workerStats(slot: number, threadId: number, names: readonly string[], rows: readonly TaskSourceCounters[]): WorkerReportStats {
+/** Builds one worker's stats from its per-source counters (indexed like `names`). */
+export function workerStats(slot: number, threadId: number, names: readonly string[], perSource: readonly PoolSourceStats[]): WorkerReportStats {
   const sources: Record<string, PoolSourceStats> = {};
   const total = emptySourceStats();
   let chunks = 0;
   let busyMs = 0;
   names.forEach((name, i) => {
-    const s = addCounters(emptyPoolSourceStats(), rows[i] ?? emptyCounters());
+    const s = addPoolSourceStats(emptyPoolSourceStats(), perSource[i] ?? emptyPoolSourceStats());
     sources[name] = s;
     addSourceStats(total, s);
     chunks += s.chunks;
@@ -107,13 +98,7 @@ export function poolReportStats(
   const total = emptySourceStats();
   let chunks = 0;
   for (const w of workers) {
-    for (const n of names) {
-      const s = w.sources[n]!;
-      const into = sources[n]!;
-      addSourceStats(into, s);
-      into.chunks += s.chunks;
-      into.busyMs += s.busyMs;
-    }
+    for (const n of names) addPoolSourceStats(sources[n]!, w.sources[n]!);
     chunks += w.chunks;
   }
   for (const n of names) addSourceStats(total, sources[n]!);

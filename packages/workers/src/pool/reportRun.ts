@@ -44,7 +44,7 @@ export interface RunInput {
   readonly bitmap: IovaBitmap;
   readonly names: readonly string[];
   readonly plan: ChunkPlan;
-  /** Pieces of the counting phases (`countPlan(...).pieces`). */
+  /** Pieces of the counting phases (`countPlan(...).chunks`: the count plan has one source). */
   readonly countPieces: number;
   readonly threads: number;
   /** The task fields shared by every slot. */
@@ -104,85 +104,129 @@ function callProgress(input: RunInput, ctrl: ControlBlock): void {
   }
 }
 
-/** Runs one report on the pool; see the module comment. Rejects with ECANCELED, EIO or a worker's own error. */
+/**
+ * Runs one report on the pool; see the module comment. Rejects with ECANCELED, EIO or a worker's
+ * own error, once no worker of the report can write any more.
+ */
 export async function runReport(input: RunInput): Promise<RunOutput> {
-  const { plan, signal } = input;
-  // A task should get at least one full chunk of bits: a smaller report gains nothing from more
-  // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
-  const tasks = Math.min(input.threads, plan.chunks);
-  const ctrl = ControlBlock.create(tasks, plan.chunks, input.countPieces);
-  const workers: WorkerReportStats[] = [];
-  let walkStart = Infinity;
-  let walkEnd = -Infinity;
-  let failure: IovaBitmapError | undefined;
-  let onAbort: (() => void) | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
+  const run = new ReportRun(input);
+  const unwatch = run.watch();
   try {
-    await new Promise<void>((resolve) => {
-      let open = tasks;
-      const closed = new Uint8Array(tasks);
-      const close = (s: number): void => {
-        if (closed[s] === 1) return;
-        closed[s] = 1;
-        if (--open === 0) resolve();
-      };
-      const cancelQueued = (): void => {
-        for (let s = 0; s < tasks; s++) if (closed[s] === 0 && ctrl.cancel(s)) close(s);
-      };
-      const fail = (err: IovaBitmapError): void => {
-        failure ??= err;
-        ctrl.requestStop(StopReason.Fault);
-        cancelQueued();
-      };
-      const onResult = (s: number, r: ReportTaskResult): void => {
-        if (r.kind === 'done') {
-          workers.push(workerStats(r.slot, r.threadId, input.names, r.rows));
-          if (r.walkStartMs < walkStart) walkStart = r.walkStartMs;
-          if (r.walkEndMs > walkEnd) walkEnd = r.walkEndMs;
-          cancelQueued();
-        } else if (r.kind === 'failed') {
-          fail(faultError(input, s, r.chunk, r.error, r.threadId));
-        }
-        close(s);
-      };
-      const onDeath = (s: number, e: unknown): void => {
-        // A rejection of a task we cancelled (piscina.close() drops queued tasks) is not a fault.
-        if (closed[s] === 0) fail(faultError(input, s, ctrl.current(s), IovaBitmapError.dataOf(e)));
-        close(s);
-      };
-      if (signal !== undefined) {
-        onAbort = () => {
-          if (ctrl.requestStop(StopReason.Abort)) cancelQueued();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-      }
-      if (input.onProgress !== undefined) timer = setInterval(() => callProgress(input, ctrl), input.progressIntervalMs);
-      for (let s = 0; s < tasks; s++) {
-        const task: ReportTask = { ...input.task, control: ctrl.buffer, slot: s };
-        input.piscina.run(task).then(
-          (r: ReportTaskResult) => onResult(s, r),
-          (e: unknown) => onDeath(s, e),
-        );
-      }
-    });
+    await run.postAndWait();
   } finally {
-    if (onAbort !== undefined) signal!.removeEventListener('abort', onAbort);
-    if (timer !== undefined) clearInterval(timer);
+    unwatch();
   }
-  callProgress(input, ctrl);
-  if (failure !== undefined) throw failure;
-  const { chunksDone } = ctrl.progress();
-  if (chunksDone !== plan.chunks || ctrl.done(Phase.CountAfter) !== input.countPieces) {
-    if (ctrl.stopReason() === StopReason.Abort) {
-      throw new IovaBitmapError('ECANCELED', `${WHERE}: aborted after ${chunksDone} of ${plan.chunks} chunks`, {
+  callProgress(input, run.ctrl);
+  return run.outcome();
+}
+
+/** The state of one report in flight: its tasks, which of them have settled, what they returned. */
+class ReportRun {
+  readonly ctrl: ControlBlock;
+  readonly #input: RunInput;
+  /** Tasks posted: min(threads, chunks). */
+  readonly #tasks: number;
+  /** closed[s] = 1 once task s has settled (returned, died, or was cancelled while queued). */
+  readonly #closed: Uint8Array;
+  #open: number;
+  #allClosed: () => void = () => {};
+  readonly #workers: WorkerReportStats[] = [];
+  #walkStart = Infinity;
+  #walkEnd = -Infinity;
+  #failure: IovaBitmapError | undefined;
+
+  constructor(input: RunInput) {
+    this.#input = input;
+    // A task should get at least one full chunk of bits: a smaller report gains nothing from more
+    // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
+    this.#tasks = Math.min(input.threads, input.plan.chunks);
+    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces);
+    this.#closed = new Uint8Array(this.#tasks);
+    this.#open = this.#tasks;
+  }
+
+  /** Starts the abort listener and the progress timer; returns what stops them. */
+  watch(): () => void {
+    const { signal, onProgress, progressIntervalMs } = this.#input;
+    const onAbort = (): void => {
+      if (this.ctrl.requestStop(StopReason.Abort)) this.#cancelQueued();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = onProgress === undefined ? undefined : setInterval(() => callProgress(this.#input, this.ctrl), progressIntervalMs);
+    return () => {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer !== undefined) clearInterval(timer);
+    };
+  }
+
+  /** Posts one task per slot and resolves when every one has settled. */
+  postAndWait(): Promise<void> {
+    const settled = new Promise<void>((resolve) => (this.#allClosed = resolve));
+    for (let s = 0; s < this.#tasks; s++) {
+      const task: ReportTask = { ...this.#input.task, control: this.ctrl.buffer, slot: s };
+      this.#input.piscina.run(task).then(
+        (r: ReportTaskResult) => this.#onResult(s, r),
+        (e: unknown) => this.#onDeath(s, e),
+      );
+    }
+    return settled;
+  }
+
+  /** A task returned: its stats, or its failure. */
+  #onResult(s: number, r: ReportTaskResult): void {
+    if (r.kind === 'done') {
+      this.#workers.push(workerStats(r.slot, r.threadId, this.#input.names, r.perSource));
+      if (r.walkStartMs < this.#walkStart) this.#walkStart = r.walkStartMs;
+      if (r.walkEndMs > this.#walkEnd) this.#walkEnd = r.walkEndMs;
+      this.#cancelQueued(); // every chunk is claimed: the queued tasks are moot
+    } else if (r.kind === 'failed') {
+      this.#fail(faultError(this.#input, s, r.chunk, r.error, r.threadId));
+    }
+    this.#close(s);
+  }
+
+  /** A task's worker died (piscina rejected the task). */
+  #onDeath(s: number, e: unknown): void {
+    // A rejection of a task we cancelled (piscina.close() drops queued tasks) is not a fault.
+    if (this.#closed[s] === 0) this.#fail(faultError(this.#input, s, this.ctrl.current(s), IovaBitmapError.dataOf(e)));
+    this.#close(s);
+  }
+
+  /** The first failure wins; STOP makes the running tasks end after their chunk. */
+  #fail(err: IovaBitmapError): void {
+    this.#failure ??= err;
+    this.ctrl.requestStop(StopReason.Fault);
+    this.#cancelQueued();
+  }
+
+  /** Cancels the tasks still queued in piscina (CAS PENDING → CANCELLED in the control block). */
+  #cancelQueued(): void {
+    for (let s = 0; s < this.#tasks; s++) if (this.#closed[s] === 0 && this.ctrl.cancel(s)) this.#close(s);
+  }
+
+  #close(s: number): void {
+    if (this.#closed[s] === 1) return;
+    this.#closed[s] = 1;
+    if (--this.#open === 0) this.#allClosed();
+  }
+
+  /** After every task settled: the stats, or the error (a failure, an abort, chunks left undone). */
+  outcome(): RunOutput {
+    if (this.#failure !== undefined) throw this.#failure;
+    const { plan, signal, countPieces } = this.#input;
+    const { chunksDone } = this.ctrl.progress();
+    if (chunksDone !== plan.chunks || this.ctrl.done(Phase.CountAfter) !== countPieces) {
+      if (this.ctrl.stopReason() === StopReason.Abort) {
+        throw new IovaBitmapError('ECANCELED', `${WHERE}: aborted after ${chunksDone} of ${plan.chunks} chunks`, {
+          details: { chunksDone, chunksTotal: plan.chunks },
+          cause: signal?.reason,
+        });
+      }
+      throw new IovaBitmapError('EIO', `${WHERE}: the workers finished ${chunksDone} of ${plan.chunks} chunks`, {
         details: { chunksDone, chunksTotal: plan.chunks },
-        cause: signal?.reason,
       });
     }
-    throw new IovaBitmapError('EIO', `${WHERE}: the workers finished ${chunksDone} of ${plan.chunks} chunks`, {
-      details: { chunksDone, chunksTotal: plan.chunks },
-    });
+    const elapsedMs = this.#walkEnd >= this.#walkStart ? this.#walkEnd - this.#walkStart : 0;
+    return { workers: this.#workers.sort((a, b) => a.slot - b.slot), tasks: this.#tasks, bitsSet: this.ctrl.bitsSet(), elapsedMs };
   }
-  const elapsedMs = walkEnd >= walkStart ? walkEnd - walkStart : 0;
-  return { workers: workers.sort((a, b) => a.slot - b.slot), tasks, bitsSet: ctrl.bitsSet(), elapsedMs };
 }

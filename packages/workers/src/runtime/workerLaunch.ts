@@ -36,7 +36,7 @@ let v8FlagsApplied = false;
  * Applies the V8 flags every worker of this project wants; idempotent. Call before creating
  * workers (the pool and the device simulator do).
  */
-export function applyWorkerV8Flags(): void {
+function applyWorkerV8Flags(): void {
   if (v8FlagsApplied) return;
   setFlagsFromString('--no-lazy-feedback-allocation');
   v8FlagsApplied = true;
@@ -46,7 +46,7 @@ export function applyWorkerV8Flags(): void {
  * The module to start for worker entry `entry`: `entry` itself from a build; from source, a `.js`
  * entry's `.ts` file (see the module comment). Any other URL (a test's own `.ts` worker) is kept.
  */
-export function entryUrl(entry: URL): URL {
+function entryUrl(entry: URL): URL {
   return RUNNING_FROM_SOURCE && entry.pathname.endsWith('.js') ? new URL(entry.href.replace(/\.js(?=$|[?#])/, '.ts')) : entry;
 }
 

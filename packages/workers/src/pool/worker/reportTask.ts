@@ -36,10 +36,10 @@ import {
   type IovaBitmapErrorData,
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
-import { bitmapViews } from '@iovabitmap/core/internal';
+import { addSourceStats, bitmapViews } from '@iovabitmap/core/internal';
 import { ChunkPlan, countPlan } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
-import { emptyCounters, type TaskSourceCounters } from '../poolStats.js';
+import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
 
 /**
  * Test-only: makes one worker of a report die mid-chunk. Never use it in production.
@@ -77,7 +77,7 @@ export type ReportTaskResult =
       readonly slot: number;
       readonly threadId: number;
       /** Counters per source, indexed like the task's sources. */
-      readonly rows: readonly TaskSourceCounters[];
+      readonly perSource: readonly PoolSourceStats[];
       /**
        * When this task entered and left the walk phase, ms since the epoch with sub-ms precision
        * (`performance.timeOrigin + performance.now()`, comparable across threads); NaN when it
@@ -116,7 +116,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
   const slot = task.slot;
   if (!ctrl.tryStart(slot)) return { kind: 'cancelled', slot };
   let c = -1;
-  const rows = task.sources.map(() => emptyCounters());
+  const perSource = task.sources.map(() => emptyPoolSourceStats());
   try {
     const bitmap = IovaBitmap.fromShared(task.bitmap);
     const sources = task.sources.map(rebuild);
@@ -127,7 +127,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }
     countPieces(ctrl, Phase.CountBefore, counts, bitmap);
-    if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, rows, walkStartMs: NaN, walkEndMs: NaN };
+    if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, perSource, walkStartMs: NaN, walkEndMs: NaN };
     const walkStartMs = performance.timeOrigin + performance.now();
     const shift = BigInt(bitmap.pageShift);
     const clipLo = bitmap.iova;
@@ -154,18 +154,16 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       }
       const t0 = performance.now();
       const st = source.reportChunk(bitmap, { chunkLo, chunkHi, clipLo, clipHi }, options);
-      const row = rows[at.source]!;
-      row[4] += performance.now() - t0;
-      row[0] += st.entriesVisited;
-      row[1] += st.dirtyLeaves;
-      row[2] += st.bitsMarked;
-      row[3] += 1;
+      const counters = perSource[at.source]!;
+      counters.busyMs += performance.now() - t0;
+      addSourceStats(counters, st);
+      counters.chunks++;
       ctrl.chunkDone(slot, at.bitCount);
     }
     const walked = ctrl.waitPhase(Phase.Walk);
     const walkEndMs = performance.timeOrigin + performance.now();
     if (walked) countPieces(ctrl, Phase.CountAfter, counts, bitmap);
-    return { kind: 'done', slot, threadId, rows, walkStartMs, walkEndMs };
+    return { kind: 'done', slot, threadId, perSource, walkStartMs, walkEndMs };
   } catch (e) {
     return { kind: 'failed', slot, threadId, chunk: c, error: IovaBitmapError.dataOf(e) };
   } finally {

@@ -25,6 +25,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { IoPageTable, IovaBitmap, PTE_FORMATS, VfTracker, type DirtySource } from '@iovabitmap/core';
+import { GiB, KiB, MiB, PAGE_SIZE_BIG, pageOf } from '@iovabitmap/core/internal';
 
 /** The warm-up message: one per worker at pool start. */
 export interface WarmupTask {
@@ -46,10 +47,6 @@ export interface WarmupResult {
   /** Time this worker's module-load warm-up took, ms (NaN when it failed). */
   readonly warmMs: number;
 }
-
-const KiB = 1n << 10n;
-const MiB = 1n << 20n;
-const GiB = 1n << 30n;
 
 /** Reports `sources` over `bitmap` in chunks of `chunkBits`, as a worker does (clip = bitmap). */
 function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chunkBits: number, noClear: boolean): void {
@@ -105,8 +102,8 @@ function warmOnce(): void {
     const t = new IoPageTable({ format, name: `warm-${format}` });
     // amd-v1 replicated pages too: 64 KiB in a level-1 table, 4 MiB in a level-2 one.
     const replicated = format === 'amd-v1' ? 64n * MiB : 0n;
-    t.map(base, 60n * MiB, { leaf: 4096n });
-    t.map(base + 60n * MiB, 4n * MiB, { leaf: replicated === 0n ? 4096n : 64n * KiB });
+    t.map(base, 60n * MiB, { leaf: PAGE_SIZE_BIG });
+    t.map(base + 60n * MiB, 4n * MiB, { leaf: replicated === 0n ? PAGE_SIZE_BIG : 64n * KiB });
     if (replicated !== 0n) t.map(base + 64n * MiB, replicated, { leaf: 4n * MiB });
     t.map(base + 64n * MiB + replicated, 960n * MiB - replicated, { leaf: 2n * MiB });
     t.map(base + GiB, GiB, { leaf: GiB });
@@ -114,17 +111,17 @@ function warmOnce(): void {
     return t;
   });
   const tracker = new VfTracker({ name: 'warm-vf' });
-  tracker.start({ ranges: [{ iova: base, length: span }], pageSize: 4096n });
-  const bitmap = new IovaBitmap({ iova: base, length: span, pageSize: 4096n });
+  tracker.start({ ranges: [{ iova: base, length: span }], pageSize: PAGE_SIZE_BIG });
+  const bitmap = new IovaBitmap({ iova: base, length: span, pageSize: PAGE_SIZE_BIG });
   // The sink's other shapes, over the 4 KiB leaves and the first huge ones, in ranges that cut
   // blocks and pages at both ends: a bitmap at an odd byte offset (masks straddle two words) and
   // one of 8 KiB pages (runs).
   const part = 65n * MiB;
-  const odd = new IovaBitmap({ iova: base + 20n * KiB, length: part, pageSize: 4096n, buffer: new SharedArrayBuffer(IovaBitmap.bytesFor(part, 4096n) + 1), byteOffset: 1 });
+  const odd = new IovaBitmap({ iova: base + 20n * KiB, length: part, pageSize: PAGE_SIZE_BIG, buffer: new SharedArrayBuffer(IovaBitmap.bytesFor(part, PAGE_SIZE_BIG) + 1), byteOffset: 1 });
   const coarse = new IovaBitmap({ iova: base + 8n * KiB, length: part, pageSize: 8192n });
   const sources: DirtySource[] = [...tables, tracker];
-  const page0 = Number(base >> 12n);
-  const pages = Number(span >> 12n);
+  const page0 = pageOf(base);
+  const pages = pageOf(span);
   const writers: DmaWriter[] = [...tables, tracker];
   let x = 0x2545f491;
   for (const density of ['shapes', 0, 0.01, 0.5, 1] as const) {
