@@ -35,11 +35,11 @@
  * `--quick` uses 16 GiB and 256 GiB instead of 64 GiB and 1 TiB.
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { Bench } from 'tinybench';
 import { IoPageTable, IovaBitmap, IovaBitmapError, VfTracker, reportDirty, type DirtySource } from '@iovabitmap/core';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
 import { GiB, MiB, PAGE_SIZE_BIG, TiB, pageOf } from '@iovabitmap/core/internal';
 import { createRng } from '@iovabitmap/workers/internal';
+import { measureRounds, median, roundRatio, type RoundRow } from './interleaved.js';
 
 
 const args = process.argv.slice(2);
@@ -66,73 +66,14 @@ function dirtyPages(t: IoPageTable, pages: number, density: number, seed: number
   for (let p = 0; p < pages; p++) if (r.float() < density) t.dmaWritePages(p, 1);
 }
 
-interface Row {
-  readonly name: string;
-  /** Median over rounds of the round's median wall time of the call, ms. */
-  readonly medianMs: number;
-  /** Per round: the median wall time, ms. */
-  readonly rounds: number[];
-  readonly samples: number;
-  /** Median of the reporter's own `elapsedMs` (the walk only), ms. */
-  readonly innerMs: number;
-}
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-/**
- * Runs `ROUNDS` tinybench runs of the given tasks, each for timeMs / ROUNDS per task. Tasks of a
- * round run back to back, so comparing them round by round cancels most of the host's drift;
- * a task's figure is the median of its round medians.
- */
-async function measure(title: string, tasks: Record<string, () => Promise<{ elapsedMs: number }> | { elapsedMs: number }>): Promise<Map<string, Row>> {
-  const inner = new Map<string, number[]>();
-  const rounds = new Map<string, number[]>();
-  const samples = new Map<string, number>();
-  for (const name of Object.keys(tasks)) {
-    inner.set(name, []);
-    rounds.set(name, []);
-    samples.set(name, 0);
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    const bench = new Bench({ name: title, time: timeMs / ROUNDS, warmupTime: 100, warmupIterations: 2, iterations: 5 });
-    for (const [name, fn] of Object.entries(tasks)) {
-      bench.add(name, async () => {
-        const s = await fn();
-        inner.get(name)!.push(s.elapsedMs);
-      });
-    }
-    await bench.run();
-    for (const t of bench.tasks) {
-      const r = t.result;
-      if (r.state !== 'completed') throw new Error(`${title}: task ${t.name} ${r.state}`);
-      rounds.get(t.name)!.push(r.latency.p50!);
-      samples.set(t.name, samples.get(t.name)! + r.latency.samplesCount);
-    }
-  }
-  const out = new Map<string, Row>();
-  for (const name of Object.keys(tasks)) {
-    const rs = rounds.get(name)!;
-    out.set(name, { name, medianMs: median(rs), rounds: rs, samples: samples.get(name)!, innerMs: median(inner.get(name)!) });
-  }
-  console.log(`\n## ${title}`);
-  console.table(
-    [...out.values()].map((x) => ({
-      task: x.name,
-      'median ms': x.medianMs.toFixed(2),
-      'round medians ms': x.rounds.map((v) => v.toFixed(2)).join(' / '),
-      'walk elapsedMs': x.innerMs.toFixed(2),
-      samples: x.samples,
-    })),
-  );
-  return out;
+/** See ./interleaved.ts: `ROUNDS` rounds of all the tasks, timeMs / ROUNDS per task and round. */
+function measure(title: string, tasks: Record<string, () => unknown>): Promise<Map<string, RoundRow>> {
+  return measureRounds(title, tasks, { rounds: ROUNDS, timeMs: timeMs / ROUNDS });
 }
 
 /** Median over rounds of a.round / b.round: how many times faster b is than a. */
-function ratio(a: Row, b: Row): string {
-  return median(a.rounds.map((x, i) => x / b.rounds[i]!)).toFixed(2);
+function ratio(a: RoundRow, b: RoundRow): string {
+  return roundRatio(a, b).toFixed(2);
 }
 
 /** How a report's chunks and busy time split over its workers, e.g. "64 chunks / 4.1 ms + 64 / 4.0". */
