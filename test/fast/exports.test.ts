@@ -59,6 +59,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
     internal: {
       values: [
         'BITMAP_PAGE_BYTES',
+        'BITMAP_SUMMARY',
         'DEFAULT_WINDOW_PAGES',
         'GIB',
         'GiB',
@@ -90,6 +91,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'emptySourceStats',
         'lastAtOrBefore',
         'log2Exact',
+        'markWritten',
         'orBitRun',
         'pageIova',
         'pageOf',
@@ -97,9 +99,10 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'readLeafTables',
         'readMasks',
         'readRuns',
+        'sameMemoryOptions',
         'toU64',
       ],
-      types: ['BitmapViews', 'TableMapping'],
+      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'SummaryOption', 'TableMapping'],
     },
   },
   workers: {

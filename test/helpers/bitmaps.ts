@@ -1,8 +1,9 @@
 /**
  * Small reads and comparisons of bitmaps shared by the tests: the first differing byte, the set
- * bits, the dirty 4 KiB pages, an empty twin.
+ * bits, the dirty 4 KiB pages, an empty twin, the set bits a summary misses.
  */
 import { IovaBitmap } from '@iovabitmap/core';
+import { bitmapViews } from '@iovabitmap/core/internal';
 
 /** Index of the first byte where `a` and `b` differ, or -1 (vitest's deep equality is slow on MiBs). */
 export function firstDiff(a: Uint8Array, b: Uint8Array): number {
@@ -33,4 +34,22 @@ export function pagesOf(bm: IovaBitmap): Set<number> {
 /** A fresh, empty bitmap with the geometry of `b` (iova, length, page size, window pages). */
 export function twin(b: IovaBitmap): IovaBitmap {
   return new IovaBitmap({ iova: b.iova, length: b.length, pageSize: b.pageSize, windowPages: b.windowPages });
+}
+
+/**
+ * Set bits of `bm` whose summary block is not marked (core's bitmap/bitSummary.ts: once the
+ * writers have stopped this must be 0), read bit by bit from the bytes, not through the bitmap's
+ * readers. 0 for a bitmap without a summary.
+ */
+export function uncoveredBits(bm: IovaBitmap): number {
+  const { bitBase, summary } = bitmapViews(bm);
+  if (summary === undefined) return 0;
+  const bytes = new Uint8Array(bm.buffer, bm.byteOffset, bm.byteLength);
+  let n = 0;
+  for (let k = 0; k < bm.nbits; k++) {
+    if (((bytes[k >> 3]! >> (k & 7)) & 1) === 0) continue;
+    const block = Math.floor((bitBase + k) / 32) >>> summary.shift;
+    if (((summary.bits[block >>> 5]! >>> (block & 31)) & 1) === 0) n++;
+  }
+  return n;
 }

@@ -23,10 +23,16 @@
  * written span covers; when a unit is finer than a bitmap page, either the bits a whole span covers
  * (`unitsAreRecords` false) or one bit per unit (true: each record counted, overlaps again).
  *
+ * Summary marks (./bitmap/bitSummary.ts). The recorder writes through the bitmap's own methods,
+ * which mark the bitmap's summary after each write; between {@link ClipRecorder.open} and
+ * {@link ClipRecorder.close} (a source's chunk, the close in a `finally`) those marks are collected
+ * and made once per summary word (`deferMarks`), so a chunk of 2 MiB leaves pays one atomic per 32
+ * leaves, not one per leaf.
+ *
  * Unit numbers are plain numbers (a unit of at least 4 KiB has a number below 2^52).
  */
 import { popcount32, recordRuns, type RunSink } from './bitmap/bitKernels.js';
-import type { IovaBitmap } from './bitmap/IovaBitmap.js';
+import { deferMarks, type IovaBitmap } from './bitmap/IovaBitmap.js';
 
 /** See the module comment. */
 export class ClipRecorder implements RunSink {
@@ -68,6 +74,16 @@ export class ClipRecorder implements RunSink {
     const toBit = bitmap === undefined || d !== 0 ? NaN : bitmap.bitOfUnit(0, unitShift);
     this.#unitToBit = Number.isSafeInteger(toBit) ? toBit : NaN;
     this.#bitsPerUnit = d >= 0 ? 2 ** d : unitsAreRecords ? 1 : 0;
+  }
+
+  /** Starts a chunk's writes: the bitmap's summary marks are deferred until {@link close}. */
+  open(): void {
+    if (this.#bitmap !== undefined) deferMarks(this.#bitmap, true);
+  }
+
+  /** Ends a chunk's writes (call it in a `finally` after {@link open}): makes the deferred marks. */
+  close(): void {
+    if (this.#bitmap !== undefined) deferMarks(this.#bitmap, false);
   }
 
   /** Units [unit, unit + count), each one record. */

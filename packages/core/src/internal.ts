@@ -6,9 +6,10 @@
  * Grouped by module. The public names are not repeated here: import those from
  * `@iovabitmap/core`.
  */
-// the bitmap: raw views, windows, geometry
-export { bitmapViews } from './bitmap/IovaBitmap.js';
-export type { BitmapViews } from './bitmap/IovaBitmap.js';
+// the bitmap: raw views and its summary, windows, geometry
+export { BITMAP_SUMMARY, bitmapViews, markWritten, sameMemoryOptions } from './bitmap/IovaBitmap.js';
+export type { BitmapViews, InternalIovaBitmapOptions, SummaryOption } from './bitmap/IovaBitmap.js';
+export type { BitSummary } from './bitmap/bitSummary.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
 export { ctz32 } from './bitmap/bitKernels.js';
 // byte sizes and the 4 KiB page

@@ -3,13 +3,14 @@
  *
  * Every way of setting bits (`set`, `setBits`, `setUnits`, `orMask`) goes through a plain
  * read-modify-write, `words[w] = words[w] | mask`, with a short busy loop between the read and the
- * write to widen the window in which another thread's update of the same word is overwritten. This
+ * write to widen the window in which another thread's update of the same word is overwritten (its
+ * summary is marked after, as the real writers do, so only the data words race). This
  * is the bug the real bitmap's Atomics.or exists to prevent
  * (../../../packages/core/src/bitmap/bitKernels.ts); the negative-control test proves that the
  * stress harness detects it. Test-only: never export it.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { bitmapViews } from '@iovabitmap/core/internal';
+import { bitmapViews, markWritten, sameMemoryOptions } from '@iovabitmap/core/internal';
 
 let sink = 0;
 
@@ -18,8 +19,9 @@ export class RacyIovaBitmap extends IovaBitmap {
   /** Busy-loop iterations between the read and the write of each word. */
   spin = 64;
 
+  /** A racy view of the bitmap `d` describes, sharing its memory and its summary. */
   static fromSharedRacy(d: SharedIovaBitmap): RacyIovaBitmap {
-    return new RacyIovaBitmap(d);
+    return new RacyIovaBitmap(sameMemoryOptions(IovaBitmap.fromShared(d)));
   }
 
   /** The non-atomic RMW of absolute bits [p, end). */
@@ -43,6 +45,7 @@ export class RacyIovaBitmap extends IovaBitmap {
     if (a < b) {
       const { bitBase } = bitmapViews(this);
       this.#racyRun(bitBase + a, bitBase + b);
+      markWritten(this, a, b - a); // the summary is kept right: only the data words race
     }
   }
 

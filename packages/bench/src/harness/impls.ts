@@ -22,7 +22,7 @@
  * through it.
  */
 import { IoPageTable, IovaBitmap, IovaBitmapError, PTE_FORMATS, VfTracker, type DirtySource, type IovaBitmapOptions, type PteFormat, type U64Like } from '@iovabitmap/core';
-import { bitmapViews, checkInt, ctz32, toU64, type BitmapViews } from '@iovabitmap/core/internal';
+import { bitmapViews, checkInt, ctz32, markWritten, sameMemoryOptions, toU64, type BitmapViews } from '@iovabitmap/core/internal';
 import { ReportPool, type PoolReportStats } from '@iovabitmap/workers';
 import { setBitsOneByOne } from './kernels.js';
 
@@ -164,15 +164,11 @@ export class PerBitAtomicBitmap extends IovaBitmap {
   /** The bitmap's word views (core's `bitmapViews`), read once here. */
   readonly #raw: BitmapViews;
 
-  /** Views `of`'s memory (no copy). */
+  /** Views `of`'s memory (no copy), with its summary: what either writes, both read. */
   constructor(of: IovaBitmap);
   constructor(options: IovaBitmapOptions);
   constructor(arg: IovaBitmap | IovaBitmapOptions) {
-    const o: IovaBitmapOptions =
-      arg instanceof IovaBitmap
-        ? { iova: arg.iova, length: arg.length, pageSize: arg.pageSize, buffer: arg.buffer, byteOffset: arg.byteOffset, windowPages: arg.windowPages }
-        : arg;
-    super(o);
+    super(arg instanceof IovaBitmap ? sameMemoryOptions(arg) : arg);
     this.#raw = bitmapViews(this);
     if (this.#raw.views.words.length * 32 < this.#raw.bitBase + this.nbits) {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'buffer', this.buffer, 'must hold whole 32-bit words over the bitmap');
@@ -184,6 +180,7 @@ export class PerBitAtomicBitmap extends IovaBitmap {
     if (b > this.nbits) b = this.nbits;
     if (a >= b) return;
     this.perBitWrites += setBitsOneByOne(this.#raw.views.words, this.#raw.bitBase + a, this.#raw.bitBase + b);
+    markWritten(this, a, b - a); // after the data, as every writer (core's bitSummary.ts)
   }
 
   /** IOVA bytes [lo, hi) clipped to the bitmap, one bit per page touched. Exact (bigint). */

@@ -38,6 +38,23 @@
  * per-32-bit write, checks nothing up front: its every store is an Atomics.or, which throws on
  * detached memory, and that failure is turned into `EFAULT`.
  *
+ * Summary. Beside the caller's bytes (which keep the uAPI layout) each bitmap has a summary in its
+ * own SharedArrayBuffer: one bit per block of 64 bytes of bitmap words, set when the block may hold
+ * set bits (./bitSummary.ts: the block size, the ordering rule, the proof). Every write marks it
+ * after its data; `count`, `countBits`, `dirtyRanges`, `clear` and `orInto` visit only marked
+ * blocks, so they cost what is dirty plus the summary (1/512 of the bitmap), and `snapshot` /
+ * `equals` still read every byte. `share()` carries the summary, so every view of the memory, in
+ * any thread, marks and reads the same one. A bitmap over fresh memory starts with a clear
+ * summary. A bitmap over a caller's `buffer` starts with every block *marked*, not with a scan: the
+ * memory may hold bits (a bitmap handed over by someone else), a scan at construction would cost a
+ * whole pass that most callers (who pass zeroed memory, or clear() first) do not need, and marked
+ * blocks only cost reads; the first `clear()` makes the summary exact, and `rescan()` rebuilds it
+ * (one read of the memory, never a write). The same `rescan()` is the caller's tool after writing
+ * the buffer directly: such writes are not in the summary, and the readers skip them until then.
+ * The summary may over-approximate (a marked block with no bit set), never under-approximate
+ * once writers have stopped. The internal option `[BITMAP_SUMMARY]` (core/internal) turns it off
+ * or changes the block size, for the benchmarks' `engine-flat`.
+ *
  * Invariants.
  * 1. Nothing outside bits [0, nbits) is ever written: not the bytes around the bitmap, not the
  *    unused high bits of its last byte (the kernel can write there; we do not).
@@ -51,8 +68,25 @@
 import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { MIB } from '../sizes.js';
-import { type BitViews, bitViewsOf, clearRun, countRun, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
-import { toU64, type U64Like, checkInt } from '../u64.js';
+import { type BitViews, bitViewsOf, orMaskAt, setRun, testBit } from './bitKernels.js';
+import {
+  type BitSummary,
+  DEFAULT_BLOCK_SHIFT,
+  MAX_BLOCK_SHIFT,
+  MIN_BLOCK_SHIFT,
+  adoptSummary,
+  clearMarked,
+  countMarked,
+  markWords,
+  newSummary,
+  PendingMarks,
+  nextClearMarked,
+  nextSetMarked,
+  orBitsInto,
+  rebuildSummary,
+  sumMarkedRuns,
+} from './bitSummary.js';
+import { toU64, type U64Like, checkInt, log2Exact } from '../u64.js';
 import { bitmapGeometry, MAX_BITMAP_BITS, unitBaseOf, type UnitBase } from './bitmapGeometry.js';
 import { type BitmapWindow, computeWindows, DEFAULT_WINDOW_PAGES } from './windows.js';
 
@@ -82,10 +116,34 @@ export interface IovaBitmapOptions {
   readonly windowPages?: number;
 }
 
+/**
+ * Internal (`@iovabitmap/core/internal`): the key of the option that says how a new bitmap gets its
+ * summary ({@link SummaryOption}); a symbol, so that the public options cannot name it.
+ */
+export const BITMAP_SUMMARY: unique symbol = Symbol('IovaBitmap.summary');
+
+/**
+ * Internal: how a new bitmap gets its summary (./bitSummary.ts). Absent: a new one of 64-byte
+ * blocks. `false`: none (the flat bitmap every reader scans whole: the benchmarks' `engine-flat`).
+ * `{ blockBytes }`: a new one of blocks of that many bytes (a power of two from 64 to 4096).
+ * `{ buffer }`: the summary of another view of the same memory (its `share().summary`), shared.
+ */
+export type SummaryOption = false | { readonly blockBytes: number } | { readonly buffer: SharedArrayBuffer };
+
+/** Internal: {@link IovaBitmapOptions} with the summary option. */
+export interface InternalIovaBitmapOptions extends IovaBitmapOptions {
+  readonly [BITMAP_SUMMARY]?: SummaryOption;
+}
+
 /** Plain, structured-cloneable description of a bitmap; see {@link IovaBitmap.share}. */
 export interface SharedIovaBitmap {
   readonly kind: 'IovaBitmap';
   readonly buffer: SharedArrayBuffer;
+  /**
+   * The bitmap's summary (one bit per block of its words, see {@link IovaBitmap.rescan}), shared
+   * like the buffer so that every view marks the same one; `null` for a bitmap without a summary.
+   */
+  readonly summary: SharedArrayBuffer | null;
   readonly byteOffset: number;
   readonly iova: bigint;
   readonly length: bigint;
@@ -146,6 +204,28 @@ function bitmapMemory(
 }
 
 /**
+ * The summary of a new bitmap of `viewWords` view words (see {@link SummaryOption}); `given`: the
+ * caller supplied the memory, which may already hold bits, so a new summary starts all-set.
+ * @throws IovaBitmapError `EINVAL` for an option that is not a {@link SummaryOption} or a shared
+ *   summary that is not of this bitmap; `ENOMEM`.
+ */
+function summaryFor(option: unknown, viewWords: number, given: boolean): BitSummary | undefined {
+  if (option === false) return undefined;
+  if (option === undefined) return newSummary(WHERE, viewWords, DEFAULT_BLOCK_SHIFT, given);
+  if (typeof option === 'object' && option !== null && 'buffer' in option) {
+    const buffer = (option as { buffer: unknown }).buffer;
+    if (bufferKind(buffer) !== 'shared') throw IovaBitmapError.bad('EINVAL', WHERE, 'summary', buffer, 'must be a SharedArrayBuffer');
+    return adoptSummary(WHERE, 'summary', buffer as SharedArrayBuffer, viewWords);
+  }
+  const bytes = typeof option === 'object' && option !== null ? (option as { blockBytes: unknown }).blockBytes : undefined;
+  const shift = typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes > 0 ? log2Exact(BigInt(bytes)) - 2 : -1;
+  if (!(shift >= MIN_BLOCK_SHIFT && shift <= MAX_BLOCK_SHIFT)) {
+    throw IovaBitmapError.bad('EINVAL', WHERE, 'summary', option, 'must be false, { blockBytes: a power of two from 64 to 4096 } or { buffer: a shared summary }');
+  }
+  return newSummary(WHERE, viewWords, shift, given);
+}
+
+/**
  * The memory of a bitmap as the bit kernels see it (./bitKernels.ts); see {@link bitmapViews}.
  */
 export interface BitmapViews {
@@ -157,10 +237,14 @@ export interface BitmapViews {
    * buffer's word edges.
    */
   readonly bitBase: number;
+  /** The summary over the views' words (./bitSummary.ts), or undefined for a bitmap without one. */
+  readonly summary: BitSummary | undefined;
 }
 
 /** Reads a bitmap's private views; set by the class's static block (the one place that can). */
 let viewsOf: (b: IovaBitmap) => BitmapViews;
+/** Opens or closes a {@link deferMarks} scope; set by the class's static block. */
+let deferOf: (b: IovaBitmap, open: boolean) => void;
 
 /**
  * The caller's dirty bitmap; see the module comment for the layout and the concurrency rule.
@@ -199,6 +283,12 @@ export class IovaBitmap {
   readonly #views: BitViews;
   /** The position of bit 0 in the views; see {@link BitmapViews}. */
   readonly #bitBase: number;
+  /** One bit per block of the views' words; undefined: none (module comment, "Summary"). */
+  readonly #summary: BitSummary | undefined;
+  /** The marks deferred while {@link deferMarks} is open on this object (./bitSummary.ts). */
+  readonly #pending: PendingMarks | undefined;
+  /** Open {@link deferMarks} scopes on this object. */
+  #deferring = 0;
   #unitBases: (UnitBase | undefined)[] = [];
   #windows: BitmapWindow[] | undefined;
   /** The memory is a plain ArrayBuffer, which can be detached (see {@link IovaBitmap.checkMemory}). */
@@ -207,7 +297,12 @@ export class IovaBitmap {
   static {
     viewsOf = (b) => {
       if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapViews', 'bitmap', b, 'must be an IovaBitmap');
-      return { views: b.#views, bitBase: b.#bitBase };
+      return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
+    };
+    deferOf = (b, open) => {
+      if (b.#pending === undefined) return;
+      if (open) b.#deferring++;
+      else if (b.#deferring > 0 && --b.#deferring === 0) b.#pending.flush();
     };
   }
 
@@ -236,6 +331,9 @@ export class IovaBitmap {
     this.buffer = buffer;
     this.windowPages = windowPages;
     const { views, bitBase } = bitViewsOf(buffer, size, byteOffset, bytes);
+    const viewWords = views.words.length + (views.tail.length > 0 ? 1 : 0);
+    this.#summary = summaryFor((options as InternalIovaBitmapOptions)[BITMAP_SUMMARY], viewWords, options.buffer !== undefined);
+    this.#pending = this.#summary === undefined ? undefined : new PendingMarks(this.#summary);
     this.#views = views;
     this.#bitBase = bitBase;
     this.#detachable = kind === 'plain';
@@ -266,10 +364,12 @@ export class IovaBitmap {
   }
 
   /**
-   * Rebuilds a view of the same memory from {@link share} output (in a worker, typically).
+   * Rebuilds a view of the same memory, with the same summary, from {@link share} output (in a
+   * worker, typically).
    * @throws IovaBitmapError `EINVAL` for something that is not such a descriptor: another kind, a
-   *   buffer that is not a SharedArrayBuffer (a worker would write into a copy), or any field the
-   *   constructor refuses.
+   *   buffer that is not a SharedArrayBuffer (a worker would write into a copy), a summary that is
+   *   neither `null` nor this bitmap's shared summary (a SharedArrayBuffer whose header and size
+   *   fit the geometry), or any field the constructor refuses.
    */
   static fromShared(d: SharedIovaBitmap): IovaBitmap {
     const W = WHERE + '.fromShared';
@@ -279,7 +379,19 @@ export class IovaBitmap {
     if (bufferKind(d.buffer) !== 'shared') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor.buffer', d.buffer, 'must be a SharedArrayBuffer (a copied buffer would lose every bit set in it)');
     }
-    return new IovaBitmap({ iova: d.iova, length: d.length, pageSize: d.pageSize, buffer: d.buffer, byteOffset: d.byteOffset, windowPages: d.windowPages });
+    if (d.summary !== null && bufferKind(d.summary) !== 'shared') {
+      throw IovaBitmapError.bad('EINVAL', W, 'descriptor.summary', d.summary, "must be the bitmap's shared summary (a SharedArrayBuffer) or null");
+    }
+    const o: InternalIovaBitmapOptions = {
+      iova: d.iova,
+      length: d.length,
+      pageSize: d.pageSize,
+      buffer: d.buffer,
+      byteOffset: d.byteOffset,
+      windowPages: d.windowPages,
+      [BITMAP_SUMMARY]: d.summary === null ? false : { buffer: d.summary },
+    };
+    return new IovaBitmap(o);
   }
 
   /**
@@ -294,6 +406,7 @@ export class IovaBitmap {
     return {
       kind: 'IovaBitmap',
       buffer: this.buffer,
+      summary: this.#summary?.buffer ?? null,
       byteOffset: this.byteOffset,
       iova: this.iova,
       length: this.length,
@@ -334,7 +447,26 @@ export class IovaBitmap {
     const shift = BigInt(this.pageShift);
     const b0 = Number((lo - this.iova) >> shift);
     const b1 = Number((last - this.iova) >> shift);
-    setRun(this.#views, this.#bitBase + b0, this.#bitBase + b1 + 1);
+    this.#setRun(this.#bitBase + b0, this.#bitBase + b1 + 1);
+  }
+
+  /** Sets view bits [p, end) (p < end), then marks their blocks. */
+  #setRun(p: number, end: number): void {
+    setRun(this.#views, p, end);
+    this.#mark(p, end);
+  }
+
+  /**
+   * Marks the blocks of view bits [p, end) (p < end), after their data was written
+   * (./bitSummary.ts, "The ordering rule"): now, or when the open {@link deferMarks} scope closes.
+   */
+  #mark(p: number, end: number): void {
+    const s = this.#summary;
+    if (s === undefined) return;
+    const w0 = Math.floor(p / 32);
+    const wLast = Math.floor((end - 1) / 32);
+    if (this.#deferring > 0) this.#pending!.add(w0 >>> s.shift, wLast >>> s.shift);
+    else markWords(s, w0, wLast);
   }
 
   /**
@@ -355,7 +487,7 @@ export class IovaBitmap {
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
     if (!(a < b)) return;
-    setRun(this.#views, this.#bitBase + a, this.#bitBase + b);
+    this.#setRun(this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -372,12 +504,17 @@ export class IovaBitmap {
     if (typeof mask !== 'number' || !Number.isInteger(mask) || mask < -0x80000000 || mask > 0xffffffff) {
       throw IovaBitmapError.bad('EINVAL', WHERE + '.orMask', 'mask', mask, 'must be a 32-bit integer (an int32 or a uint32)');
     }
+    const base = this.#bitBase;
+    const p = base + firstBit;
     try {
-      orMaskAt(this.#views, this.#bitBase + firstBit, mask | 0, this.#bitBase, this.#bitBase + this.nbits);
+      orMaskAt(this.#views, p, mask | 0, base, base + this.nbits);
     } catch (e) {
       this.checkMemory(WHERE + '.orMask'); // Atomics.or throws on detached memory: EFAULT (module comment)
       throw e;
     }
+    const a = p > base ? p : base;
+    const e = p + 32 < base + this.nbits ? p + 32 : base + this.nbits;
+    if (mask !== 0 && a < e) this.#mark(a, e);
   }
 
   #unitBase(unitShift: number): UnitBase {
@@ -451,7 +588,7 @@ export class IovaBitmap {
     if (a < 0) a = 0;
     if (b > this.nbits) b = this.nbits;
     if (!(a < b)) return;
-    setRun(this.#views, this.#bitBase + a, this.#bitBase + b);
+    this.#setRun(this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -482,7 +619,8 @@ export class IovaBitmap {
    */
   count(): number {
     this.checkMemory(WHERE + '.count');
-    return countRun(this.#views, this.#bitBase, this.#bitBase + this.nbits);
+    this.#pending?.flush();
+    return countMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits);
   }
 
   /**
@@ -494,10 +632,11 @@ export class IovaBitmap {
     checkIndex(WHERE + '.countBits', 'firstBit', firstBit);
     checkIndex(WHERE + '.countBits', 'bitCount', bitCount);
     this.checkMemory(WHERE + '.countBits');
+    this.#pending?.flush();
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
     if (!(a < b)) return 0;
-    return countRun(this.#views, this.#bitBase + a, this.#bitBase + b);
+    return countMarked(this.#views, this.#summary, this.#bitBase + a, this.#bitBase + b);
   }
 
   /**
@@ -506,7 +645,59 @@ export class IovaBitmap {
    */
   clear(): void {
     this.checkMemory(WHERE + '.clear');
-    clearRun(this.#views, this.#bitBase, this.#bitBase + this.nbits);
+    this.#pending?.flush();
+    clearMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits);
+  }
+
+  /**
+   * Rebuilds the summary from the bitmap's bits: after writing the bitmap's memory directly
+   * (through `buffer`, not this object's methods), and after constructing a bitmap over memory
+   * that holds few bits (such a bitmap starts with every block marked, see the module comment).
+   * Reads the whole bitmap once. Must not run while another thread writes this bitmap: a write it
+   * races with may be left unmarked, and then missed by count(), countBits(), dirtyRanges(),
+   * clear() and orInto() until the next rescan(). Nothing to do for a bitmap without a summary.
+   * @throws IovaBitmapError `EFAULT` (memory gone).
+   */
+  rescan(): void {
+    this.checkMemory(WHERE + '.rescan');
+    const s = this.#summary;
+    if (s !== undefined) rebuildSummary(this.#views, s, this.#bitBase, this.#bitBase + this.nbits);
+  }
+
+  /**
+   * ORs this bitmap's bits into `other`, a bitmap of the same geometry (iova, length, page size;
+   * any memory, any byte offset), reading only this bitmap's summary-marked blocks: the cost is
+   * this bitmap's dirty blocks plus its summary, not its size. `other` is written as by its set
+   * methods (edge words by Atomics.or, so other threads may set bits in it meanwhile) and its
+   * summary is marked after. Bits set in this bitmap while it runs may or may not be carried.
+   * @param other - the bitmap to OR into; `this` itself is allowed (nothing changes)
+   * @throws IovaBitmapError `EINVAL` when `other` is not an IovaBitmap, has another iova, length or
+   *   page size, or lies in the same buffer as this one at another byte offset with overlapping
+   *   bytes (nothing is written then); `EFAULT` when either bitmap's memory is gone.
+   */
+  orInto(other: IovaBitmap): void {
+    const W = WHERE + '.orInto';
+    if (!(other instanceof IovaBitmap)) throw IovaBitmapError.bad('EINVAL', W, 'other', other, 'must be an IovaBitmap');
+    if (other.iova !== this.iova || other.length !== this.length || other.pageSize !== this.pageSize) {
+      const g = (b: IovaBitmap): string => `iova ${b.iova}, length ${b.length}, pageSize ${b.pageSize}`;
+      throw IovaBitmapError.bad('EINVAL', W, 'other', g(other), `must have this bitmap's geometry (${g(this)})`);
+    }
+    if (other.buffer === this.buffer && other.byteOffset !== this.byteOffset && Math.abs(other.byteOffset - this.byteOffset) < this.byteLength) {
+      throw IovaBitmapError.bad('EINVAL', W, 'other', `byteOffset ${other.byteOffset}`, `must not overlap this bitmap's bytes (byteOffset ${this.byteOffset}, ${this.byteLength} bytes)`);
+    }
+    this.checkMemory(W);
+    other.checkMemory(W);
+    this.#pending?.flush();
+    const src = this.#views;
+    const dst = other.#views;
+    const d = other.#bitBase - this.#bitBase;
+    const lo = other.#bitBase;
+    const hi = lo + other.nbits;
+    sumMarkedRuns(this.#summary, this.#bitBase, this.#bitBase + this.nbits, (a, e) => {
+      orBitsInto(src, a, e, dst, d, lo, hi);
+      other.#mark(a + d, e + d);
+      return 0;
+    });
   }
 
   /**
@@ -515,6 +706,7 @@ export class IovaBitmap {
    */
   dirtyRanges(): Generator<IovaRange> {
     this.checkMemory(WHERE + '.dirtyRanges');
+    this.#pending?.flush();
     return this.#runs();
   }
 
@@ -524,9 +716,9 @@ export class IovaBitmap {
     const shift = BigInt(this.pageShift);
     while (p < end) {
       this.checkMemory(WHERE + '.dirtyRanges'); // the caller may have detached it between two steps
-      const s = nextSetBit(this.#views, p, end);
+      const s = nextSetMarked(this.#views, this.#summary, p, end);
       if (s < 0) return;
-      const e = nextClearBit(this.#views, s, end);
+      const e = nextClearMarked(this.#views, this.#summary, s, end);
       yield { iova: this.iova + (BigInt(s - this.#bitBase) << shift), length: BigInt(e - s) << shift };
       p = e;
     }
@@ -596,4 +788,52 @@ export class IovaBitmap {
  */
 export function bitmapViews(bitmap: IovaBitmap): BitmapViews {
   return viewsOf(bitmap);
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`): marks the summary blocks that hold bits
+ * [firstBit, firstBit + count) of `bitmap` (clipped to it), with an unconditional Atomics.or per
+ * summary word. For code that writes a bitmap's words directly through {@link bitmapViews} (the
+ * benchmark's per-bit writer, the stress suite's racy bitmap): it must call this after its data
+ * writes (./bitSummary.ts, "The ordering rule"), or the bitmap's readers may miss them.
+ * @throws IovaBitmapError `EINVAL` when `bitmap` is not an IovaBitmap or `firstBit` / `count` is
+ *   not a safe integer.
+ */
+export function markWritten(bitmap: IovaBitmap, firstBit: number, count: number): void {
+  const { bitBase, summary } = viewsOf(bitmap);
+  checkIndex('markWritten', 'firstBit', firstBit);
+  checkIndex('markWritten', 'count', count);
+  const a = Math.max(0, firstBit);
+  const b = Math.min(bitmap.nbits, firstBit + count);
+  if (summary !== undefined && a < b) markWords(summary, Math.floor((bitBase + a) / 32), Math.floor((bitBase + b - 1) / 32));
+}
+
+/**
+ * Core-internal (the dirty sources' recorder, ../ClipRecorder.ts): while a scope is open on
+ * `bitmap` (this object, on this thread), the summary marks of its writes are collected and made
+ * once per summary word (./bitSummary.ts, "Deferred marks") instead of once per write; they are
+ * all made when the outermost scope closes. Every `open` must be followed by a `close`, in a
+ * `finally`: marks left pending are bits the readers miss.
+ */
+export function deferMarks(bitmap: IovaBitmap, open: boolean): void {
+  deferOf(bitmap, open);
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`): the options of another view of `bitmap`'s memory that
+ * shares its summary (so that writes through either are seen by both), e.g. for a subclass that
+ * wraps an existing bitmap.
+ * @throws IovaBitmapError `EINVAL` when `bitmap` is not an IovaBitmap.
+ */
+export function sameMemoryOptions(bitmap: IovaBitmap): InternalIovaBitmapOptions {
+  const { summary } = viewsOf(bitmap);
+  return {
+    iova: bitmap.iova,
+    length: bitmap.length,
+    pageSize: bitmap.pageSize,
+    buffer: bitmap.buffer,
+    byteOffset: bitmap.byteOffset,
+    windowPages: bitmap.windowPages,
+    [BITMAP_SUMMARY]: summary === undefined ? false : { buffer: summary.buffer },
+  };
 }

@@ -107,7 +107,7 @@ export function andWord(v: BitViews, w: number, mask: number): void {
 }
 
 /** Reads word `w` (view index) including a partial tail word; plain load. */
-function loadWord(v: BitViews, w: number): number {
+export function loadWord(v: BitViews, w: number): number {
   if (w < v.words.length) return v.words[w]!;
   const at = (w - v.words.length) * 4;
   let x = 0;
@@ -339,6 +339,10 @@ function countWords(words: Int32Array, from: number, to: number): number {
     const c = words[i + 2]!;
     const d = words[i + 3]!;
     if ((a | b | c | d) === 0) continue;
+    if ((a & b & c & d) === -1) {
+      n += 128;
+      continue;
+    }
     n += popcount32(a) + popcount32(b) + popcount32(c) + popcount32(d);
   }
   for (; i < e; i++) n += popcount32(words[i]!);
@@ -352,34 +356,61 @@ export function testBit(v: BitViews, p: number): boolean {
 }
 
 /**
- * Finds the next set view bit in [p, end), or -1. Skips zero words, so scanning a sparse
- * bitmap costs one load per 32 bits.
+ * The first word in [from, to) of `words` that is not `skip` (0 or -1), or `to`: the scan of
+ * {@link nextSetBit} and {@link nextClearBit} over the words between two runs, 4 words per test
+ * (int32 indices while they fit, as in countWords).
  */
-export function nextSetBit(v: BitViews, p: number, end: number): number {
-  while (p < end) {
-    const w = Math.floor(p / 32);
-    const s = p - w * 32;
-    const x = loadWord(v, w) >>> s;
-    if (x !== 0) {
-      const q = p + ctz32(x);
-      return q < end ? q : -1;
-    }
-    p = (w + 1) * 32;
+function firstWordNot(words: Int32Array, from: number, to: number, skip: 0 | -1): number {
+  if (to > 0x7fffffff) {
+    let w = from;
+    while (w < to && words[w] === skip) w++;
+    return w;
   }
-  return -1;
+  let i = from | 0;
+  const e = to | 0;
+  if (skip === 0) {
+    while (i + 4 <= e && (words[i]! | words[i + 1]! | words[i + 2]! | words[i + 3]!) === 0) i += 4;
+  } else {
+    while (i + 4 <= e && (words[i]! & words[i + 1]! & words[i + 2]! & words[i + 3]!) === -1) i += 4;
+  }
+  while (i < e && words[i] === skip) i++;
+  return i;
 }
 
-/** Finds the next clear view bit in [p, end), or `end`. */
-export function nextClearBit(v: BitViews, p: number, end: number): number {
-  while (p < end) {
-    const w = Math.floor(p / 32);
-    const s = p - w * 32;
-    const x = ~loadWord(v, w) >>> s;
-    if (x !== 0) {
-      const q = p + ctz32(x);
-      return q < end ? q : end;
-    }
-    p = (w + 1) * 32;
+/**
+ * The first view bit in [p, end) that is set (`want` 0: the words are read as they are) or clear
+ * (`want` -1: read inverted), or -1. The first word bit by bit, then whole words by
+ * {@link firstWordNot}, then the partial tail word (the last word there can be).
+ */
+function nextBitOf(v: BitViews, p: number, end: number, want: 0 | -1): number {
+  if (p >= end) return -1;
+  let w = Math.floor(p / 32);
+  let x = (loadWord(v, w) ^ want) >>> (p - w * 32);
+  if (x !== 0) {
+    const q = p + ctz32(x);
+    return q < end ? q : -1;
   }
-  return end;
+  const wEnd = Math.ceil(end / 32);
+  const inWords = Math.min(wEnd, v.words.length);
+  w++;
+  if (w < inWords) w = firstWordNot(v.words, w, inWords, want);
+  if (w >= wEnd) return -1;
+  x = loadWord(v, w) ^ want;
+  if (x === 0) return -1; // the tail word, past which there is none
+  const q = w * 32 + ctz32(x);
+  return q < end ? q : -1;
+}
+
+/**
+ * Finds the next set view bit in [p, end), or -1. Skips zero words four at a time, so scanning a
+ * sparse bitmap costs about one load per 32 bits.
+ */
+export function nextSetBit(v: BitViews, p: number, end: number): number {
+  return nextBitOf(v, p, end, 0);
+}
+
+/** Finds the next clear view bit in [p, end), or `end`; skips all-ones words as nextSetBit skips zeros. */
+export function nextClearBit(v: BitViews, p: number, end: number): number {
+  const q = nextBitOf(v, p, end, -1);
+  return q < 0 ? end : q;
 }

@@ -31,6 +31,7 @@
  * Page numbers are 4 KiB page indices (numbers, exact below 2^53).
  */
 import { popcount32, wholeWordsOf, orWholeWord, type WholeWords } from '../bitmap/bitKernels.js';
+import { PendingMarks } from '../bitmap/bitSummary.js';
 import { IovaBitmap, bitmapViews } from '../bitmap/IovaBitmap.js';
 import { ClipRecorder } from '../ClipRecorder.js';
 import { PAGE_SHIFT } from '../sizes.js';
@@ -53,6 +54,8 @@ const RUNS = 3;
 
 const NO_WORDS = new Int32Array(0);
 const NO_WHOLE_WORDS: WholeWords = wholeWordsOf(0, 0);
+/** `direct` without a summary: a block shift so large that the walk leaves a block almost never. */
+const NO_BLOCKS = 31;
 
 /** Records into an {@link IovaBitmap}, or discards; see the module comment. */
 export class LeafSink extends ClipRecorder implements DirtyLeafSink {
@@ -62,6 +65,12 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   readonly #wordOfPage0: number;
   /** `direct`: the words wholly inside the bitmap's bits. */
   readonly #whole: WholeWords;
+  /** `direct`: the marks of the words this path writes itself (the bitmap's own writes mark themselves). */
+  readonly #marks: PendingMarks | undefined;
+  /** `direct`: log2 of the summary's words per block. */
+  readonly #blockShift: number;
+  /** `direct`: the block of the last word written, already in {@link LeafSink.#marks}; -1: none. */
+  #block = -1;
 
   /**
    * A sink into `bitmap` for a report whose clip range is IOVA [clipLo, clipHi); without a
@@ -85,6 +94,9 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.#words = direct ? mem!.views.words : NO_WORDS;
     this.#wordOfPage0 = direct ? abs / 32 : 0;
     this.#whole = direct ? wholeWordsOf(mem!.bitBase, mem!.bitBase + bitmap!.nbits) : NO_WHOLE_WORDS;
+    const summary = direct ? mem!.summary : undefined;
+    this.#marks = summary === undefined ? undefined : new PendingMarks(summary);
+    this.#blockShift = summary?.shift ?? NO_BLOCKS;
   }
 
   leafMask(firstPage: number, mask: number): void {
@@ -93,11 +105,40 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     const mode = this.#mode;
     if (mode === DIRECT) {
       this.bitsMarked += n;
-      if (orWholeWord(this.#words, firstPage / 32 + this.#wordOfPage0, mask, this.#whole)) return;
+      const w = firstPage / 32 + this.#wordOfPage0;
+      if (orWholeWord(this.#words, w, mask, this.#whole)) {
+        if (w >>> this.#blockShift !== this.#block) this.#enterBlock(w);
+        return;
+      }
     } else if (mode === DISCARD) {
       return;
     }
     this.#maskOtherwise(firstPage, mask, n);
+  }
+
+  /**
+   * `direct`: the walk wrote word `w`, of another block than the last word: add that block to the
+   * pending marks, which are made when the walk reaches another summary word (32 blocks), or at
+   * {@link close}: after every word they cover is written (../bitmap/bitSummary.ts). Out of line:
+   * once per block.
+   */
+  #enterBlock(w: number): void {
+    const b = w >>> this.#blockShift;
+    this.#block = b;
+    this.#marks?.add(b, b);
+  }
+
+  /**
+   * Ends the walk's writes (in a `finally`): the deferred marks of the recorder and of the direct
+   * path. Until then the last words written are in the bitmap but not yet in its summary (a thread
+   * terminated in between, which the pool never does, leaves them there until `rescan()`).
+   */
+  override close(): void {
+    try {
+      this.#marks?.flush();
+    } finally {
+      super.close();
+    }
   }
 
   /**

@@ -365,8 +365,13 @@ export class IoPageTable implements DirtySource {
     if (lo >= hi) return emptySourceStats();
     const sink = new LeafSink(bitmap, clipLo, clipHi);
     const walk = new TableWalk(this.#mem, this.#codec, this.levels, sink, clear);
-    if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(pageOf(clipLo));
-    walk.range(pageCeilOf(lo), pageCeilOf(hi));
+    sink.open();
+    try {
+      if (clipLo >= chunkLo && clipLo < chunkHi) walk.headLeaf(pageOf(clipLo));
+      walk.range(pageCeilOf(lo), pageCeilOf(hi));
+    } finally {
+      sink.close(); // the deferred summary marks (./DirtyLeafSink.ts)
+    }
     return { entriesVisited: walk.entriesVisited, dirtyLeaves: sink.dirtyLeaves, bitsMarked: sink.bitsMarked };
   }
 

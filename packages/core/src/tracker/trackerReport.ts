@@ -92,17 +92,22 @@ export function reportTrackerChunk(
   const qa = Number(chunkLo <= clipLo ? clipLo >> s : (chunkLo + up) >> s);
   const qb = Number((chunkHi + up) >> s);
   const sink = new ClipRecorder(bitmap, mem.pageShift, clipLo, clipHi, true);
-  for (let g = 0; g < mem.segFirstPage.length; g++) {
-    const first = mem.segFirstPage[g]!;
-    const lo = qa > first ? qa : first;
-    const hi = qb < mem.segEndPage[g]! ? qb : mem.segEndPage[g]!;
-    if (lo >= hi) continue;
-    const bit0 = mem.segFirstBit[g]!;
-    // A tracker page that is one bitmap page lets a record word go to the bitmap whole (trackerKernel.ts).
-    stats.entriesVisited +=
-      mem.pageShift === bitmap.pageShift
-        ? readMasks(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear)
-        : readRuns(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear);
+  sink.open();
+  try {
+    for (let g = 0; g < mem.segFirstPage.length; g++) {
+      const first = mem.segFirstPage[g]!;
+      const lo = qa > first ? qa : first;
+      const hi = qb < mem.segEndPage[g]! ? qb : mem.segEndPage[g]!;
+      if (lo >= hi) continue;
+      const bit0 = mem.segFirstBit[g]!;
+      // A tracker page that is one bitmap page lets a record word go to the bitmap whole (trackerKernel.ts).
+      stats.entriesVisited +=
+        mem.pageShift === bitmap.pageShift
+          ? readMasks(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear)
+          : readRuns(mem.words, bit0 + lo - first, bit0 + hi - first, first - bit0, sink, !noClear);
+    }
+  } finally {
+    sink.close(); // the deferred summary marks (../ClipRecorder.ts)
   }
   stats.dirtyLeaves = sink.dirtyLeaves;
   stats.bitsMarked = sink.bitsMarked;

@@ -1,0 +1,427 @@
+/**
+ * The summary layer of a bitmap: one bit per block of bitmap words, so that reading, clearing and
+ * merging a bitmap cost what was dirtied, not the size of the bitmap.
+ *
+ * Theory of operation
+ * -------------------
+ * What it models. A bitmap's words (the views of ./bitKernels.ts: view word w is the buffer's word
+ * holding view bits [32w, 32w + 32)) are cut into *blocks* of 2^shift words, from view word 0. The
+ * summary holds bit j for block j (bit j % 32 of summary word floor(j / 32)), in a
+ * SharedArrayBuffer of its own beside the caller's bitmap, whose bytes keep the exact uAPI layout.
+ * A set summary bit says "this block may hold set bits"; a clear one says "it holds none". The
+ * readers (count, countBits, dirtyRanges, clear, orInto) visit only the marked blocks, in runs of
+ * consecutive marked blocks, so a whole-bitmap read costs the summary (1/512 of the bitmap at the
+ * default block) plus the marked blocks.
+ *
+ * Invariant (coverage): once the writers of a bitmap have stopped (joined, or a report settled),
+ * every set bit of the bitmap lies in a block whose summary bit is set. The summary may
+ * over-approximate (a marked block with no set bit: costs a scan of that block, nothing else);
+ * it never under-approximates. Direct writes to the bitmap's memory that bypass its methods break
+ * coverage until `IovaBitmap.rescan()` (or, for code that writes the words on purpose,
+ * {@link markWords} after the writes: the internal `markWritten`).
+ *
+ * The ordering rule. A writer marks *after* writing the data: data store(s), then the block's bit
+ * OR-ed into the summary. `clear` runs the other way: it takes a summary word with
+ * `Atomics.exchange(word, 0)` first, and only then zeroes the data of the blocks that word held.
+ * - While writers run, a clear summary bit means nothing about writes still in flight: a writer may
+ *   have stored data it has not marked yet. A reader that skips that block misses bits that were
+ *   not yet "published", exactly as a reader that passed that word before the store would.
+ * - After the writers stop, coverage holds. Proof, for a set data bit d written by writer W into
+ *   block k, with clears C racing: W's last data store to d precedes its mark of k (program order,
+ *   and the mark is an atomic RMW, which on the hosts we target orders every earlier store before
+ *   it: x86-64 lock-prefixed instructions drain the store buffer; arm64's Atomics.or ends with a
+ *   store-release). If no clear exchanged k's word after W's mark, the mark is still there. If a
+ *   clear C did, C zeroed k's data after its exchange, hence after W's mark, hence after W's store:
+ *   d is 0 unless a later writer set it again, and that writer's own mark comes after its store and
+ *   after C's exchange. So every surviving set bit has a mark after the last exchange. The reverse
+ *   orders fail: a clear that zeroed data before taking the summary could take the mark of a store
+ *   that landed after the zeroing (a set bit under a clear summary bit: under-approximation), and a
+ *   writer that marked before storing could have its mark taken between the two.
+ * - No check-first. The protocol could skip the mark when a load of the summary word shows the
+ *   bit already set (`if ((Atomics.load(s, i) & b) === 0) Atomics.or(s, i, b)`). That is sound
+ *   only when the writer's last data write before the load was itself an atomic RMW: after a
+ *   *plain* store (the all-ones words inside a run, the walk's whole words) the load may be
+ *   satisfied before the store is visible (x86's store buffer; arm64 lets a load pass an earlier
+ *   plain store), so a racing clear could take the summary bit and zero the block before the store
+ *   lands (a set bit under a clear summary bit). So every mark here is an unconditional
+ *   Atomics.or, whose RMW is the fence, and its cost is kept down by making fewer of them instead
+ *   ("Deferred marks").
+ * - A clear racing with writers: a write it overlaps may or may not survive (the bitmap's rule);
+ *   a write that survives keeps its mark (above); a mark may survive over zeroed data
+ *   (over-approximation, allowed).
+ *
+ * Deferred marks. A writer that makes many small writes (a source's chunk: one run per 2 MiB
+ * leaf, one mask per word of a tracker) would pay one summary RMW per write. {@link PendingMarks}
+ * collects the blocks written that fall in one summary word (32 blocks) and ORs them in once, when
+ * a write reaches another summary word or at its flush; the chunk's recorder flushes in a
+ * `finally` when the chunk ends (`deferMarks` in ./IovaBitmap.ts, ../ClipRecorder.ts,
+ * ../pagetable/DirtyLeafSink.ts). The marks still come after the data they cover, so the ordering
+ * rule holds; during the chunk a reader may miss its unflushed writes, as it may miss any write
+ * in flight. A bitmap's own readers (count, clear, ...) flush its pending marks first.
+ *
+ * The check-first in `clear` (a plain load of a summary word, skipped when 0) is sound for the
+ * same reason: a word read as 0 by the clear either holds no mark that the clear should take, or
+ * its mark is made later, after its data, and then the data survives with its mark.
+ *
+ * Block size ({@link DEFAULT_BLOCK_SHIFT}): 16 words = 64 bytes of bitmap = 512 pages = 2 MiB of
+ * IOVA at 4 KiB pages, one cache line. Measured against 512 B and 4 KiB blocks (figures in
+ * docs/bench/summary.md §2): the readers cost the same within noise on dense bitmaps (runs of
+ * marked blocks are read as one span) and on bitmaps dirty in large clusters (1 GiB leaves), while
+ * on bitmaps dirty in 2 MiB leaves a 64 B block is exactly one leaf, so 1% of leaves dirty marks
+ * 1% of the blocks (7.7% at 512 B, 47% at 4 KiB); the writers pay one summary RMW per block they
+ * dirty, which at 64 B is at most one per 16 bitmap words (the walk's whole-word path defers it to
+ * the end of the block, ../pagetable/DirtyLeafSink.ts). The summary of a 64 B block is 1/512 of
+ * the bitmap: 1 MiB for a 512 MiB bitmap, 4 MiB for a 2 GiB one (64 TiB at 4 KiB pages), 32 MiB at
+ * the 16 GiB limit; scanning it is a small fraction of a pass over the bitmap.
+ *
+ * Layout of the summary's SharedArrayBuffer: a 64-byte header line (Int32 word 0: the block shift;
+ * word 1: the number of blocks; the rest 0), then the summary words. The header makes a shared
+ * summary self-describing, so that `IovaBitmap.fromShared` can check it against the geometry.
+ * Block numbers are below 2^28 (at most 2^32 + 1 view words, blocks of at least 16), so they are
+ * int32 and every shift here is exact.
+ */
+import { IovaBitmapError } from '../IovaBitmapError.js';
+import { type BitViews, clearRun, countRun, ctz32, loadWord, nextClearBit, nextSetBit, orMaskAt, orWord, spanMask } from './bitKernels.js';
+
+/** Summary words start after this many header words (one 64-byte line). */
+const HEADER_WORDS = 16;
+const H_SHIFT = 0;
+const H_BLOCKS = 1;
+/** log2 of the default words per block: 16 words = 64 bytes (module comment). */
+export const DEFAULT_BLOCK_SHIFT = 4;
+/** Smallest block: 16 words (64 bytes, a cache line). */
+export const MIN_BLOCK_SHIFT = 4;
+/** Largest block: 1024 words (4 KiB). */
+export const MAX_BLOCK_SHIFT = 10;
+
+/** The summary of one bitmap; see the module comment. */
+export interface BitSummary {
+  /** The summary's memory: header line, then the summary words. Shared with every view of the bitmap. */
+  readonly buffer: SharedArrayBuffer;
+  /** The summary words: bit j % 32 of word floor(j / 32) is block j. */
+  readonly bits: Int32Array;
+  /** log2 of the bitmap words per block. */
+  readonly shift: number;
+  /** Blocks: ceil(view words / 2^shift). */
+  readonly blocks: number;
+}
+
+/** Blocks of a bitmap of `viewWords` view words (the tail's partial word counted). */
+function blocksFor(viewWords: number, shift: number): number {
+  return Math.ceil(viewWords / 2 ** shift);
+}
+
+/** Bytes of the summary of `viewWords` view words at blocks of 2^shift words. */
+export function summaryBytesFor(viewWords: number, shift: number): number {
+  return 4 * (HEADER_WORDS + Math.ceil(blocksFor(viewWords, shift) / 32));
+}
+
+function viewOf(buffer: SharedArrayBuffer, shift: number, blocks: number): BitSummary {
+  return { buffer, bits: new Int32Array(buffer, 4 * HEADER_WORDS, Math.ceil(blocks / 32)), shift, blocks };
+}
+
+/**
+ * A new summary for a bitmap of `viewWords` view words: all clear (a bitmap of fresh zeroed memory)
+ * or, with `allSet`, every block marked (a bitmap over memory that may already hold bits).
+ * @throws IovaBitmapError `ENOMEM` when the memory cannot be allocated.
+ */
+export function newSummary(where: string, viewWords: number, shift: number, allSet: boolean): BitSummary {
+  const blocks = blocksFor(viewWords, shift);
+  let buffer: SharedArrayBuffer;
+  try {
+    buffer = new SharedArrayBuffer(summaryBytesFor(viewWords, shift));
+  } catch (cause) {
+    throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate the bitmap's summary (${summaryBytesFor(viewWords, shift)} bytes)`, { cause });
+  }
+  const header = new Int32Array(buffer, 0, HEADER_WORDS);
+  header[H_SHIFT] = shift;
+  header[H_BLOCKS] = blocks;
+  const s = viewOf(buffer, shift, blocks);
+  if (allSet) {
+    // Nobody else sees this memory yet: plain stores; the bits past the last block stay 0.
+    s.bits.fill(-1);
+    if (blocks % 32 !== 0) s.bits[s.bits.length - 1] = (1 << (blocks % 32)) - 1;
+  }
+  return s;
+}
+
+/**
+ * The summary held in `buffer` (a shared summary, from `IovaBitmap.share`), checked against the
+ * bitmap's `viewWords`: a block shift in [{@link MIN_BLOCK_SHIFT}, {@link MAX_BLOCK_SHIFT}], the
+ * block count of that shift, and the exact size.
+ * @throws IovaBitmapError `EINVAL` naming `param` (or its header field).
+ */
+export function adoptSummary(where: string, param: string, buffer: SharedArrayBuffer, viewWords: number): BitSummary {
+  if (buffer.byteLength < 4 * HEADER_WORDS) {
+    throw IovaBitmapError.bad('EINVAL', where, param, buffer, `is ${buffer.byteLength} bytes: too small for a summary's header`);
+  }
+  const header = new Int32Array(buffer, 0, HEADER_WORDS);
+  const shift = header[H_SHIFT]!;
+  if (!(shift >= MIN_BLOCK_SHIFT && shift <= MAX_BLOCK_SHIFT)) {
+    throw IovaBitmapError.bad('EINVAL', where, `${param}.header.blockShift`, shift, `must be an integer in [${MIN_BLOCK_SHIFT}, ${MAX_BLOCK_SHIFT}]`);
+  }
+  const blocks = blocksFor(viewWords, shift);
+  if (header[H_BLOCKS] !== blocks) {
+    throw IovaBitmapError.bad('EINVAL', where, `${param}.header.blocks`, header[H_BLOCKS], `must be ${blocks}: the summary is not of this bitmap`);
+  }
+  if (buffer.byteLength !== summaryBytesFor(viewWords, shift)) {
+    throw IovaBitmapError.bad('EINVAL', where, param, buffer, `must be ${summaryBytesFor(viewWords, shift)} bytes for this bitmap, not ${buffer.byteLength}`);
+  }
+  return viewOf(buffer, shift, blocks);
+}
+
+/** Marks blocks [b0, b1) (b0 < b1) with one Atomics.or per summary word. */
+function markBlocks(s: BitSummary, b0: number, b1: number): void {
+  const bits = s.bits;
+  let i = b0 >>> 5;
+  const iLast = (b1 - 1) >>> 5;
+  if (i === iLast) {
+    Atomics.or(bits, i, spanMask(b0 & 31, ((b1 - 1) & 31) + 1));
+    return;
+  }
+  Atomics.or(bits, i, spanMask(b0 & 31, 32));
+  for (i++; i < iLast; i++) Atomics.or(bits, i, -1);
+  Atomics.or(bits, iLast, spanMask(0, ((b1 - 1) & 31) + 1));
+}
+
+/** Marks the blocks holding view words [w0, wLast] (w0 <= wLast), now: after their data is written. */
+export function markWords(s: BitSummary, w0: number, wLast: number): void {
+  markBlocks(s, w0 >>> s.shift, (wLast >>> s.shift) + 1);
+}
+
+/**
+ * The marks of one writer's sequence of writes, made once per summary word (module comment,
+ * "Deferred marks"): {@link PendingMarks.add} collects the blocks of a write that lie in one
+ * summary word, and the word is OR-ed into the summary when a write reaches another word, or at
+ * {@link PendingMarks.flush}.
+ */
+export class PendingMarks {
+  readonly #s: BitSummary;
+  /** The summary word whose marks are pending, or -1. */
+  #word = -1;
+  #mask = 0;
+
+  constructor(s: BitSummary) {
+    this.#s = s;
+  }
+
+  /** Blocks [b0, b1] (b0 <= b1) have been written: mark them, now or at the next flush. */
+  add(b0: number, b1: number): void {
+    const i = b0 >>> 5;
+    if (i === b1 >>> 5) {
+      if (i !== this.#word) {
+        this.flush();
+        this.#word = i;
+      }
+      this.#mask |= spanMask(b0 & 31, (b1 & 31) + 1);
+      return;
+    }
+    this.flush();
+    markBlocks(this.#s, b0, b1 + 1);
+  }
+
+  /** Makes the pending marks. */
+  flush(): void {
+    if (this.#mask !== 0) Atomics.or(this.#s.bits, this.#word, this.#mask);
+    this.#word = -1;
+    this.#mask = 0;
+  }
+}
+
+/** First marked block in [b, end), or `end`. */
+export function nextMarked(s: BitSummary, b: number, end: number): number {
+  if (b >= end) return end;
+  const bits = s.bits;
+  let i = b >>> 5;
+  let x = bits[i]! & (-1 << (b & 31));
+  const iEnd = (end + 31) >>> 5;
+  while (x === 0) {
+    if (++i >= iEnd) return end;
+    x = bits[i]!;
+  }
+  const q = i * 32 + ctz32(x);
+  return q < end ? q : end;
+}
+
+/** First unmarked block in [b, end), or `end`. */
+export function nextUnmarked(s: BitSummary, b: number, end: number): number {
+  if (b >= end) return end;
+  const bits = s.bits;
+  let i = b >>> 5;
+  let x = ~bits[i]! & (-1 << (b & 31));
+  const iEnd = (end + 31) >>> 5;
+  while (x === 0) {
+    if (++i >= iEnd) return end;
+    x = ~bits[i]!;
+  }
+  const q = i * 32 + ctz32(x);
+  return q < end ? q : end;
+}
+
+/** View bits per block. */
+function blockBits(s: BitSummary): number {
+  return 2 ** (5 + s.shift);
+}
+
+/**
+ * Calls `fn(a, e)` for each maximal run of marked blocks that meets view bits [p, end), clipped to
+ * them, in increasing order; without a summary, once for [p, end). Returns the sum of the results.
+ * One pass over the summary words with a run of blocks carried across word edges, so a wholly
+ * marked bitmap is one call.
+ */
+export function sumMarkedRuns(s: BitSummary | undefined, p: number, end: number, fn: (a: number, e: number) => number): number {
+  if (end <= p) return 0;
+  if (s === undefined) return fn(p, end);
+  const B = blockBits(s);
+  const bits = s.bits;
+  const b0 = Math.floor(p / B);
+  const bEnd = Math.floor((end - 1) / B) + 1;
+  let n = 0;
+  // The run being built: blocks [ra, re); re === -1: none.
+  let ra = 0;
+  let re = -1;
+  for (let i = b0 >>> 5, iEnd = ((bEnd - 1) >>> 5) + 1; i < iEnd; i++) {
+    let x = bits[i]!;
+    if (i === b0 >>> 5) x &= -1 << (b0 & 31);
+    if (i === iEnd - 1 && (bEnd & 31) !== 0) x &= (1 << (bEnd & 31)) - 1;
+    while (x !== 0) {
+      const lo = ctz32(x);
+      const rest = ~(x >>> lo);
+      const hi = rest === 0 ? 32 : lo + ctz32(rest);
+      const a = i * 32 + lo;
+      if (a !== re) {
+        if (re >= 0) n += fn(Math.max(p, ra * B), Math.min(end, re * B));
+        ra = a;
+      }
+      re = i * 32 + hi;
+      x = hi === 32 ? 0 : x & (-1 << hi);
+    }
+  }
+  if (re >= 0) n += fn(Math.max(p, ra * B), Math.min(end, re * B));
+  return n;
+}
+
+/** Set bits among view bits [p, end), read from the marked blocks only. */
+export function countMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
+  return sumMarkedRuns(s, p, end, (a, e) => countRun(v, a, e));
+}
+
+/**
+ * The next set view bit in [p, end), or -1, looking only at marked blocks (an unmarked block holds
+ * no set bit once the writers stopped; module comment).
+ */
+export function nextSetMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
+  if (s === undefined) return nextSetBit(v, p, end);
+  const B = blockBits(s);
+  const last = Math.floor((end - 1) / B) + 1;
+  while (p < end) {
+    const m = nextMarked(s, Math.floor(p / B), last);
+    if (m >= last) return -1;
+    const a = Math.max(p, m * B);
+    const e = Math.min(end, nextUnmarked(s, m + 1, last) * B);
+    const q = nextSetBit(v, a, e);
+    if (q >= 0) return q;
+    p = e;
+  }
+  return -1;
+}
+
+/** The next clear view bit in [p, end), or `end`: the first bit of an unmarked block counts as clear. */
+export function nextClearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
+  if (s === undefined) return nextClearBit(v, p, end);
+  const B = blockBits(s);
+  const last = Math.floor((end - 1) / B) + 1;
+  while (p < end) {
+    const b = Math.floor(p / B);
+    const u = nextUnmarked(s, b, last);
+    if (u === b) return p;
+    const e = Math.min(end, u * B);
+    const q = nextClearBit(v, p, e);
+    if (q < e) return q;
+    p = e;
+  }
+  return end;
+}
+
+/**
+ * Clears view bits [p, end), the whole bitmap: takes each non-zero summary word with
+ * Atomics.exchange, then zeroes the data of the blocks it held, clipped to [p, end) (module
+ * comment, "The ordering rule"). Without a summary, all of [p, end).
+ */
+export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): void {
+  if (s === undefined) {
+    clearRun(v, p, end);
+    return;
+  }
+  const bits = s.bits;
+  const B = blockBits(s);
+  for (let i = 0; i < bits.length; i++) {
+    if (bits[i] === 0) continue;
+    let x = Atomics.exchange(bits, i, 0);
+    // Each run of set bits of x: blocks [i * 32 + lo, i * 32 + hi).
+    while (x !== 0) {
+      const lo = ctz32(x);
+      const rest = ~(x >>> lo);
+      const hi = rest === 0 ? 32 : lo + ctz32(rest);
+      clearRun(v, Math.max(p, (i * 32 + lo) * B), Math.min(end, (i * 32 + hi) * B));
+      x = hi === 32 ? 0 : x & (-1 << hi);
+    }
+  }
+}
+
+/**
+ * Rebuilds the summary from the data of view bits [p, end) (the bitmap's bits; the bits of its
+ * words outside them are ignored): each block marked exactly when it holds a set bit. One read of
+ * the bitmap: a block wholly inside [p, end) is an OR of its words, an edge block a bit scan. Not
+ * safe against concurrent writers of the bitmap (a mark made during the rebuild may be
+ * overwritten).
+ */
+export function rebuildSummary(v: BitViews, s: BitSummary, p: number, end: number): void {
+  const B = blockBits(s);
+  const per = 2 ** s.shift;
+  const { words } = v;
+  const bits = s.bits;
+  for (let i = 0; i < bits.length; i++) {
+    let x = 0;
+    for (let j = 0, b = i * 32; j < 32 && b < s.blocks; j++, b++) {
+      const a = Math.max(p, b * B);
+      const e = Math.min(end, (b + 1) * B);
+      if (a >= e) continue;
+      let any: boolean;
+      const w0 = b * per;
+      if (a === b * B && e === a + B && w0 + per <= words.length) {
+        let o = 0;
+        for (let w = w0; w < w0 + per; w++) o |= words[w]!;
+        any = o !== 0;
+      } else {
+        any = nextSetBit(v, a, e) >= 0;
+      }
+      if (any) x |= 1 << j;
+    }
+    bits[i] = x;
+  }
+}
+
+/**
+ * ORs view bits [a, e) of `src` into `dst` at view bit a + d (d = dst bit 0 − src bit 0), keeping
+ * dst's bits outside [lo, hi) (its bitmap) untouched. Zero words are skipped; with d = 0 a source
+ * word of all ones that is wholly inside both ranges is a plain store (the all-ones rule of
+ * ./bitKernels.ts), any other word an Atomics.or; with d ≠ 0 each word is a shifted mask (one or
+ * two Atomics.or). Returns nothing: the caller marks dst's summary after it.
+ */
+export function orBitsInto(src: BitViews, a: number, e: number, dst: BitViews, d: number, lo: number, hi: number): void {
+  const w0 = Math.floor(a / 32);
+  for (let w = w0, wEnd = Math.floor((e - 1) / 32); w <= wEnd; w++) {
+    const from = w === w0 ? a - w * 32 : 0;
+    const to = w === wEnd ? e - w * 32 : 32;
+    const x = loadWord(src, w) & spanMask(from, to);
+    if (x === 0) continue;
+    if (d !== 0) {
+      orMaskAt(dst, w * 32 + d, x, lo, hi);
+    } else if (x === -1 && w * 32 >= lo && w * 32 + 32 <= hi && w < dst.words.length) {
+      dst.words[w] = -1;
+    } else {
+      orWord(dst, w, x);
+    }
+  }
+}
