@@ -60,7 +60,7 @@ function controlFor(bitmap: IovaBitmap, sources: number, slots: number, chunkBit
   const bits = Array.from({ length: sources }, () => chunkBits);
   const { bitBase } = bitmapViews(bitmap);
   const plan = new ChunkPlan(bitmap.windows(), bitBase, bits);
-  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPlan(bitmap.windows(), bitBase, bits).chunks) };
+  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPlan(bitmap.nbits, bitBase).chunks) };
 }
 
 const rebuild = (d: DirtySourceShared): DirtySource => registry.get((d as SharedUnitSource).id)!;

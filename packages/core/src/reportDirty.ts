@@ -32,7 +32,14 @@ export interface ReportStats {
   readonly sources: Readonly<Record<string, SourceStats>>;
   /** Sum over the sources. */
   readonly total: SourceStats;
-  /** Bits of the bitmap that went from 0 to 1 during the report (0 if it already held them). */
+  /**
+   * The bitmap's `count()` after the walk minus its `count()` before. Both counts read only the
+   * summary-marked blocks (the bitmap's summary, see `IovaBitmap.rescan`), so they cost the dirty
+   * blocks, not the bitmap. When nothing else writes or clears the bitmap during the report, this is
+   * exactly the bits that went from 0 to 1 (a bit it already held counts 0). Bits that other writers
+   * (another report, a thread's `set`) add during the report are counted too, and a `clear()`
+   * racing with it removes bits from the second count (the difference can then be negative).
+   */
   readonly bitsSet: number;
   /** Chunks walked (windows × sources for the sequential reporter). */
   readonly chunks: number;

@@ -50,10 +50,15 @@ const MIN_CHUNK_BITS = 32;
 const MAX_CHUNK_BITS = 2 ** 31;
 /**
  * Least bits per piece when the workers count the bitmap (./ControlBlock.ts phases): 2^18 bits
- * = 32 KiB of bitmap, tens of µs of counting (docs/bench/limits.md §9.3), so a report with tiny
- * chunks does not count in tiny pieces.
+ * = 32 KiB of bitmap, tens of µs of counting when it is all dirty (docs/bench/limits.md §9.3).
  */
 const COUNT_PIECE_BITS = 2 ** 18;
+/**
+ * Pieces a count phase aims at: enough for 2..8 threads to balance a wholly dirty bitmap, few
+ * enough that a clean one costs few claims (the counts read only the summary's marked blocks, so
+ * a piece of a clean region costs its summary words: docs/bench/summary.md §3).
+ */
+const COUNT_PIECES = 256;
 
 /** Most chunks one report may have (claims are counted in an Int32 cursor). */
 const MAX_CHUNKS = 2 ** 30;
@@ -107,12 +112,18 @@ export function chunkBitsFor(profile: WorkProfile | undefined, nbits: number, pa
 }
 
 /**
- * The plan the workers count the bitmap with: one source, pieces of
- * max(smallest chunkBits, {@link COUNT_PIECE_BITS}) bits.
+ * The plan the workers count a bitmap of `nbits` bits with: one source, the whole bit range cut
+ * (not at window edges: counting has no window) into pieces of a power of two of bits, at least
+ * {@link COUNT_PIECE_BITS}, about {@link COUNT_PIECES} of them.
+ * @param bitBase - position of bit 0 in the bitmap's word view (core's `bitmapViews`)
  */
-export function countPlan(windows: readonly BitmapWindow[], bitBase: number, chunkBits: readonly number[]): ChunkPlan {
-  return new ChunkPlan(windows, bitBase, [Math.max(Math.min(...chunkBits), COUNT_PIECE_BITS)]);
+export function countPlan(nbits: number, bitBase: number): ChunkPlan {
+  const bits = Math.max(COUNT_PIECE_BITS, 2 ** Math.ceil(Math.log2(nbits / COUNT_PIECES)));
+  return new ChunkPlan([{ firstBit: 0, bitCount: nbits }], bitBase, [Math.min(bits, MAX_CHUNK_BITS)]);
 }
+
+/** What a plan needs of a window: its bits. */
+export type PlanWindow = Pick<BitmapWindow, 'firstBit' | 'bitCount'>;
 
 /** Where chunk c lies: the source index and the bitmap bits (relative to bit 0) of its piece. */
 export interface ChunkLocation {
@@ -129,13 +140,13 @@ export interface ChunkLocation {
 /** The windows cut at every multiple of one piece size; see the module comment. */
 class PieceGrid {
   readonly pieces: number;
-  readonly #windows: readonly BitmapWindow[];
+  readonly #windows: readonly PlanWindow[];
   readonly #bitBase: number;
   readonly #chunkBits: number;
   /** firstPiece[w]: index of window w's first piece; firstPiece[windows] = pieces. */
   readonly #firstPiece: Float64Array;
 
-  constructor(windows: readonly BitmapWindow[], bitBase: number, chunkBits: number) {
+  constructor(windows: readonly PlanWindow[], bitBase: number, chunkBits: number) {
     this.#windows = windows;
     this.#bitBase = bitBase;
     this.#chunkBits = chunkBits;
@@ -189,7 +200,7 @@ export class ChunkPlan {
    * @param chunkBits - piece size in bits of each source (see {@link checkChunkBits}); one entry per source
    * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
    */
-  constructor(windows: readonly BitmapWindow[], bitBase: number, chunkBits: readonly number[]) {
+  constructor(windows: readonly PlanWindow[], bitBase: number, chunkBits: readonly number[]) {
     this.sources = chunkBits.length;
     this.chunkBits = [...chunkBits];
     const grids = new Map<number, PieceGrid>();

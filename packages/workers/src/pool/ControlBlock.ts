@@ -13,7 +13,9 @@
  *
  * `bitsSet` = after − before. Counting in the workers keeps the main thread's serial part small:
  * one `bitmap.count()` of a 2 MiB bitmap (64 GiB at 4 KiB) on one thread would cap a 2-thread
- * speed-up well below 1.8x (figures: docs/bench/limits.md §9.4).
+ * speed-up well below 1.8x (figures: docs/bench/limits.md §9.4). Each piece is counted through
+ * the bitmap's summary (`countBits` reads only marked blocks), so a mostly clean bitmap costs its
+ * summary words, and a wholly dirty one what a flat count costs (docs/bench/summary.md §3).
  *
  * Layout (Int32 words unless said otherwise; the header lines and every slot own a 64-byte cache
  * line, so two workers' per-item counters do not share a line with a slot):

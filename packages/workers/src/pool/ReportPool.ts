@@ -23,7 +23,8 @@
  * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
  * then our own options) before anything is posted, so a rejected report writes nothing; then run
  * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
- * count the bitmap's bits before and after the walk, for `bitsSet`). Several reports may run at
+ * count the bitmap's bits before and after the walk, for `bitsSet`, reading only the blocks its
+ * summary marks: ./poolStats.ts has the exact definition). Several reports may run at
  * once on one pool: each has its own control block, and their tasks share piscina's queue.
  */
 import { availableParallelism } from 'node:os';
@@ -206,7 +207,7 @@ export class ReportPool {
     const descriptors = sources.map((s) => shareSource(where, s));
     const { bitBase } = bitmapViews(bitmap);
     const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
-    const countPieces = countPlan(bitmap.windows(), bitBase, chunkBits).chunks;
+    const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
     const names = sources.map((s) => s.name);
     await this.ready();
     if (signal?.aborted) {

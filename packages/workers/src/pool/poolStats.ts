@@ -9,10 +9,14 @@
  * task (one per worker per report) counts what it did per source in PoolSourceStats, and returns
  * them in its one result message as a list indexed like the report's source list. The main
  * thread folds them into per-source totals (same shape) and keeps one {@link WorkerReportStats}
- * per task. `bitsSet` (bits that went 0 → 1) is the bitmap's count after
- * the walk minus its count before, as in core's `reportDirty` (a unit may be recorded outside the
- * chunk that owns it and two sources may mark the same bits, so it cannot be summed per chunk);
- * the workers do both counts in parallel (./ControlBlock.ts).
+ * per task. `bitsSet` is the bitmap's count after the walk minus its count before, as in core's
+ * `reportDirty` (a unit may be recorded outside the chunk that owns it and two sources may mark the
+ * same bits, so it cannot be summed per chunk); the workers do both counts in parallel, piece by
+ * piece (./ControlBlock.ts), each piece read through the bitmap's summary, so a count costs the
+ * dirty blocks, not the bitmap. With no other writer or clear of the bitmap during the report it is
+ * exactly the bits that went 0 → 1. Otherwise it is the sum over pieces of (set bits of the piece
+ * when a worker counted it after the walk) − (when one counted it before): another writer's bits
+ * that land in a piece between its two counts are included, a racing clear's removals subtracted.
  */
 import { type ReportStats, type SourceStats } from '@iovabitmap/core';
 import { addSourceStats, emptySourceStats } from '@iovabitmap/core/internal';

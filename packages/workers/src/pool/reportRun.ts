@@ -58,7 +58,7 @@ export interface RunInput {
 export interface RunOutput {
   readonly workers: WorkerReportStats[];
   readonly tasks: number;
-  /** Bits that went 0 → 1: the workers' count after the walk minus their count before. */
+  /** The workers' count after the walk minus their count before (exactly what poolStats.ts says). */
   readonly bitsSet: number;
   /**
    * The walk phase, ms: from the first worker starting to walk to the last one seeing every chunk

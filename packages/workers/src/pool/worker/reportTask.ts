@@ -122,7 +122,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
     const sources = task.sources.map(rebuild);
     const { bitBase } = bitmapViews(bitmap);
     const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits);
-    const counts = countPlan(bitmap.windows(), bitBase, task.chunkBits);
+    const counts = countPlan(bitmap.nbits, bitBase);
     if (plan.chunks !== ctrl.chunks || counts.chunks !== ctrl.total(Phase.CountBefore) || plan.sources !== sources.length) {
       throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }
