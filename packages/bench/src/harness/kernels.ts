@@ -10,6 +10,8 @@
  *   vectorises, and this shape was the fastest JS read measured (docs/bench/limits.md §1).
  *   Only bitwise operations on Uint32 loads, which keeps V8 in int32 code (an arithmetic `+` on
  *   uint32 sometimes fell to float64: docs/bench/limits.md §7).
+ * - {@link orReduceWords} is the same read over every word of a bitmap: "one plain pass" over its
+ *   memory, the yardstick of the summary benchmark (../benches/summary.bench.ts).
  * - {@link setBitsOneByOne} is the writer of rust-vmm's `AtomicBitmap`: one atomic OR per page,
  *   whatever the run length: several times the cost of one atomic per word at high density, and
  *   about 30 times for a 2 MiB page (figures: docs/bench/limits.md §3, §4); this is the cost the
@@ -33,6 +35,24 @@ export function orReduceLowWords(u32: Uint32Array, entries: number): number {
     b |= u32[k + 2]! | u32[k + 6]! | u32[k + 10]! | u32[k + 14]!;
   }
   for (; k < end; k += 2) a |= u32[k]!;
+  return a | b;
+}
+
+/**
+ * OR of every word of `words`, unrolled ×8 into two accumulators like {@link orReduceLowWords}.
+ * @returns the OR, so the read cannot be optimised away
+ */
+export function orReduceWords(words: Int32Array): number {
+  const end = words.length;
+  const unrolledEnd = end - (end % 8);
+  let a = 0;
+  let b = 0;
+  let k = 0;
+  for (; k < unrolledEnd; k += 8) {
+    a |= words[k]! | words[k + 2]! | words[k + 4]! | words[k + 6]!;
+    b |= words[k + 1]! | words[k + 3]! | words[k + 5]! | words[k + 7]!;
+  }
+  for (; k < end; k++) a |= words[k]!;
   return a | b;
 }
 
