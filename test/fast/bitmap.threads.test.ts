@@ -7,7 +7,10 @@
  * and random overlapping set / setBits / setUnits ranges. The bitmap sits at an unaligned
  * byteOffset inside random guard bytes, sometimes with its last byte in a partial tail word.
  * Afterwards the whole buffer must equal the model's union of every worker's operations: no lost
- * bit, no bit or byte outside the bitmap written.
+ * bit, no bit or byte outside the bitmap written, and every set bit in a block its summary marks
+ * (core's bitmap/bitSummary.ts). One test has the main thread clear() the bitmap in a loop while
+ * the workers set: after they join, the summary must still cover every bit that survived (the
+ * ordering rule: writers mark after their data, clear takes the summary before the data).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Worker } from 'node:worker_threads';
@@ -16,7 +19,7 @@ import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { BitModel, describeMismatch, expectedBuffer, makeArena } from './helpers/bitModel.js';
 import type { SetterData, SetterReply, SetterRound } from './workers/bitmapSetter.js';
 import { applySetterOp, type SetterOp } from './helpers/setterOps.js';
-import { firstDiff } from '../helpers/bitmaps.js';
+import { countInBytes, firstDiff, uncoveredBits } from '../helpers/bitmaps.js';
 
 /** Two workers: as many as this machine has cores, so that both really run at once. */
 const WORKERS = 2;
@@ -148,6 +151,7 @@ describe('worker threads setting bits in one shared bitmap', () => {
         const iova = r % 5 === 4 ? 2n ** 64n - BigInt(nbits) * P : BigInt(rng.nextInt(0, 2 ** 20)) * P;
         const arena = makeArena(nbits, byteOffset, tail, 1000 + r);
         const bitmap = new IovaBitmap({ iova, length: BigInt(nbits) * P, pageSize: P, buffer: arena.buffer, byteOffset });
+        bitmap.rescan(); // an exact (empty) summary: the workers' marks must cover their bits
         const model = new BitModel(bitmap.iova, bitmap.length, bitmap.pageSize);
         const ops = setters.map((_, id) => opsFor(rng, id, bitmap, r % 3 === 0 ? 0 : 30));
         for (const list of ops) for (const op of list) applySetterOp(model, op);
@@ -160,6 +164,7 @@ describe('worker threads setting bits in one shared bitmap', () => {
         const want = expectedBuffer(arena, model);
         const at = firstDiff(got, want);
         expect(at, `round ${r} (nbits ${nbits}, byteOffset ${byteOffset}): ${describeMismatch(arena, got, want)}`).toBe(-1);
+        expect(uncoveredBits(bitmap), `round ${r}: set bits in unmarked blocks`).toBe(0);
         expect(bitmap.count()).toBe(model.count());
         // The interleaved strides alone cover every bit.
         expect(model.count()).toBe(nbits);
@@ -172,6 +177,7 @@ describe('worker threads setting bits in one shared bitmap', () => {
     const nbits = 50_000;
     const arena = makeArena(nbits, 4093, 1, 77);
     const bitmap = new IovaBitmap({ iova: 2n ** 40n, length: BigInt(nbits) * 4096n, pageSize: 4096, buffer: arena.buffer, byteOffset: 4093 });
+    bitmap.rescan();
     for (let pass = 0; pass < 6; pass++) {
       const model = new BitModel(bitmap.iova, bitmap.length, bitmap.pageSize);
       // Every worker sets runs that start at a different phase inside each word and overlap the
@@ -188,8 +194,44 @@ describe('worker threads setting bits in one shared bitmap', () => {
       const got = new Uint8Array(arena.buffer);
       const want = expectedBuffer(arena, model);
       expect(firstDiff(got, want), describeMismatch(arena, got, want)).toBe(-1);
+      expect([uncoveredBits(bitmap), bitmap.count()]).toEqual([0, model.count()]);
       bitmap.clear();
       expect(firstDiff(got, arena.initial)).toBe(-1);
+    }
+  });
+
+  it('the summary covers every set bit after workers set while the main thread clears (the ordering rule)', async () => {
+    // Workers mark the summary after their data; clear() takes the summary before zeroing the data.
+    // Whatever survives the race must lie in a marked block once the workers have joined.
+    const nbits = 200_000;
+    const bitmap = new IovaBitmap({ iova: 0, length: BigInt(nbits) * 4096n, pageSize: 4096 });
+    const rng = new Rng(7);
+    for (let pass = 0; pass < 12; pass++) {
+      const ops = setters.map((_, id) => {
+        const list: SetterOp[] = [];
+        for (let i = 0; i < 3000; i++) {
+          const first = rng.nextInt(0, nbits - 1);
+          list.push(i % 3 === 0 ? { kind: 'orMask', first, mask: rng.nextInt(1, 2 ** 31 - 1) } : { kind: 'setBits', first, count: rng.nextInt(1, 40 + id * 600) });
+        }
+        return list;
+      });
+      const done = runRound(bitmap, ops);
+      // runRound releases the round once both workers replied 'ready' (the event loop must run for
+      // that), then they meet at the barrier (ctl[1], zeroed before the release): clear while they write.
+      let clears = 0;
+      const t0 = performance.now();
+      while (Atomics.load(ctl, 0) !== round && performance.now() - t0 < 5000) await new Promise((r) => setImmediate(r));
+      while (Atomics.load(ctl, 1) < setters.length && performance.now() - t0 < 5000) {
+        // spin: the workers are about to start
+      }
+      for (const t1 = performance.now(); performance.now() - t1 < 15; clears++) bitmap.clear();
+      const replies = await done;
+      expect(replies.map((x) => x.kind)).toEqual(setters.map(() => 'done'));
+      expect(clears).toBeGreaterThan(0);
+      expect(uncoveredBits(bitmap), `pass ${pass}: set bits in unmarked blocks`).toBe(0);
+      expect(bitmap.count()).toBe(countInBytes(bitmap));
+      bitmap.clear();
+      expect(countInBytes(bitmap)).toBe(0);
     }
   });
 

@@ -53,3 +53,11 @@ export function uncoveredBits(bm: IovaBitmap): number {
   }
   return n;
 }
+
+/** Set bits of `bm`, counted bit by bit from its bytes (not through its summary). */
+export function countInBytes(bm: IovaBitmap): number {
+  const bytes = new Uint8Array(bm.buffer, bm.byteOffset, bm.byteLength);
+  let n = 0;
+  for (let k = 0; k < bm.nbits; k++) n += (bytes[k >> 3]! >> (k & 7)) & 1;
+  return n;
+}

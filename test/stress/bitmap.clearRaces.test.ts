@@ -13,7 +13,9 @@
  *   snapshot is in a later one (a read never sees a bit vanish without a clear);
  * - clear(A) never clears B's bits, even in the word they share: at the end B holds every set ever
  *   made into it;
- * - nothing outside the two bitmaps is written.
+ * - nothing outside the two bitmaps is written;
+ * - the ordering rule of the summary (core's bitmap/bitSummary.ts): after the setters join, every
+ *   set bit of A and B lies in a block their summaries mark, and count() equals the bits in memory.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
@@ -22,6 +24,7 @@ import { IovaBitmap } from '@iovabitmap/core';
 import { startWorker } from '@iovabitmap/workers/internal';
 import { ENTRY, EPOCH, STOP, type EpochSetterData } from './helpers/epochSetterWorker.js';
 import { guardViolations } from './helpers/setterCrew.js';
+import { countInBytes, uncoveredBits } from '../helpers/bitmaps.js';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 
 function allSet(bm: IovaBitmap, first: number, count: number): boolean {
@@ -50,6 +53,7 @@ describe('IovaBitmap clear() and reads racing with sets', () => {
     const buffer = new SharedArrayBuffer(Math.ceil((offB + Math.ceil(nB / 8) + 16) / 4) * 4);
     const a = new IovaBitmap({ buffer, byteOffset: offA, iova: 0x10_0000_0000n, length: BigInt(nA) << 12n, pageSize: 4096 });
     const b = new IovaBitmap({ buffer, byteOffset: offB, iova: 0, length: BigInt(nB) << 12n, pageSize: 4096 });
+    b.rescan(); // over a caller's buffer the summary starts all-set: make it exact, so the setters' marks are what covers
     const control = new SharedArrayBuffer(8);
     const progressBuf = new SharedArrayBuffer(4 * setters);
     const logs = Array.from({ length: setters }, () => new SharedArrayBuffer(maxOps * ENTRY * 4));
@@ -129,12 +133,17 @@ describe('IovaBitmap clear() and reads racing with sets', () => {
       }
     }
     console.log(`[stress] clear-races: ${epochs} epochs, ${verified} sets checked after their clear, ${bSets} sets into the neighbour, ${reads} racing reads`);
-    expect({ lostAfterClear, shrinks, vanished, lostInNeighbour, guard: guardViolations(buffer, [a, b]) }).toEqual({
+    const summary = { uncoveredA: uncoveredBits(a), uncoveredB: uncoveredBits(b), countA: a.count() - countInBytes(a), countB: b.count() - countInBytes(b) };
+    expect({ lostAfterClear, shrinks, vanished, lostInNeighbour, guard: guardViolations(buffer, [a, b]), ...summary }).toEqual({
       lostAfterClear: 0,
       shrinks: 0,
       vanished: 0,
       lostInNeighbour: 0,
       guard: 0,
+      uncoveredA: 0,
+      uncoveredB: 0,
+      countA: 0,
+      countB: 0,
     });
     expect(verified).toBeGreaterThan(epochs); // the check did run on many sets
     expect(bSets).toBeGreaterThan(0);

@@ -77,8 +77,10 @@
  * Layout of the summary's SharedArrayBuffer: a 64-byte header line (Int32 word 0: the block shift;
  * word 1: the number of blocks; the rest 0), then the summary words. The header makes a shared
  * summary self-describing, so that `IovaBitmap.fromShared` can check it against the geometry.
- * Block numbers are below 2^28 (at most 2^32 + 1 view words, blocks of at least 16), so they are
- * int32 and every shift here is exact.
+ * View word indices are below 2^32 (a bitmap of at most MAX_BITMAP_BITS = 2^37 - 32 bits, plus at
+ * most 3 bytes of its first word before byteOffset, spans at most 2^32 view words, the tail's
+ * partial word included), so `w >>> shift` is exact, and block numbers are below 2^28: int32, and
+ * every shift here is exact.
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { type BitViews, clearRun, countRun, ctz32, loadWord, nextClearBit, nextSetBit, orMaskAt, orWord, spanMask } from './bitKernels.js';
