@@ -22,7 +22,7 @@ function guard(buffer: SharedArrayBuffer, from: number, to: number, seed: number
 }
 
 describe('a bitmap above 4 GiB', () => {
-  it('8 GiB of bitmap (2^48 bytes of IOVA at 4 KiB pages): set, test and count at both ends', () => {
+  it('8 GiB of bitmap (2^48 bytes of IOVA at 4 KiB pages): set, test, count, dirtyRanges and clear at both ends; a 16 MiB summary', () => {
     const b = new IovaBitmap({ iova: 0n, length: 1n << 48n, pageSize: 4096n });
     const n = 2 ** 36;
     expect([b.nbits, b.byteLength, bitmapViews(b).bitBase, bitmapViews(b).views.words.length]).toEqual([n, 8 * GIB, 0, 2 ** 31]);
@@ -37,6 +37,12 @@ describe('a bitmap above 4 GiB', () => {
     expect(b.windows().length).toBe((8 * GIB) / (2 * 2 ** 20));
     b.setBits(n - 64, 64);
     expect(b.countBits(n - 100, 100)).toBe(64);
+    // The summary: 1/512 of the bitmap (16 MiB) and a 64-byte header; the readers visit 3 blocks.
+    expect(bitmapViews(b).summary!.buffer.byteLength).toBe((8 * GIB) / 512 + 64);
+    expect(b.count()).toBe(3 + 64);
+    expect([...b.dirtyRanges()].map((r) => r.length / 4096n)).toEqual([3n, 64n]);
+    b.clear();
+    expect([b.count(), b.testBit(n - 1)]).toEqual([0, false]);
   });
 
   it('more than MAX_BITMAP_BITS (16 GiB of bitmap less one word) is E2BIG, before anything is allocated', () => {
