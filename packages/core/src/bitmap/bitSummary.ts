@@ -308,19 +308,42 @@ export function countMarked(v: BitViews, s: BitSummary | undefined, p: number, e
   return sumMarkedRuns(s, p, end, (a, e) => countRun(v, a, e));
 }
 
+/** Whether block `b` is marked. */
+function isMarked(s: BitSummary, b: number): boolean {
+  return ((s.bits[b >>> 5]! >>> (b & 31)) & 1) !== 0;
+}
+
+/**
+ * The end of the marked run that starts at block m (marked), looked for only up to the end of m's
+ * summary word (at most 32 blocks): callers scan the data up to there and come back for more, so
+ * a scan of a wholly marked bitmap never reads the summary past what it has consumed (reading to
+ * the end of the run at each call made dirtyRanges() quadratic in the run's length).
+ */
+function markedRunEnd(s: BitSummary, m: number, last: number): number {
+  const cap = ((m >>> 5) + 1) * 32;
+  return nextUnmarked(s, m + 1, cap < last ? cap : last);
+}
+
 /**
  * The next set view bit in [p, end), or -1, looking only at marked blocks (an unmarked block holds
- * no set bit once the writers stopped; module comment).
+ * no set bit once the writers stopped; module comment). First the rest of p's block when it is
+ * marked (a dense bitmap's next bit is usually there), then run by run of marked blocks.
  */
 export function nextSetMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
   if (s === undefined) return nextSetBit(v, p, end);
   const B = blockBits(s);
   const last = Math.floor((end - 1) / B) + 1;
+  if (p < end && isMarked(s, Math.floor(p / B))) {
+    const e = Math.min(end, (Math.floor(p / B) + 1) * B);
+    const q = nextSetBit(v, p, e);
+    if (q >= 0) return q;
+    p = e;
+  }
   while (p < end) {
     const m = nextMarked(s, Math.floor(p / B), last);
     if (m >= last) return -1;
     const a = Math.max(p, m * B);
-    const e = Math.min(end, nextUnmarked(s, m + 1, last) * B);
+    const e = Math.min(end, markedRunEnd(s, m, last) * B);
     const q = nextSetBit(v, a, e);
     if (q >= 0) return q;
     p = e;
@@ -328,16 +351,18 @@ export function nextSetMarked(v: BitViews, s: BitSummary | undefined, p: number,
   return -1;
 }
 
-/** The next clear view bit in [p, end), or `end`: the first bit of an unmarked block counts as clear. */
+/**
+ * The next clear view bit in [p, end), or `end`: the first bit of an unmarked block counts as
+ * clear. First the rest of p's block, then run by run of marked blocks (as {@link nextSetMarked}).
+ */
 export function nextClearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
   if (s === undefined) return nextClearBit(v, p, end);
   const B = blockBits(s);
   const last = Math.floor((end - 1) / B) + 1;
   while (p < end) {
     const b = Math.floor(p / B);
-    const u = nextUnmarked(s, b, last);
-    if (u === b) return p;
-    const e = Math.min(end, u * B);
+    if (!isMarked(s, b)) return p;
+    const e = Math.min(end, markedRunEnd(s, b, last) * B);
     const q = nextClearBit(v, p, e);
     if (q < e) return q;
     p = e;
@@ -348,7 +373,9 @@ export function nextClearMarked(v: BitViews, s: BitSummary | undefined, p: numbe
 /**
  * Clears view bits [p, end), the whole bitmap: takes each non-zero summary word with
  * Atomics.exchange, then zeroes the data of the blocks it held, clipped to [p, end) (module
- * comment, "The ordering rule"). Without a summary, all of [p, end).
+ * comment, "The ordering rule"). A run of marked blocks that goes on into the next summary words is
+ * zeroed once, after all their words are taken (still data after summary, for every block), so a
+ * wholly dirty bitmap is one clear of its words. Without a summary, all of [p, end).
  */
 export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): void {
   if (s === undefined) {
@@ -357,6 +384,9 @@ export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, e
   }
   const bits = s.bits;
   const B = blockBits(s);
+  // The run taken but not yet zeroed: blocks [ra, re); re === -1: none.
+  let ra = 0;
+  let re = -1;
   for (let i = 0; i < bits.length; i++) {
     if (bits[i] === 0) continue;
     let x = Atomics.exchange(bits, i, 0);
@@ -365,10 +395,16 @@ export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, e
       const lo = ctz32(x);
       const rest = ~(x >>> lo);
       const hi = rest === 0 ? 32 : lo + ctz32(rest);
-      clearRun(v, Math.max(p, (i * 32 + lo) * B), Math.min(end, (i * 32 + hi) * B));
+      const a = i * 32 + lo;
+      if (a !== re) {
+        if (re >= 0) clearRun(v, Math.max(p, ra * B), Math.min(end, re * B));
+        ra = a;
+      }
+      re = i * 32 + hi;
       x = hi === 32 ? 0 : x & (-1 << hi);
     }
   }
+  if (re >= 0) clearRun(v, Math.max(p, ra * B), Math.min(end, re * B));
 }
 
 /**
