@@ -65,14 +65,15 @@
  *
  * Block size ({@link DEFAULT_BLOCK_SHIFT}): 16 words = 64 bytes of bitmap = 512 pages = 2 MiB of
  * IOVA at 4 KiB pages, one cache line. Measured against 512 B and 4 KiB blocks (figures in
- * docs/bench/summary.md §2): the readers cost the same within noise on dense bitmaps (runs of
- * marked blocks are read as one span) and on bitmaps dirty in large clusters (1 GiB leaves), while
- * on bitmaps dirty in 2 MiB leaves a 64 B block is exactly one leaf, so 1% of leaves dirty marks
- * 1% of the blocks (7.7% at 512 B, 47% at 4 KiB); the writers pay one summary RMW per block they
- * dirty, which at 64 B is at most one per 16 bitmap words (the walk's whole-word path defers it to
- * the end of the block, ../pagetable/DirtyLeafSink.ts). The summary of a 64 B block is 1/512 of
- * the bitmap: 1 MiB for a 512 MiB bitmap, 4 MiB for a 2 GiB one (64 TiB at 4 KiB pages), 32 MiB at
- * the 16 GiB limit; scanning it is a small fraction of a pass over the bitmap.
+ * docs/bench/summary.md §2): on bitmaps dirty in 2 MiB leaves a 64 B block is exactly one leaf, so
+ * 1% of leaves dirty marks 1% of the blocks (7.7% at 512 B, 47% at 4 KiB), and count() costs 0.055
+ * of a flat count (0.16 at 512 B, 0.72 at 4 KiB); on bitmaps dirty in 1 GiB leaves every size
+ * costs 1-2% of flat; wholly dirty or scattered-4 KiB bitmaps mark every block at every size, and
+ * the readers then cost what flat ones do (runs of marked blocks are read as one span). The
+ * writers pay per write call, about the same at every size (the walk's whole-word path defers its
+ * mark to a change of block, ../pagetable/DirtyLeafSink.ts). The summary of a 64 B block is 1/512
+ * of the bitmap: 1 MiB for a 512 MiB bitmap, 4 MiB for a 2 GiB one (64 TiB at 4 KiB pages), 32 MiB
+ * at the 16 GiB limit; scanning it is a small fraction of a pass over the bitmap.
  *
  * Layout of the summary's SharedArrayBuffer: a 64-byte header line (Int32 word 0: the block shift;
  * word 1: the number of blocks; the rest 0), then the summary words. The header makes a shared
