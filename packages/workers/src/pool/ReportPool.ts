@@ -35,6 +35,7 @@ import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
+import { DEFAULT_INLINE_BELOW, inlineWork, reportInline } from './inlineReport.js';
 import { piscinaEntry } from '../runtime/workerLaunch.js';
 import type { FaultInjection } from './worker/reportTask.js';
 import type { WarmupTask } from './worker/warmUp.js';
@@ -67,6 +68,11 @@ function shareSource(where: string, s: DirtySource): DirtySourceShared {
     throw IovaBitmapError.bad('EINVAL', where, 'sources', s.name, 'holds a source whose share() returned no descriptor ({ kind, ... })');
   }
   return d as unknown as DirtySourceShared;
+}
+
+/** ECANCELED when the report's signal is already aborted (nothing has been written yet). */
+function throwIfAborted(where: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new IovaBitmapError('ECANCELED', `${where}: aborted before it started`, { cause: signal.reason });
 }
 
 function checkFault(v: unknown): FaultInjection | undefined {
@@ -106,6 +112,8 @@ export class ReportPool {
   readonly chunkBits: number | undefined;
   /** Least ms between onProgress calls. */
   readonly progressIntervalMs: number;
+  /** Reports estimated below this many entries of work run on the caller's thread (0: never). */
+  readonly inlineBelow: number;
   readonly #piscina: Piscina;
   readonly #ready: Promise<void>;
   readonly #active = new Set<Promise<unknown>>();
@@ -126,6 +134,7 @@ export class ReportPool {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, `must be a number of milliseconds in [50, ${MAX_TIMER_MS}]`);
     }
     this.progressIntervalMs = interval;
+    this.inlineBelow = checkInt(WHERE, 'inlineBelow', orDefault(options.inlineBelow, DEFAULT_INLINE_BELOW), 0, Number.MAX_SAFE_INTEGER, '(entries of work; 0: every report on the workers)');
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
     const { filename, execArgv } = piscinaEntry(new URL('./worker/poolWorkerEntry.js', import.meta.url));
     const workerData: ReportWorkerData = { warmUp: warm };
@@ -197,10 +206,11 @@ export class ReportPool {
     const threads = orDefault(options.threads, this.threads);
     checkInt(where, 'threads', threads, 1, this.threads, "(the pool's threads)");
     const fixed = orDefault(options.chunkBits, this.chunkBits);
+    const profiles = fixed === undefined || this.inlineBelow > 0 ? sources.map((s) => s.workProfile?.(bitmap.iova, bitmap.length)) : [];
     const chunkBits =
       fixed !== undefined
         ? sources.map(() => checkChunkBits(where, fixed))
-        : sources.map((s) => chunkBitsFor(s.workProfile?.(bitmap.iova, bitmap.length), bitmap.nbits, bitmap.pageShift, threads));
+        : profiles.map((p) => chunkBitsFor(p, bitmap.nbits, bitmap.pageShift, threads));
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
     const descriptors = sources.map((s) => shareSource(where, s));
@@ -208,10 +218,12 @@ export class ReportPool {
     const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
     const countPieces = countPlan(bitmap.windows(), bitBase, chunkBits).chunks;
     const names = sources.map((s) => s.name);
-    await this.ready();
-    if (signal?.aborted) {
-      throw new IovaBitmapError('ECANCELED', `${where}: aborted before it started`, { cause: signal.reason });
+    if (fault === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
+      throwIfAborted(where, signal);
+      return reportInline({ bitmap, sources, noClear, onProgress, chunkBits, tStart });
     }
+    await this.ready();
+    throwIfAborted(where, signal);
     const out = await runReport({
       piscina: this.#piscina,
       bitmap,

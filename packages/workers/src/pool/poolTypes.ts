@@ -39,6 +39,22 @@ export interface ReportPoolOptions {
    * @defaultValue true
    */
   readonly warmUp?: boolean;
+  /**
+   * Reports whose estimated work is below this many *entries* run on the caller's thread, with
+   * core's `reportDirty`, instead of on the workers. The work is the sum of the sources'
+   * work-profile entries over the bitmap's range (PTEs at the leaf level, tracker pages) plus one
+   * per 32-bit word of the bitmap; a source without a work profile sends the report to the
+   * workers. A safe integer ≥ 0; `0` sends every report to the workers.
+   *
+   * Why: a report on the workers pays ~0.2–0.4 ms to post and wake them (~1–1.5 ms after they
+   * have idled), more than a small report's whole work on one thread (docs/bench/pool.md).
+   * What differs on the caller's thread (the bits, the sources' state, the checks and errors are
+   * the same): the work is one synchronous step, so `signal` is read once before it and
+   * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a report
+   * with `faultInjection` always goes to the workers.
+   * @defaultValue 2^18 (262,144 entries: 1 GiB of 4 KiB leaves is 2^18 PTEs)
+   */
+  readonly inlineBelow?: number;
 }
 
 /** Arguments of {@link ReportPool.report}. */
