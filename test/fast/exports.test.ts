@@ -139,6 +139,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
       values: [
         'ChunkPlan',
         'ControlBlock',
+        'DEFAULT_INLINE_BELOW',
         'DeviceEngine',
         'PendingCalls',
         'Phase',
@@ -149,6 +150,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'createPattern',
         'createRng',
         'defaultChunkBits',
+        'inlineWork',
         'runReportTask',
         'seedFromEnv',
         'startWorker',
