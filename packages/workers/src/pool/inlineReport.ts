@@ -6,9 +6,10 @@
  * -------------------
  * A report on the pool pays a fixed price before any work: posting a task per worker, waking the
  * sleeping threads (futex + IPI in a VM), the two counting phases' barriers and collecting the
- * results: ~0.2–0.4 ms when the workers are warm, ~1–1.5 ms when they have idled (figures:
- * docs/bench/pool.md). Two workers only halve the work, so a report whose work costs less than
- * about twice that price is faster on the caller's thread. ReportPool decides with
+ * results: ~0.3–0.4 ms when the workers are warm, ~0.9–1.2 ms when they have idled 100 ms or 1 s
+ * (figures: docs/bench/pool.md). Two workers at best halve the work, so a report whose work
+ * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^20
+ * entries of 4 KiB leaves clearly (1.4–5× faster), a tie at ~2^22, the workers ahead above. ReportPool decides with
  * {@link inlineWork}, an estimate in *entries of work*: the sum of the sources' work-profile
  * entries (PTEs read at the leaf level, tracker pages) plus one per 32-bit word of the bitmap
  * (the report counts the bitmap before and after the walk, and a walk of huge leaves over a
@@ -36,10 +37,12 @@ import type { ReportProgress } from './poolTypes.js';
 import { notifyProgress } from './reportRun.js';
 
 /**
- * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}); see
- * docs/bench/pool.md for the crossover it comes from.
+ * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
+ * between the last size where the caller's thread clearly wins (2^20 entries: 1.8 ms against
+ * 2.5 ms) and the tie (2^22 entries: 6.4 ms both); above a tie the workers are preferred, as they
+ * leave the caller's thread free (docs/bench/pool.md).
  */
-export const DEFAULT_INLINE_BELOW = 2 ** 18;
+export const DEFAULT_INLINE_BELOW = 2 ** 21;
 
 /**
  * The estimated work of reporting `sources` into `bitmap`, in entries (see the module comment):

@@ -46,13 +46,16 @@ export interface ReportPoolOptions {
    * per 32-bit word of the bitmap; a source without a work profile sends the report to the
    * workers. A safe integer ≥ 0; `0` sends every report to the workers.
    *
-   * Why: a report on the workers pays ~0.2–0.4 ms to post and wake them (~1–1.5 ms after they
-   * have idled), more than a small report's whole work on one thread (docs/bench/pool.md).
+   * Why: a report on the workers pays ~0.3–0.4 ms to post, wake and collect them (~0.9–1.2 ms
+   * after they have idled), more than a small report's whole work on one thread: a 2 MiB report
+   * took 60 µs on the caller's thread against 340 µs on two workers; the two tie at ~2^22
+   * entries (16 GiB of 4 KiB leaves), the workers are faster above (docs/bench/pool.md).
    * What differs on the caller's thread (the bits, the sources' state, the checks and errors are
    * the same): the work is one synchronous step, so `signal` is read once before it and
    * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a report
    * with `faultInjection` always goes to the workers.
-   * @defaultValue 2^18 (262,144 entries: 1 GiB of 4 KiB leaves is 2^18 PTEs)
+   * @defaultValue 2^21 (2,097,152 entries: about 8 GiB of 4 KiB leaves over a 4 KiB-page
+   *   bitmap, some 3–4 ms on the caller's thread)
    */
   readonly inlineBelow?: number;
 }
