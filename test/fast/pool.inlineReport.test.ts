@@ -137,6 +137,7 @@ describe('ReportPool on the caller’s thread: abort and progress', () => {
     const w = tableWorld();
     const seen: ReportProgress[] = [];
     const s = await pool.report({ bitmap: w.bitmap, sources: w.sources, noClear: true, onProgress: (p) => seen.push(p) });
+    expect(s.tasks).toBe(0);
     expect(seen).toEqual([{ chunksDone: s.chunks, chunksTotal: s.chunks, bytesScanned: 64n * MiB, bytesTotal: 64n * MiB }]);
     const warnings: string[] = [];
     const onWarning = (e: Error) => warnings.push(e.message);

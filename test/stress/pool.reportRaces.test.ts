@@ -2,7 +2,7 @@
  * Reports racing with device writes on both sources, every PTE format: full migrate() runs with
  * the real pool (small chunks, so chunk and window edges cut huge leaves), the device writing in
  * every pattern, random leaf mixes (4 KiB to 1 GiB, amd-v1 replicated sizes), random tracker page
- * sizes and bitmap page sizes; one run in four of the narrow ones reports on the caller's thread
+ * sizes and bitmap page sizes; one run in eight (a narrow one) reports on the caller's thread
  * instead (a pool with a huge `inlineBelow`). Every round's bitmap is checked for invented pages as it completes
  * (sound while the device writes, thanks to the ground-truth-first rule) and the union for lost
  * ones after the quiesce.

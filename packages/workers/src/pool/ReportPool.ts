@@ -21,7 +21,9 @@
  * before the first report.
  *
  * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
- * then our own options) before anything is posted, so a rejected report writes nothing; then run
+ * then our own options) before anything is posted, so a rejected report writes nothing; a report
+ * estimated below `inlineBelow` entries of work then runs on the caller's thread
+ * (./inlineReport.ts: core's `reportDirty`, without waiting for the workers); any other one runs
  * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
  * count the bitmap's bits before and after the walk, for `bitsSet`). Several reports may run at
  * once on one pool: each has its own control block, and their tasks share piscina's queue.
@@ -173,7 +175,9 @@ export class ReportPool {
   }
 
   /**
-   * Reports every source over the bitmap's whole range, in parallel. The bitmap and the sources'
+   * Reports every source over the bitmap's whole range, in parallel; a report below the pool's
+   * `inlineBelow` entries of work runs on the caller's thread instead (see
+   * {@link ReportPoolOptions.inlineBelow} for what differs). The bitmap and the sources'
    * remaining state end up exactly as core's `reportDirty` leaves them.
    * @returns core's ReportStats, extended per source and per worker ({@link PoolReportStats})
    * @throws IovaBitmapError (as a rejection) — before anything is written: `EINVAL` and the
