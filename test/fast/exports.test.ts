@@ -142,6 +142,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
       values: [
         'ChunkPlan',
         'ControlBlock',
+        'DEFAULT_INLINE_BELOW',
         'DeviceEngine',
         'PendingCalls',
         'Phase',
@@ -152,6 +153,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'createPattern',
         'createRng',
         'defaultChunkBits',
+        'inlineWork',
         'runReportTask',
         'seedFromEnv',
         'startWorker',

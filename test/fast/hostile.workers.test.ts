@@ -157,6 +157,7 @@ const EXPECTED: Record<string, readonly string[]> = {
   'new ReportPool chunkBits': OMITTED,
   'new ReportPool progressIntervalMs': OMITTED,
   'new ReportPool warmUp': ['undefined', 'boolean true'],
+  'new ReportPool inlineBelow': ['undefined', '-0'], // -0 is 0: every report on the workers
   'ReportPool.report noClear': ['undefined', 'boolean true'],
   'ReportPool.report signal': OMITTED,
   'ReportPool.report onProgress': ['undefined', 'function'],
@@ -231,7 +232,7 @@ describe('workers: hostile values in every public call', () => {
       closing.push(new Pool(o as never).close());
     };
     make({ threads: 1, warmUp: false });
-    await sweepFields('new ReportPool', { threads: 1, warmUp: false, chunkBits: 1024, progressIntervalMs: 100 }, make);
+    await sweepFields('new ReportPool', { threads: 1, warmUp: false, chunkBits: 1024, progressIntervalMs: 100, inlineBelow: 1000 }, make);
     const valid = { bitmap, sources: [pt, vf], noClear: true, signal: new AbortController().signal, onProgress: () => {}, threads: 1, chunkBits: 256, faultInjection: undefined };
     await pool.report(valid);
     await sweepFields('ReportPool.report', valid, (o) => pool.report(o as never));

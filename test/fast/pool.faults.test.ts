@@ -50,12 +50,18 @@ function union(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.map((x, i) => x | b[i]!);
 }
 
+// Every report of `pool` runs on its workers (these tests are about them); `inline` runs every
+// profiled report on the caller's thread, for the checks both paths must share.
 let pool: ReportPool;
+let inline: ReportPool;
 beforeAll(async () => {
-  pool = new ReportPool({ threads: 2 });
+  pool = new ReportPool({ threads: 2, inlineBelow: 0 });
+  inline = new ReportPool({ threads: 1, warmUp: false, inlineBelow: Number.MAX_SAFE_INTEGER });
   await pool.ready();
 });
-afterAll(() => pool.close());
+afterAll(() => Promise.all([pool.close(), inline.close()]));
+const PATHS = ['on the workers', "on the caller's thread"] as const;
+const poolFor = (path: (typeof PATHS)[number]): ReportPool => (path === PATHS[0] ? pool : inline);
 
 describe('ReportPool validation', () => {
   it('rejects bad constructor options with EINVAL naming the option', () => {
@@ -66,6 +72,12 @@ describe('ReportPool validation', () => {
       [{ chunkBits: 16 }, 'chunkBits'],
       [{ progressIntervalMs: 10 }, 'progressIntervalMs'],
       [{ warmUp: 'yes' }, 'warmUp'],
+      [{ inlineBelow: -1 }, 'inlineBelow'],
+      [{ inlineBelow: 0.5 }, 'inlineBelow'],
+      [{ inlineBelow: '5' }, 'inlineBelow'],
+      [{ inlineBelow: Infinity }, 'inlineBelow'],
+      [{ inlineBelow: NaN }, 'inlineBelow'],
+      [{ inlineBelow: 2 ** 53 }, 'inlineBelow'],
     ] as const) {
       expect(rejection(() => new ReportPool(options as never))).toMatchObject({ code: 'EINVAL', param });
     }
@@ -99,7 +111,8 @@ describe('ReportPool validation', () => {
     expect(reportDirty({ bitmap: twin(w.bitmap), sources: [w.table], noClear: true }).bitsSet).toBeGreaterThan(0); // nothing cleared
   });
 
-  it('rejects a bad request before posting anything: the bitmap and the sources are unchanged', async () => {
+  it.for(PATHS)('rejects a bad request before posting anything: the bitmap and the sources are unchanged (%s)', async (path) => {
+    const pool = poolFor(path);
     const w = smallWorkload();
     const bytes = new Uint8Array(w.bitmap.buffer);
     bytes.fill(0x5a);
@@ -206,11 +219,14 @@ describe('ReportPool abort', () => {
     expect(firstDiff(w.bitmap.snapshot(), ref.bitmap.snapshot())).toBe(-1);
   });
 
-  it('rejects with ECANCELED and writes nothing when the signal is already aborted', async () => {
+  it.for(PATHS)('rejects with ECANCELED and writes nothing when the signal is already aborted (%s)', async (path) => {
+    const pool = poolFor(path);
     const w = smallWorkload();
     const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, signal: AbortSignal.abort() }));
     expect(err.code).toBe('ECANCELED');
+    expect(err.message).toBe('ReportPool.report: aborted before it started');
     expect(w.bitmap.count()).toBe(0);
+    expect(reportDirty({ bitmap: twin(w.bitmap), sources: w.sources, noClear: true }).bitsSet).toBeGreaterThan(0); // nothing cleared
   });
 });
 

@@ -96,31 +96,45 @@ const chunkBitsArb = fc.oneof(fc.integer({ min: 1, max: 8 }).map((w) => w * 32),
 
 // One pool of 8 workers for the whole file (worker start-up from TypeScript sources costs
 // ~0.6 s each here); a report's `threads` option limits it to 1..8 of them, which is the same
-// as a pool of that size.
+// as a pool of that size. It runs every report on its workers (`inlineBelow: 0`); `inline` runs
+// every report of these (profiled) sources on the caller's thread.
 let pool: ReportPool;
+let inline: ReportPool;
 beforeAll(async () => {
-  pool = new ReportPool({ threads: 8 });
+  pool = new ReportPool({ threads: 8, inlineBelow: 0 });
+  inline = new ReportPool({ threads: 1, warmUp: false, inlineBelow: Number.MAX_SAFE_INTEGER });
   await pool.ready();
 });
-afterAll(() => pool.close());
+afterAll(() => Promise.all([pool.close(), inline.close()]));
 
 describe('ReportPool gives the sequential answer', () => {
-  for (const threads of [1, 2, 3, 4, 5, 6, 7, 8]) {
-    it(`leaves the same bitmap and the same remaining dirty state as reportDirty, with ${threads} thread(s)`, async () => {
+  for (const threads of [1, 2, 3, 4, 5, 6, 7, 8, 'inline'] as const) {
+    const label = threads === 'inline' ? "on the caller's thread (inlineBelow)" : `with ${threads} thread(s)`;
+    it(`leaves the same bitmap and the same remaining dirty state as reportDirty, ${label}`, async () => {
       await fc.assert(
         fc.asyncProperty(specArb, chunkBitsArb, fc.boolean(), async (spec, chunkBits, noClear) => {
           const ref = build(spec);
           const par = build(spec);
           const rs = reportDirty({ bitmap: ref.bitmap, sources: ref.sources, noClear });
-          const ps = await pool.report({ bitmap: par.bitmap, sources: par.sources, chunkBits, noClear, threads });
+          const ps =
+            threads === 'inline'
+              ? await inline.report({ bitmap: par.bitmap, sources: par.sources, chunkBits, noClear })
+              : await pool.report({ bitmap: par.bitmap, sources: par.sources, chunkBits, noClear, threads });
           expect(firstDiff(par.bitmap.snapshot(), ref.bitmap.snapshot())).toBe(-1);
           expect(ps.bitsSet).toBe(rs.bitsSet);
           expect(ps.sources['iommu']!.dirtyLeaves).toBe(rs.sources['iommu']!.dirtyLeaves);
           expect(ps.sources['vf']!.dirtyLeaves).toBe(rs.sources['vf']!.dirtyLeaves);
           expect(ps.total.bitsMarked).toBe(rs.total.bitsMarked);
-          expect(ps.tasks).toBe(Math.min(threads, ps.chunks));
           expect(ps.chunks).toBe(ps.sources['iommu']!.chunks + ps.sources['vf']!.chunks);
-          expect(ps.workers.reduce((n, w) => n + w.chunks, 0)).toBe(ps.chunks);
+          if (threads === 'inline') {
+            // Nothing ran on a worker; the chunks are reportDirty's (windows × sources).
+            expect(ps.tasks).toBe(0);
+            expect(ps.workers).toEqual([]);
+            expect(ps.chunks).toBe(rs.chunks);
+          } else {
+            expect(ps.tasks).toBe(Math.min(threads, ps.chunks));
+            expect(ps.workers.reduce((n, w) => n + w.chunks, 0)).toBe(ps.chunks);
+          }
           // What is left in the sources: read it without clearing, source by source.
           for (const i of [0, 1]) {
             const a = twin(ref.bitmap);

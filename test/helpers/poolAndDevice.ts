@@ -12,11 +12,15 @@ export interface PoolAndDevice {
   device: DeviceSimulator;
 }
 
-/** Registers the beforeAll/afterAll pair and returns the handles they fill in. */
-export function usePoolAndDevice(threads = 2): PoolAndDevice {
+/**
+ * Registers the beforeAll/afterAll pair and returns the handles they fill in. The pool runs every
+ * report on its workers (`inlineBelow: 0`) unless `inlineBelow` is given: these tests are about
+ * the workers.
+ */
+export function usePoolAndDevice(threads = 2, inlineBelow = 0): PoolAndDevice {
   const h = {} as PoolAndDevice;
   beforeAll(async () => {
-    h.pool = new ReportPool({ threads });
+    h.pool = new ReportPool({ threads, inlineBelow });
     h.device = await DeviceSimulator.create();
     await h.pool.ready();
   });

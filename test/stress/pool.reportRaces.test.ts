@@ -2,13 +2,14 @@
  * Reports racing with device writes on both sources, every PTE format: full migrate() runs with
  * the real pool (small chunks, so chunk and window edges cut huge leaves), the device writing in
  * every pattern, random leaf mixes (4 KiB to 1 GiB, amd-v1 replicated sizes), random tracker page
- * sizes and bitmap page sizes. Every round's bitmap is checked for invented pages as it completes
+ * sizes and bitmap page sizes; one run in eight (a narrow one) reports on the caller's thread
+ * instead (a pool with a huge `inlineBelow`). Every round's bitmap is checked for invented pages as it completes
  * (sound while the device writes, thanks to the ground-truth-first rule) and the union for lost
  * ones after the quiesce.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PTE_FORMATS } from '@iovabitmap/core';
-import { DEVICE_PATTERNS, migrate } from '@iovabitmap/workers';
+import { DEVICE_PATTERNS, ReportPool, migrate } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
 import { createRng } from '@iovabitmap/workers/internal';
@@ -17,6 +18,11 @@ import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
 describe('reports racing with device writes', () => {
   const h = usePoolAndDevice();
+  let inline: ReportPool;
+  beforeAll(() => {
+    inline = new ReportPool({ threads: 1, warmUp: false, inlineBelow: Number.MAX_SAFE_INTEGER });
+  });
+  afterAll(() => inline.close());
 
   it('finds every written page and invents none, for every format, pattern and geometry', async () => {
     const { seed } = stressSeed('report-races');
@@ -44,13 +50,13 @@ describe('reports racing with device writes', () => {
         rounds: 2 + rng.int(4),
         sources: w.sources,
         device: h.device,
-        pool: h.pool,
+        pool: i % 8 === 1 ? inline : h.pool,
         units: w.units,
         chunkBits,
         verifyEachRound: true,
         roundIntervalMs: rng.int(3),
       });
-      const tag = `run ${i}: ${w.summary}, ${pattern} at ${rate || 'full'} pages/s, bitmap ${bitmapPageSize / 1024n}K, chunk ${chunkBits} bits`;
+      const tag = `run ${i}${i % 8 === 1 ? ' (inline)' : ''}: ${w.summary}, ${pattern} at ${rate || 'full'} pages/s, bitmap ${bitmapPageSize / 1024n}K, chunk ${chunkBits} bits`;
       expect({ tag, ok: r.verification.ok, missing: r.verification.missing, unexpected: r.verification.unexpected }).toEqual({ tag, ok: true, missing: 0, unexpected: 0 });
       expect({ tag, perRound: r.rounds.map((x) => x.unexpected) }).toEqual({ tag, perRound: r.rounds.map(() => 0) });
       expect({ tag, unmarked: r.device.unmarkedPages }).toEqual({ tag, unmarked: { iommu: 0, vf0: 0 } });

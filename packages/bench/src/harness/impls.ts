@@ -139,10 +139,13 @@ export function readViews(source: DirtySource): Uint32Array[] {
 
 /**
  * Starts a parallel engine with `threads` workers and waits until every worker is up and warm.
+ * Every report runs on the workers (`inlineBelow: 0`): what `report`, `migrate` and the matrix
+ * show as "engine ×N" is the workers, whatever the size; small reports on the caller's thread
+ * have their own benchmark (benches/smallReports.bench.ts).
  * @throws IovaBitmapError `EINVAL` for a bad thread count, `EIO` when the workers cannot start.
  */
 export async function openEngine(threads: number): Promise<Engine> {
-  const pool = new ReportPool({ threads });
+  const pool = new ReportPool({ threads, inlineBelow: 0 });
   await pool.ready();
   return pool;
 }

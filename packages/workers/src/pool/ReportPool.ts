@@ -21,7 +21,9 @@
  * before the first report.
  *
  * Life of a report ({@link ReportPool.report}): validate everything (core's `checkReportRequest`,
- * then our own options) before anything is posted, so a rejected report writes nothing; then run
+ * then our own options) before anything is posted, so a rejected report writes nothing; a report
+ * estimated below `inlineBelow` entries of work then runs on the caller's thread
+ * (./inlineReport.ts: core's `reportDirty`, without waiting for the workers); any other one runs
  * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
  * count the bitmap's bits before and after the walk, for `bitsSet`, reading only the blocks its
  * summary marks: ./poolStats.ts has the exact definition). Several reports may run at
@@ -36,6 +38,7 @@ import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
+import { DEFAULT_INLINE_BELOW, inlineWork, reportInline } from './inlineReport.js';
 import { piscinaEntry } from '../runtime/workerLaunch.js';
 import type { FaultInjection } from './worker/reportTask.js';
 import type { WarmupTask } from './worker/warmUp.js';
@@ -68,6 +71,11 @@ function shareSource(where: string, s: DirtySource): DirtySourceShared {
     throw IovaBitmapError.bad('EINVAL', where, 'sources', s.name, 'holds a source whose share() returned no descriptor ({ kind, ... })');
   }
   return d as unknown as DirtySourceShared;
+}
+
+/** ECANCELED when the report's signal is already aborted (nothing has been written yet). */
+function throwIfAborted(where: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new IovaBitmapError('ECANCELED', `${where}: aborted before it started`, { cause: signal.reason });
 }
 
 function checkFault(v: unknown): FaultInjection | undefined {
@@ -107,6 +115,8 @@ export class ReportPool {
   readonly chunkBits: number | undefined;
   /** Least ms between onProgress calls. */
   readonly progressIntervalMs: number;
+  /** Reports estimated below this many entries of work run on the caller's thread (0: never). */
+  readonly inlineBelow: number;
   readonly #piscina: Piscina;
   readonly #ready: Promise<void>;
   readonly #active = new Set<Promise<unknown>>();
@@ -127,6 +137,7 @@ export class ReportPool {
       throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, `must be a number of milliseconds in [50, ${MAX_TIMER_MS}]`);
     }
     this.progressIntervalMs = interval;
+    this.inlineBelow = checkInt(WHERE, 'inlineBelow', orDefault(options.inlineBelow, DEFAULT_INLINE_BELOW), 0, Number.MAX_SAFE_INTEGER, '(entries of work; 0: every report on the workers)');
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
     const { filename, execArgv } = piscinaEntry(new URL('./worker/poolWorkerEntry.js', import.meta.url));
     const workerData: ReportWorkerData = { warmUp: warm };
@@ -165,7 +176,9 @@ export class ReportPool {
   }
 
   /**
-   * Reports every source over the bitmap's whole range, in parallel. The bitmap and the sources'
+   * Reports every source over the bitmap's whole range, in parallel; a report below the pool's
+   * `inlineBelow` entries of work runs on the caller's thread instead (see
+   * {@link ReportPoolOptions.inlineBelow} for what differs). The bitmap and the sources'
    * remaining state end up exactly as core's `reportDirty` leaves them.
    * @returns core's ReportStats, extended per source and per worker ({@link PoolReportStats})
    * @throws IovaBitmapError (as a rejection) — before anything is written: `EINVAL` and the
@@ -198,10 +211,11 @@ export class ReportPool {
     const threads = orDefault(options.threads, this.threads);
     checkInt(where, 'threads', threads, 1, this.threads, "(the pool's threads)");
     const fixed = orDefault(options.chunkBits, this.chunkBits);
+    const profiles = fixed === undefined || this.inlineBelow > 0 ? sources.map((s) => s.workProfile?.(bitmap.iova, bitmap.length)) : [];
     const chunkBits =
       fixed !== undefined
         ? sources.map(() => checkChunkBits(where, fixed))
-        : sources.map((s) => chunkBitsFor(s.workProfile?.(bitmap.iova, bitmap.length), bitmap.nbits, bitmap.pageShift, threads));
+        : profiles.map((p) => chunkBitsFor(p, bitmap.nbits, bitmap.pageShift, threads));
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
     const descriptors = sources.map((s) => shareSource(where, s));
@@ -209,10 +223,12 @@ export class ReportPool {
     const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
     const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
     const names = sources.map((s) => s.name);
-    await this.ready();
-    if (signal?.aborted) {
-      throw new IovaBitmapError('ECANCELED', `${where}: aborted before it started`, { cause: signal.reason });
+    if (fault === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
+      throwIfAborted(where, signal);
+      return reportInline({ bitmap, sources, noClear, onProgress, chunkBits, tStart });
     }
+    await this.ready();
+    throwIfAborted(where, signal);
     const out = await runReport({
       piscina: this.#piscina,
       bitmap,

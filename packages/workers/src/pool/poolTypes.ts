@@ -39,6 +39,25 @@ export interface ReportPoolOptions {
    * @defaultValue true
    */
   readonly warmUp?: boolean;
+  /**
+   * Reports whose estimated work is below this many *entries* run on the caller's thread, with
+   * core's `reportDirty`, instead of on the workers. The work is the sum of the sources'
+   * work-profile entries over the bitmap's range (PTEs at the leaf level, tracker pages) plus one
+   * per 32-bit word of the bitmap; a source without a work profile sends the report to the
+   * workers. A safe integer ≥ 0; `0` sends every report to the workers.
+   *
+   * Why: a report on the workers pays ~0.3–0.4 ms to post, wake and collect them (~0.9–1.2 ms
+   * after they have idled), more than a small report's whole work on one thread: a 2 MiB report
+   * took 60 µs on the caller's thread against 340 µs on two workers; the two tie at ~2^22
+   * entries (16 GiB of 4 KiB leaves), the workers are faster above (docs/bench/pool.md).
+   * What differs on the caller's thread (the bits, the sources' state, the checks and errors are
+   * the same): the work is one synchronous step, so `signal` is read once before it and
+   * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a report
+   * with `faultInjection` always goes to the workers.
+   * @defaultValue 2^21 (2,097,152 entries: about 8 GiB of 4 KiB leaves over a 4 KiB-page
+   *   bitmap, some 3–4 ms on the caller's thread)
+   */
+  readonly inlineBelow?: number;
 }
 
 /** Arguments of {@link ReportPool.report}. */

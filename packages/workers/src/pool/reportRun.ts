@@ -87,21 +87,26 @@ function faultError(input: RunInput, slot: number, chunk: number, cause: IovaBit
   return new IovaBitmapError('EIO', `${WHERE}: ${who} failed ${where}: ${cause.message}`, { details: { ...cause.details, ...details } });
 }
 
+/** Calls a report's onProgress; a throw becomes a process warning (the report goes on). */
+export function notifyProgress(cb: (p: ReportProgress) => void, progress: ReportProgress): void {
+  try {
+    cb(progress);
+  } catch (e) {
+    process.emitWarning(`${WHERE}: onProgress threw: ${String(e)}`, 'IovaBitmapWarning');
+  }
+}
+
 function callProgress(input: RunInput, ctrl: ControlBlock): void {
   const cb = input.onProgress;
   if (cb === undefined) return;
   const p = ctrl.progress();
   const shift = BigInt(input.bitmap.pageShift);
-  try {
-    cb({
-      chunksDone: p.chunksDone,
-      chunksTotal: input.plan.chunks,
-      bytesScanned: p.bitsDone << shift,
-      bytesTotal: input.bitmap.length * BigInt(input.names.length),
-    });
-  } catch (e) {
-    process.emitWarning(`${WHERE}: onProgress threw: ${String(e)}`, 'IovaBitmapWarning');
-  }
+  notifyProgress(cb, {
+    chunksDone: p.chunksDone,
+    chunksTotal: input.plan.chunks,
+    bytesScanned: p.bitsDone << shift,
+    bytesTotal: input.bitmap.length * BigInt(input.names.length),
+  });
 }
 
 /**

@@ -1,0 +1,104 @@
+/**
+ * inlineReport: a small report done on the caller's thread, ReportPool.report's short path.
+ * Runs on the main thread (the caller's).
+ *
+ * Theory of operation
+ * -------------------
+ * A report on the pool pays a fixed price before any work: posting a task per worker, waking the
+ * sleeping threads (futex + IPI in a VM), the two counting phases' barriers and collecting the
+ * results: ~0.3–0.4 ms when the workers are warm, ~0.9–1.2 ms when they have idled 100 ms or 1 s
+ * (figures: docs/bench/pool.md). Two workers at best halve the work, so a report whose work
+ * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^20
+ * entries of 4 KiB leaves clearly (1.4–5× faster), a tie at ~2^22, the workers ahead above. ReportPool decides with
+ * {@link inlineWork}, an estimate in *entries of work*: the sum of the sources' work-profile
+ * entries (PTEs read at the leaf level, tracker pages) plus one per 32-bit word of the bitmap
+ * (the report counts the bitmap before and after the walk, and a walk of huge leaves over a
+ * fine-grained bitmap does little else). Entries rather than bitmap bits because the walk's cost
+ * follows the entries: 1 TiB of 1 GiB leaves is 1,024 PTEs however fine the bitmap, and 2 MiB of
+ * 4 KiB leaves behind a 2 MiB-page bitmap is 512 PTEs for 1 bit. A source without a profile
+ * (a page-table view, a source of the caller's own) has a cost we cannot bound, so the estimate
+ * is `Infinity` and the report goes to the pool: the caller's thread is never blocked for long.
+ *
+ * The work itself is core's one-thread reporter, `reportDirty`, once per source (the ownership
+ * rule makes the per-source order give the same bits and source state as any other cut), after
+ * ReportPool has run every check of the pool path, so the two paths refuse the same input with
+ * the same errors and nothing written. What differs from the pool path, all of it because the
+ * work runs in one synchronous step:
+ * - abort: the signal is read once, before the step (ECANCELED, nothing written); an abort that
+ *   comes later finds the report done;
+ * - onProgress: called once, at the end (the pool also calls it every progressIntervalMs);
+ * - stats: `tasks` is 0 and `workers` is empty (no task ran on a worker); per source, `chunks` is
+ *   the bitmap's windows and `busyMs` that source's walk on the caller's thread; `chunkBits` is
+ *   what the pool would have used; `elapsedMs` is the sum of the walks.
+ */
+import { type DirtySource, type IovaBitmap, reportDirty } from '@iovabitmap/core';
+import { type PoolReportStats, type PoolSourceStats, poolReportStats, workerStats } from './poolStats.js';
+import type { ReportProgress } from './poolTypes.js';
+import { notifyProgress } from './reportRun.js';
+
+/**
+ * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
+ * between the last size where the caller's thread clearly wins (2^20 entries: 1.8 ms against
+ * 2.5 ms) and the tie (2^22 entries: 6.4 ms both); above a tie the workers are preferred, as they
+ * leave the caller's thread free (docs/bench/pool.md).
+ */
+export const DEFAULT_INLINE_BELOW = 2 ** 21;
+
+/**
+ * The estimated work of reporting `sources` into `bitmap`, in entries (see the module comment):
+ * the sum of the sources' work-profile entries over the bitmap's range plus the bitmap's 32-bit
+ * words; `Infinity` when a source has no profile.
+ * @param profiles - each source's `workProfile` over the bitmap's range (already asked by the caller)
+ */
+export function inlineWork(bitmap: IovaBitmap, profiles: readonly ({ entries: number } | undefined)[]): number {
+  let work = Math.ceil(bitmap.nbits / 32);
+  for (const p of profiles) {
+    if (p === undefined) return Infinity;
+    work += p.entries;
+  }
+  return work;
+}
+
+/** What {@link reportInline} needs; validated by ReportPool. */
+export interface InlineInput {
+  readonly bitmap: IovaBitmap;
+  readonly sources: readonly DirtySource[];
+  readonly noClear: boolean;
+  readonly onProgress: ((p: ReportProgress) => void) | undefined;
+  /** The chunk sizes the pool would have used (reported as they are in the stats). */
+  readonly chunkBits: readonly number[];
+  /** When the `report()` call started, `performance.now()` ms (for `wallMs`). */
+  readonly tStart: number;
+}
+
+/** Reports on this thread with core's `reportDirty`; see the module comment. */
+export function reportInline(input: InlineInput): PoolReportStats {
+  const { bitmap, sources, noClear } = input;
+  const names = sources.map((s) => s.name);
+  let bitsSet = 0;
+  let elapsedMs = 0;
+  const perSource: PoolSourceStats[] = sources.map((s) => {
+    const r = reportDirty({ bitmap, sources: [s], noClear });
+    bitsSet += r.bitsSet;
+    elapsedMs += r.elapsedMs;
+    return { ...r.total, chunks: r.chunks, busyMs: r.elapsedMs };
+  });
+  // Fold the per-source rows as the pool folds its workers' rows, then drop the one pseudo-worker:
+  // no task ran on a worker.
+  const stats = poolReportStats(names, [workerStats(0, 0, names, perSource)], {
+    bitsSet,
+    elapsedMs,
+    wallMs: 0,
+    tasks: 0,
+    chunkBits: input.chunkBits,
+  });
+  if (input.onProgress !== undefined) {
+    notifyProgress(input.onProgress, {
+      chunksDone: stats.chunks,
+      chunksTotal: stats.chunks,
+      bytesScanned: bitmap.length * BigInt(sources.length),
+      bytesTotal: bitmap.length * BigInt(sources.length),
+    });
+  }
+  return { ...stats, workers: [], wallMs: performance.now() - input.tStart };
+}
