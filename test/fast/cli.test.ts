@@ -158,7 +158,9 @@ describe('options (in-process)', () => {
       expect(report.out).toContain(o);
     }
     const migrate = await parse('migrate', '--help');
-    for (const o of ['--rounds', '--bitmap-page-size', '--rate', '--threads', 'default: 256MiB/s']) expect(migrate.out).toContain(o);
+    for (const o of ['--rounds', '--max-rounds', '--bandwidth', '--downtime-limit', '--compare-threads', '--no-stream', '--bitmap-page-size', '--rate', '--threads', 'default: 1MiB/s', 'default: 1.25GB/s', 'default: 300ms', 'default: 30)']) {
+      expect(migrate.out).toContain(o);
+    }
     const bench = await parse('bench', '--help');
     for (const o of ['--full', '--json', '--markdown', '--charts', '--threads', '--filter']) expect(bench.out).toContain(o);
   });
@@ -229,6 +231,9 @@ describe('iovabitmap migrate', () => {
         sources: 'both',
         bitmapPageSize: 4096n,
         rounds: 2,
+        maxRounds: 30,
+        bandwidth: 'max',
+        downtimeLimit: 300,
         threads: 1,
         pattern: 'uniform',
         rate: 64n << 20n,
@@ -246,7 +251,7 @@ describe('iovabitmap migrate', () => {
     expect(text).toContain(`wrote ${migrateJson}`);
     expect(status, text).toBe(0);
     const lines = text.trim().split('\n');
-    expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources both/);
+    expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources iommu \(smmu-v3 page table\) \+ vf \(VF tracker, 4 KiB pages\)/);
     const rows = lines.filter((l) => /^│ \d/.test(l));
     expect(rows).toHaveLength(3);
     expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
@@ -256,7 +261,7 @@ describe('iovabitmap migrate', () => {
 
   it('drives the device at a byte rate below a page per second as slowly as asked, never at full speed', async () => {
     const { io, out } = captureIo();
-    const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false } as const;
+    const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false, maxRounds: 30, bandwidth: 'max', downtimeLimit: 300 } as const;
     const status = await runMigrateCommand({ ...base, rounds: 2, roundInterval: 100, rate: 1n }, io);
     const text = out();
     expect(status, text).toBe(0);

@@ -194,6 +194,7 @@ export class ReportPool {
     checkReportRequest(where, bitmap, sources, noClear);
     const signal = checkSignal(where, 'signal', options.signal);
     const onProgress = checkCallback(where, 'onProgress', options.onProgress);
+    const onChunk = checkCallback(where, 'onChunk', options.onChunk);
     const threads = orDefault(options.threads, this.threads);
     checkInt(where, 'threads', threads, 1, this.threads, "(the pool's threads)");
     const fixed = orDefault(options.chunkBits, this.chunkBits);
@@ -222,6 +223,7 @@ export class ReportPool {
       task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress } : {}),
+      ...(onChunk ? { onChunk } : {}),
       progressIntervalMs: this.progressIntervalMs,
     });
     return poolReportStats(names, out.workers, {
