@@ -305,6 +305,27 @@ describe('iovabitmap migrate', () => {
     expect(() => layoutMappings(0n, 48n * M, 'mixed')).toThrow(/--iova-size/);
   });
 
+  it('over a modelled link: --compare-threads 1,2 converges (exit 0, one summary per thread count); a guest dirtier than the link exits 3', async () => {
+    const base = { iovaSize: 1n << 30n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'both', bitmapPageSize: 4096n, maxRounds: 30, downtimeLimit: 300, threads: 1, pattern: 'uniform', roundInterval: 0, seed: 5, verifyEachRound: false } as const;
+    const dir = mkdtempSync(join(tmpdir(), 'iovabitmap-cli-'));
+    const slow = captureIo();
+    const status = await runMigrateCommand({ ...base, bandwidth: 1_250_000_000n, rate: 64n << 10n, compareThreads: [1, 2], json: join(dir, 'slow.json') }, slow.io);
+    const doc = JSON.parse(readFileSync(join(dir, 'slow.json'), 'utf8'));
+    expect(schemaErrors(doc)).toEqual([]);
+    expect(status, slow.out()).toBe(0);
+    expect(doc.compareThreads.map((r: { threads: number; converged: boolean; verified: boolean }) => [r.threads, r.converged, r.verified])).toEqual([[1, true, true], [2, true, true]]);
+    expect(doc.convergence).toMatchObject({ converged: true, reason: 'downtime-limit' });
+    expect(doc.downtime.actual.totalMs).toBeCloseTo(doc.downtime.actual.harvestMs + doc.downtime.actual.transferMs, 6);
+    expect(slow.out()).toMatch(/^ {2}2 threads: downtime .* harvest share \d+%; converged/m);
+    // 4096 writes/s over 256 MiB, each dirtying a 2 MiB leaf: all of it is dirty every round, 0.54 s at 0.5 GB/s.
+    const fast = captureIo();
+    const notConverging = await runMigrateCommand({ ...base, iovaSize: 256n << 20n, bandwidth: 500_000_000n, rate: 16n << 20n, json: join(dir, 'fast.json') }, fast.io);
+    const fastDoc = JSON.parse(readFileSync(join(dir, 'fast.json'), 'utf8'));
+    expect(schemaErrors(fastDoc)).toEqual([]);
+    expect([notConverging, fastDoc.convergence, fastDoc.verification.ok]).toEqual([3, { converged: false, reason: 'not-converging', precopyRounds: 3 }, true]);
+    expect(fast.out()).toContain('convergence: NOT converged after 3 pre-copy rounds: the dirty set stopped shrinking');
+  }, 60_000);
+
   it('defaults to the main job: a 1 TiB guest with mixed leaves and both sources', async () => {
     const parsed = await parse('migrate', '--help');
     for (const d of ['default: 1TiB', 'default: mixed', 'default: "both"']) expect(parsed.out).toContain(d);
