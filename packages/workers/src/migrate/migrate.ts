@@ -24,8 +24,8 @@
  * then stop the device, harvest and transfer the final round, and verify.
  *
  * Data flow. One round bitmap R (the migration range at `bitmapPageSize`) is cleared before each
- * round (bitmap.clear(), proportional to the dirty set once core's bitmap has its summary layer)
- * and the pool reports into it. The round's dirty set reaches the union U and the per-page "last
+ * round but the first (bitmap.clear(), proportional to the dirty set once core's bitmap has its
+ * summary layer) and the pool reports into it. The round's dirty set reaches the union U and the per-page "last
  * round that reported it" bytes (./ReportedRounds.ts) run by run: streamed, each chunk's runs as
  * the pool hands them over (ReportPool's onChunk), during the harvest; otherwise R's dirtyRanges
  * after it. Never a loop over the whole bitmap. ReportedRounds also removes the duplicates (two
@@ -420,6 +420,8 @@ class Migration {
   readonly #clock = new ModelClock();
   readonly #bitBytes: number;
   #lastHarvestAt: number | undefined;
+  /** True once a report has written into R (before that R is as allocated: clean). */
+  #reportedInto = false;
   /** The round whose report may have left pages in R that are not folded in yet (a failure then folds them). */
   #unfolded: number | undefined;
 
@@ -529,7 +531,10 @@ class Migration {
     const c = this.#c;
     const index = this.#rounds.length;
     const tc = performance.now();
-    this.#bitmap.clear(); // proportional to the dirty set once core's bitmap has its summary layer
+    // Proportional to the dirty set once core's bitmap has its summary layer; a fresh R is clean,
+    // and its first clear would only fault in its pages (about 18 ms for 1 TiB at 4 KiB).
+    if (this.#reportedInto) this.#bitmap.clear();
+    this.#reportedInto = true;
     const clearMs = performance.now() - tc;
     const startedAt = this.#clock.now();
     const dirtiedOverMs = this.#lastHarvestAt === undefined ? null : startedAt - this.#lastHarvestAt;
