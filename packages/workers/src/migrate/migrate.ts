@@ -432,6 +432,9 @@ class Migration {
     // turns a failed allocation into ENOMEM: for the union too, before anything runs.
     this.#bitmap = new IovaBitmap({ iova: c.iova, length: c.length, pageSize: c.pageSize });
     checkReportRequest(WHERE, this.#bitmap, c.o.sources, false); // what the pool would refuse, refused before any round
+    // Fault R's memory in now, at setup: otherwise the first clear after a sparse report faults in
+    // every page the report did not touch (about 18 ms for 1 TiB at 4 KiB, inside round 1's work).
+    this.#bitmap.clear();
     this.#union = new IovaBitmap({ iova: c.iova, length: c.length, pageSize: c.pageSize });
     this.#reported = new ReportedRounds(this.#bitmap.nbits);
     this.#units = unitsOf(c.o);
@@ -531,8 +534,7 @@ class Migration {
     const c = this.#c;
     const index = this.#rounds.length;
     const tc = performance.now();
-    // Proportional to the dirty set once core's bitmap has its summary layer; a fresh R is clean,
-    // and its first clear would only fault in its pages (about 18 ms for 1 TiB at 4 KiB).
+    // Proportional to the dirty set once core's bitmap has its summary layer; R is clean before round 0.
     if (this.#reportedInto) this.#bitmap.clear();
     this.#reportedInto = true;
     const clearMs = performance.now() - tc;
