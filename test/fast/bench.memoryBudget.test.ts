@@ -34,7 +34,7 @@ describe('memory estimate of the commands', () => {
     expect(e.message).not.toContain('\n');
   });
 
-  it('prices migrate: the mixed layout, the ground truth, five bitmaps at the bitmap page size, pool and device', () => {
+  it('prices migrate: the mixed layout, the ground truth, two bitmaps at the bitmap page size, a byte per page twice, pool and device', () => {
     const o: MigrateCommandOptions = {
       iovaSize: 1n << 40n,
       leaf: 'mixed',
@@ -42,6 +42,9 @@ describe('memory estimate of the commands', () => {
       sources: 'both',
       bitmapPageSize: 4096n,
       rounds: 5,
+      maxRounds: 30,
+      bandwidth: 1_250_000_000n,
+      downtimeLimit: 300,
       threads: 2,
       pattern: 'uniform',
       rate: 'max',
@@ -50,7 +53,9 @@ describe('memory estimate of the commands', () => {
       verifyEachRound: false,
     };
     const parts = Object.fromEntries(estimateMemory(migratePlan(o, layoutMappings(4n * GiB, o.iovaSize, 'mixed'))).map((p) => [p.what, p.bytes]));
-    expect(parts.bitmaps).toBe(6 * 32 * 2 ** 20);
+    expect(parts.bitmaps).toBe(3 * 32 * 2 ** 20); // the ground truth, the round bitmap, the union
+    expect(parts['write epochs']).toBe(256 * 2 ** 20); // a byte per 4 KiB page
+    expect(parts['last-report bytes']).toBe(256 * 2 ** 20); // a byte per bitmap page
     expect(parts['tracker records']).toBe(32 * 2 ** 20);
     expect(parts['3 workers']).toBe(3 * WORKER_BYTES);
     expect(parts['page table']! - 64 * 2 ** 20).toBeGreaterThan(128 * 2 ** 20); // the README's "page table 132 MiB"

@@ -117,7 +117,7 @@ describe('signals from kill', () => {
   }, 45_000);
 
   it('migrate: SIGINT exits 130 with the rounds done so far, the pool and the device closed', async () => {
-    const run = start([...NODE_CLI, 'migrate', '--iova-size', '1G', '--leaf', '2M', '--threads', '1', '--rounds', '100000', '--round-interval', '20', '--json']);
+    const run = start([...NODE_CLI, 'migrate', '--iova-size', '1G', '--leaf', '2M', '--threads', '1', '--rounds', '254', '--round-interval', '20', '--json']);
     await run.waitFor(/^setup: /m); // the header is printed before the rounds start
     await new Promise((r) => setTimeout(r, 300));
     run.child.kill('SIGINT');
@@ -150,7 +150,7 @@ describe('abort in-process', () => {
     const markdown = join(tmp, 'migrate.md');
     const { io, out } = captureIo({ signal: ac.signal, onWrite: (s) => s.includes('setup: ') && setTimeout(() => ac.abort(), 200) });
     const status = await runMigrateCommand(
-      { iovaSize: 1n << 30n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'both', bitmapPageSize: 4096n, rounds: 100_000, threads: 1, pattern: 'uniform', rate: 64n << 20n, roundInterval: 10, seed: 1, verifyEachRound: false, markdown },
+      { iovaSize: 1n << 30n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'both', bitmapPageSize: 4096n, rounds: 254, maxRounds: 30, bandwidth: 'max', downtimeLimit: 300, threads: 1, pattern: 'uniform', rate: 64n << 20n, roundInterval: 10, seed: 1, verifyEachRound: false, markdown },
       io,
     );
     expect(status).toBe(0);

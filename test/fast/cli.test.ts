@@ -158,7 +158,9 @@ describe('options (in-process)', () => {
       expect(report.out).toContain(o);
     }
     const migrate = await parse('migrate', '--help');
-    for (const o of ['--rounds', '--bitmap-page-size', '--rate', '--threads', 'default: 256MiB/s']) expect(migrate.out).toContain(o);
+    for (const o of ['--rounds', '--max-rounds', '--bandwidth', '--downtime-limit', '--compare-threads', '--no-stream', '--bitmap-page-size', '--rate', '--threads', 'default: 1MiB/s', 'default: 1.25GB/s', 'default: 300ms', 'default: 30)']) {
+      expect(migrate.out).toContain(o);
+    }
     const bench = await parse('bench', '--help');
     for (const o of ['--full', '--json', '--markdown', '--charts', '--threads', '--filter']) expect(bench.out).toContain(o);
   });
@@ -229,6 +231,9 @@ describe('iovabitmap migrate', () => {
         sources: 'both',
         bitmapPageSize: 4096n,
         rounds: 2,
+        maxRounds: 30,
+        bandwidth: 'max',
+        downtimeLimit: 300,
         threads: 1,
         pattern: 'uniform',
         rate: 64n << 20n,
@@ -246,7 +251,7 @@ describe('iovabitmap migrate', () => {
     expect(text).toContain(`wrote ${migrateJson}`);
     expect(status, text).toBe(0);
     const lines = text.trim().split('\n');
-    expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources both/);
+    expect(lines[0]).toMatch(/^migrate: 1 GiB of IOVA, 2 MiB leaves, sources iommu \(smmu-v3 page table\) \+ vf \(VF tracker, 4 KiB pages\)/);
     const rows = lines.filter((l) => /^│ \d/.test(l));
     expect(rows).toHaveLength(3);
     expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
@@ -256,7 +261,7 @@ describe('iovabitmap migrate', () => {
 
   it('drives the device at a byte rate below a page per second as slowly as asked, never at full speed', async () => {
     const { io, out } = captureIo();
-    const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false } as const;
+    const base = { iovaSize: 64n << 20n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'iommu', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false, maxRounds: 30, bandwidth: 'max', downtimeLimit: 300 } as const;
     const status = await runMigrateCommand({ ...base, rounds: 2, roundInterval: 100, rate: 1n }, io);
     const text = out();
     expect(status, text).toBe(0);
@@ -299,6 +304,27 @@ describe('iovabitmap migrate', () => {
     expect(layoutMappings(0n, G, 2n * M)).toEqual([{ iova: 0n, length: G, leaf: 2n * M }]);
     expect(() => layoutMappings(0n, 48n * M, 'mixed')).toThrow(/--iova-size/);
   });
+
+  it('over a modelled link: --compare-threads 1,2 converges (exit 0, one summary per thread count); a guest dirtier than the link exits 3', async () => {
+    const base = { iovaSize: 1n << 30n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'both', bitmapPageSize: 4096n, maxRounds: 30, downtimeLimit: 300, threads: 1, pattern: 'uniform', roundInterval: 0, seed: 5, verifyEachRound: false } as const;
+    const dir = mkdtempSync(join(tmpdir(), 'iovabitmap-cli-'));
+    const slow = captureIo();
+    const status = await runMigrateCommand({ ...base, bandwidth: 1_250_000_000n, rate: 64n << 10n, compareThreads: [1, 2], json: join(dir, 'slow.json') }, slow.io);
+    const doc = JSON.parse(readFileSync(join(dir, 'slow.json'), 'utf8'));
+    expect(schemaErrors(doc)).toEqual([]);
+    expect(status, slow.out()).toBe(0);
+    expect(doc.compareThreads.map((r: { threads: number; converged: boolean; verified: boolean }) => [r.threads, r.converged, r.verified])).toEqual([[1, true, true], [2, true, true]]);
+    expect(doc.convergence).toMatchObject({ converged: true, reason: 'downtime-limit' });
+    expect(doc.downtime.actual.totalMs).toBeCloseTo(doc.downtime.actual.harvestMs + doc.downtime.actual.transferMs, 6);
+    expect(slow.out()).toMatch(/^ {2}2 threads: downtime .* harvest share \d+%; converged/m);
+    // 4096 writes/s over 256 MiB, each dirtying a 2 MiB leaf: all of it is dirty every round, 0.54 s at 0.5 GB/s.
+    const fast = captureIo();
+    const notConverging = await runMigrateCommand({ ...base, iovaSize: 256n << 20n, bandwidth: 500_000_000n, rate: 16n << 20n, json: join(dir, 'fast.json') }, fast.io);
+    const fastDoc = JSON.parse(readFileSync(join(dir, 'fast.json'), 'utf8'));
+    expect(schemaErrors(fastDoc)).toEqual([]);
+    expect([notConverging, fastDoc.convergence, fastDoc.verification.ok]).toEqual([3, { converged: false, reason: 'not-converging', precopyRounds: 3 }, true]);
+    expect(fast.out()).toContain('convergence: NOT converged after 3 pre-copy rounds: the dirty set stopped shrinking');
+  }, 60_000);
 
   it('defaults to the main job: a 1 TiB guest with mixed leaves and both sources', async () => {
     const parsed = await parse('migrate', '--help');

@@ -184,6 +184,9 @@ const EXPECTED: Record<string, readonly string[]> = {
   'migrate units': OMITTED,
   'migrate chunkBits': OMITTED,
   'migrate signal': OMITTED,
+  'migrate bandwidth': ['undefined', 'Infinity', 'fraction 0.5', '2^53 + 1 (unsafe)'], // bytes/s: any positive number; Infinity is no link
+  'migrate downtimeLimit': ['undefined', '-0', 'fraction 0.5', '2^53 + 1 (unsafe)'], // ms: any number >= 0
+  'migrate stream': ['undefined', 'boolean true'],
   'mappingUnitMap name': NAME,
   'trackerUnitMap name': NAME,
   'mappingUnitMap mappings[0].iova value': ['-0'], // IOVA 0
@@ -287,9 +290,17 @@ describe('workers: hostile values in every public call', () => {
       units,
       chunkBits: 512,
       signal: new AbortController().signal,
+      bandwidth: 1e9,
+      downtimeLimit: 300,
+      stream: true,
     };
-    await migrate(valid);
-    await sweepFields('migrate', valid, (o) => migrate(o as never));
+    // A migration needs fresh write epochs (WriteEpochs): attach again before each.
+    const fresh = async (o: unknown): Promise<unknown> => {
+      await device.attach({ pageTable: pt.share(), tracker: vf.share(), groundTruth: gt.share() });
+      return migrate(o as never);
+    };
+    await fresh(valid);
+    await sweepFields('migrate', valid, fresh);
     const v = { groundTruth: gt, reported: bitmap, units };
     verifyMigration(v);
     await sweepFields('verifyMigration', v, (o) => verifyMigration(o as never));

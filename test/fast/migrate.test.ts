@@ -40,7 +40,7 @@ describe('migrate', () => {
     expect(r.verification.groundTruthBits).toBeGreaterThan(0);
     expect(r.rounds.map((x) => x.final)).toEqual([false, false, false, true]);
     expect(seen).toEqual(r.rounds);
-    expect(r.rounds.every((x) => x.unexpected === 0 && x.wallMs > 0 && x.gibPerSec > 0)).toBe(true);
+    expect(r.rounds.every((x) => x.unexpected === 0 && x.harvestMs > 0 && x.gibPerSec > 0)).toBe(true);
     expect(r.rounds.reduce((s, x) => s + x.pagesDirtied, 0)).toBeGreaterThanOrEqual(r.verification.reportedBits);
     expect(r.device.state).toBe('stopped');
     expect(r.device.pages).toBe(h.device.pagesWritten);
@@ -124,7 +124,12 @@ describe('migrate', () => {
     expect((await rejectionOf(migrate({ ...base, rounds: -1 }))).param).toBe('rounds');
     expect((await rejectionOf(migrate({ ...base, sources: [] }))).param).toBe('sources');
     expect((await rejectionOf(migrate({ ...base, iova: BASE + 4096n, length: 2n * MiB, bitmapPageSize: 2n * MiB }))).code).toBe('EINVAL');
-    expect((await rejectionOf(migrate({ ...base, device: { groundTruth: undefined, stop: h.device.stop.bind(h.device) } }))).param).toBe('device');
+    expect((await rejectionOf(migrate({ ...base, device: { groundTruth: undefined, writeEpochs: undefined, stop: h.device.stop.bind(h.device) } }))).param).toBe('device');
+    expect((await rejectionOf(migrate({ ...base, maxRounds: 3 }))).param).toBe('rounds'); // not both
+    expect((await rejectionOf(migrate({ ...base, rounds: undefined, maxRounds: 255 }))).param).toBe('maxRounds'); // epochs are bytes
+    expect((await rejectionOf(migrate({ ...base, bandwidth: 0 }))).param).toBe('bandwidth');
+    expect((await rejectionOf(migrate({ ...base, downtimeLimit: -1 }))).param).toBe('downtimeLimit');
+    expect((await rejectionOf(migrate({ ...base, bandwidth: 1e9, device: { groundTruth: h.device.groundTruth, writeEpochs: h.device.writeEpochs, stop: h.device.stop.bind(h.device) } }))).param).toBe('device.pause');
     expect((await h.device.stats()).state).toBe('ready'); // never started, never stopped
   });
 });

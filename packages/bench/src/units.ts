@@ -240,6 +240,20 @@ export function formatByteRate(bytesPerSec: bigint): string {
   return binary;
 }
 
+/**
+ * Parses a duration in milliseconds: `300ms`, `0.3s`, `300` (milliseconds), a finite number >= 0.
+ * @throws IovaBitmapError `EINVAL` for text that is not such a duration; the message names the option.
+ */
+export function parseDurationMs(text: string, option = 'duration'): number {
+  const where = 'parseDurationMs';
+  if (typeof text !== 'string') return reject(where, option, text, 'must be a duration given as text');
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*(ms|s)?$/i.exec(text.trim());
+  if (m === null) return reject(where, option, text, 'must be a duration such as 300ms, 0.3s or 300 (milliseconds)');
+  const v = Number(m[1]) * (m[2]?.toLowerCase() === 's' ? 1000 : 1);
+  if (!Number.isFinite(v)) return reject(where, option, text, 'must be a finite duration');
+  return v;
+}
+
 /** Bounds for {@link parseRate}. */
 export interface RateBounds {
   /** Smallest accepted fraction. @defaultValue 0 */

@@ -13,16 +13,20 @@
  * @module @iovabitmap/workers
  */
 export { MAX_POOL_THREADS, ReportPool } from './pool/ReportPool.js';
-export type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus, ReportProgress } from './pool/poolTypes.js';
+export type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus, ReportProgress, ReportedChunk } from './pool/poolTypes.js';
 export type { PoolReportStats, PoolSourceStats, WorkerReportStats } from './pool/poolStats.js';
 export { DeviceSimulator } from './device/DeviceSimulator.js';
 export type { DeviceAttachOptions, DeviceSimulatorOptions } from './device/DeviceSimulator.js';
 export type { DevicePatternStats, DeviceRegion, DeviceStartOptions, DeviceState, DeviceStats } from './device/deviceTypes.js';
 export { DEVICE_PATTERNS } from './device/patterns.js';
 export type { DevicePatternName } from './device/patterns.js';
-export { MigrateError, migrate } from './migrate/migrate.js';
-export type { MigrateDevice, MigrateOptions, MigratePool, MigrateResult, MigrateRound, MigrateSourceStats } from './migrate/migrate.js';
+export { MAX_PRECOPY_ROUNDS, MigrateError, migrate } from './migrate/migrate.js';
+export type { MigrateConvergence, MigrateDevice, MigrateOptions, MigratePool, MigrateResult, MigrateRound, MigrateSourceStats } from './migrate/migrate.js';
+export type { ConvergenceReason, DowntimeParts } from './migrate/linkModel.js';
+export { ReportedRounds } from './migrate/ReportedRounds.js';
 export { verifyMigration } from './migrate/verifyMigration.js';
-export type { VerifyOptions, VerifyResult } from './migrate/verifyMigration.js';
+export type { VerifyEpochs, VerifyOptions, VerifyResult } from './migrate/verifyMigration.js';
+export { WriteEpochs } from './device/WriteEpochs.js';
+export type { SharedWriteEpochs } from './device/WriteEpochs.js';
 export { mappingUnitMap, trackerUnitMap, unitMapOf } from './migrate/unitMaps.js';
 export type { LeafMapping, PageUnit, TrackerGeometry, UnitMap } from './migrate/unitMaps.js';

@@ -18,7 +18,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { formatByteRate, formatBytes, formatRate, parseByteRate, parseCount, parseCountList, parseRate, parseSize, type CountBounds } from '../units.js';
+import { formatByteRate, formatBytes, formatRate, parseByteRate, parseCount, parseCountList, parseDurationMs, parseRate, parseSize, type CountBounds } from '../units.js';
 
 /** The text each option's parser last parsed, by option. */
 const TYPED = new WeakMap<Option, string>();
@@ -92,6 +92,12 @@ export function byteRateOption(flags: string, description: string, defaultBytesP
     ),
     parse,
   ).default(defaultBytesPerSec, formatByteRate(defaultBytesPerSec).replace(' ', ''));
+}
+
+/** `--flag <time>`: a duration in milliseconds (`300ms`, `0.3s`, `300`). */
+export function durationOption(flags: string, description: string, defaultMs: number): Option {
+  const name = flags.split(/[ ,]/)[0]!;
+  return withParser(new Option(flags, `${description} (300ms, 0.3s, or a number of milliseconds)`), (t) => parseDurationMs(t, name)).default(defaultMs, `${defaultMs}ms`);
 }
 
 /** `--flag <rate>`: a fraction (`1%`, `0.5%`, `0.25`). */

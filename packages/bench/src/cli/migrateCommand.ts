@@ -8,12 +8,17 @@
  * leaf size or the `mixed` layout (in every 16 GiB, the first 1 GiB with 4 KiB leaves and the rest
  * with 2 MiB ones: a guest whose memory is mostly huge pages with some split ones), makes a
  * 4 KiB-page ground truth bitmap, starts the device simulator on them (its own worker, writing with a
- * pattern at a rate), starts the parallel engine, and runs workers' `migrate()`: `--rounds`
- * pre-copy reports while the device writes, then a quiesce and the final report, then the no-loss
- * check of the union of the rounds against the ground truth. The result is the migrate document
- * (../output/migrateDocument.ts): printed as a table of the rounds with the verdict last, and
- * written by `--json [file]` / `--markdown [file]` (./documentOutputs.ts). Exit status 0 when
- * nothing was lost or invented, 2 when the check failed, 1 for any error.
+ * pattern at a rate), starts the parallel engine, and runs workers' `migrate()`: pre-copy
+ * reports while the device writes, each sent over the modelled link (`--bandwidth`), until the
+ * expected downtime fits `--downtime-limit` (or `--max-rounds`, or the dirty set stops shrinking;
+ * `--rounds` fixes the number instead), then a quiesce, the final report, and the end-to-end check
+ * (union and epochs). The result is the migrate document (../output/migrateDocument.ts): printed
+ * as a table of the rounds with the verdicts last, and written by `--json [file]` / `--markdown
+ * [file]` (./documentOutputs.ts). `--compare-threads 1,2` runs the same seeded migration once per
+ * thread count, each on a fresh world, device and pool, and adds a summary of each (the document's
+ * rounds are the last run's). Exit status 0 when it converged and verified, 3 when it verified but
+ * did not converge, 2 when the check failed (with --compare-threads the worst run decides), 1 for
+ * any error.
  *
  * Ctrl-C (./interrupts.ts) aborts `migrate()`, which stops the round's report within a chunk and
  * rejects with a MigrateError holding the rounds done: the document is written with them,
@@ -23,18 +28,29 @@
  * The sources and the engine come from ../harness/impls.ts, the device simulator and the loop from
  * @iovabitmap/workers (`DeviceSimulator`, `migrate`).
  */
-import { IoPageTable, IovaBitmap, type PteFormat, type VfTracker } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, IovaBitmapError, type PteFormat, type VfTracker } from '@iovabitmap/core';
 import { GiB, MiB } from '@iovabitmap/core/internal';
-import { DeviceSimulator, MigrateError, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type UnitMap } from '@iovabitmap/workers';
+import { DeviceSimulator, MigrateError, mappingUnitMap, migrate, trackerUnitMap, type DevicePatternName, type LeafMapping, type MigrateResult, type UnitMap } from '@iovabitmap/workers';
 import { checkReportGeometry } from './reportCommand.js';
 import { createTracker, openEngine, type Engine } from '../harness/impls.js';
 import { BENCH_IOVA_BASE } from '../harness/scenarios.js';
 import type { SourceKind } from '../output/schema.js';
-import { formatBytes, formatBytesRounded } from '../units.js';
+import { formatBytes, formatBytesRounded, plural } from '../units.js';
 import { usageError } from './cliOptions.js';
 import { checkDocumentOptions, humanStream, processIo, writeDocuments, type CommandIo, type DocumentOptions } from './documentOutputs.js';
 import { documentHeader, toJsonText } from '../output/document.js';
-import { MIGRATE_SCHEMA_VERSION, migrateRounds, migrateVerification, renderMigrateHead, renderMigrateMarkdown, renderMigrateText, type MigrateDocument } from '../output/migrateDocument.js';
+import {
+  MIGRATE_SCHEMA_VERSION,
+  migrateOutcome,
+  migrateRounds,
+  migrateVerification,
+  renderMigrateHead,
+  renderMigrateMarkdown,
+  renderMigrateText,
+  threadRun,
+  type MigrateDocument,
+  type ThreadRun,
+} from '../output/migrateDocument.js';
 import { checkMemory, type MemoryPlan } from '../harness/memoryBudget.js';
 
 /** Parsed options of `iovabitmap migrate`. */
@@ -49,8 +65,18 @@ export interface MigrateCommandOptions extends DocumentOptions {
   readonly sources: SourceKind;
   /** Bitmap page size, bytes. */
   readonly bitmapPageSize: bigint;
-  /** Pre-copy rounds. */
-  readonly rounds: number;
+  /** Pre-copy rounds at most. */
+  readonly maxRounds: number;
+  /** A fixed number of pre-copy rounds, or undefined. */
+  readonly rounds?: number;
+  /** Link bandwidth, bytes per second, or `'max'` (no link: transfers take no time). */
+  readonly bandwidth: bigint | 'max';
+  /** Downtime limit, ms. */
+  readonly downtimeLimit: number;
+  /** Stream the harvest into the transfer. @defaultValue true */
+  readonly stream?: boolean;
+  /** Run the migration once per thread count and compare. */
+  readonly compareThreads?: readonly number[];
   /** Engine threads. */
   readonly threads: number;
   /** Device write pattern. */
@@ -100,8 +126,9 @@ export function devicePageRate(bytesPerSec: bigint | 'max'): number | 'max' {
 
 /**
  * What the command will allocate (../harness/memoryBudget.ts): the sources, the ground truth (4 KiB
- * pages), and at the bitmap page size the round bitmap, the union and the checker's three (its two
- * expectations and a snapshot of the union); the pool's threads and the device's worker.
+ * pages), at the bitmap page size the round bitmap and the union, a byte per 4 KiB page (the write
+ * epochs: a "bitmap" of 512-byte pages has a bit per 512 bytes, a byte per 4 KiB) and a byte per
+ * bitmap page (the last-report bytes); the pool's threads and the device's worker.
  */
 export function migratePlan(o: MigrateCommandOptions, mappings: readonly LeafMapping[]): MemoryPlan {
   const length = o.iovaSize;
@@ -109,8 +136,14 @@ export function migratePlan(o: MigrateCommandOptions, mappings: readonly LeafMap
   return {
     tables: o.sources === 'vf' ? [] : [{ format: o.format as PteFormat, mappings }],
     trackers: o.sources === 'iommu' ? [] : [length],
-    bitmaps: [{ what: 'bitmaps', length, pageSize: 4096n }, bitmap, bitmap, bitmap, bitmap, bitmap],
-    workers: o.threads + 1,
+    bitmaps: [
+      { what: 'bitmaps', length, pageSize: 4096n },
+      bitmap,
+      bitmap,
+      { what: 'write epochs', length, pageSize: 512n },
+      { what: 'last-report bytes', length, pageSize: o.bitmapPageSize / 8n },
+    ],
+    workers: Math.max(o.threads, ...(o.compareThreads ?? [])) + 1,
   };
 }
 
@@ -122,7 +155,7 @@ function leavesText(leaf: bigint | 'mixed', mappings: readonly LeafMapping[]): s
 }
 
 /** The sources of the migration, mapped clean. */
-function buildSources(o: MigrateCommandOptions, iova: bigint, mappings: readonly LeafMapping[]): { table?: IoPageTable; tracker?: VfTracker; units: UnitMap[] } {
+function buildSources(o: MigrateCommandOptions, iova: bigint, mappings: readonly LeafMapping[]): { table?: IoPageTable; tracker?: VfTracker; units: UnitMap[]; names: string } {
   let table: IoPageTable | undefined;
   if (o.sources !== 'vf') {
     table = new IoPageTable({ format: o.format as IoPageTable['format'], name: 'iommu' });
@@ -134,7 +167,8 @@ function buildSources(o: MigrateCommandOptions, iova: bigint, mappings: readonly
   const units: UnitMap[] = [];
   if (table) units.push(mappingUnitMap(table.name, mappings));
   if (tracker) units.push(trackerUnitMap(tracker));
-  return { ...(table ? { table } : {}), ...(tracker ? { tracker } : {}), units };
+  const names = [table ? `${table.name} (${o.format} page table)` : '', tracker ? `${tracker.name} (VF tracker, ${formatBytes(BigInt(tracker.pageSize))} pages)` : ''].filter((x) => x !== '').join(' + ');
+  return { ...(table ? { table } : {}), ...(tracker ? { tracker } : {}), units, names };
 }
 
 /**
@@ -146,27 +180,26 @@ function checkMigrateOptions(o: MigrateCommandOptions): void {
   if (o.bitmapPageSize < 4096n || (o.bitmapPageSize & (o.bitmapPageSize - 1n)) !== 0n || o.iovaSize % o.bitmapPageSize !== 0n) {
     throw usageError('--bitmap-page-size', o.typed?.['--bitmap-page-size'] ?? formatBytes(o.bitmapPageSize), `must be a power of two of at least 4 KiB that divides --iova-size`);
   }
+  if (o.bandwidth !== 'max' && o.rate === 'max') {
+    throw usageError('--rate', o.typed?.['--rate'] ?? 'max', 'must be a finite rate with a --bandwidth: the device writes the modelled part of each round at its rate');
+  }
 }
 
-/**
- * Runs the command.
- * @returns the exit status: 0 verified, 2 verification failed, 0 when interrupted (the caller
- *   exits with the signal's status)
- * @throws IovaBitmapError on any failure, after writing the document of what was done when the
- *   migration had begun.
- */
-export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo = processIo()): Promise<number> {
-  checkMigrateOptions(o);
-  await checkDocumentOptions(o);
-  const pageRate = devicePageRate(o.rate);
+/** Exit statuses from best to worst: with --compare-threads the worst run's is the command's. */
+const STATUS_BY_RANK = [0, 3, 2] as const;
+
+/** The exit status of one run: 2 verification failed, 3 did not converge, 0 both fine. */
+function exitStatusOf(r: MigrateResult): number {
+  return !r.verification.ok ? 2 : r.convergence.converged ? 0 : 3;
+}
+
+/** One migration from scratch (world, device, pool) with `threads` workers; see the module comment. */
+async function runOnce(o: MigrateCommandOptions, threads: number, io: CommandIo, t0: number, human: { write(s: string): unknown }, printHead: boolean): Promise<{ result?: MigrateResult; doc: Omit<MigrateDocument, 'compareThreads'>; error?: unknown }> {
+  const started = new Date();
   const iova = BENCH_IOVA_BASE;
   const length = o.iovaSize;
-  const human = humanStream(o, io);
-  const started = new Date();
-  const t0 = performance.now();
   const mappings = layoutMappings(iova, length, o.leaf);
-  checkMemory('iovabitmap migrate', migratePlan(o, mappings), 'use a smaller --iova-size, a larger --leaf or --bitmap-page-size');
-  const { table, tracker, units } = buildSources(o, iova, mappings);
+  const { table, tracker, units, names } = buildSources(o, iova, mappings);
   const sources = [table, tracker].filter((s): s is IoPageTable | VfTracker => s !== undefined);
   const groundTruth = new IovaBitmap({ iova, length, pageSize: 4096 });
   let device: DeviceSimulator | undefined;
@@ -174,7 +207,7 @@ export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo 
   try {
     device = await DeviceSimulator.create();
     await device.attach({ groundTruth: groundTruth.share(), ...(table ? { pageTable: table.share() } : {}), ...(tracker ? { tracker: tracker.share() } : {}) });
-    pool = await openEngine(o.threads);
+    pool = await openEngine(threads);
     const mem = table?.memoryStats();
     const setup: MigrateDocument['setup'] = {
       iovaBytes: length,
@@ -182,11 +215,16 @@ export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo 
       leaves: leavesText(o.leaf, mappings),
       format: o.sources === 'vf' ? null : o.format,
       sources: o.sources,
+      sourceNames: names,
       bitmapPageBytes: o.bitmapPageSize,
-      rounds: o.rounds,
-      threads: o.threads,
+      maxRounds: o.rounds === undefined ? o.maxRounds : null,
+      rounds: o.rounds ?? null,
+      threads,
       pattern: o.pattern,
       rateBytesPerSec: o.rate,
+      bandwidthBytesPerSec: o.bandwidth,
+      downtimeLimitMs: o.downtimeLimit,
+      stream: o.stream !== false,
       roundIntervalMs: o.roundInterval,
       seed: o.seed,
       verifyEachRound: o.verifyEachRound,
@@ -194,13 +232,15 @@ export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo 
       pageTable: mem ? { bytes: mem.tableBytes, leaves: mem.leaves } : null,
       trackerPageBytes: tracker ? BigInt(tracker.pageSize) : null,
     };
-    human.write(renderMigrateHead({ setup }));
-    await device.start({ pattern: o.pattern, rate: pageRate, seed: o.seed });
-    let doc: MigrateDocument;
+    if (printHead) human.write(renderMigrateHead({ setup }));
+    await device.start({ pattern: o.pattern, rate: devicePageRate(o.rate), seed: o.seed });
     try {
       const result = await migrate({
         bitmapPageSize: o.bitmapPageSize,
-        rounds: o.rounds,
+        ...(o.rounds === undefined ? { maxRounds: o.maxRounds } : { rounds: o.rounds }),
+        bandwidth: o.bandwidth === 'max' ? Number.POSITIVE_INFINITY : Number(o.bandwidth),
+        downtimeLimit: o.downtimeLimit,
+        stream: o.stream !== false,
         sources,
         device,
         pool,
@@ -209,37 +249,79 @@ export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo 
         units,
         ...(io.signal === undefined ? {} : { signal: io.signal }),
       });
-      doc = {
-        ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, true, started),
-        setup,
-        rounds: migrateRounds(result.rounds),
-        verification: migrateVerification(result.verification),
-        stopped: null,
-        totalMs: performance.now() - t0,
+      return {
+        result,
+        doc: {
+          ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, true, started),
+          setup,
+          rounds: migrateRounds(result.rounds),
+          ...migrateOutcome(result),
+          verification: migrateVerification(result.verification),
+          stopped: null,
+          totalMs: performance.now() - t0,
+        },
       };
     } catch (e) {
       if (!MigrateError.is(e)) throw e;
       const interrupted = io.signal?.aborted === true && e.code === 'ECANCELED';
-      doc = {
-        ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, false, started),
-        setup,
-        rounds: migrateRounds(e.rounds),
-        verification: null,
-        stopped: { reason: interrupted ? 'interrupted' : 'failed', code: e.code, failedRound: e.failedRound },
-        totalMs: performance.now() - t0,
+      return {
+        error: e,
+        doc: {
+          ...documentHeader('migrate', MIGRATE_SCHEMA_VERSION, false, started),
+          setup,
+          rounds: migrateRounds(e.rounds),
+          totals: null,
+          downtime: null,
+          convergence: null,
+          verification: null,
+          stopped: { reason: interrupted ? 'interrupted' : 'failed', code: e.code, failedRound: e.failedRound },
+          totalMs: performance.now() - t0,
+        },
       };
-      human.write(renderMigrateText(doc, false));
-      await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
-      if (interrupted) return 0;
-      throw e;
     }
-    human.write(renderMigrateText(doc, false));
-    await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
-    return doc.verification!.ok ? 0 : 2;
   } finally {
     await pool?.close();
     await device?.close();
   }
+}
+
+/**
+ * Runs the command.
+ * @returns the exit status: 0 converged and verified, 3 verified but not converged, 2 verification
+ *   failed, 0 when interrupted (the caller exits with the signal's status)
+ * @throws IovaBitmapError on any failure, after writing the document of what was done when the
+ *   migration had begun.
+ */
+export async function runMigrateCommand(o: MigrateCommandOptions, io: CommandIo = processIo()): Promise<number> {
+  checkMigrateOptions(o);
+  await checkDocumentOptions(o);
+  devicePageRate(o.rate);
+  const human = humanStream(o, io);
+  const t0 = performance.now();
+  checkMemory('iovabitmap migrate', migratePlan(o, layoutMappings(BENCH_IOVA_BASE, o.iovaSize, o.leaf)), 'use a smaller --iova-size, a larger --leaf or --bitmap-page-size');
+  const threadList = o.compareThreads ?? [o.threads];
+  const compared: ThreadRun[] = [];
+  let worst = 0; // index into STATUS_BY_RANK
+  let last: Omit<MigrateDocument, 'compareThreads'> | undefined;
+  for (let i = 0; i < threadList.length; i++) {
+    const threads = threadList[i]!;
+    const run = await runOnce(o, threads, io, performance.now(), human, i === 0);
+    last = run.doc;
+    if (run.result === undefined) {
+      const doc: MigrateDocument = { ...run.doc, compareThreads: o.compareThreads === undefined ? null : compared };
+      human.write(renderMigrateText(doc, false));
+      await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
+      if (io.signal?.aborted === true && IovaBitmapError.hasCode(run.error, 'ECANCELED')) return 0;
+      throw run.error;
+    }
+    compared.push(threadRun(threads, run.result));
+    worst = Math.max(worst, STATUS_BY_RANK.indexOf(exitStatusOf(run.result) as 0 | 3 | 2));
+    if (threadList.length > 1) human.write(`${plural(threads, 'thread')}: done, ${compared.at(-1)!.converged ? 'converged' : 'not converged'}\n`);
+  }
+  const doc: MigrateDocument = { ...last!, totalMs: performance.now() - t0, compareThreads: o.compareThreads === undefined ? null : compared };
+  human.write(renderMigrateText(doc, false));
+  await writeDocuments('iovabitmap migrate', o, migrateRenderers(doc), io);
+  return STATUS_BY_RANK[worst]!;
 }
 
 function migrateRenderers(doc: MigrateDocument): { json: () => string; markdown: () => string } {

@@ -18,9 +18,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command, type OutputConfiguration } from 'commander';
-import { DEVICE_PATTERNS, MAX_POOL_THREADS } from '@iovabitmap/workers';
+import { DEVICE_PATTERNS, MAX_POOL_THREADS, MAX_PRECOPY_ROUNDS } from '@iovabitmap/workers';
 import { runBenchCommand, type BenchCommandOptions } from './benchCommand.js';
-import { addDocumentOptions, byteRateOption, choiceOption, countListOption, countOption, rateOption, sizeOption, leafLayoutOption, typedValues } from './cliOptions.js';
+import { addDocumentOptions, byteRateOption, choiceOption, countListOption, countOption, durationOption, rateOption, sizeOption, leafLayoutOption, typedValues } from './cliOptions.js';
 import { processIo, type CommandIo } from './documentOutputs.js';
 import { toolVersion } from '../output/document.js';
 import { pteFormats } from '../harness/impls.js';
@@ -79,7 +79,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
       '\nSizes take binary units (4K = 4KiB = 4096 bytes, 2M, 1G, 1TiB); densities take percentages (1%, 0.5%, 100%) or fractions below 1 (0.01); ' +
         'data rates take binary bytes (1GiB/s, 512K/s) or SI bits and bytes (10Gbit/s, 25Gb/s, 1.25GB/s).\n' +
         'Every command writes its document with --json [file] or --markdown [file] (stdout without a file; the human text then goes to stderr).\n' +
-        'Exit status: 0 done, 1 error, 2 migrate verification failed, 4 bench --compare found a regression, 130 / 143 interrupted (Ctrl-C / SIGTERM).',
+        'Exit status: 0 done, 1 error, 2 migrate verification failed, 3 migrate did not converge, 4 bench --compare found a regression, 130 / 143 interrupted (Ctrl-C / SIGTERM).',
     );
   const io = options.io ?? processIo();
 
@@ -100,14 +100,22 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('run a live migration: pre-copy rounds while a simulated device writes, then stop-and-copy and the no-loss check');
   addWorkloadOptions(migrate, { iovaSize: 1n << 40n, leaf: 'mixed', sources: 'both' })
     .addOption(sizeOption('--bitmap-page-size <size>', 'IOVA bytes per bitmap bit', 4096n))
-    .addOption(countOption('--rounds <n>', 'pre-copy rounds before the final one', { min: 0, max: 1_000_000 }, 5))
+    .addOption(byteRateOption('--bandwidth <rate|max>', 'link bandwidth the rounds are sent over (modelled, not slept); "max": no link, transfers take no time', 1_250_000_000n))
+    .addOption(durationOption('--downtime-limit <time>', 'pre-copy ends when the expected downtime (final harvest + final transfer) fits this', 300))
+    .addOption(countOption('--max-rounds <n>', 'pre-copy rounds at most (epochs are bytes: 254 at most)', { min: 0, max: MAX_PRECOPY_ROUNDS }, 30))
+    .addOption(countOption('--rounds <n>', 'exactly this many pre-copy rounds, whatever the prediction (instead of --max-rounds)', { min: 0, max: MAX_PRECOPY_ROUNDS }))
+    .option('--no-stream', 'harvest, then send (default: each chunk is sent as soon as the report records it)')
+    .addOption(countListOption('--compare-threads <list>', `run the same seeded migration with each thread count (comma-separated, each ${THREADS_COST}) and compare the downtimes`, { min: 1, max: MAX_POOL_THREADS }))
     .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
-    .addOption(byteRateOption('--rate <rate|max>', 'device write rate; below 4K/s the device writes less than a page per second', 256n << 20n))
-    .addOption(countOption('--round-interval <ms>', 'pause between pre-copy rounds, ms', { min: 0, max: 3_600_000 }, 50))
+    .addOption(byteRateOption('--rate <rate|max>', 'device write rate (4 KiB writes; a write into a 2 MiB leaf dirties all of it); below 4K/s the device writes less than a page per second', 1n << 20n))
+    .addOption(countOption('--round-interval <ms>', 'pause between pre-copy rounds, ms (real time; the device keeps writing)', { min: 0, max: 3_600_000 }, 0))
     .addOption(countOption('--seed <n>', 'seed of the device pattern', { min: 0, max: 2 ** 32 - 1 }, 1))
     .option('--verify-each-round', 'check every round for pages no device wrote', false);
   addDocumentOptions(migrate, 'migrate')
-    .addHelpText('after', '\nExit status: 0 when no page was lost or invented, 2 when the check failed, 1 on errors, 130 / 143 when interrupted.')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 converged and verified (no page lost, stale or invented), 3 verified but did not converge, 2 the check failed, 1 on errors, 130 / 143 when interrupted.',
+    )
     .action(async (opts: MigrateCommandOptions, cmd: Command) => {
       process.exitCode = await runMigrateCommand({ ...opts, typed: typedValues(cmd) }, io);
     });

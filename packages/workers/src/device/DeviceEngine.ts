@@ -10,6 +10,8 @@
  * `VfTracker.dmaWritePages`). The writes come from a pattern (./patterns.ts) at a target rate.
  *
  * Ground truth first. For every run of pages the device writes, it
+ *   0. records the epoch of the write in each page (./WriteEpochs.ts: the rounds the migration
+ *      had completed when the write began, read atomically),
  *   1. records the pages in the shared ground-truth bitmap (4 KiB pages, `setUnits`, atomic on
  *      shared words), and only then
  *   2. marks them in each source (`dmaWritePages`).
@@ -56,6 +58,14 @@
  * whole-word stores of the ground truth, visible to the main thread and to workers it signals
  * afterwards. Only then does the caller take the final report.
  *
+ * Modelled time (`advance`). A migration that models its link (../migrate/migrate.ts) does not
+ * sleep through a round's transfer: it pauses the device after the round's harvest and calls
+ * advance(ms), which writes, as fast as it can, what the device's rate writes in `ms`
+ * milliseconds (a fractional page is carried to the next call; runs are never split, so the
+ * carry may go negative), with the same pattern and the same ground-truth-first rule, then
+ * returns quiesced like pause() (fence bumped) and still paused. The writes during harvests stay
+ * real-time, so reports still race with device writes. `stats().modelledMs` sums the ms advanced.
+ *
  * Rate. Pages per second, any positive finite number (fractions too: 1/4096 is one page every
  * 4096 s), or 'max' (checked in ./startOptions.ts). A token bucket: after t ms of running, the
  * device may have written rate·t/1000 pages; when that is less than one page ahead it sleeps until
@@ -65,6 +75,7 @@
  */
 import { IovaBitmap, IovaBitmapError } from '@iovabitmap/core';
 import { PAGE_SIZE_BIG, lastAtOrBefore, pageIova, pageOf } from '@iovabitmap/core/internal';
+import { WriteEpochs } from './WriteEpochs.js';
 import { DEVICE_PATTERNS, createPattern, type DevicePatternName, type PageRegion, type PatternGenerator } from './patterns.js';
 import { DEFAULT_BATCH_PAGES, checkStartOptions } from './startOptions.js';
 import type { DevicePatternStats, DeviceStartOptions, DeviceState, DeviceStats } from './deviceTypes.js';
@@ -125,6 +136,9 @@ export const CONTROL = Object.freeze({
 });
 const CONTROL_WORDS = 4;
 
+/** Most pages advance() writes per batch (a batch's counters are published after it). */
+const ADVANCE_SLICE_PAGES = 1 << 16;
+
 /** Longest sleep of the rate limiter before it looks at the clock again, ms. */
 const MAX_WAIT_MS = 60_000;
 
@@ -136,6 +150,7 @@ export class DeviceEngine {
   readonly #ctl = new BigInt64Array(this.control);
   #state: DeviceState = 'detached';
   #groundTruth: IovaBitmap | undefined;
+  #epochs: WriteEpochs | undefined;
   #gtRegion: PageRegion | undefined;
   #targets: DmaTarget[] = [];
   #gen: PatternGenerator | undefined;
@@ -149,6 +164,9 @@ export class DeviceEngine {
   #bucketPages = 0;
   #runningSince = 0;
   #runningMs = 0;
+  #modelledMs = 0;
+  /** Pages advance() owes (fractional, may be negative after a run overdrew it). */
+  #owedPages = 0;
   #writes = 0;
   #pages = 0;
   #batches = 0;
@@ -166,13 +184,20 @@ export class DeviceEngine {
     return this.#state;
   }
 
+  /** The epochs of the writes (./WriteEpochs.ts), or undefined before attach. */
+  get writeEpochs(): WriteEpochs | undefined {
+    return this.#epochs;
+  }
+
   /**
-   * Attaches the ground truth and the DMA targets (resets the stats). Allowed unless running or
-   * paused.
+   * Attaches the ground truth, the DMA targets and the write epochs (resets the stats). Allowed
+   * unless running or paused.
+   * @param epochs - where to record each write's epoch, over the ground truth's pages
+   *   @defaultValue fresh ones (`WriteEpochs.forGroundTruth`)
    * @throws IovaBitmapError `EBUSY` while running/paused; `EINVAL` for a ground truth whose page
-   *   size is not 4096 or two targets with the same name.
+   *   size is not 4096, two targets with the same name, or epochs over other pages.
    */
-  attach(groundTruth: IovaBitmap, targets: readonly DmaTarget[]): void {
+  attach(groundTruth: IovaBitmap, targets: readonly DmaTarget[], epochs?: WriteEpochs): void {
     if (this.#state === 'running' || this.#state === 'paused') {
       throw new IovaBitmapError('EBUSY', `${WHERE}.attach: the device is ${this.#state}; stop() it first`);
     }
@@ -186,11 +211,18 @@ export class DeviceEngine {
       if (names.has(t.name)) throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'source', t.name, 'is attached twice (names must be unique)');
       names.add(t.name);
     }
+    const e = epochs ?? WriteEpochs.forGroundTruth(groundTruth);
+    if (!(e instanceof WriteEpochs) || e.firstPage !== pageOf(groundTruth.iova) || e.pages !== groundTruth.nbits) {
+      throw IovaBitmapError.bad('EINVAL', WHERE + '.attach', 'epochs', e, "must cover the ground truth's pages");
+    }
     this.#groundTruth = groundTruth;
+    this.#epochs = e;
     this.#gtRegion = { firstPage: pageOf(groundTruth.iova), pageCount: groundTruth.nbits };
     this.#targets = [...targets];
     this.#writes = this.#pages = this.#batches = 0;
     this.#runningMs = 0;
+    this.#modelledMs = 0;
+    this.#owedPages = 0;
     this.#unmarked = {};
     for (const t of targets) this.#unmarked[t.name] = 0;
     this.#perPattern = DeviceEngine.#zeroPatterns();
@@ -266,6 +298,26 @@ export class DeviceEngine {
   }
 
   /**
+   * Writes what the device's rate writes in `ms` modelled milliseconds, as fast as it can, while
+   * paused (see "Modelled time" in the module comment); returns quiesced and still paused.
+   * @param ms - modelled milliseconds, a finite number >= 0
+   * @returns the stats, with the new quiesce sequence number.
+   * @throws IovaBitmapError `EINVAL` when not paused, for a bad `ms`, or when the rate is 'max'
+   *   (no rate to model time with).
+   */
+  advance(ms: number): DeviceStats {
+    const where = WHERE + '.advance';
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw IovaBitmapError.bad('EINVAL', where, 'ms', ms, 'must be a finite number of milliseconds >= 0');
+    if (this.#state !== 'paused') throw new IovaBitmapError('EINVAL', `${where}: the device is ${this.#state}, not paused`);
+    if (this.#rate === Number.POSITIVE_INFINITY) throw IovaBitmapError.bad('EINVAL', where, 'rate', 'max', 'must be a number of pages per second to model time with');
+    this.#owedPages += (this.#rate * ms) / 1000;
+    this.#modelledMs += ms;
+    while (this.#owedPages >= 1) this.#owedPages -= this.#writeBatch(Math.min(Math.floor(this.#owedPages), ADVANCE_SLICE_PAGES));
+    Atomics.add(this.#ctl, CONTROL.QUIESCE_SEQ, 1n);
+    return this.stats();
+  }
+
+  /**
    * Stops: quiesced on return (the last write is complete and fenced, see the module comment).
    * Idempotent: stopping a device that is not running or paused just returns the stats.
    */
@@ -288,6 +340,7 @@ export class DeviceEngine {
       unmarkedPages: { ...this.#unmarked },
       quiesceSeq: Number(Atomics.load(this.#ctl, CONTROL.QUIESCE_SEQ)),
       runningMs,
+      modelledMs: this.#modelledMs,
     };
   }
 
@@ -340,6 +393,7 @@ export class DeviceEngine {
   /** Writes runs until at least `budget` pages are written (the last run is never split). */
   #writeBatch(budget: number): number {
     const gt = this.#groundTruth!;
+    const epochs = this.#epochs!;
     const gen = this.#gen!;
     const targets = this.#targets;
     const nt = targets.length;
@@ -349,7 +403,8 @@ export class DeviceEngine {
       const run = gen.next();
       const page = run.page;
       const count = run.count;
-      // 1. Ground truth first (see the module comment).
+      // 0. The epoch, 1. the ground truth, first (see the module comment).
+      epochs.recordWrite(page, count);
       gt.setUnits(page, count, 12);
       // 2. Then the sources.
       for (let i = 0; i < nt; i++) {

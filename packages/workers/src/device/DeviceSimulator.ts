@@ -29,11 +29,13 @@
 import type { Worker, WorkerOptions } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { PAGE_SIZE_BIG } from '@iovabitmap/core/internal';
 import { IovaBitmap, IovaBitmapError, type SharedIoPageTable, type SharedIovaBitmap, type SharedVfTracker } from '@iovabitmap/core';
 import { MAX_TIMER_MS, checkOptions, isPlainObject, orDefault } from '../checks.js';
 import { startWorker } from '../runtime/workerLaunch.js';
 import { CONTROL } from './DeviceEngine.js';
 import { PendingCalls } from './PendingCalls.js';
+import { WriteEpochs } from './WriteEpochs.js';
 import { checkStartOptions, startOptionsOf } from './startOptions.js';
 import type { DeviceRemote, DeviceReply, DeviceStartOptions, DeviceStats } from './deviceTypes.js';
 
@@ -96,6 +98,7 @@ export class DeviceSimulator {
   readonly #calls = new PendingCalls(WHERE);
   #ctl: BigInt64Array | undefined;
   #groundTruth: IovaBitmap | undefined;
+  #epochs: WriteEpochs | undefined;
   #closed = false;
   #exitCode: number | undefined;
   readonly #exited: Promise<number>;
@@ -178,17 +181,26 @@ export class DeviceSimulator {
     return this.#groundTruth;
   }
 
+  /**
+   * The epochs of the device's writes over the attached ground truth (./WriteEpochs.ts; a fresh
+   * one per attach), or undefined before attach. migrate() publishes its rounds there.
+   */
+  get writeEpochs(): WriteEpochs | undefined {
+    return this.#epochs;
+  }
+
   /** Pages written so far, read from shared memory without a control call (updated per batch). */
   get pagesWritten(): number {
     return this.#ctl === undefined ? 0 : Number(Atomics.load(this.#ctl, CONTROL.PAGES));
   }
 
   /**
-   * Attaches the ground truth and the sources (descriptors from `share()`); resets the stats.
+   * Attaches the ground truth and the sources (descriptors from `share()`); resets the stats and
+   * makes fresh write epochs ({@link writeEpochs}: a byte per 4 KiB page of the ground truth).
    * @throws IovaBitmapError `EBUSY` while running or paused; `EINVAL` for a ground truth that is
    *   not over a SharedArrayBuffer (`groundTruth.buffer`) or whose page size is not 4096, or a
-   *   source the device cannot write; `EIO` if the worker died. Nothing is posted after an EINVAL
-   *   found here.
+   *   source the device cannot write; `ENOMEM` when the epochs cannot be allocated; `EIO` if the
+   *   worker died. Nothing is posted after an EINVAL found here.
    */
   async attach(options: DeviceAttachOptions): Promise<void> {
     const where = `${WHERE}.attach`;
@@ -200,8 +212,13 @@ export class DeviceSimulator {
     const gt = IovaBitmap.fromShared(groundTruth);
     checkSourceDescriptor(where, 'pageTable', pageTable);
     checkSourceDescriptor(where, 'tracker', tracker);
-    await this.#call('attach', (r) => r.attach({ groundTruth, ...(pageTable === undefined ? {} : { pageTable }), ...(tracker === undefined ? {} : { tracker }) }));
+    // A ground truth the engine refuses (not 4 KiB pages) gets no epochs: the worker names the error (EBUSY first).
+    const epochs = gt.pageSize === PAGE_SIZE_BIG ? WriteEpochs.forGroundTruth(gt) : undefined;
+    await this.#call('attach', (r) =>
+      r.attach({ groundTruth, ...(epochs === undefined ? {} : { epochs: epochs.share() }), ...(pageTable === undefined ? {} : { pageTable }), ...(tracker === undefined ? {} : { tracker }) }),
+    );
     this.#groundTruth = gt;
+    this.#epochs = epochs;
   }
 
   /**
@@ -221,6 +238,18 @@ export class DeviceSimulator {
    */
   async pause(): Promise<DeviceStats> {
     return this.#fenced(await this.#call('pause', (r) => r.pause()));
+  }
+
+  /**
+   * While paused: writes what the device's rate writes in `ms` modelled milliseconds, as fast as
+   * it can, and resolves quiesced (see ./DeviceEngine.ts, "Modelled time"); the device stays paused.
+   * @param ms - modelled milliseconds, a finite number >= 0
+   * @throws IovaBitmapError `EINVAL` for a bad `ms`, when not paused, or at rate `'max'`; `EIO` if
+   *   the worker died.
+   */
+  async advance(ms: number): Promise<DeviceStats> {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw IovaBitmapError.bad('EINVAL', `${WHERE}.advance`, 'ms', ms, 'must be a finite number of milliseconds >= 0');
+    return this.#fenced(await this.#call('advance', (r) => r.advance(ms)));
   }
 
   /**

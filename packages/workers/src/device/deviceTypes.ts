@@ -6,6 +6,7 @@
  */
 import type { IovaBitmapErrorData, SharedIovaBitmap, U64Like } from '@iovabitmap/core';
 import type { DevicePatternName, PatternOptions } from './patterns.js';
+import type { SharedWriteEpochs } from './WriteEpochs.js';
 
 /**
  * Life cycle of the device: `detached` (nothing attached yet) → `ready` (attached, not writing)
@@ -76,6 +77,8 @@ export interface DeviceStats {
   readonly quiesceSeq: number;
   /** Milliseconds spent in the running state. */
   readonly runningMs: number;
+  /** Modelled milliseconds written by `advance()` (not in runningMs). */
+  readonly modelledMs: number;
 }
 
 /** What `attach` takes across the control plane (descriptors, no copies of memory). */
@@ -86,6 +89,8 @@ export interface DeviceAttachShared {
   readonly tracker?: { readonly kind: string; readonly name: string };
   /** The ground truth: a 4 KiB-page `IovaBitmap.share()`, required. */
   readonly groundTruth: SharedIovaBitmap;
+  /** The write epochs over the ground truth's pages (./WriteEpochs.ts), made by the main thread; absent: the engine makes its own. */
+  readonly epochs?: SharedWriteEpochs;
 }
 
 /** A control-plane reply: errors travel as data so that their code survives (core's IovaBitmapError.ts). */
@@ -99,6 +104,8 @@ export interface DeviceRemote {
   start(o: DeviceStartOptions): DeviceReply<void>;
   /** Pauses, quiesced on reply (DeviceEngine.pause). */
   pause(): DeviceReply<DeviceStats>;
+  /** Writes `ms` modelled milliseconds while paused, quiesced on reply (DeviceEngine.advance). */
+  advance(ms: number): DeviceReply<DeviceStats>;
   /** Resumes after pause (DeviceEngine.resume). */
   resume(): DeviceReply<void>;
   /** Stops, quiesced on reply (DeviceEngine.stop). */

@@ -19,6 +19,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { IovaBitmap, IovaBitmapError, type DirtySourceShared } from '@iovabitmap/core';
 import { dirtySourceFromShared, pageOf } from '@iovabitmap/core/internal';
 import { DeviceEngine, coverageOfRuns, type DmaTarget } from './DeviceEngine.js';
+import { WriteEpochs } from './WriteEpochs.js';
 import type { DeviceAttachShared, DeviceRemote, DeviceReply } from './deviceTypes.js';
 
 function reply<T>(fn: () => T): DeviceReply<T> {
@@ -69,10 +70,11 @@ const remote: DeviceRemote = {
       const targets: DmaTarget[] = [];
       if (a.pageTable !== undefined) targets.push(targetOf('pageTable', a.pageTable));
       if (a.tracker !== undefined) targets.push(targetOf('tracker', a.tracker));
-      engine.attach(gt, targets);
+      engine.attach(gt, targets, a.epochs === undefined ? undefined : WriteEpochs.fromShared(a.epochs));
     }),
   start: (o) => reply(() => engine.start(o)),
   pause: () => reply(() => engine.pause()),
+  advance: (ms) => reply(() => engine.advance(ms)),
   resume: () => reply(() => engine.resume()),
   stop: () => reply(() => engine.stop()),
   stats: () => reply(() => engine.stats()),

@@ -208,6 +208,7 @@ export class ReportPool {
     checkReportRequest(where, bitmap, sources, noClear);
     const signal = checkSignal(where, 'signal', options.signal);
     const onProgress = checkCallback(where, 'onProgress', options.onProgress);
+    const onChunk = checkCallback(where, 'onChunk', options.onChunk);
     const threads = orDefault(options.threads, this.threads);
     checkInt(where, 'threads', threads, 1, this.threads, "(the pool's threads)");
     const fixed = orDefault(options.chunkBits, this.chunkBits);
@@ -223,7 +224,7 @@ export class ReportPool {
     const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
     const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
     const names = sources.map((s) => s.name);
-    if (fault === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
+    if (fault === undefined && onChunk === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
       throwIfAborted(where, signal);
       return reportInline({ bitmap, sources, noClear, onProgress, chunkBits, tStart });
     }
@@ -239,6 +240,7 @@ export class ReportPool {
       task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress } : {}),
+      ...(onChunk ? { onChunk } : {}),
       progressIntervalMs: this.progressIntervalMs,
     });
     return poolReportStats(names, out.workers, {

@@ -7,7 +7,7 @@
  * `moduleResolution: node16` (piscina's own .d.ts fails to resolve there). This module imports
  * nothing from a third party; test/fast/build.test.ts checks that no public declaration file does.
  */
-import type { DirtySource, IovaBitmap } from '@iovabitmap/core';
+import type { DirtySource, IovaBitmap, IovaRange } from '@iovabitmap/core';
 import type { FaultInjection } from './worker/reportTask.js';
 
 /** Options of {@link ReportPool}'s constructor. */
@@ -53,7 +53,8 @@ export interface ReportPoolOptions {
    * What differs on the caller's thread (the bits, the sources' state, the checks and errors are
    * the same): the work is one synchronous step, so `signal` is read once before it and
    * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a report
-   * with `faultInjection` always goes to the workers.
+   * with `faultInjection` or `onChunk` (streaming overlaps the harvest with the caller's work, which
+   * one synchronous step cannot) always goes to the workers.
    * @defaultValue 2^21 (2,097,152 entries: about 8 GiB of 4 KiB leaves over a 4 KiB-page
    *   bitmap, some 3–4 ms on the caller's thread)
    */
@@ -76,6 +77,18 @@ export interface PoolReportOptions {
   /** Called at most every `progressIntervalMs`, and once at the end. Exceptions become warnings. */
   readonly onProgress?: (progress: ReportProgress) => void;
   /**
+   * Streaming: called on the main thread with each chunk's recorded runs as soon as the chunk is
+   * recorded, while the report runs; every call comes before the report settles. A range handed
+   * out is already in the bitmap (and its source cleared: record before clear). Duplicates are
+   * possible: two sources report the same page, and a unit (a leaf, a tracker page) straddling a
+   * chunk edge is recorded whole by its owning chunk, so its pages in the next chunk's range come
+   * with the owner. When the report fails (ECANCELED, EIO) the ranges handed out are in the
+   * bitmap, and the bitmap may hold more (chunks whose message did not arrive, a chunk cut short):
+   * keep the bitmap. Without it, workers capture nothing and post nothing. Exceptions become
+   * warnings.
+   */
+  readonly onChunk?: (chunk: ReportedChunk) => void;
+  /**
    * Workers this report may use at most, 1..the pool's `threads` (it posts
    * min(threads, chunks) tasks). A smaller number leaves workers
    * free for concurrent reports.
@@ -90,6 +103,21 @@ export interface PoolReportOptions {
    * @internal
    */
   readonly faultInjection?: FaultInjection;
+}
+
+/** One recorded chunk of a streaming report, passed to `onChunk`. */
+export interface ReportedChunk {
+  /** The chunk's index in the report's plan (chunks of every source, 0-based). */
+  readonly chunk: number;
+  /** The name of the source whose chunk it was. */
+  readonly source: string;
+  /**
+   * The runs the chunk recorded: pairs (first bit, bit count) of the report's bitmap, bit 0 at
+   * its iova, in the order recorded; they may overlap each other and other chunks' runs.
+   */
+  readonly runs: Float64Array;
+  /** The same runs as IOVA ranges, bytes (what a sender copies). */
+  ranges(): Generator<IovaRange>;
 }
 
 /** A snapshot of the pool, for diagnostics and leak tests. */

@@ -24,17 +24,28 @@
  * was cleared is in the bitmap (sources record before they clear), so after ECANCELED or EIO the
  * caller keeps the bitmap and reports again to get the rest.
  *
+ * Streaming (`onChunk`): each task gets its own MessageChannel port; its worker posts every
+ * finished chunk's runs there before counting the chunk done (./worker/reportTask.ts). The main
+ * thread calls `onChunk` as each message arrives, so a consumer sees a chunk's ranges while the
+ * report runs. Messages of different ports and piscina's replies are not ordered with each other,
+ * so after every task settled the run waits until it has delivered as many chunks as the control
+ * block counts done (bounded: they were posted before they were counted), and only then settles.
+ * After a failure it waits at most {@link DRAIN_AFTER_FAILURE_MS} (a worker that died may have
+ * taken unsent messages with it). Every range handed out was in the bitmap before it was posted;
+ * the bitmap may hold more (chunks not handed out, a chunk cut short by the failure).
+ *
  * Progress: a timer reads the block's counters every `progressIntervalMs` and once more at the
  * end; workers only do one Atomics.add per chunk for it. `bitsSet` comes from the workers' two
  * counting phases (./ControlBlock.ts), so the main thread never scans the bitmap.
  */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
 import type { ChunkPlan } from './ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
-import type { ReportProgress } from './poolTypes.js';
-import type { ReportTask, ReportTaskResult } from './worker/reportTask.js';
+import type { ReportProgress, ReportedChunk } from './poolTypes.js';
+import type { ChunkRunsMessage, ReportTask, ReportTaskResult } from './worker/reportTask.js';
 
 const WHERE = 'ReportPool.report';
 
@@ -51,8 +62,12 @@ export interface RunInput {
   readonly task: Omit<ReportTask, 'control' | 'slot'>;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ReportProgress) => void;
+  readonly onChunk?: (c: ReportedChunk) => void;
   readonly progressIntervalMs: number;
 }
+
+/** How long a failed streaming run waits for chunk messages still on their way, ms. */
+const DRAIN_AFTER_FAILURE_MS = 200;
 
 /** What a successful run gives back (wall time is the caller's). */
 export interface RunOutput {
@@ -118,8 +133,10 @@ export async function runReport(input: RunInput): Promise<RunOutput> {
   const unwatch = run.watch();
   try {
     await run.postAndWait();
+    await run.drainChunks();
   } finally {
     unwatch();
+    run.closePorts();
   }
   callProgress(input, run.ctrl);
   return run.outcome();
@@ -139,6 +156,10 @@ class ReportRun {
   #walkStart = Infinity;
   #walkEnd = -Infinity;
   #failure: IovaBitmapError | undefined;
+  /** Streaming: the main thread's end of each task's channel, chunks delivered, and the drain waiter. */
+  readonly #ports: MessagePort[] = [];
+  #delivered = 0;
+  #drained: (() => void) | undefined;
 
   constructor(input: RunInput) {
     this.#input = input;
@@ -168,13 +189,60 @@ class ReportRun {
   postAndWait(): Promise<void> {
     const settled = new Promise<void>((resolve) => (this.#allClosed = resolve));
     for (let s = 0; s < this.#tasks; s++) {
-      const task: ReportTask = { ...this.#input.task, control: this.ctrl.buffer, slot: s };
-      this.#input.piscina.run(task).then(
+      const stream = this.#streamPort();
+      const task: ReportTask = { ...this.#input.task, control: this.ctrl.buffer, slot: s, ...(stream === undefined ? {} : { stream }) };
+      this.#input.piscina.run(task, stream === undefined ? undefined : { transferList: [stream] as never }).then(
         (r: ReportTaskResult) => this.#onResult(s, r),
         (e: unknown) => this.#onDeath(s, e),
       );
     }
     return settled;
+  }
+
+  /** Streaming: a new channel; keeps our end (delivering its messages) and returns the worker's. */
+  #streamPort(): MessagePort | undefined {
+    const onChunk = this.#input.onChunk;
+    if (onChunk === undefined) return undefined;
+    const { port1, port2 } = new MessageChannel();
+    const { bitmap, names, plan } = this.#input;
+    const shift = BigInt(bitmap.pageShift);
+    port1.on('message', (m: ChunkRunsMessage) => {
+      this.#delivered++;
+      const runs = m.runs;
+      const chunk: ReportedChunk = {
+        chunk: m.chunk,
+        source: names[plan.locate(m.chunk).source]!,
+        runs,
+        *ranges() {
+          for (let i = 0; i + 1 < runs.length; i += 2) yield { iova: bitmap.iova + (BigInt(runs[i]!) << shift), length: BigInt(runs[i + 1]!) << shift };
+        },
+      };
+      try {
+        onChunk(chunk);
+      } catch (e) {
+        process.emitWarning(`${WHERE}: onChunk threw: ${String(e)}`, 'IovaBitmapWarning');
+      }
+      if (this.#drained !== undefined && this.#delivered >= this.ctrl.progress().chunksDone) this.#drained();
+    });
+    this.#ports.push(port1);
+    return port2;
+  }
+
+  /** Streaming: waits until every chunk counted done was delivered (module comment). */
+  async drainChunks(): Promise<void> {
+    if (this.#ports.length === 0 || this.#delivered >= this.ctrl.progress().chunksDone) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      if (this.#failure !== undefined || this.ctrl.stopReason() !== StopReason.None) timer = setTimeout(resolve, DRAIN_AFTER_FAILURE_MS);
+    });
+    if (timer !== undefined) clearTimeout(timer);
+    this.#drained = undefined;
+  }
+
+  /** Closes the main thread's ends of the channels (a no-op without streaming). */
+  closePorts(): void {
+    for (const p of this.#ports) p.close();
   }
 
   /** A task returned: its stats, or its failure. */

@@ -20,6 +20,11 @@
  * every cleared unit in the bitmap), then count it. STOP is read between chunks, so a stop takes
  * effect within one chunk (or one counted piece).
  *
+ * Streaming (`stream`, a MessagePort, when the caller passed `onChunk`): the worker records into
+ * a ./RunCapture.ts view of the bitmap, and after each chunk posts `{ chunk, runs }` (the runs the
+ * chunk recorded, transferred) on the port *before* it counts the chunk done, so once the main
+ * thread sees N chunks done, N messages are on their way. Without `stream` nothing of this runs.
+ *
  * Nothing escapes: any throw becomes `{ kind: 'failed', error: IovaBitmapError.dataOf(e) }`
  * (code and message kept; a plain Error becomes `EIO`), because piscina drops an Error
  * subclass's own fields on the way back.
@@ -27,7 +32,7 @@
  * Fault injection (test-only): the worker that claims chunk `afterChunks` reports the first half
  * of it, then exits its thread or throws, as a worker dying mid-chunk would.
  */
-import { threadId } from 'node:worker_threads';
+import { threadId, type MessagePort } from 'node:worker_threads';
 import {
   IovaBitmap,
   IovaBitmapError,
@@ -40,6 +45,7 @@ import { addSourceStats, bitmapViews } from '@iovabitmap/core/internal';
 import { ChunkPlan, countPlan } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
+import { RunCapture } from './RunCapture.js';
 
 /**
  * Test-only: makes one worker of a report die mid-chunk. Never use it in production.
@@ -68,6 +74,16 @@ export interface ReportTask {
   readonly chunkBits: readonly number[];
   /** Test-only fault injection. */
   readonly fault?: FaultInjection;
+  /** Where to post each finished chunk's runs (streaming); absent: no capture, no message. */
+  readonly stream?: MessagePort;
+}
+
+/** What a streaming worker posts per finished chunk. */
+export interface ChunkRunsMessage {
+  /** The chunk's index in the report's plan. */
+  readonly chunk: number;
+  /** (first bit, bit count) pairs, bits of the bitmap, as recorded. */
+  readonly runs: Float64Array;
 }
 
 /** What a report task returns (never throws). */
@@ -114,11 +130,16 @@ function countPieces(ctrl: ControlBlock, p: typeof Phase.CountBefore | typeof Ph
 export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportTaskResult {
   const ctrl = ControlBlock.attach(task.control);
   const slot = task.slot;
-  if (!ctrl.tryStart(slot)) return { kind: 'cancelled', slot };
+  if (!ctrl.tryStart(slot)) {
+    task.stream?.close();
+    return { kind: 'cancelled', slot };
+  }
   let c = -1;
   const perSource = task.sources.map(() => emptyPoolSourceStats());
   try {
-    const bitmap = IovaBitmap.fromShared(task.bitmap);
+    const stream = task.stream;
+    const capture = stream === undefined ? undefined : RunCapture.fromSharedCapturing(task.bitmap);
+    const bitmap = capture ?? IovaBitmap.fromShared(task.bitmap);
     const sources = task.sources.map(rebuild);
     const { bitBase } = bitmapViews(bitmap);
     const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits);
@@ -158,6 +179,10 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       counters.busyMs += performance.now() - t0;
       addSourceStats(counters, st);
       counters.chunks++;
+      if (capture !== undefined) {
+        const runs = capture.take();
+        stream!.postMessage({ chunk: c, runs } satisfies ChunkRunsMessage, [runs.buffer as ArrayBuffer]);
+      }
       ctrl.chunkDone(slot, at.bitCount);
     }
     const walked = ctrl.waitPhase(Phase.Walk);
@@ -167,6 +192,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
   } catch (e) {
     return { kind: 'failed', slot, threadId, chunk: c, error: IovaBitmapError.dataOf(e) };
   } finally {
+    task.stream?.close();
     ctrl.finish(slot);
   }
 }

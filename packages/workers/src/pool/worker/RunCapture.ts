@@ -1,0 +1,110 @@
+/**
+ * RunCapture: the bitmap a pool worker records into when the report streams its chunks
+ * (`ReportPool.report({ onChunk })`): an IovaBitmap over the same shared memory that also keeps
+ * the runs of bits it was asked to set, so the worker can hand them to the main thread per chunk.
+ * Runs on a pool worker (and in-process in the tests).
+ *
+ * Theory of operation
+ * -------------------
+ * Every write a source makes goes through four IovaBitmap methods (core's ClipRecorder.ts and
+ * DirtyLeafSink.ts): `setUnits`, `set`, `setBits` and `orMask`. This subclass overrides them: each
+ * first writes through the base class (the bits are in the bitmap before the run is kept: a run
+ * handed out is always in the bitmap), then appends the run of bits it covered, clipped to the
+ * bitmap, to a growing list of (first bit, count) pairs; a run that starts inside or right after
+ * the last one extends it (consecutive masks of a 4 KiB-leaf walk become one run).
+ * {@link RunCapture.take} hands the list over (a fresh Float64Array, transferable) and starts
+ * a new one: the worker takes it after each chunk.
+ *
+ * A page-table sink writes a plain IovaBitmap's words directly (`direct` mode) only when `orMask`
+ * is IovaBitmap's own, so with this subclass every mask comes here (the `mask` mode); that costs
+ * the streamed report a call per mask, and nothing to a report without `onChunk`, which never
+ * makes a RunCapture.
+ */
+import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
+import { toU64 } from '@iovabitmap/core/internal';
+
+/** See the module comment. */
+export class RunCapture extends IovaBitmap {
+  #runs = new Float64Array(64);
+  #n = 0;
+
+  /**
+   * A capturing view of a shared bitmap (as `IovaBitmap.fromShared`).
+   * @throws IovaBitmapError as `IovaBitmap.fromShared`.
+   */
+  static fromSharedCapturing(d: SharedIovaBitmap): RunCapture {
+    const plain = IovaBitmap.fromShared(d); // every check of a descriptor
+    return new RunCapture({ iova: plain.iova, length: plain.length, pageSize: plain.pageSize, buffer: plain.buffer, byteOffset: plain.byteOffset, windowPages: plain.windowPages });
+  }
+
+  /** The runs kept since the last take, as (first bit, count) pairs; starts a new list. */
+  take(): Float64Array {
+    const out = this.#runs.slice(0, 2 * this.#n);
+    this.#n = 0;
+    return out;
+  }
+
+  /** Keeps bits [a, b), clipped. */
+  #keep(a: number, b: number): void {
+    if (a < 0) a = 0;
+    if (b > this.nbits) b = this.nbits;
+    if (!(a < b)) return;
+    const n = this.#n;
+    const r = this.#runs;
+    if (n > 0) {
+      const la = r[2 * n - 2]!;
+      const lend = la + r[2 * n - 1]!;
+      if (a >= la && a <= lend) {
+        if (b > lend) r[2 * n - 1] = b - la;
+        return;
+      }
+    }
+    if (2 * n + 2 > r.length) {
+      const bigger = new Float64Array(r.length * 2);
+      bigger.set(r);
+      this.#runs = bigger;
+    }
+    this.#runs[2 * n] = a;
+    this.#runs[2 * n + 1] = b - a;
+    this.#n = n + 1;
+  }
+
+  override setUnits(unit: number, count: number, unitShift: number): void {
+    super.setUnits(unit, count, unitShift);
+    if (count <= 0) return;
+    if (unitShift >= this.pageShift) this.#keep(this.bitOfUnit(unit, unitShift), this.bitOfUnit(unit + count, unitShift));
+    else this.#keep(this.bitOfUnit(unit, unitShift), this.bitOfUnit(unit + count - 1, unitShift) + 1);
+  }
+
+  override set(iova: U64Like, length: U64Like): void {
+    super.set(iova, length);
+    const lo0 = toU64('RunCapture.set', 'iova', iova);
+    const len = toU64('RunCapture.set', 'length', length);
+    const lo = lo0 > this.iova ? lo0 : this.iova;
+    const hi = lo0 + len < this.end ? lo0 + len : this.end;
+    if (lo >= hi) return;
+    const s = BigInt(this.pageShift);
+    this.#keep(Number((lo - this.iova) >> s), Number((hi - 1n - this.iova) >> s) + 1);
+  }
+
+  override setBits(firstBit: number, count: number): void {
+    super.setBits(firstBit, count);
+    this.#keep(firstBit, firstBit + count);
+  }
+
+  override orMask(firstBit: number, mask: number): void {
+    super.orMask(firstBit, mask);
+    let m = mask >>> 0;
+    let j = 0;
+    while (m !== 0) {
+      const zeros = 31 - Math.clz32((m & -m) >>> 0);
+      m >>>= zeros;
+      j += zeros;
+      const inv = ~m >>> 0;
+      const ones = inv === 0 ? 32 : 31 - Math.clz32((inv & -inv) >>> 0);
+      this.#keep(firstBit + j, firstBit + j + ones);
+      j += ones;
+      m = ones >= 32 ? 0 : m >>> ones;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * ReportPool.report({ onChunk }): each chunk's recorded runs are handed over while the report
+ * runs, and before it settles; together they are exactly the bits the report set (duplicates
+ * allowed), every range handed out is in the bitmap, and on an abort the ranges handed out are
+ * still in the bitmap. The capturing bitmap (RunCapture) keeps the runs of every write shape.
+ */
+import { describe, expect, it } from 'vitest';
+import { IoPageTable, IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
+import { ReportPool, type ReportedChunk } from '@iovabitmap/workers';
+import { RunCapture, createRng } from '@iovabitmap/workers/internal';
+import { GiB, MiB } from '../helpers/sizes.js';
+import { rejectionOf } from '../helpers/rejection.js';
+
+const BASE = 1n << 36n;
+
+function world(seed: number, length = 4n * GiB) {
+  const pt = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+  pt.map(BASE, length / 2n, { leaf: 4096n });
+  pt.map(BASE + length / 2n, length / 2n, { leaf: 2n * MiB });
+  pt.setDirtyTracking(true);
+  const vf = new VfTracker({ name: 'vf0' });
+  vf.start({ ranges: [{ iova: BASE, length }], pageSize: 4096 });
+  const rng = createRng(seed);
+  for (let i = 0; i < 3000; i++) {
+    const page = Number(BASE >> 12n) + rng.int(Number(length >> 12n) - 8);
+    const n = 1 + rng.int(8);
+    if (rng.int(2) === 0) pt.dmaWritePages(page, n);
+    else vf.dmaWritePages(page, n);
+  }
+  return { pt, vf, bitmap: new IovaBitmap({ iova: BASE, length, pageSize: 4096 }), length };
+}
+
+describe('ReportPool streaming (onChunk)', () => {
+  it('hands over every chunk before the report settles; the runs are exactly the bits set, each range already in the bitmap', async () => {
+    const pool = new ReportPool({ threads: 2, warmUp: false });
+    try {
+      for (const seed of [1, 2, 3]) {
+        const w = world(seed);
+        const expected = new IovaBitmap({ iova: BASE, length: w.length, pageSize: 4096 });
+        const twin = world(seed);
+        reportDirty({ bitmap: expected, sources: [twin.pt, twin.vf] });
+        const seen = new IovaBitmap({ iova: BASE, length: w.length, pageSize: 4096 });
+        const chunks: ReportedChunk[] = [];
+        let outside = 0;
+        let settled = false;
+        let late = 0;
+        const stats = await pool.report({
+          bitmap: w.bitmap,
+          sources: [w.pt, w.vf],
+          chunkBits: 1 << 14,
+          onChunk: (c) => {
+            if (settled) late++;
+            chunks.push(c);
+            for (const r of c.ranges()) {
+              seen.set(r.iova, r.length);
+              for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
+            }
+          },
+        });
+        settled = true;
+        await new Promise((r) => setTimeout(r, 20));
+        expect(late).toBe(0);
+        expect(outside).toBe(0);
+        expect(seen.equals(w.bitmap)).toBe(true);
+        expect(w.bitmap.equals(expected)).toBe(true);
+        expect(chunks.length).toBe(stats.chunks);
+        expect(new Set(chunks.map((c) => c.chunk)).size).toBe(chunks.length);
+        expect(new Set(chunks.map((c) => c.source))).toEqual(new Set(['iommu', 'vf0']));
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('after an abort, every range handed out is in the bitmap', async () => {
+    const pool = new ReportPool({ threads: 2, warmUp: false });
+    try {
+      const w = world(7, 16n * GiB);
+      const ac = new AbortController();
+      let handed = 0;
+      let outside = 0;
+      const e = await rejectionOf(
+        pool.report({
+          bitmap: w.bitmap,
+          sources: [w.pt, w.vf],
+          chunkBits: 1 << 12,
+          signal: ac.signal,
+          onChunk: (c) => {
+            if (++handed === 3) ac.abort();
+            for (const r of c.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
+          },
+        }),
+      );
+      expect(e.code).toBe('ECANCELED');
+      expect(handed).toBeGreaterThanOrEqual(3);
+      expect(outside).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('RunCapture keeps the runs of setUnits, set, setBits and orMask, clipped and merged', () => {
+    const plain = new IovaBitmap({ iova: 0n, length: 4n * MiB, pageSize: 8192 });
+    const c = RunCapture.fromSharedCapturing(plain.share());
+    c.setUnits(4, 4, 12); // 4 KiB pages 4..7: bits 2..3
+    c.setUnits(8, 2, 12); // bits 4: merged
+    c.set(1n << 20n, 20000n); // bits 128..130
+    c.setBits(500, 100); // clipped to 512
+    c.orMask(200, 0b1011 | (1 << 31)); // bits 200-201, 203, 231
+    expect([...c.take()]).toEqual([2, 3, 128, 3, 500, 12, 200, 2, 203, 1, 231, 1]);
+    expect(c.take().length).toBe(0);
+    expect(plain.count()).toBe(3 + 3 + 12 + 4);
+  });
+});
