@@ -1,7 +1,7 @@
 /**
  * ReportPool's short path (pool/inlineReport.ts): a report estimated below `inlineBelow` entries
  * of work runs on the caller's thread with core's reportDirty. Which reports take it (the
- * estimate, the boundary, sources without a profile, fault injection), and what differs from the
+ * estimate, the boundary, sources without a profile, fault injection, streaming), and what differs from the
  * workers' path: one synchronous step (the signal is read before it; an abort after the call
  * finds it done), onProgress once at the end, `tasks: 0` and no workers in the stats.
  *
@@ -93,6 +93,18 @@ describe('ReportPool: which reports run on the caller’s thread', () => {
     const e = await rejectionOf(pool.report({ bitmap: twin(w.bitmap), sources: w.sources, faultInjection: { afterChunks: 0, mode: 'throw' } }));
     expect(e.code).toBe('EIO');
     expect(e.message).toContain('injected fault in chunk 0');
+  });
+
+  it('sends a streaming report (onChunk) to the workers, and streams its chunks from there', async () => {
+    const w = tableWorld();
+    const expected = twin(w.bitmap);
+    const oracle = tableWorld();
+    reportDirty({ bitmap: expected, sources: oracle.sources });
+    const streamed: unknown[] = [];
+    const s = await pool.report({ bitmap: w.bitmap, sources: w.sources, onChunk: (c) => streamed.push(c) });
+    expect(s.tasks).toBe(1);
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(firstDiff(w.bitmap.snapshot(), expected.snapshot())).toBe(-1);
   });
 
   it('gives the stats of the workers’ path, with tasks 0, no workers, and per source its windows and its own walk time', async () => {
