@@ -114,7 +114,7 @@ export class WriteEpochs {
   /**
    * migrate(): round `n - 1`'s report has resolved (Atomics.store, so that a write beginning after
    * it records epoch >= n).
-   * @throws IovaBitmapError `EINVAL` for n outside [0, {@link MAX_ROUNDS}].
+   * @throws IovaBitmapError `EINVAL` for n outside [0, MAX_ROUNDS (255)].
    */
   publishRoundsCompleted(n: number): void {
     checkInt('WriteEpochs.publishRoundsCompleted', 'n', n, 0, MAX_ROUNDS);
