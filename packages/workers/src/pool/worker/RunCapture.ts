@@ -21,7 +21,7 @@
  * makes a RunCapture.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { toU64 } from '@iovabitmap/core/internal';
+import { sameMemoryOptions, toU64 } from '@iovabitmap/core/internal';
 
 /** See the module comment. */
 export class RunCapture extends IovaBitmap {
@@ -34,7 +34,9 @@ export class RunCapture extends IovaBitmap {
    */
   static fromSharedCapturing(d: SharedIovaBitmap): RunCapture {
     const plain = IovaBitmap.fromShared(d); // every check of a descriptor
-    return new RunCapture({ iova: plain.iova, length: plain.length, pageSize: plain.pageSize, buffer: plain.buffer, byteOffset: plain.byteOffset, windowPages: plain.windowPages });
+    // The same memory *and the same summary*: a view with a summary of its own would mark only
+    // that one, and the caller's count()/dirtyRanges()/orInto() would skip the captured writes.
+    return new RunCapture(sameMemoryOptions(plain));
   }
 
   /** The runs kept since the last take, as (first bit, count) pairs; starts a new list. */
