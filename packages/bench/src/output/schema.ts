@@ -51,15 +51,35 @@ export type RecordFlag = 'no-dirty-units' | 'noisy';
 export type ImplName =
   /** The parallel engine: `ReportPool.report` on worker threads. */
   | 'engine'
+  /** The same engine on a bitmap built without its summary layer (core/internal `[BITMAP_SUMMARY]: false`): the flat design. */
+  | 'engine-flat'
   /** The sequential reference reporter, `reportDirty`, on the main thread. */
   | 'sequential'
   /** `reportDirty` writing the bitmap one `Atomics.or` per page (like rust-vmm's AtomicBitmap). */
   | 'per-bit-atomic'
   /** An OR-reduce read of the same page-table memory on one thread: the memory-read limit. */
-  | 'read-limit';
+  | 'read-limit'
+  /** Yardstick: one plain read pass over the bitmap's memory (an OR of every word) on one thread. */
+  | 'bitmap-pass'
+  /** Yardstick: `fill(0xff)` of the bitmap bytes the dirty set covers, on one thread: writing the dirty set alone. */
+  | 'dirty-fill';
 
 /** All implementation names, in display order. */
-export const IMPL_NAMES: readonly ImplName[] = ['engine', 'sequential', 'per-bit-atomic', 'read-limit'];
+export const IMPL_NAMES: readonly ImplName[] = ['engine', 'engine-flat', 'sequential', 'per-bit-atomic', 'read-limit', 'bitmap-pass', 'dirty-fill'];
+
+/** True for the implementations that run on the worker pool (`engine`, `engine-flat`): they have a thread count. */
+export function onPool(impl: ImplName): boolean {
+  return impl === 'engine' || impl === 'engine-flat';
+}
+
+/**
+ * What one report costs in a record, milliseconds: the whole call (`medianCallMs`) for the pool
+ * implementations, whose call adds argument checks, the pool's dispatch and the bit counting to
+ * the walk; the timed loop (`medianMs`) for the others (the yardsticks' loops are their call).
+ */
+export function costMs(r: Pick<ResultRecord, 'impl' | 'medianMs' | 'medianCallMs'>): number {
+  return onPool(r.impl) ? r.medianCallMs : r.medianMs;
+}
 
 /** Which dirty sources a scenario reports. */
 export type SourceKind =
@@ -101,7 +121,7 @@ export interface ResultRecord {
   readonly density: number;
   /** Placement of the dirty units. */
   readonly pattern: DirtyPattern;
-  /** Worker threads (`engine`); 1 for the single-threaded implementations. */
+  /** Worker threads (`engine`, `engine-flat`); 1 for the single-threaded implementations. */
   readonly threads: number;
   /** Leaf entries a report walks: IOMMU leaf PTEs plus VF tracker pages over the space (count). */
   readonly leafEntries: number;
