@@ -17,7 +17,7 @@ export function renderMarkdown(file: BenchFile): string {
     `Run: ${file.results.length} results in ${formatMs(file.run.wallMs)}; engine threads ${file.run.threads.join(', ')}; ` +
       `${file.run.timeMs} ms and at least ${file.run.minIterations} samples per cell; seed ${file.run.seed}` +
       `${file.run.filter ? `; filter \`${escape(file.run.filter)}\`` : ''}. ` +
-      'Medians of the walk time; ratios compare medians of the same scenario in this run.',
+      'Medians of the walk time (`median`) and of the whole call (`call`); ratios compare medians of the same scenario in this run.',
   ];
   for (const [group, records] of byGroup(file.results)) {
     lines.push('', `## ${group}`, '');
