@@ -212,6 +212,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'estimateMemory',
         'formatByteRate',
         'formatBytes',
+        'fillBitRuns',
         'formatBytesRounded',
         'formatDuration',
         'formatGiBps',
