@@ -10,7 +10,7 @@ import { IovaBitmap } from '@iovabitmap/core';
 import { bitmapViews } from '@iovabitmap/core/internal';
 import { ReportPool } from '@iovabitmap/workers';
 import { buildMatrix, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
-import { buildWorkload, chartsOf, fillBitRuns, renderMarkdown, renderSvg, toJson, workloadKey } from '@iovabitmap/bench/internal';
+import { buildWorkload, chartsOf, fillBitRuns, renderMarkdown, renderSvg, significant, toJson, workloadKey } from '@iovabitmap/bench/internal';
 import { schemaErrors } from '../helpers/schemas.js';
 import { GiB, MiB } from '../helpers/sizes.js';
 
@@ -71,6 +71,11 @@ describe('a tiny real run of the scale group', () => {
     const md = renderMarkdown(file);
     expect(md).toContain('## scale');
     for (const impl of ['engine-flat', 'bitmap-pass', 'dirty-fill']) expect(md).toContain(`| ${impl} |`);
+    // the summary table: one row per size and density, engine ÷ pass from the same run's costs
+    expect(md).toContain('| size | dirty | engine call | engine-flat call | bitmap-pass | dirty-fill | engine ÷ pass | engine ÷ flat | flat ÷ engine |');
+    const [e, , p] = file.results;
+    const row = md.split('\n').find((l) => l.startsWith('| 256MiB@4KiB | 1% |'))!;
+    expect(row.split(' | ')[6]).toBe(`${significant(e!.medianCallMs / p!.medianMs)}×`);
     const charts = chartsOf(file);
     expect(charts.map((c) => c.file)).toEqual(['scale-size-1pct.svg', 'scale-size-5pct.svg', 'scale-size-100pct.svg', 'scale-dirty-256MiB@4KiB.svg', 'scale-dirty-4GiB@2MiB.svg']);
     const svg = await renderSvg(charts.at(-1)!.spec);
