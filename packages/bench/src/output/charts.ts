@@ -16,7 +16,7 @@
  *   the cores is labelled oversubscribed). Cells flagged `no-dirty-units` are left out (they did
  *   not measure their density).
  * - *scale* (the `scale` group), cost in milliseconds on a log axis, one series per implementation
- *   (`engine`, `engine-flat` and the yardsticks `bitmap-pass`, `dirty-fill`; ./schema.ts costMs:
+ *   (`engine`, `engine-flat` solid, the yardsticks `bitmap-pass`, `dirty-fill` dashed; ./schema.ts costMs:
  *   the whole call for the pool implementations): one chart *against guest size* per density
  *   (IOVA bytes, log axis) and one *against the dirty set* per size (density, log axis). No error
  *   bars: the call's samples are not kept, only its median (the records' spread is the walk's).
@@ -38,7 +38,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { costMs, medianIntervalMs, type BenchFile, type ResultRecord } from './schema.js';
+import { costMs, medianIntervalMs, onPool, type BenchFile, type ResultRecord } from './schema.js';
 import type { MachineInfo } from './document.js';
 import { spaceLabel } from '../harness/scenarios.js';
 import { formatBytes, formatRate } from '../units.js';
@@ -227,8 +227,12 @@ export function densityChart(records: readonly ResultRecord[], machine: MachineI
 
 /** A `scale` record as a chart point: its cost (./schema.ts costMs), size and density. */
 function costPoint(r: ResultRecord): Record<string, unknown> {
-  return { series: r.impl, costMs: costMs(r), gib: Number(r.iovaBytes) / 2 ** 30, size: spaceLabel(r), densityPct: r.density * 100 };
+  return { series: r.impl, kind: onPool(r.impl) ? CALL_KIND : YARDSTICK_KIND, costMs: costMs(r), gib: Number(r.iovaBytes) / 2 ** 30, size: spaceLabel(r), densityPct: r.density * 100 };
 }
+
+const CALL_KIND = 'report call (solid)';
+const YARDSTICK_KIND = 'yardstick, one thread (dashed)';
+const COST_DASH = { ...DASH, scale: { domain: [CALL_KIND, YARDSTICK_KIND], range: [[1, 0], [6, 4]] } } as const;
 
 const COST_Y = { field: 'costMs', type: 'quantitative', title: 'ms per report call or yardstick (log scale)', scale: { type: 'log' } } as const;
 
@@ -242,7 +246,7 @@ function costChart(records: readonly ResultRecord[], machine: MachineInfo, title
     height: 300,
     data: { values },
     mark: { type: 'line', point: true },
-    encoding: { x, y: COST_Y, color: { ...COLOR, sort: [...new Set(values.map((v) => v.series as string))] } },
+    encoding: { x, y: COST_Y, color: { ...COLOR, sort: [...new Set(values.map((v) => v.series as string))] }, strokeDash: COST_DASH },
   } as TopLevelSpec;
 }
 
