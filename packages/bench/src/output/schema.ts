@@ -5,8 +5,11 @@
  * -------------------
  * A run measures a list of *scenarios* (one synthetic workload each: IOVA space, leaf size, dirty
  * density and pattern, sources, PTE format) with several *implementations* (the parallel engine
- * at several thread counts, the sequential reporter, a per-bit atomic writer, and the memory-read
- * limit). Every measurement becomes one {@link ResultRecord}; the derived ratios
+ * at several thread counts, on bitmaps with and without their summary layer, the sequential
+ * reporter, a per-bit atomic writer, the memory-read limit, and the `scale` group's yardsticks:
+ * a read pass over the bitmap and the fill of its dirty bytes). Adding `engine-flat`,
+ * `bitmap-pass` and `dirty-fill` to the names kept version 2: every v2 file written before them
+ * is still valid. Every measurement becomes one {@link ResultRecord}; the derived ratios
  * (`speedupVs1Thread`, `speedupVsSequential`, `pctOfReadLimit`, `poolOverheadPct`) compare
  * records of the *same scenario in the same run* only, and are `null` where the comparison does
  * not exist (no sequential record, a single-threaded implementation...).
