@@ -154,7 +154,7 @@ describe('the scenario matrix', () => {
 
   it('quick: every group, the reference spaces (BENCH_SPACES) in the leaf group, each (workload, impl, threads) listed once per scenario', () => {
     const m = buildMatrix({ cores: 2, formats });
-    expect([...new Set(m.map((s) => s.group))]).toEqual(['threads', 'density', 'leaf', 'sources', 'format']);
+    expect([...new Set(m.map((s) => s.group))]).toEqual(['threads', 'density', 'leaf', 'sources', 'format', 'scale']);
     expect(m.filter((s) => s.group === 'leaf').map((s) => s.workload.iovaBytes)).toEqual(BENCH_SPACES.map((s) => s.iovaBytes));
     expect(m.find((s) => s.group === 'threads')!.runs.filter((r) => r.impl === 'engine').map((r) => r.threads)).toEqual([1, 2, 4]);
     expect(m.filter((s) => s.group === 'density').map((s) => s.workload.density)).toEqual([0, 0.01, 0.5, 1]);
@@ -165,7 +165,7 @@ describe('the scenario matrix', () => {
     expect(new Set(m.map((s) => s.id)).size).toBe(m.length);
     // the baseline workload is shared by several groups: one key
     const base = m.filter((s) => s.workloadKey === m[0]!.workloadKey);
-    expect(base.map((s) => s.group)).toEqual(['threads', 'density', 'leaf', 'sources', 'format']);
+    expect(base.map((s) => s.group)).toEqual(['threads', 'density', 'leaf', 'sources', 'format', 'scale']);
   });
 
   it('full: both patterns and every space in the density group', () => {

@@ -240,6 +240,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'estimateMemory',
         'formatByteRate',
         'formatBytes',
+        'fillBitRuns',
         'formatBytesRounded',
         'formatDuration',
         'formatGiBps',

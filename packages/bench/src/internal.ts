@@ -25,7 +25,7 @@ export { FIT_FRACTION, WORKER_BYTES, checkMemory, estimateMemory, planBytes } fr
 export { benchPlan, cellBudgets } from './harness/runner.js';
 export { deriveRecords } from './harness/metrics.js';
 export type { Measurement } from './harness/metrics.js';
-export { orReduceLowWords } from './harness/kernels.js';
+export { fillBitRuns, orReduceLowWords } from './harness/kernels.js';
 export { PerBitAtomicBitmap, pteFormats, sourceMemory } from './harness/impls.js';
 // output/: the result file, the table, Markdown, charts, output paths
 export { medianIntervalMs, recordFlags, toJson } from './output/schema.js';

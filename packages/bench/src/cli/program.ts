@@ -125,7 +125,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .description('measure the scenario matrix (quick by default) and print a table; optionally write JSON, Markdown and SVG charts, or compare two runs')
     .option('--full', 'the full matrix (every space, both patterns, every thread count); takes long', false);
   addDocumentOptions(bench, 'bench')
-    .option('--charts <dir>', 'write SVG charts (throughput against threads and against density)')
+    .option('--charts <dir>', 'write SVG charts (throughput against threads and against density; for the scale group, cost against guest size and against the dirty set)')
     .addOption(countListOption('--threads <list>', `engine thread counts, comma-separated (default: 1..cores and 2 × cores), each ${THREADS_COST}`, { min: 1, max: MAX_POOL_THREADS }))
     .option('--filter <text>', 'only cells whose "scenario impl" contains the text, or matches /regex/')
     .addOption(countOption('--time <ms>', 'time budget per cell, ms (default 300 quick, 1000 full)', { min: 1, max: 600_000 }))

@@ -12,6 +12,9 @@
  *   uint32 sometimes fell to float64: docs/bench/limits.md §7).
  * - {@link orReduceWords} is the same read over every word of a bitmap: "one plain pass" over its
  *   memory, the yardstick of the summary benchmark (../benches/summary.bench.ts).
+ * - {@link fillBitRuns} writes 0xff over the bytes of a set of bit runs with `Uint8Array.fill`:
+ *   what writing a dirty set alone costs (the `dirty-fill` yardstick of the `scale` group), with
+ *   no walk, no atomics and no bookkeeping.
  * - {@link setBitsOneByOne} is the writer of rust-vmm's `AtomicBitmap`: one atomic OR per page,
  *   whatever the run length: several times the cost of one atomic per word at high density, and
  *   about 30 times for a 2 MiB page (figures: docs/bench/limits.md §3, §4); this is the cost the
@@ -54,6 +57,23 @@ export function orReduceWords(words: Int32Array): number {
   }
   for (; k < end; k++) a |= words[k]!;
   return a | b;
+}
+
+/**
+ * Fills with 0xff every byte of `bytes` that holds a bit of one of `runs` (`[first, end)` bit
+ * pairs; bit p is in byte floor(p / 8)). The caller guarantees the bytes exist.
+ * @returns the bytes written
+ */
+export function fillBitRuns(bytes: Uint8Array, runs: readonly number[]): number {
+  let n = 0;
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    // Math.floor, not >>> 3: a 2 GiB bitmap has 2^34 bits.
+    const a = Math.floor(runs[i]! / 8);
+    const b = Math.ceil(runs[i + 1]! / 8);
+    bytes.fill(0xff, a, b);
+    n += b - a;
+  }
+  return n;
 }
 
 /**

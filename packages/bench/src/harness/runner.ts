@@ -29,19 +29,25 @@
  *
  * Implementations: `engine` = ReportPool at the cell's thread count (one pool per thread count,
  * kept across cells and closed at the end; tinybench's warm-up runs the pool's first, slower
- * walks), `sequential` = reportDirty, `per-bit-atomic` = reportDirty over ./impls.ts
+ * walks), `engine-flat` = the same pool on the workload's bitmap without the summary layer
+ * (./workload.ts flatBitmap), `sequential` = reportDirty, `per-bit-atomic` = reportDirty over ./impls.ts
  * PerBitAtomicBitmap (skipped above {@link PER_BIT_MAX_BITS} bits per report: one atomic per bit
  * would take seconds per iteration), `read-limit` = ./kernels.ts orReduceLowWords over the
- * sources' memory (./impls.ts readViews).
+ * sources' memory (./impls.ts readViews); the yardsticks of the `scale` group: `bitmap-pass` =
+ * ./kernels.ts orReduceWords over the bitmap's words (one plain read pass over its memory),
+ * `dirty-fill` = ./kernels.ts fillBitRuns of the dirty set into the flat bitmap's bytes (it has no
+ * summary to keep true, and every `engine-flat` report clears it first). The yardsticks return no
+ * bit count and do not restore.
  */
 import { Bench } from 'tinybench';
-import { reportDirty, IovaBitmapError, type ReportStats } from '@iovabitmap/core';
+import { reportDirty, IovaBitmapError, type IovaBitmap, type ReportStats } from '@iovabitmap/core';
 import { openEngine, PerBitAtomicBitmap, type Engine } from './impls.js';
-import { orReduceLowWords } from './kernels.js';
+import { bitmapViews } from '@iovabitmap/core/internal';
+import { fillBitRuns, orReduceLowWords, orReduceWords } from './kernels.js';
 import { deriveRecords, type Measurement, type WorkloadFacts } from './metrics.js';
 import { silentObserver, type RunObserver } from '../output/progress.js';
 import { type Scenario, type RunSpec, BENCH_BITMAP_PAGE_BYTES } from './scenarios.js';
-import { SCHEMA_VERSION, type BenchFile, type ResultRecord } from '../output/schema.js';
+import { SCHEMA_VERSION, onPool, type BenchFile, type ResultRecord } from '../output/schema.js';
 import { documentHeader } from '../output/document.js';
 import { combinePlans, planBytes, type MemoryPlan } from './memoryBudget.js';
 import { buildWorkload, workloadPlan, type Workload } from './workload.js';
@@ -64,15 +70,18 @@ export function benchPlan(scenarios: readonly Scenario[]): MemoryPlan {
   let peak: MemoryPlan = {};
   let peakBytes = -1;
   scenarios.forEach((s, i) => {
-    if (!alive.has(s.workloadKey)) alive.set(s.workloadKey, workloadPlan(s.workload));
+    if (!alive.has(s.workloadKey)) alive.set(s.workloadKey, workloadPlan(s.workload, scenarios.some((o) => o.workloadKey === s.workloadKey && o.runs.some((r) => usesFlat(r.impl)))));
     const now = combinePlans([...alive.values()]);
     const bytes = planBytes(now);
     if (bytes > peakBytes) [peak, peakBytes] = [now, bytes];
     if (last.get(s.workloadKey) === i) alive.delete(s.workloadKey);
   });
-  const engineThreads = new Set(scenarios.flatMap((s) => s.runs.filter((r) => r.impl === 'engine').map((r) => r.threads)));
+  const engineThreads = new Set(scenarios.flatMap((s) => s.runs.filter((r) => onPool(r.impl)).map((r) => r.threads)));
   return combinePlans([peak, { workers: [...engineThreads].reduce((n, t) => n + t, 0) }]);
 }
+
+/** The implementations that need the workload's flat bitmap. */
+const usesFlat = (impl: string): boolean => impl === 'engine-flat' || impl === 'dirty-fill';
 
 /**
  * per-bit-atomic is skipped when a report sets more bits than this: 2^26 (most of a second per
@@ -111,13 +120,14 @@ export interface RunBenchOptions {
 
 /** A short label for one cell: `scenario impl×threads`. */
 export function cellLabel(scenario: Scenario, run: RunSpec): string {
-  return `${scenario.id} ${run.impl}${run.impl === 'engine' ? `×${run.threads}` : ''}`;
+  return `${scenario.id} ${run.impl}${onPool(run.impl) ? `×${run.threads}` : ''}`;
 }
 
 interface CellTiming {
   readonly report: () => Promise<{ walkMs: number; bitsSet: number | undefined }>;
   readonly verify?: (bitsSet: number | undefined) => void;
-  readonly restores: boolean;
+  /** The bitmap restored (cleared) before each report, or `undefined` for none. */
+  readonly restores: IovaBitmap | undefined;
 }
 
 /** Where the read limit's OR goes, so that the read cannot be optimised away. */
@@ -284,7 +294,7 @@ async function cellMeasurement(run: BenchRun, scenario: Scenario, spec: RunSpec,
     return undefined;
   }
   run.observer.measuring(label);
-  const engine = spec.impl === 'engine' ? await engineFor(run, spec.threads) : undefined;
+  const engine = onPool(spec.impl) ? await engineFor(run, spec.threads) : undefined;
   const m = await measureCell(w, spec, engine, { ...run.settings, label });
   run.measured.set(key, m);
   return m;
@@ -333,19 +343,33 @@ function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label
     }
   };
   const fromStats = (s: ReportStats) => ({ walkMs: s.elapsedMs, bitsSet: s.bitsSet });
+  /** A yardstick: a timed loop, no restore, no bit count. */
+  const timed = (loop: () => number): CellTiming => ({
+    restores: undefined,
+    report: async () => {
+      const t = performance.now();
+      const acc = loop();
+      const walkMs = performance.now() - t;
+      readSink ^= acc;
+      return { walkMs, bitsSet: undefined };
+    },
+  });
+  const onEngine = (bitmap: IovaBitmap): CellTiming => ({
+    restores: bitmap,
+    verify: checkBits,
+    report: async () => fromStats(await engine!.report({ bitmap, sources: w.sources, ...(signal === undefined ? {} : { signal }) })),
+  });
   switch (run.impl) {
     case 'engine':
-      return {
-        restores: true,
-        verify: checkBits,
-        report: async () => fromStats(await engine!.report({ bitmap: w.bitmap, sources: w.sources, ...(signal === undefined ? {} : { signal }) })),
-      };
+      return onEngine(w.bitmap);
+    case 'engine-flat':
+      return onEngine(w.flatBitmap());
     case 'sequential':
-      return { restores: true, verify: checkBits, report: async () => fromStats(reportDirty({ bitmap: w.bitmap, sources: w.sources })) };
+      return { restores: w.bitmap, verify: checkBits, report: async () => fromStats(reportDirty({ bitmap: w.bitmap, sources: w.sources })) };
     case 'per-bit-atomic': {
       const bitmap = new PerBitAtomicBitmap(w.bitmap);
       return {
-        restores: true,
+        restores: w.bitmap,
         verify: (bitsSet) => {
           checkBits(bitsSet);
           if (w.bitsExpected > 0 && bitmap.perBitWrites < w.bitsExpected) {
@@ -358,17 +382,20 @@ function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label
     }
     case 'read-limit': {
       const views = w.readViews;
-      return {
-        restores: false,
-        report: async () => {
-          const t = performance.now();
-          let acc = 0;
-          for (const v of views) acc |= orReduceLowWords(v, v.length >>> 1);
-          const walkMs = performance.now() - t;
-          readSink ^= acc;
-          return { walkMs, bitsSet: undefined };
-        },
-      };
+      return timed(() => {
+        let acc = 0;
+        for (const v of views) acc |= orReduceLowWords(v, v.length >>> 1);
+        return acc;
+      });
+    }
+    case 'bitmap-pass': {
+      const { words } = bitmapViews(w.bitmap).views;
+      return timed(() => orReduceWords(words));
+    }
+    case 'dirty-fill': {
+      const { words } = bitmapViews(w.flatBitmap()).views;
+      const bytes = new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+      return timed(() => fillBitRuns(bytes, w.dirtyRuns));
     }
   }
 }
@@ -392,7 +419,7 @@ async function measureCell(w: Workload, run: RunSpec, engine: Engine | undefined
       // A synchronous reporter never yields; without this, Ctrl-C would wait for the whole cell.
       await yieldToEventLoop();
       const a = performance.now();
-      if (timing.restores) w.restore();
+      if (timing.restores !== undefined) w.restore(timing.restores);
       const b = performance.now();
       const { walkMs, bitsSet } = await timing.report();
       const c = performance.now();

@@ -11,13 +11,18 @@
  * - sources: the IOMMU walk, the VF tracker, or both in one report;
  * - PTE format (VT-d, AMD v1, SMMUv3; the names come from ./impls.ts);
  * - threads 1..cores and 2 × cores (oversubscribed), for the engine;
- * - implementations `engine`, `sequential`, `per-bit-atomic`, `read-limit` (see
- *   ../output/schema.ts).
+ * - implementations `engine`, `engine-flat`, `sequential`, `per-bit-atomic`, `read-limit` and the
+ *   yardsticks `bitmap-pass`, `dirty-fill` (see ../output/schema.ts).
  *
  * The full cross product would be thousands of cells, most of them uninformative, so the matrix is
  * a set of *groups*, each varying one or two axes around the baseline (64 GiB at 4 KiB leaves, 1%
- * uniform, IOMMU walk, first PTE format): `threads`, `density`, `leaf`, `sources`, `format`.
- * One Markdown table and (for `threads` and `density`) one chart per group. The quick matrix (the
+ * uniform, IOMMU walk, first PTE format): `threads`, `density`, `leaf`, `sources`, `format`, and
+ * `scale`: the report *call* at {@link SCALE_THREADS} workers over {@link BENCH_SCALE_SPACES} at
+ * {@link BENCH_SCALE_DENSITIES}, with the summary layer (`engine`) and without (`engine-flat`), and
+ * the two yardsticks per size (`bitmap-pass`, `dirty-fill`): what a report costs against the
+ * guest's size and its dirty set (docs/bench/scale.md). `--full` adds 64 TiB of 1 GiB leaves
+ * (2 GiB bitmaps, two of them).
+ * One Markdown table per group; charts for `threads`, `density` and `scale`. The quick matrix (the
  * default) measures the groups on the baseline space with few cells and must finish in under three
  * minutes on 2 cores; `--full` adds every space, both patterns and every thread count everywhere.
  *
@@ -49,6 +54,12 @@ export const BENCH_SPACES: readonly SpaceSpec[] = [
   { iovaBytes: 1n << 40n, leafBytes: 2n << 20n },
   { iovaBytes: 16n << 40n, leafBytes: 1n << 30n },
 ];
+/** The spaces of the `scale` group: the three of {@link BENCH_SPACES}; `--full` adds 64 TiB of 1 GiB leaves. */
+export const BENCH_SCALE_SPACES: readonly SpaceSpec[] = [...BENCH_SPACES, { iovaBytes: 64n << 40n, leafBytes: 1n << 30n }];
+/** The dirty densities of the `scale` group (fractions): 0.01 %, 1 %, 100 %. */
+export const BENCH_SCALE_DENSITIES: readonly number[] = [0.0001, 0.01, 1];
+/** Worker threads of the `scale` group's reports (its targets are stated at 2 workers). */
+export const SCALE_THREADS = 2;
 /** The dirty densities (fractions). */
 export const BENCH_DENSITIES: readonly number[] = [0, 0.01, 0.5, 1];
 /** The patterns. */
@@ -171,6 +182,11 @@ export function buildMatrix(options: MatrixOptions): Scenario[] {
 
   for (const format of options.formats) {
     add('format', { ...base, format }, [...engineAt(full ? threads : [atCores]), ...singles('sequential', 'read-limit')]);
+  }
+
+  const scaleRuns: RunSpec[] = [{ impl: 'engine', threads: SCALE_THREADS }, { impl: 'engine-flat', threads: SCALE_THREADS }, ...singles('bitmap-pass', 'dirty-fill')];
+  for (const space of full ? BENCH_SCALE_SPACES : BENCH_SCALE_SPACES.slice(0, 3)) {
+    for (const density of BENCH_SCALE_DENSITIES) add('scale', { ...base, ...space, density }, scaleRuns);
   }
 
   return applyFilter(out, options.filter);

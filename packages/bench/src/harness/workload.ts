@@ -22,8 +22,15 @@
  *
  * The bitmap's buffer is rounded up to whole 8-byte words so that the per-bit writer's word
  * accesses stay inside it.
+ *
+ * The flat bitmap ({@link Workload.flatBitmap}: the same geometry without the summary layer, core/internal
+ * `[BITMAP_SUMMARY]: false`) is built on first use only, for `engine-flat` and the `dirty-fill`
+ * yardstick (the `scale` group): its memory is plain words with nothing to keep in step, so the
+ * fill writes it directly, and every `engine-flat` report clears it first (`restore(flat)`).
+ * The dirty runs ({@link Workload.dirtyRuns}) are kept as bit ranges for that fill.
  */
 import { IovaBitmap, IovaBitmapError, type PteFormat } from '@iovabitmap/core';
+import { BITMAP_SUMMARY, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
 import { createPageTable, createTracker, readViews, sourceMemory, type DmaWritable } from './impls.js';
 import type { MemoryPlan } from './memoryBudget.js';
 import { placeDirty } from './placement.js';
@@ -51,8 +58,12 @@ export interface Workload {
   readonly setupMs: number;
   /** The memory a walk reads at least (./impls.ts readViews), for the read limit. */
   readonly readViews: readonly Uint32Array[];
-  /** Puts the dirty state back as built and clears the bitmap. */
-  restore(): void;
+  /** The dirty set as bit ranges of the bitmap: `[first, end)` pairs, ascending, disjoint. */
+  readonly dirtyRuns: readonly number[];
+  /** The same bitmap without the summary layer (the flat design), built on first call; see the module comment. */
+  flatBitmap(): IovaBitmap;
+  /** Puts the dirty state back as built and clears `bitmap` (the workload's own by default). */
+  restore(bitmap?: IovaBitmap): void;
 }
 
 /** The leaf entries of one source of a workload. */
@@ -69,21 +80,31 @@ export interface SourceEntries {
  * What {@link buildWorkload} will allocate for `spec` (./memoryBudget.ts): the sources it maps,
  * their snapshot, and the bitmap. Priced before anything is built.
  */
-export function workloadPlan(spec: WorkloadSpec): MemoryPlan {
+export function workloadPlan(spec: WorkloadSpec, flat = false): MemoryPlan {
   const iova = BENCH_IOVA_BASE;
   const length = spec.iovaBytes;
+  const bitmap = { what: 'bitmap', length, pageSize: BENCH_BITMAP_PAGE_BYTES };
   return {
     tables: spec.source === 'vf' ? [] : [{ format: spec.format as PteFormat, mappings: [{ iova, length, leaf: spec.leafBytes }] }],
     trackers: spec.source === 'iommu' ? [] : [length],
-    bitmaps: [{ what: 'bitmap', length, pageSize: BENCH_BITMAP_PAGE_BYTES }],
+    bitmaps: flat ? [bitmap, bitmap] : [bitmap],
     snapshot: true,
   };
 }
 
-/** IovaBitmap with its buffer rounded up to whole 8-byte words. */
-export function benchBitmap(iova: bigint, length: bigint, pageSize: bigint): IovaBitmap {
+/**
+ * IovaBitmap with its buffer rounded up to whole 8-byte words; `summary: false` builds it without
+ * the summary layer. The buffer is written once (zeros) so that its memory is resident, as a
+ * bitmap in use is: never-touched memory reads as the kernel's one zero page (a page fault per
+ * 4 KiB on the first read, then every page hits the same cached page), so a read pass over it
+ * measures neither what a first nor what a steady pass over a real bitmap costs.
+ */
+export function benchBitmap(iova: bigint, length: bigint, pageSize: bigint, summary = true): IovaBitmap {
   const bytes = IovaBitmap.bytesFor(length, pageSize);
-  return new IovaBitmap({ iova, length, pageSize, buffer: new SharedArrayBuffer(Math.ceil(bytes / 8) * 8) });
+  const buffer = new SharedArrayBuffer(Math.ceil(bytes / 8) * 8);
+  new Uint8Array(buffer).fill(0);
+  const o: InternalIovaBitmapOptions = { iova, length, pageSize, buffer, ...(summary ? {} : { [BITMAP_SUMMARY]: false }) };
+  return new IovaBitmap(o);
 }
 
 /** One DMA write of `count` 4 KiB pages, each in a different unit of `src`, which must mark all of them. */
@@ -115,7 +136,10 @@ export function buildWorkload(spec: WorkloadSpec): Workload {
   const unitBytes = useTable ? spec.leafBytes : BENCH_TRACKER_PAGE_BYTES;
   const units = Number(length / unitBytes);
   const pagesPerUnit = Number(unitBytes >> pageShift12);
+  const bitsPerUnit = Number(unitBytes / BENCH_BITMAP_PAGE_BYTES);
+  const dirtyRuns: number[] = [];
   const dirtyUnits = placeDirty(units, spec.density, spec.pattern, spec.seed, (first, count) => {
+    dirtyRuns.push(first * bitsPerUnit, (first + count) * bitsPerUnit);
     for (const src of sources) {
       if (pagesPerUnit === 1) writeRun(where, src, basePage + first, count);
       else for (let u = first; u < first + count; u++) writeRun(where, src, basePage + u * pagesPerUnit, 1);
@@ -123,7 +147,7 @@ export function buildWorkload(spec: WorkloadSpec): Workload {
   });
 
   const bitmap = benchBitmap(iova, length, BENCH_BITMAP_PAGE_BYTES);
-  const bitsPerUnit = Number(unitBytes / BENCH_BITMAP_PAGE_BYTES);
+  let flat: IovaBitmap | undefined;
   const sourceEntries: SourceEntries[] = [
     ...(useTable ? [{ name: sources[0]!.name, kind: 'iommu' as const, entries: Number(length / spec.leafBytes) }] : []),
     ...(useTracker ? [{ name: sources.at(-1)!.name, kind: 'vf' as const, entries: Number(length / BENCH_TRACKER_PAGE_BYTES) }] : []),
@@ -142,9 +166,11 @@ export function buildWorkload(spec: WorkloadSpec): Workload {
     bitsExpected: dirtyUnits * bitsPerUnit,
     setupMs: performance.now() - t0,
     readViews: sources.flatMap((s) => readViews(s)),
-    restore(): void {
+    dirtyRuns,
+    flatBitmap: () => (flat ??= benchBitmap(iova, length, BENCH_BITMAP_PAGE_BYTES, false)),
+    restore(target: IovaBitmap = bitmap): void {
       for (let i = 0; i < memory.length; i++) new Uint8Array(memory[i]!).set(saved[i]!);
-      bitmap.clear();
+      target.clear();
     },
   };
 }

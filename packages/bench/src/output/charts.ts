@@ -15,7 +15,12 @@
  *   1% → 50% long), one line per implementation (the engine once per thread count; a count above
  *   the cores is labelled oversubscribed). Cells flagged `no-dirty-units` are left out (they did
  *   not measure their density).
- * Every point has an error bar: the 95% interval of its median (./schema.ts medianIntervalMs: from
+ * - *scale* (the `scale` group), cost in milliseconds on a log axis, one series per implementation
+ *   (`engine`, `engine-flat` solid, the yardsticks `bitmap-pass`, `dirty-fill` dashed; ./schema.ts costMs:
+ *   the whole call for the pool implementations): one chart *against guest size* per density
+ *   (IOVA bytes, log axis) and one *against the dirty set* per size (density, log axis). No error
+ *   bars: the call's samples are not kept, only its median (the records' spread is the walk's).
+ * Every point of the throughput charts has an error bar: the 95% interval of its median (./schema.ts medianIntervalMs: from
  * the samples, or ± rme for a v1 file) turned into throughput. Every chart's subtitle says the
  * workload in words and, on a second line, the machine: CPU, cores, Node version, date.
  *
@@ -33,7 +38,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { IovaBitmapError } from '@iovabitmap/core';
-import { medianIntervalMs, type BenchFile, type ResultRecord } from './schema.js';
+import { costMs, medianIntervalMs, onPool, type BenchFile, type ResultRecord } from './schema.js';
 import type { MachineInfo } from './document.js';
 import { spaceLabel } from '../harness/scenarios.js';
 import { formatBytes, formatRate } from '../units.js';
@@ -220,6 +225,47 @@ export function densityChart(records: readonly ResultRecord[], machine: MachineI
   } as TopLevelSpec;
 }
 
+/** A `scale` record as a chart point: its cost (./schema.ts costMs), size and density. */
+function costPoint(r: ResultRecord): Record<string, unknown> {
+  return { series: r.impl, kind: onPool(r.impl) ? CALL_KIND : YARDSTICK_KIND, costMs: costMs(r), gib: Number(r.iovaBytes) / 2 ** 30, size: spaceLabel(r), densityPct: r.density * 100 };
+}
+
+const CALL_KIND = 'report call (solid)';
+const YARDSTICK_KIND = 'yardstick, one thread (dashed)';
+const COST_DASH = { ...DASH, scale: { domain: [CALL_KIND, YARDSTICK_KIND], range: [[1, 0], [6, 4]] } } as const;
+
+const COST_Y = { field: 'costMs', type: 'quantitative', title: 'ms per report call or yardstick (log scale)', scale: { type: 'log' } } as const;
+
+/** A log-log cost chart of `scale` records over `x`. */
+function costChart(records: readonly ResultRecord[], machine: MachineInfo, title: string, subtitle: string, x: object): TopLevelSpec {
+  const values = records.filter((r) => !r.flags.includes('no-dirty-units')).map(costPoint);
+  return {
+    $schema: SCHEMA,
+    title: { text: title, subtitle: [subtitle, machineWords(machine)] },
+    width: 480,
+    height: 300,
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: { x, y: COST_Y, color: { ...COLOR, sort: [...new Set(values.map((v) => v.series as string))] }, strokeDash: COST_DASH },
+  } as TopLevelSpec;
+}
+
+/** Cost against guest size, `scale` records at one density. */
+export function scaleSizeChart(records: readonly ResultRecord[], machine: MachineInfo): TopLevelSpec {
+  const r0 = records[0]!;
+  const sizes = [...new Set(records.map((r) => Number(r.iovaBytes) / 2 ** 30))].sort((a, b) => a - b);
+  const x = { field: 'gib', type: 'quantitative', title: 'guest IOVA size, GiB (log scale)', scale: { type: 'log' }, axis: { values: sizes, labelExpr: "datum.value >= 1024 ? datum.value / 1024 + ' TiB' : datum.value + ' GiB'" } };
+  const leaves = [...new Set(records.map((r) => spaceLabel(r)))].join(', ');
+  return costChart(records, machine, 'Report cost against guest size', `${formatRate(r0.density)} dirty (${r0.pattern}), ${leaves}, pool at ${Math.max(...records.map((r) => r.threads))} workers`, x);
+}
+
+/** Cost against the dirty set, `scale` records of one space. */
+export function scaleDensityChart(records: readonly ResultRecord[], machine: MachineInfo): TopLevelSpec {
+  const densities = [...new Set(records.map((r) => r.density * 100))].sort((a, b) => a - b);
+  const x = { field: 'densityPct', type: 'quantitative', title: 'dirty, % of leaves (log scale)', scale: { type: 'log' }, axis: { values: densities, labelExpr: "datum.value + '%'" } };
+  return costChart(records, machine, 'Report cost against the dirty set', `${workloadWords(records[0]!, false)}, pool at ${Math.max(...records.map((r) => r.threads))} workers`, x);
+}
+
 /** Records grouped by a key, in first-seen order. */
 function groupBy(rs: readonly ResultRecord[], key: (r: ResultRecord) => string): Map<string, ResultRecord[]> {
   const m = new Map<string, ResultRecord[]>();
@@ -230,7 +276,7 @@ function groupBy(rs: readonly ResultRecord[], key: (r: ResultRecord) => string):
   return m;
 }
 
-/** The charts a run supports (none when it has no `threads` or `density` results). */
+/** The charts a run supports (none when it has no `threads`, `density` or `scale` results). */
 export function chartsOf(file: Pick<BenchFile, 'results' | 'machine'>): ChartSpec[] {
   const out: ChartSpec[] = [];
   for (const [scenario, rs] of groupBy(file.results.filter((r) => r.group === 'threads'), (r) => r.scenario)) {
@@ -239,6 +285,13 @@ export function chartsOf(file: Pick<BenchFile, 'results' | 'machine'>): ChartSpe
   const densityKey = (r: ResultRecord): string => `${spaceLabel(r)}/${r.pattern}/${r.source}${r.format === null ? '' : `/${r.format}`}`;
   for (const [key, rs] of groupBy(file.results.filter((r) => r.group === 'density'), densityKey)) {
     out.push({ file: `density-${slug(key)}.svg`, spec: densityChart(rs, file.machine) });
+  }
+  const scale = file.results.filter((r) => r.group === 'scale');
+  for (const [density, rs] of groupBy(scale, (r) => formatRate(r.density))) {
+    out.push({ file: `scale-size-${slug(density.replace('%', 'pct'))}.svg`, spec: scaleSizeChart(rs, file.machine) });
+  }
+  for (const [space, rs] of groupBy(scale, (r) => spaceLabel(r))) {
+    out.push({ file: `scale-dirty-${slug(space)}.svg`, spec: scaleDensityChart(rs, file.machine) });
   }
   return out;
 }

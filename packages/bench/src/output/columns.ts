@@ -28,7 +28,8 @@ export const FLAG_TEXT: Readonly<Record<RecordFlag, string>> = {
 };
 
 /**
- * The columns, in display order: `×1 thread` = speedupVs1Thread, `×seq` = speedupVsSequential,
+ * The columns, in display order: `median` = the walk (medianMs), `call` = the whole call
+ * (medianCallMs; the same loop for the yardsticks and read-limit), `×1 thread` = speedupVs1Thread, `×seq` = speedupVsSequential,
  * `% read limit` = pctOfReadLimit, `pool ovh` = poolOverheadPct, `caveat` = the cell's flags (see
  * ./schema.ts).
  */
@@ -37,6 +38,7 @@ export const RESULT_COLUMNS: readonly ResultColumn[] = [
   { header: 'impl', numeric: false, cell: (r) => r.impl },
   { header: 'threads', numeric: true, cell: (r) => String(r.threads) },
   { header: 'median', numeric: true, cell: (r) => formatMs(r.medianMs) },
+  { header: 'call', numeric: true, cell: (r) => formatMs(r.medianCallMs) },
   { header: 'ns/PTE', numeric: true, cell: (r) => significant(r.nsPerPte) },
   { header: 'GiB/s', numeric: true, cell: (r) => significant(r.gibPerSec) },
   { header: '±rme', numeric: true, cell: (r) => `${r.rme.toFixed(1)}%` },

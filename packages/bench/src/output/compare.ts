@@ -30,7 +30,7 @@
 import Table from 'cli-table3';
 import { IovaBitmapError } from '@iovabitmap/core';
 import { machineLine } from './document.js';
-import { medianIntervalMs, type BenchFile, type ResultRecord } from './schema.js';
+import { medianIntervalMs, onPool, type BenchFile, type ResultRecord } from './schema.js';
 import { formatMs, significant } from '../units.js';
 
 /** Exit status of `bench --compare` when a cell regressed significantly beyond the threshold. */
@@ -85,7 +85,7 @@ export interface Comparison {
   readonly notes: readonly string[];
 }
 
-const cellKey = (r: ResultRecord): string => `${r.scenario} ${r.impl}${r.impl === 'engine' ? `×${r.threads}` : ''}`;
+const cellKey = (r: ResultRecord): string => `${r.scenario} ${r.impl}${onPool(r.impl) ? `×${r.threads}` : ''}`;
 
 /** Φ, the standard normal CDF (Abramowitz & Stegun 7.1.26 for erf, |error| < 1.5e-7). */
 function normalCdf(z: number): number {

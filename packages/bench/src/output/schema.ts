@@ -5,8 +5,11 @@
  * -------------------
  * A run measures a list of *scenarios* (one synthetic workload each: IOVA space, leaf size, dirty
  * density and pattern, sources, PTE format) with several *implementations* (the parallel engine
- * at several thread counts, the sequential reporter, a per-bit atomic writer, and the memory-read
- * limit). Every measurement becomes one {@link ResultRecord}; the derived ratios
+ * at several thread counts, on bitmaps with and without their summary layer, the sequential
+ * reporter, a per-bit atomic writer, the memory-read limit, and the `scale` group's yardsticks:
+ * a read pass over the bitmap and the fill of its dirty bytes). Adding `engine-flat`,
+ * `bitmap-pass` and `dirty-fill` to the names kept version 2: every v2 file written before them
+ * is still valid. Every measurement becomes one {@link ResultRecord}; the derived ratios
  * (`speedupVs1Thread`, `speedupVsSequential`, `pctOfReadLimit`, `poolOverheadPct`) compare
  * records of the *same scenario in the same run* only, and are `null` where the comparison does
  * not exist (no sequential record, a single-threaded implementation...).
@@ -51,15 +54,35 @@ export type RecordFlag = 'no-dirty-units' | 'noisy';
 export type ImplName =
   /** The parallel engine: `ReportPool.report` on worker threads. */
   | 'engine'
+  /** The same engine on a bitmap built without its summary layer (core/internal `[BITMAP_SUMMARY]: false`): the flat design. */
+  | 'engine-flat'
   /** The sequential reference reporter, `reportDirty`, on the main thread. */
   | 'sequential'
   /** `reportDirty` writing the bitmap one `Atomics.or` per page (like rust-vmm's AtomicBitmap). */
   | 'per-bit-atomic'
   /** An OR-reduce read of the same page-table memory on one thread: the memory-read limit. */
-  | 'read-limit';
+  | 'read-limit'
+  /** Yardstick: one plain read pass over the bitmap's memory (an OR of every word) on one thread. */
+  | 'bitmap-pass'
+  /** Yardstick: `fill(0xff)` of the bitmap bytes the dirty set covers, on one thread: writing the dirty set alone. */
+  | 'dirty-fill';
 
 /** All implementation names, in display order. */
-export const IMPL_NAMES: readonly ImplName[] = ['engine', 'sequential', 'per-bit-atomic', 'read-limit'];
+export const IMPL_NAMES: readonly ImplName[] = ['engine', 'engine-flat', 'sequential', 'per-bit-atomic', 'read-limit', 'bitmap-pass', 'dirty-fill'];
+
+/** True for the implementations that run on the worker pool (`engine`, `engine-flat`): they have a thread count. */
+export function onPool(impl: ImplName): boolean {
+  return impl === 'engine' || impl === 'engine-flat';
+}
+
+/**
+ * What one report costs in a record, milliseconds: the whole call (`medianCallMs`) for the pool
+ * implementations, whose call adds argument checks, the pool's dispatch and the bit counting to
+ * the walk; the timed loop (`medianMs`) for the others (the yardsticks' loops are their call).
+ */
+export function costMs(r: Pick<ResultRecord, 'impl' | 'medianMs' | 'medianCallMs'>): number {
+  return onPool(r.impl) ? r.medianCallMs : r.medianMs;
+}
 
 /** Which dirty sources a scenario reports. */
 export type SourceKind =
@@ -101,7 +124,7 @@ export interface ResultRecord {
   readonly density: number;
   /** Placement of the dirty units. */
   readonly pattern: DirtyPattern;
-  /** Worker threads (`engine`); 1 for the single-threaded implementations. */
+  /** Worker threads (`engine`, `engine-flat`); 1 for the single-threaded implementations. */
   readonly threads: number;
   /** Leaf entries a report walks: IOMMU leaf PTEs plus VF tracker pages over the space (count). */
   readonly leafEntries: number;
