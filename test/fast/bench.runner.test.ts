@@ -4,6 +4,7 @@
  * terminal table, the Markdown report and the SVG charts. No timing is asserted, only the
  * arithmetic that ties the fields together and the shape of the outputs.
  */
+import { getEventListeners } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
 import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, toolVersion, workloadKey } from '@iovabitmap/bench/internal';
@@ -53,6 +54,15 @@ beforeAll(async () => {
     observer: { start: () => {}, measuring: () => {}, measured: (label) => seen.push(label), skipped: () => {}, note: () => {}, stop: () => {} },
   });
 }, 60_000);
+
+describe('a run with a signal', () => {
+  it('leaves no abort listener behind on the caller’s signal (tinybench never removes its own: one per cell piled up)', async () => {
+    const ac = new AbortController();
+    const quiet = { start: () => {}, measuring: () => {}, measured: () => {}, skipped: () => {}, note: () => {}, stop: () => {} };
+    await runBench({ scenarios, timeMs: 1, minIterations: 1, warmupMs: 0, warmupIterations: 0, threads: [1, 2], seed: 9, signal: ac.signal, observer: quiet });
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  }, 60_000);
+});
 
 describe('a tiny real run', () => {
   it('gives one record per measurement, reusing a cell that two scenarios list', () => {

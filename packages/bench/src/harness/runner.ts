@@ -400,8 +400,23 @@ function cellTiming(w: Workload, run: RunSpec, engine: Engine | undefined, label
   }
 }
 
+/**
+ * A signal for one cell's Bench that follows the run's: tinybench adds an abort listener to the
+ * signal it is given and never removes it, so handing every cell the run's own signal piled up
+ * one listener per cell (Node's MaxListenersExceededWarning after 10 cells). `dispose` unlinks it.
+ */
+function cellSignal(run: AbortSignal | undefined): { readonly signal: AbortSignal | undefined; dispose(): void } {
+  if (run === undefined) return { signal: undefined, dispose: () => {} };
+  const cell = new AbortController();
+  const follow = () => cell.abort(run.reason);
+  if (run.aborted) follow();
+  else run.addEventListener('abort', follow, { once: true });
+  return { signal: cell.signal, dispose: () => run.removeEventListener('abort', follow) };
+}
+
 async function measureCell(w: Workload, run: RunSpec, engine: Engine | undefined, o: CellSettings & { readonly label: string }): Promise<Measurement> {
   const timing = cellTiming(w, run, engine, o.label, o.signal);
+  const cell = cellSignal(o.signal);
   const bench = new Bench({
     name: o.label,
     time: o.timeMs,
@@ -410,7 +425,7 @@ async function measureCell(w: Workload, run: RunSpec, engine: Engine | undefined
     warmupIterations: o.warmupIterations,
     throws: true,
     retainSamples: true,
-    ...(o.signal ? { signal: o.signal } : {}),
+    ...(cell.signal ? { signal: cell.signal } : {}),
   });
   let callMs: number[] = [];
   bench.add(
@@ -438,6 +453,8 @@ async function measureCell(w: Workload, run: RunSpec, engine: Engine | undefined
   } catch (e) {
     if (o.signal?.aborted) throw aborted(o.label);
     throw e;
+  } finally {
+    cell.dispose();
   }
   const task = bench.tasks[0]!;
   const r = task.result;
