@@ -33,6 +33,12 @@ export interface DowntimeDoc {
   readonly totalMs: number;
 }
 
+/** What the migrate document keeps of workers' {@link VerifyResult}. */
+type VerificationFields = Pick<
+  VerifyResult,
+  'ok' | 'groundTruthBits' | 'reportedBits' | 'missing' | 'unexpected' | 'stale' | 'epochsChecked' | 'missingSample' | 'unexpectedSample' | 'staleSample'
+>;
+
 /**
  * One round of the document: workers' MigrateRound, with `unexpected` always present (`null`
  * without `--verify-each-round`) so that the JSON has a fixed shape; the dirty rates under QEMU's
@@ -120,20 +126,11 @@ export interface MigrateDocument extends DocumentHeader<'migrate', typeof MIGRAT
   readonly downtime: { readonly limitMs: number; readonly expected: DowntimeDoc | null; readonly actual: DowntimeDoc; readonly harvestShare: number } | null;
   /** How pre-copy ended; `null` when stopped early. */
   readonly convergence: { readonly converged: boolean; readonly reason: string; readonly precopyRounds: number } | null;
-  /** The end-to-end check; `null` when the migration stopped before it. */
-  readonly verification: {
-    readonly ok: boolean;
-    readonly groundTruthBits: number;
-    readonly reportedBits: number;
-    readonly missing: number;
-    readonly unexpected: number;
-    readonly stale: number;
-    readonly epochsChecked: boolean;
-    /** Up to 8 IOVAs, bytes (decimal strings in JSON). */
-    readonly missingSample: readonly bigint[];
-    readonly unexpectedSample: readonly bigint[];
-    readonly staleSample: readonly bigint[];
-  } | null;
+  /**
+   * The end-to-end check (the fields of workers' VerifyResult that the document keeps; the
+   * samples' IOVAs are decimal strings in JSON); `null` when the migration stopped before it.
+   */
+  readonly verification: VerificationFields | null;
   /** With `--compare-threads`: one summary per thread count, in order; else `null`. */
   readonly compareThreads: readonly ThreadRun[] | null;
   /** Why the migration stopped early; `null` when it ran to the end. */
