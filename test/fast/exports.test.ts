@@ -80,6 +80,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'U64_MAX',
         'addSourceStats',
         'bitmapViews',
+        'deferMarks',
         'checkInt',
         'checkReportRequest',
         'codecOf',

@@ -13,6 +13,7 @@ import { getEventListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IoPageTable, IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
 import { MAX_POOL_THREADS, ReportPool, type ReportProgress } from '@iovabitmap/workers';
+import { BITMAP_SUMMARY, sameMemoryOptions, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
 import { availableParallelism } from 'node:os';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
 import { GiB, MiB } from '../helpers/sizes.js';
@@ -254,6 +255,18 @@ describe('ReportPool faults', () => {
       });
     }
   }
+
+  it('after a worker died inside a walk (2 MiB leaves, summary marks held back), the summary readers see every bit it wrote', async () => {
+    const w = smallWorkload();
+    const k = 300; // iommu chunk 300: 2 MiB leaves (from 256 MiB in), a leaf starting in it
+    const err = await rejectionOf(pool.report({ bitmap: w.bitmap, sources: w.sources, chunkBits: 256, faultInjection: { afterChunks: k, mode: 'exit' } }));
+    expect(err.code).toBe('EIO');
+    const flatOptions: InternalIovaBitmapOptions = { ...sameMemoryOptions(w.bitmap), [BITMAP_SUMMARY]: false };
+    const flat = new IovaBitmap(flatOptions); // no summary: reads every byte
+    expect(flat.countBits(k * 256, 512)).toBe(512); // the leaf was recorded (and cleared in the source)
+    expect(w.bitmap.count()).toBe(flat.count());
+    expect([...w.bitmap.dirtyRanges()]).toEqual([...flat.dirtyRanges()]);
+  });
 
   it('has replaced the dead workers', async () => {
     for (let i = 0; i < 100 && pool.status.workers < 2; i++) await sleep(20);

@@ -809,7 +809,8 @@ export function markWritten(bitmap: IovaBitmap, firstBit: number, count: number)
 }
 
 /**
- * Core-internal (the dirty sources' recorder, ../ClipRecorder.ts): while a scope is open on
+ * Internal (the dirty sources' recorder, ../ClipRecorder.ts; the pool's fault injection, which
+ * opens a scope it never closes to die as a crash inside a walk would): while a scope is open on
  * `bitmap` (this object, on this thread), the summary marks of its writes are collected and made
  * once per summary word (./bitSummary.ts, "Deferred marks") instead of once per write; they are
  * all made when the outermost scope closes. Every `open` must be followed by a `close`, in a

@@ -131,7 +131,8 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   /**
    * Ends the walk's writes (in a `finally`): the deferred marks of the recorder and of the direct
    * path. Until then the last words written are in the bitmap but not yet in its summary (a thread
-   * terminated in between, which the pool never does, leaves them there until `rescan()`).
+   * that dies in between leaves them there: the pool then marks the whole summary, see workers'
+   * pool/reportRun.ts; any other caller uses `rescan()`).
    */
   override close(): void {
     try {

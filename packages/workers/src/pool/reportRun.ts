@@ -17,7 +17,8 @@
  *   piscina's own abort, which terminates a worker mid-write.
  * - Fault: a task returns `failed` (it caught a throw) or piscina rejects it (the worker thread
  *   died: `process.exit`, a crash). STOP = Fault, cancel the queued tasks, wait for the running
- *   ones, then reject `EIO` naming the source and chunk (read from the dead task's slot). Piscina
+ *   ones, then reject `EIO` naming the source and chunk (read from the dead task's slot). A dead
+ *   worker may have left bits unmarked in the bitmap's summary: the run marks it whole. Piscina
  *   replaces a dead worker by itself (minThreads).
  *
  * So when the promise settles, no worker of this report can write to the bitmap again. Whatever
@@ -41,6 +42,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
+import { markWritten } from '@iovabitmap/core/internal';
 import type { ChunkPlan } from './ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
@@ -258,10 +260,20 @@ class ReportRun {
     this.#close(s);
   }
 
-  /** A task's worker died (piscina rejected the task). */
+  /**
+   * A task's worker died (piscina rejected the task). It may have died inside a walk, after writing
+   * bits whose summary marks it was still holding back (the sources' recorders make them at the end
+   * of a chunk, core's bitSummary.ts "Deferred marks"), with those pages already cleared in the
+   * source: so the whole summary is marked (an over-approximation, allowed; 1/512 of the bitmap),
+   * and the bitmap's readers (count, dirtyRanges, orInto) still see every bit it wrote.
+   */
   #onDeath(s: number, e: unknown): void {
     // A rejection of a task we cancelled (piscina.close() drops queued tasks) is not a fault.
-    if (this.#closed[s] === 0) this.#fail(faultError(this.#input, s, this.ctrl.current(s), IovaBitmapError.dataOf(e)));
+    if (this.#closed[s] === 0) {
+      const bitmap = this.#input.bitmap;
+      markWritten(bitmap, 0, bitmap.nbits);
+      this.#fail(faultError(this.#input, s, this.ctrl.current(s), IovaBitmapError.dataOf(e)));
+    }
     this.#close(s);
   }
 

@@ -41,7 +41,7 @@ import {
   type IovaBitmapErrorData,
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
-import { addSourceStats, bitmapViews } from '@iovabitmap/core/internal';
+import { addSourceStats, bitmapViews, deferMarks } from '@iovabitmap/core/internal';
 import { ChunkPlan, countPlan } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
@@ -169,6 +169,9 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       const chunkHi = chunkLo + (BigInt(at.bitCount) << shift);
       if (fault !== undefined && c === fault.afterChunks) {
         const mid = chunkLo + (BigInt(at.bitCount >>> 1) << shift);
+        // 'exit' dies as a crash inside a walk would: holding back the summary marks of what the
+        // half chunk recorded (a deferral scope never closed; the pool marks the summary whole).
+        if (fault.mode === 'exit') deferMarks(bitmap, true);
         if (mid > chunkLo) source.reportChunk(bitmap, { chunkLo, chunkHi: mid, clipLo, clipHi }, options);
         if (fault.mode === 'exit') process.exit(1);
         throw new Error(`injected fault in chunk ${c}`);
