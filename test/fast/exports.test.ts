@@ -100,10 +100,11 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'readLeafTables',
         'readMasks',
         'readRuns',
+        'recordRuns',
         'sameMemoryOptions',
         'toU64',
       ],
-      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'SummaryOption', 'TableMapping'],
+      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'RunSink', 'SummaryOption', 'TableMapping'],
     },
   },
   workers: {

@@ -11,7 +11,8 @@ export { BITMAP_SUMMARY, bitmapViews, deferMarks, markWritten, sameMemoryOptions
 export type { BitmapViews, InternalIovaBitmapOptions, SummaryOption } from './bitmap/IovaBitmap.js';
 export type { BitSummary } from './bitmap/bitSummary.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
-export { ctz32 } from './bitmap/bitKernels.js';
+export { ctz32, recordRuns } from './bitmap/bitKernels.js';
+export type { RunSink } from './bitmap/bitKernels.js';
 // byte sizes and the 4 KiB page
 export { GIB, GiB, KIB, KiB, MIB, MiB, PAGE_MASK_BIG, PAGE_SHIFT, PAGE_SHIFT_BIG, PAGE_SIZE, PAGE_SIZE_BIG, TIB, TiB, pageIova, pageOf } from './sizes.js';
 // errors and 64-bit values

@@ -84,7 +84,7 @@
  * every shift here is exact.
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
-import { type BitViews, clearRun, countRun, ctz32, loadWord, nextClearBit, nextSetBit, orMaskAt, orWord, spanMask } from './bitKernels.js';
+import { type BitViews, clearRun, countRun, ctz32, loadWord, nextClearBit, nextSetBit, orMaskAt, orWord, runEndAt, spanMask } from './bitKernels.js';
 
 /** Summary words start after this many header words (one 64-byte line). */
 const HEADER_WORDS = 16;
@@ -115,7 +115,7 @@ function blocksFor(viewWords: number, shift: number): number {
 }
 
 /** Bytes of the summary of `viewWords` view words at blocks of 2^shift words. */
-export function summaryBytesFor(viewWords: number, shift: number): number {
+function summaryBytesFor(viewWords: number, shift: number): number {
   return 4 * (HEADER_WORDS + Math.ceil(blocksFor(viewWords, shift) / 32));
 }
 
@@ -232,7 +232,7 @@ export class PendingMarks {
 }
 
 /** First marked block in [b, end), or `end`. */
-export function nextMarked(s: BitSummary, b: number, end: number): number {
+function nextMarked(s: BitSummary, b: number, end: number): number {
   if (b >= end) return end;
   const bits = s.bits;
   let i = b >>> 5;
@@ -247,7 +247,7 @@ export function nextMarked(s: BitSummary, b: number, end: number): number {
 }
 
 /** First unmarked block in [b, end), or `end`. */
-export function nextUnmarked(s: BitSummary, b: number, end: number): number {
+function nextUnmarked(s: BitSummary, b: number, end: number): number {
   if (b >= end) return end;
   const bits = s.bits;
   let i = b >>> 5;
@@ -289,8 +289,7 @@ export function sumMarkedRuns(s: BitSummary | undefined, p: number, end: number,
     if (i === iEnd - 1 && (bEnd & 31) !== 0) x &= (1 << (bEnd & 31)) - 1;
     while (x !== 0) {
       const lo = ctz32(x);
-      const rest = ~(x >>> lo);
-      const hi = rest === 0 ? 32 : lo + ctz32(rest);
+      const hi = runEndAt(x, lo);
       const a = i * 32 + lo;
       if (a !== re) {
         if (re >= 0) n += fn(Math.max(p, ra * B), Math.min(end, re * B));
@@ -398,8 +397,7 @@ export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, e
     // Each run of set bits of x: blocks [i * 32 + lo, i * 32 + hi).
     while (x !== 0) {
       const lo = ctz32(x);
-      const rest = ~(x >>> lo);
-      const hi = rest === 0 ? 32 : lo + ctz32(rest);
+      const hi = runEndAt(x, lo);
       const a = i * 32 + lo;
       if (a !== re) {
         if (re >= 0) clearRun(v, Math.max(p, ra * B), Math.min(end, re * B));

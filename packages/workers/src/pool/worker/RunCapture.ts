@@ -21,12 +21,14 @@
  * makes a RunCapture.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { sameMemoryOptions, toU64 } from '@iovabitmap/core/internal';
+import { recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
 
 /** See the module comment. */
 export class RunCapture extends IovaBitmap {
   #runs = new Float64Array(64);
   #n = 0;
+  /** core's one mask-to-runs loop hands each run of a mask here. */
+  readonly #runSink: RunSink = { record: (bit, count) => this.#keep(bit, bit + count) };
 
   /**
    * A capturing view of a shared bitmap (as `IovaBitmap.fromShared`).
@@ -96,17 +98,6 @@ export class RunCapture extends IovaBitmap {
 
   override orMask(firstBit: number, mask: number): void {
     super.orMask(firstBit, mask);
-    let m = mask >>> 0;
-    let j = 0;
-    while (m !== 0) {
-      const zeros = 31 - Math.clz32((m & -m) >>> 0);
-      m >>>= zeros;
-      j += zeros;
-      const inv = ~m >>> 0;
-      const ones = inv === 0 ? 32 : 31 - Math.clz32((inv & -inv) >>> 0);
-      this.#keep(firstBit + j, firstBit + j + ones);
-      j += ones;
-      m = ones >= 32 ? 0 : m >>> ones;
-    }
+    recordRuns(mask | 0, firstBit, this.#runSink);
   }
 }
