@@ -43,6 +43,10 @@
  *   2 MiB leaf passes (E is an upper bound, G a lower bound).
  * - Writes the device did not record: the checker trusts the device's ground truth and epochs
  *   (written by simple code, first, with atomics), and pages outside U's range are out of scope.
+ *   It also trusts GT's summary (core's bitSummary.ts: GT's runs come from `dirtyRanges`, which
+ *   skips unmarked blocks), the one piece it shares with the reports' writers; that layer is
+ *   checked on its own (bitmap.summary and bitmap.threads tests: every set bit lies in a marked
+ *   block, against a model), and missing reads U's bytes, not U's summary.
  * - Timing-dependent losses that did not happen in this run: it checks one execution.
  *
  * Cost: proportional to the written pages and the reported runs, never to the size of the
