@@ -128,6 +128,7 @@ const APIS: Api[] = [
   { name: 'IovaBitmap.checkMemory', args: () => ['x'], call: m((w, a) => w.bitmap.checkMemory(a[0] as never)) },
   { name: 'bitmapViews', args: (w) => [w.bitmap], call: m((_w, a) => internal.bitmapViews(a[0] as never)) },
   { name: 'markWritten', args: (w) => [w.bitmap, 3, 100], call: m((_w, a) => internal.markWritten(a[0] as never, a[1] as never, a[2] as never)) },
+  { name: 'deferMarks', args: (w) => [w.bitmap, true], call: m((_w, a) => internal.deferMarks(a[0] as never, a[1] as never)) },
   { name: 'sameMemoryOptions', args: (w) => [w.bitmap], call: m((_w, a) => internal.sameMemoryOptions(a[0] as never)) },
   {
     name: 'computeWindows',
@@ -333,10 +334,10 @@ async function check(api: Api, what: string, args: (w: World) => unknown[]): Pro
  * Internal exports that check nothing by design, so they are not swept: the tracker's hot kernels
  * (their callers pass checked word ranges), the merge step of a START (called after
  * checkStartRequest), both exported for their own unit tests (tracker.kernel, tracker.ranges); and
- * the bit and page arithmetic of the hot paths (`ctz32`, the 4 KiB page conversions), whose callers
- * pass values they have checked.
+ * the bit and page arithmetic of the hot paths (`ctz32`, `recordRuns`, the 4 KiB page
+ * conversions), whose callers pass values they have checked.
  */
-const UNCHECKED = ['orBitRun', 'readMasks', 'readRuns', 'combineIovaRanges', 'ctz32', 'pageOf', 'pageIova'];
+const UNCHECKED = ['orBitRun', 'readMasks', 'readRuns', 'combineIovaRanges', 'ctz32', 'recordRuns', 'pageOf', 'pageIova'];
 
 describe('hostile sweep of every API of @iovabitmap/core (public and internal entries)', () => {
   it('covers every runtime export of both entries', () => {

@@ -300,6 +300,8 @@ export class IovaBitmap {
       return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
     };
     deferOf = (b, open) => {
+      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'bitmap', b, 'must be an IovaBitmap');
+      if (typeof open !== 'boolean') throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'open', open, 'must be a boolean');
       if (b.#pending === undefined) return;
       if (open) b.#deferring++;
       else if (b.#deferring > 0 && --b.#deferring === 0) b.#pending.flush();
@@ -815,6 +817,7 @@ export function markWritten(bitmap: IovaBitmap, firstBit: number, count: number)
  * once per summary word (./bitSummary.ts, "Deferred marks") instead of once per write; they are
  * all made when the outermost scope closes. Every `open` must be followed by a `close`, in a
  * `finally`: marks left pending are bits the readers miss.
+ * @throws IovaBitmapError `EINVAL` when `bitmap` is not an IovaBitmap or `open` not a boolean.
  */
 export function deferMarks(bitmap: IovaBitmap, open: boolean): void {
   deferOf(bitmap, open);
