@@ -616,12 +616,20 @@ export class IovaBitmap {
   }
 
   /**
+   * Before a summary reader (count, countBits, clear, orInto, dirtyRanges): the memory is still
+   * there, and this object's deferred marks are made, so the summary covers its own writes.
+   */
+  #settle(where: string): void {
+    this.checkMemory(where);
+    this.#pending?.flush();
+  }
+
+  /**
    * Number of set bits (dirty pages).
    * @throws IovaBitmapError `EFAULT` (memory gone).
    */
   count(): number {
-    this.checkMemory(WHERE + '.count');
-    this.#pending?.flush();
+    this.#settle(WHERE + '.count');
     return countMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits);
   }
 
@@ -633,8 +641,7 @@ export class IovaBitmap {
   countBits(firstBit: number, bitCount: number): number {
     checkIndex(WHERE + '.countBits', 'firstBit', firstBit);
     checkIndex(WHERE + '.countBits', 'bitCount', bitCount);
-    this.checkMemory(WHERE + '.countBits');
-    this.#pending?.flush();
+    this.#settle(WHERE + '.countBits');
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
     if (!(a < b)) return 0;
@@ -646,8 +653,7 @@ export class IovaBitmap {
    * @throws IovaBitmapError `EFAULT` (memory gone).
    */
   clear(): void {
-    this.checkMemory(WHERE + '.clear');
-    this.#pending?.flush();
+    this.#settle(WHERE + '.clear');
     clearMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits);
   }
 
@@ -687,9 +693,8 @@ export class IovaBitmap {
     if (other.buffer === this.buffer && other.byteOffset !== this.byteOffset && Math.abs(other.byteOffset - this.byteOffset) < this.byteLength) {
       throw IovaBitmapError.bad('EINVAL', W, 'other', `byteOffset ${other.byteOffset}`, `must not overlap this bitmap's bytes (byteOffset ${this.byteOffset}, ${this.byteLength} bytes)`);
     }
-    this.checkMemory(W);
+    this.#settle(W);
     other.checkMemory(W);
-    this.#pending?.flush();
     const src = this.#views;
     const dst = other.#views;
     const d = other.#bitBase - this.#bitBase;
@@ -707,8 +712,7 @@ export class IovaBitmap {
    * @throws IovaBitmapError `EFAULT` at the call, or at any later step, when the memory is gone.
    */
   dirtyRanges(): Generator<IovaRange> {
-    this.checkMemory(WHERE + '.dirtyRanges');
-    this.#pending?.flush();
+    this.#settle(WHERE + '.dirtyRanges');
     return this.#runs();
   }
 

@@ -231,31 +231,19 @@ export class PendingMarks {
   }
 }
 
-/** First marked block in [b, end), or `end`. */
-function nextMarked(s: BitSummary, b: number, end: number): number {
+/**
+ * First block in [b, end) whose summary bit is 1 (`want` 0: marked) or 0 (`want` -1: unmarked),
+ * or `end`: each summary word is XOR-ed with `want`, as bitKernels' nextBitOf does for view bits.
+ */
+function nextBlockOf(s: BitSummary, b: number, end: number, want: 0 | -1): number {
   if (b >= end) return end;
   const bits = s.bits;
   let i = b >>> 5;
-  let x = bits[i]! & (-1 << (b & 31));
+  let x = (bits[i]! ^ want) & (-1 << (b & 31));
   const iEnd = (end + 31) >>> 5;
   while (x === 0) {
     if (++i >= iEnd) return end;
-    x = bits[i]!;
-  }
-  const q = i * 32 + ctz32(x);
-  return q < end ? q : end;
-}
-
-/** First unmarked block in [b, end), or `end`. */
-function nextUnmarked(s: BitSummary, b: number, end: number): number {
-  if (b >= end) return end;
-  const bits = s.bits;
-  let i = b >>> 5;
-  let x = ~bits[i]! & (-1 << (b & 31));
-  const iEnd = (end + 31) >>> 5;
-  while (x === 0) {
-    if (++i >= iEnd) return end;
-    x = ~bits[i]!;
+    x = bits[i]! ^ want;
   }
   const q = i * 32 + ctz32(x);
   return q < end ? q : end;
@@ -325,7 +313,7 @@ const RUN_LOOKAHEAD = 1024;
  */
 function markedRunEnd(s: BitSummary, m: number, last: number): number {
   const cap = m + RUN_LOOKAHEAD;
-  return nextUnmarked(s, m + 1, cap < last ? cap : last);
+  return nextBlockOf(s, m + 1, cap < last ? cap : last, -1);
 }
 
 /**
@@ -344,7 +332,7 @@ export function nextSetMarked(v: BitViews, s: BitSummary | undefined, p: number,
     p = e;
   }
   while (p < end) {
-    const m = nextMarked(s, Math.floor(p / B), last);
+    const m = nextBlockOf(s, Math.floor(p / B), last, 0);
     if (m >= last) return -1;
     const a = Math.max(p, m * B);
     const e = Math.min(end, markedRunEnd(s, m, last) * B);
