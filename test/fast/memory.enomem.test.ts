@@ -38,7 +38,7 @@ describe('IoPageTable.map refuses tables it cannot hold, before writing anything
     const before = state(t);
     const t0 = performance.now();
     const e = rejection(() => t.map(TiB, 64n * TiB, { leaf: 4096 }));
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(500); // a guard against building the tables (minutes), not a speed claim
     expect(e.code).toBe('ENOMEM');
     expect(e.message).toMatch(/needs up to 137\d{9} more bytes of page table/);
     expect(e.message).toContain(String(MAX_TABLE_BYTES));

@@ -76,7 +76,7 @@ describe('pageTableBytesFor', () => {
   it('sizes what cannot be built here in microseconds: 64 TiB of 4 KiB leaves is 128 GiB of tables', () => {
     const t0 = performance.now();
     const bytes = pageTableBytesFor([{ iova: 0n, length: 64n * TiB, leaf: 4096n }], 'vtd-ss');
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(500); // a guard against building the tables (minutes), not a speed claim
     expect(bytes).toBe((2 ** 25 + 2 ** 16 + 2 ** 7 + 1) * 4096);
   });
 
