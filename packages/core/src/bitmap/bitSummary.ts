@@ -263,31 +263,51 @@ function blockBits(s: BitSummary): number {
 export function sumMarkedRuns(s: BitSummary | undefined, p: number, end: number, fn: (a: number, e: number) => number): number {
   if (end <= p) return 0;
   if (s === undefined) return fn(p, end);
+  return visitMarkedRuns(s, p, end, false, fn);
+}
+
+/**
+ * The one loop over runs of marked blocks ({@link sumMarkedRuns} reads, {@link clearMarked}
+ * takes). `take`: each non-zero summary word is taken whole with Atomics.exchange before any of
+ * its runs is handed to `fn`, and a run that goes on into the next words is handed over only after
+ * all its words are taken (data after summary, module comment "The ordering rule"); the words at
+ * the edges are not masked then (a taken mark must be acted on), so `take` is for a range that
+ * covers every marked block, i.e. the whole bitmap. Runs are clipped to [p, end); an empty clip
+ * is not handed over.
+ */
+function visitMarkedRuns(s: BitSummary, p: number, end: number, take: boolean, fn: (a: number, e: number) => number): number {
   const B = blockBits(s);
   const bits = s.bits;
   const b0 = Math.floor(p / B);
   const bEnd = Math.floor((end - 1) / B) + 1;
+  const iEnd = ((bEnd - 1) >>> 5) + 1;
   let n = 0;
   // The run being built: blocks [ra, re); re === -1: none.
   let ra = 0;
   let re = -1;
-  for (let i = b0 >>> 5, iEnd = ((bEnd - 1) >>> 5) + 1; i < iEnd; i++) {
-    let x = bits[i]!;
-    if (i === b0 >>> 5) x &= -1 << (b0 & 31);
-    if (i === iEnd - 1 && (bEnd & 31) !== 0) x &= (1 << (bEnd & 31)) - 1;
+  const flush = (): void => {
+    const a = Math.max(p, ra * B);
+    const e = Math.min(end, re * B);
+    if (a < e) n += fn(a, e);
+  };
+  for (let i = b0 >>> 5; i < iEnd; i++) {
+    if (bits[i] === 0) continue;
+    let x = take ? Atomics.exchange(bits, i, 0) : bits[i]!;
+    if (!take && i === b0 >>> 5) x &= -1 << (b0 & 31);
+    if (!take && i === iEnd - 1 && (bEnd & 31) !== 0) x &= (1 << (bEnd & 31)) - 1;
     while (x !== 0) {
       const lo = ctz32(x);
       const hi = runEndAt(x, lo);
       const a = i * 32 + lo;
       if (a !== re) {
-        if (re >= 0) n += fn(Math.max(p, ra * B), Math.min(end, re * B));
+        if (re >= 0) flush();
         ra = a;
       }
       re = i * 32 + hi;
       x = hi === 32 ? 0 : x & (-1 << hi);
     }
   }
-  if (re >= 0) n += fn(Math.max(p, ra * B), Math.min(end, re * B));
+  if (re >= 0) flush();
   return n;
 }
 
@@ -370,32 +390,14 @@ export function nextClearMarked(v: BitViews, s: BitSummary | undefined, p: numbe
  * wholly dirty bitmap is one clear of its words. Without a summary, all of [p, end).
  */
 export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): void {
-  if (s === undefined) {
-    clearRun(v, p, end);
-    return;
+  if (s === undefined) clearRun(v, p, end);
+  else if (end > p) {
+    // Over every block (take mode), the data cleared only within [p, end).
+    visitMarkedRuns(s, 0, Math.max(end, s.blocks * blockBits(s)), true, (a, e) => {
+      if (Math.max(p, a) < Math.min(end, e)) clearRun(v, Math.max(p, a), Math.min(end, e));
+      return 0;
+    });
   }
-  const bits = s.bits;
-  const B = blockBits(s);
-  // The run taken but not yet zeroed: blocks [ra, re); re === -1: none.
-  let ra = 0;
-  let re = -1;
-  for (let i = 0; i < bits.length; i++) {
-    if (bits[i] === 0) continue;
-    let x = Atomics.exchange(bits, i, 0);
-    // Each run of set bits of x: blocks [i * 32 + lo, i * 32 + hi).
-    while (x !== 0) {
-      const lo = ctz32(x);
-      const hi = runEndAt(x, lo);
-      const a = i * 32 + lo;
-      if (a !== re) {
-        if (re >= 0) clearRun(v, Math.max(p, ra * B), Math.min(end, re * B));
-        ra = a;
-      }
-      re = i * 32 + hi;
-      x = hi === 32 ? 0 : x & (-1 << hi);
-    }
-  }
-  if (re >= 0) clearRun(v, Math.max(p, ra * B), Math.min(end, re * B));
 }
 
 /**
