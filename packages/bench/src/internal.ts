@@ -28,8 +28,8 @@ export type { Measurement } from './harness/metrics.js';
 export { fillBitRuns, orReduceLowWords } from './harness/kernels.js';
 export { PerBitAtomicBitmap, pteFormats, sourceMemory } from './harness/impls.js';
 // output/: the result file, the table, Markdown, charts, output paths
-export { medianIntervalMs, recordFlags, toJson } from './output/schema.js';
-export { toolVersion } from './output/document.js';
+export { keptSamples, MAX_KEPT_SAMPLES, medianIntervalMs, recordFlags, toJson } from './output/schema.js';
+export { toJsonText, toolVersion } from './output/document.js';
 export { REPORT_SCHEMA_VERSION } from './output/reportDocument.js';
 export type { ReportDocument } from './output/reportDocument.js';
 export { MIGRATE_SCHEMA_VERSION } from './output/migrateDocument.js';

@@ -21,7 +21,7 @@
  * them (each median carries its own `rme`).
  */
 import { GIB } from '@iovabitmap/core/internal';
-import { recordFlags, type ImplName, type ResultRecord } from '../output/schema.js';
+import { keptSamples, recordFlags, type ImplName, type ResultRecord } from '../output/schema.js';
 import type { Scenario } from './scenarios.js';
 
 /** One tinybench result. */
@@ -99,7 +99,7 @@ export function deriveRecords(scenario: Scenario, facts: WorkloadFacts, measurem
     pctOfReadLimit: ratios && m.impl !== 'read-limit' && readLimit !== undefined ? (readLimit / m.medianMs) * 100 : null,
     poolOverheadPct: ratios && m.impl === 'engine' && m.threads === 1 && seq !== undefined ? ((m.medianMs - seq) / seq) * 100 : null,
     samples: m.samples,
-    samplesMs: [...m.samplesMs].sort((a, b) => a - b),
+    samplesMs: keptSamples([...m.samplesMs].sort((a, b) => a - b)),
     flags,
     };
   });

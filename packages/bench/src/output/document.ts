@@ -110,9 +110,16 @@ export function documentHeader<K extends DocumentKind, V extends number>(kind: K
   return { document: kind, schemaVersion, tool: toolInfo(kind), machine: machineInfo(started), complete };
 }
 
-/** JSON text of a document: bigints as decimal strings, two-space indentation, a final newline. */
+/** An array of numbers as JSON.stringify indents it: one number per line. */
+const INDENTED_NUMBER_ARRAY = /\[\n\s+(-?\d[\d.eE+-]*(?:,\n\s+-?\d[\d.eE+-]*)*)\n\s*\]/g;
+
+/**
+ * JSON text of a document: bigints as decimal strings, two-space indentation except inside
+ * arrays of numbers (samples: one line each, not one line per number), a final newline.
+ */
 export function toJsonText(doc: unknown): string {
-  return JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n';
+  const text = JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  return text.replace(INDENTED_NUMBER_ARRAY, (_m, items: string) => `[${items.split(/,\n\s+/).join(', ')}]`) + '\n';
 }
 
 /** The Markdown lines that open every document's Markdown form: title, machine, tool, completeness. */

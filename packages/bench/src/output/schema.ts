@@ -161,15 +161,39 @@ export interface ResultRecord {
   readonly poolOverheadPct: number | null;
   /** Timed samples behind the median (count). */
   readonly samples: number;
-  /** The walk time of every timed sample, milliseconds, ascending (`[]` when read from a v1 file). */
+  /**
+   * Walk times of the timed samples, milliseconds, ascending: every sample up to
+   * {@link MAX_KEPT_SAMPLES}, else that many order statistics evenly spaced by rank, the fastest
+   * and the slowest included ({@link keptSamples}; `samples` keeps the true count). `[]` when read
+   * from a v1 file.
+   */
   readonly samplesMs: readonly number[];
   /** Caveats on this cell ({@link RecordFlag}); empty for a cell to take at face value. */
   readonly flags: readonly RecordFlag[];
 }
 
 /**
+ * Most samples a record keeps. A yardstick of a few microseconds gathers 10^5 samples in half a
+ * second: kept whole, one cell was 4 MB of JSON. 2048 order statistics keep the shape (every
+ * percentile to within 1/2047 of rank) and make the median's interval wider, never narrower.
+ */
+export const MAX_KEPT_SAMPLES = 2048;
+
+/**
+ * The samples a record keeps, from `sorted` (ascending): all of them up to
+ * {@link MAX_KEPT_SAMPLES}, else the order statistics at ranks round(i × (n − 1) / (K − 1)),
+ * i = 0 … K − 1 (K = MAX_KEPT_SAMPLES), so the first and last are the fastest and slowest.
+ */
+export function keptSamples(sorted: readonly number[]): number[] {
+  const n = sorted.length;
+  const k = MAX_KEPT_SAMPLES;
+  if (n <= k) return [...sorted];
+  return Array.from({ length: k }, (_, i) => sorted[Math.round((i * (n - 1)) / (k - 1))]!);
+}
+
+/**
  * A 95% interval of a cell's median walk time, milliseconds. From the samples when there are any
- * (v2): the distribution-free interval between the order statistics n/2 ∓ 0.98√n (the binomial
+ * (v2; thinned ones give a wider interval, never a narrower one): the distribution-free interval between the order statistics n/2 ∓ 0.98√n (the binomial
  * interval of the median, normal approximation; the whole range below 6 samples). Without samples
  * (v1): median × (1 ± rme/100), tinybench's margin of the mean used for the median (an
  * approximation).
