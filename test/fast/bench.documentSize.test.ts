@@ -4,8 +4,14 @@
  * arrays of numbers are written on one line. Regression: a quick `scale` run wrote 9 MB of JSON,
  * one yardstick cell alone 223 848 samples, one per line.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { keptSamples, MAX_KEPT_SAMPLES, medianIntervalMs, toJsonText } from '@iovabitmap/bench/internal';
+import { schemaErrors } from '../helpers/schemas.js';
+
+/** The committed figures. */
+const DOCS = join(import.meta.dirname, '..', '..', 'docs', 'bench');
 
 describe('samples kept per record', () => {
   it('keeps every sample up to the cap, in order', () => {
@@ -43,5 +49,19 @@ describe('JSON text of a document', () => {
     expect(text).toMatch(/"words": \[\n\s+"a",\n\s+"b"\n\s+\]/); // other arrays keep their lines
     expect(JSON.parse(text)).toEqual({ ...doc, a: '1' });
     expect(text.endsWith('}\n')).toBe(true);
+  });
+});
+
+describe('the bench documents committed in docs/bench', () => {
+  const files = readdirSync(DOCS).filter((f) => f.endsWith('.json'));
+
+  it('are there', () => expect(files.length).toBeGreaterThan(0));
+
+  it.each(files)('%s validates against its JSON Schema, keeps at most the cap of samples, and stays under 2 MB', (f) => {
+    const text = readFileSync(join(DOCS, f), 'utf8');
+    const doc = JSON.parse(text) as { results?: { samplesMs?: unknown[] }[] };
+    expect(schemaErrors(doc)).toEqual([]);
+    for (const r of doc.results ?? []) expect(r.samplesMs?.length ?? 0).toBeLessThanOrEqual(MAX_KEPT_SAMPLES);
+    expect(text.length).toBeLessThan(2 << 20);
   });
 });
