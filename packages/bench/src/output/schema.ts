@@ -162,10 +162,10 @@ export interface ResultRecord {
   /** Timed samples behind the median (count). */
   readonly samples: number;
   /**
-   * Walk times of the timed samples, milliseconds, ascending: every sample up to
-   * {@link MAX_KEPT_SAMPLES}, else that many order statistics evenly spaced by rank, the fastest
-   * and the slowest included ({@link keptSamples}; `samples` keeps the true count). `[]` when read
-   * from a v1 file.
+   * Walk times of the timed samples, milliseconds, ascending: every sample up to 2048
+   * (`MAX_KEPT_SAMPLES` in `@iovabitmap/bench/internal`), else 2048 order statistics evenly spaced
+   * by rank, the fastest and the slowest included (`samples` keeps the true count). `[]` when
+   * read from a v1 file.
    */
   readonly samplesMs: readonly number[];
   /** Caveats on this cell ({@link RecordFlag}); empty for a cell to take at face value. */
