@@ -34,6 +34,7 @@
 import { ctz32 } from '../bitmap/bitKernels.js';
 import type { LeafSink } from './DirtyLeafSink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
+import { nextBusyBlock } from './upperScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
 import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
@@ -87,7 +88,26 @@ export class TableWalk {
     if (i0 >= i1) return;
     this.entriesVisited += i1 - i0;
     if (level === 1) this.#leafTable(id, base, i0, i1, p0, p1);
-    else this.#entries(mem.view(id), mem.offsetOf(id), level, base, i0, i1, i1, p0, p1);
+    else this.#upperTable(id, level, base, i0, i1, p0, p1);
+  }
+
+  /**
+   * Entries [i0, i1) of an upper-level table: the blocks ./upperScanKernels.ts finds busy, entry
+   * by entry; the others are skipped (absent entries and clean leaves only).
+   */
+  #upperTable(id: number, level: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
+    const codec = this.#codec;
+    const mem = this.#mem;
+    const words = mem.wordsOf(id);
+    const u32 = mem.view(id);
+    const off = mem.offsetOf(id);
+    let i = i0;
+    while (i < i1) {
+      i = nextBusyBlock(words, off, i, i1, codec.cleanBlockNone, codec.cleanBlockAll);
+      if (i >= i1) return;
+      const end = (i | 31) + 1;
+      i = this.#entries(u32, off, level, base, i, end < i1 ? end : i1, i1, p0, p1);
+    }
   }
 
   #leafTable(id: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
