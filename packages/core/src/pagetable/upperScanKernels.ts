@@ -27,11 +27,15 @@
  * Why this shape: a 2 MiB- or 1 GiB-leaf table is one upper-level entry per leaf, and walking it
  * entry by entry (classify, replicas, isDirty per entry) cost ~8 ns per PTE
  * (docs/bench/pteWalk.md §5). The OR-and-AND fold is two operations per entry over words read once,
- * written out 8 wide as V8 neither unrolls nor vectorises, the same form as the leaf prescan. A
- * per-format "is a table pointer" term per entry would cost 4-5 operations per entry; a count of
- * child tables kept per table page would need shared bookkeeping that workers rebuild from the
- * descriptor. The two masks need neither, and cover replicas too. The edge blocks of a range are
- * read whole (entries outside [i, i1) but inside the table): a conservative test, never a wrong one.
+ * written out 8 wide as V8 neither unrolls nor vectorises, the same form as the leaf prescan. The
+ * alternatives: a per-format "is a table pointer" term folded into the OR (vtd-ss: present and
+ * not PS, four to five operations per entry), or a count of child tables per table page, which
+ * would have to live in shared memory, be kept by TableEditor on every install and removal, and
+ * travel in the descriptor workers rebuild tables from. The two masks need neither, decide by the
+ * very bits classify() reads, and cover replicas too. The edge blocks of a range are read whole
+ * (entries outside [i, i1) but inside the table): a conservative test, never a wrong one.
+ * TableWalk applies the same test to single words inside a busy block, so the clean leaves beside
+ * a dirty one go by without the codec's classify / replicas / isDirty calls.
  *
  * Only reads: the kernel stores nothing, so the concurrency rules of ./leafScanKernels.ts (plain
  * clears of dirty entries, devices only setting dirty state) are untouched; a device that dirties
