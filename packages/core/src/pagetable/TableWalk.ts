@@ -169,12 +169,12 @@ export class TableWalk {
     let i = from;
     while (i < to) {
       const k = off + 2 * i;
-      const lo = u32[k]!;
+      const lo = u32[k]! | 0; // an int32 (see ../leafScanKernels.ts: a Uint32 above 2^31 is a double)
       if (((lo & none) | ((lo & all) ^ all)) === 0) {
         i++;
         continue;
       }
-      const hi = u32[k + 1]!;
+      const hi = u32[k + 1]! | 0;
       const kind = codec.classify(lo, hi, level);
       if (kind === ENTRY_ABSENT) {
         i++;
