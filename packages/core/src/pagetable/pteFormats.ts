@@ -6,7 +6,8 @@
  * A page-table entry is 64 bits, held as two 32-bit halves in a Uint32Array (little-endian: entry
  * k is words 2k (bits 0..31, "lo") and 2k + 1 (bits 32..63, "hi")). Every dirty test, and every
  * atomic set or clear of the dirty state, touches the low word only: that is what lets the walk
- * kernels (./leafScanKernels.ts) OR-reduce 32 low words to skip clean blocks.
+ * kernels (./leafScanKernels.ts, and ./upperScanKernels.ts above level 1, where the low word also
+ * tells a table pointer from a leaf) OR-reduce 32 low words to skip clean blocks.
  *
  * Levels count from 1 (the table of 4 KiB entries) up to 4 (48-bit IOVA) or 5 (57-bit). An entry
  * at level L spans 512^(L-1) pages of 4 KiB; it is absent, a pointer to a table at level L - 1, or

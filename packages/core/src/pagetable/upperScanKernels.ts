@@ -25,8 +25,8 @@
  * tables, and a fully mapped one (the case this exists for) has no absent entries.
  *
  * Why this shape: a 2 MiB- or 1 GiB-leaf table is one upper-level entry per leaf, and walking it
- * entry by entry (classify, replicas, isDirty per entry) cost ~8 ns per PTE
- * (docs/bench/pteWalk.md §5). The OR-and-AND fold is two operations per entry over words read once,
+ * entry by entry (classify, replicas, isDirty per entry) cost ~4 ns per clean PTE on one thread;
+ * skipping clean blocks makes it ~0.6, the read of the table (docs/bench/pteWalk.md §6). The OR-and-AND fold is two operations per entry over words read once,
  * written out 8 wide as V8 neither unrolls nor vectorises, the same form as the leaf prescan. The
  * alternatives: a per-format "is a table pointer" term folded into the OR (vtd-ss: present and
  * not PS, four to five operations per entry), or a count of child tables per table page, which
