@@ -10,7 +10,12 @@
  *     ({@link TableWalk.headLeaf}; a huge page that the clip range cuts).
  * {@link TableWalk.range} descends only into entries that intersect [p0, p1): absent subtrees are
  * skipped at the level where they are absent, so the cost follows what is mapped. In a 4 KiB-leaf
- * table the block kernels of ./leafScanKernels.ts do the work; everything else goes entry by entry:
+ * table the block kernels of ./leafScanKernels.ts do the work. In an upper-level table (level 2
+ * and up: 2 MiB and 1 GiB leaves, table pointers) ./upperScanKernels.ts skips every 32-entry block
+ * that holds only absent entries and clean single-entry leaves (an OR and an AND of the low words
+ * against the format's masks: no table pointer, no dirty bit, no AMD replica), and the busy blocks
+ * go entry by entry, where the same test on one word lets a clean leaf or an absent entry go by
+ * without the codec. Entries walked one by one (busy upper blocks; level-1 blocks holding replicas):
  *   - a leaf of one entry (a 2 MiB or 1 GiB page; a 4 KiB one beside replicas): its dirty bit is
  *     tested first, and only a dirty leaf that starts in [p0, p1) is recorded ([a, b) ∩ clip),
  *     then cleared with a plain store of the low word that changes only the dirty state (safe:
@@ -18,22 +23,25 @@
  *   - an AMD replicated page (2..256 entries, {@link TableWalk} group logic): read every replica
  *     (plain loads), OR their dirty bits, record [a, b) ∩ clip once, then clear the replicas that
  *     were seen dirty, each as above. Only replicated pages pay for this (docs/bench/pteWalk.md §3).
- * A replicated page seen mid-group (its head lies in a block the kernel skipped as clean) is
- * handled whole when its head is in [p0, p1), and skipped otherwise (another chunk owns it); so is
- * a page whose head is in range but whose dirty replicas lie past the range end, where the kernel
- * stopped ({@link TableWalk} tail groups).
+ * A replicated page seen mid-group (its head lies in a block the level-1 kernel skipped as clean,
+ * or before the range) is handled whole when its head is in [p0, p1), and skipped otherwise
+ * (another chunk owns it); so is a page whose head is in range but whose dirty replicas lie past
+ * the range end, where the level-1 kernel stopped ({@link TableWalk} tail groups). The upper-level
+ * skip never skips a block holding a replica, so there every group is met at its first replica in
+ * the range, and `h = i & -r` with `head >= p0` decides ownership as for a single-entry leaf.
  *
  * Record before clear holds on every path: the sink writes the bitmap first; if it throws, the
  * clears of that block or leaf never run and the next report sees the leaf again. A replica that
  * a device dirties between our read and our clear is not cleared (only what was seen is).
  *
- * `entriesVisited` counts every entry of every index range walked (skipped clean blocks
- * included: they were read), the entries read on the way down to a head leaf, and replicas read
- * outside the walked range.
+ * `entriesVisited` counts every entry of every index range walked (skipped clean blocks, at any
+ * level, included: they were read), the entries read on the way down to a head leaf, and replicas
+ * read outside the walked range.
  */
 import { ctz32 } from '../bitmap/bitKernels.js';
 import type { LeafSink } from './DirtyLeafSink.js';
 import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
+import { nextBusyBlock } from './upperScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
 import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
@@ -87,7 +95,26 @@ export class TableWalk {
     if (i0 >= i1) return;
     this.entriesVisited += i1 - i0;
     if (level === 1) this.#leafTable(id, base, i0, i1, p0, p1);
-    else this.#entries(mem.view(id), mem.offsetOf(id), level, base, i0, i1, i1, p0, p1);
+    else this.#upperTable(id, level, base, i0, i1, p0, p1);
+  }
+
+  /**
+   * Entries [i0, i1) of an upper-level table: the blocks ./upperScanKernels.ts finds busy, entry
+   * by entry; the others are skipped (absent entries and clean leaves only).
+   */
+  #upperTable(id: number, level: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
+    const codec = this.#codec;
+    const mem = this.#mem;
+    const words = mem.wordsOf(id);
+    const u32 = mem.view(id);
+    const off = mem.offsetOf(id);
+    let i = i0;
+    while (i < i1) {
+      i = nextBusyBlock(words, off, i, i1, codec.cleanBlockNone, codec.cleanBlockAll);
+      if (i >= i1) return;
+      const end = (i | 31) + 1;
+      i = this.#entries(u32, off, level, base, i, end < i1 ? end : i1, i1, p0, p1);
+    }
   }
 
   #leafTable(id: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
@@ -135,11 +162,19 @@ export class TableWalk {
   #entries(u32: Uint32Array, off: number, level: number, base: number, from: number, to: number, end: number, p0: number, p1: number): number {
     const codec = this.#codec;
     const span = SPAN[level]!;
+    // The clean-block test of ./upperScanKernels.ts on one entry, at the upper levels: an absent
+    // entry or a clean leaf of one entry goes by without the codec. (At level 1, only a zero word.)
+    const none = level > 1 ? codec.cleanBlockNone : -1;
+    const all = level > 1 ? codec.cleanBlockAll : 0;
     let i = from;
     while (i < to) {
       const k = off + 2 * i;
-      const lo = u32[k]!;
-      const hi = u32[k + 1]!;
+      const lo = u32[k]! | 0; // an int32 (see ../leafScanKernels.ts: a Uint32 above 2^31 is a double)
+      if (((lo & none) | ((lo & all) ^ all)) === 0) {
+        i++;
+        continue;
+      }
+      const hi = u32[k + 1]! | 0;
       const kind = codec.classify(lo, hi, level);
       if (kind === ENTRY_ABSENT) {
         i++;

@@ -6,7 +6,8 @@
  * A page-table entry is 64 bits, held as two 32-bit halves in a Uint32Array (little-endian: entry
  * k is words 2k (bits 0..31, "lo") and 2k + 1 (bits 32..63, "hi")). Every dirty test, and every
  * atomic set or clear of the dirty state, touches the low word only: that is what lets the walk
- * kernels (./leafScanKernels.ts) OR-reduce 32 low words to skip clean blocks.
+ * kernels (./leafScanKernels.ts, and ./upperScanKernels.ts above level 1, where the low word also
+ * tells a table pointer from a leaf) OR-reduce 32 low words to skip clean blocks.
  *
  * Levels count from 1 (the table of 4 KiB entries) up to 4 (48-bit IOVA) or 5 (57-bit). An entry
  * at level L spans 512^(L-1) pages of 4 KiB; it is absent, a pointer to a table at level L - 1, or
@@ -66,6 +67,15 @@ export interface PteCodec {
   readonly dirtyBit: number;
   /** Low-word bits whose presence in a level-1 block means "replicated entries here" (0: never). */
   readonly replicaMask: number;
+  /**
+   * The clean-block test of the upper levels (2 and up; ./upperScanKernels.ts): a block of
+   * entries whose low words OR to none of these bits, and AND to all of {@link cleanBlockAll},
+   * holds only absent entries and clean leaves of one entry each (no table pointer, no dirty
+   * leaf, no replica), so the walk may skip it.
+   */
+  readonly cleanBlockNone: number;
+  /** See {@link cleanBlockNone}: low-word bits that every entry of a skippable block has. */
+  readonly cleanBlockAll: number;
   /** Absent, table or leaf, for an entry at `level`. */
   classify(lo: number, hi: number, level: number): number;
   /** The table-page id a table entry points to. */
@@ -122,6 +132,9 @@ class VtdSecondStage implements PteCodec {
   readonly leafKernel = 'bit' as const;
   readonly dirtyBit = 9;
   readonly replicaMask = 0;
+  /** Dirty bit 9 in none; PS (bit 7) in all: every entry is a leaf, as a table has PS clear. */
+  readonly cleanBlockNone = 0x200;
+  readonly cleanBlockAll = 0x80;
   classify(lo: number, _hi: number, level: number): number {
     if ((lo & 3) === 0) return ENTRY_ABSENT;
     return level === 1 || (lo & 0x80) !== 0 ? ENTRY_LEAF : ENTRY_TABLE;
@@ -165,6 +178,12 @@ class AmdV1 implements PteCodec {
   readonly dirtyBit = 6;
   /** NextLevel bit 9: set only by NextLevel 7 (a replica) in a level-1 table. */
   readonly replicaMask = 0x200;
+  /**
+   * Dirty bit 6 and NextLevel (bits 9..11) in none: a table has NextLevel = L - 1 (not 0) and a
+   * replica 7, so what is left is absent entries and leaves of NextLevel 0, clean.
+   */
+  readonly cleanBlockNone = 0xe40;
+  readonly cleanBlockAll = 0;
   classify(lo: number): number {
     if ((lo & 1) === 0) return ENTRY_ABSENT;
     const nl = (lo >>> 9) & 7;
@@ -213,6 +232,12 @@ class SmmuV3 implements PteCodec {
   readonly leafKernel = 'smmu' as const;
   readonly dirtyBit = 7;
   readonly replicaMask = 0;
+  /**
+   * Bit 1 in none and bits 0 and 7 in all: every entry valid (bit 0) with bit 1 clear, i.e. a
+   * block descriptor (a table has bits 0..1 = 3), and AP[2] set, i.e. clean (or read-only).
+   */
+  readonly cleanBlockNone = 0x2;
+  readonly cleanBlockAll = 0x81;
   classify(lo: number, _hi: number, level: number): number {
     const t = lo & 3;
     if (level === 1) return t === 3 ? ENTRY_LEAF : ENTRY_ABSENT;
