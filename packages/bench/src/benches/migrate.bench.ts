@@ -30,8 +30,9 @@
  *    alternating (the cost of streaming, and of its option when unset: none is captured then).
  *
  * Run (after `npm run -s build`, under the heavy lock):
- *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file]
- * (`--docs`: the sweep's documents per cell, as JSON, for analysis.)
+ *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N]
+ * (`--docs`: the sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's
+ * migrations run exactly N pre-copy rounds, so that the prediction is made after a warm round.)
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -55,6 +56,8 @@ const PASSES = Number(argOf('--passes') ?? 3);
 const ONLY = argOf('--only');
 /** `--docs file`: the sweep's migrate documents, per cell, as JSON (for analysis). */
 const DOCS = argOf('--docs');
+/** `--rounds N`: the sweep runs exactly N pre-copy rounds per migration (default: until it converges, which is after round 1 in every cell). */
+const ROUNDS = argOf('--rounds');
 const on = (part: string): boolean => ONLY === undefined || ONLY === part;
 
 const median = (xs: readonly number[]): number => {
@@ -106,9 +109,9 @@ async function sweep(): Promise<void> {
   const rates = ['256K/s', '1M/s', '2M/s'];
   const sizes = ['64GiB', '1TiB'];
   const cells = sizes.flatMap((size) => patterns.flatMap((pattern) => rates.map((rate) => ({ size, pattern, rate }))));
-  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate], (c) => `${c.size} ${c.pattern} ${c.rate}`);
+  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate, ...(ROUNDS === undefined ? [] : ['--rounds', ROUNDS])], (c) => `${c.size} ${c.pattern} ${c.rate}`);
   if (DOCS !== undefined) await writeFile(DOCS, JSON.stringify(cells.map((c, i) => ({ ...c, docs: docs[i] }))));
-  console.log('\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads)\n');
+  console.log(`\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads${ROUNDS === undefined ? '' : `, ${ROUNDS} pre-copy rounds`})\n`);
   console.log(`median of ${PASSES} processes per cell; error = (expected − actual) / actual, split into its harvest part (expected − actual harvest) / actual and its transfer part (the same for the transfer); the medians of the parts need not add up to the error's\n`);
   console.log('| size | pattern | rate | pre-copy rounds | converged | expected (ms) | actual (ms) | expected harvest (ms) | actual harvest (ms) | expected transfer (ms) | actual transfer (ms) | harvest part | transfer part | error |');
   console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
