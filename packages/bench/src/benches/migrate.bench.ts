@@ -30,8 +30,8 @@
  *    alternating (the cost of streaming, and of its option when unset: none is captured then).
  *
  * Run (after `npm run -s build`, under the heavy lock):
- *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N]
- * (`--docs`: the sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's
+ *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N] [--chart file.svg]
+ * (`--chart`: the sweep's chart, error per cell; `--docs`: the sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's
  * migrations run exactly N pre-copy rounds, so that the prediction is made after a warm round.)
  */
 import { execFile } from 'node:child_process';
@@ -44,6 +44,8 @@ import { ReportPool } from '@iovabitmap/workers';
 import { createRng } from '@iovabitmap/workers/internal';
 import { layoutMappings } from '../cli/migrateCommand.js';
 import { createTracker } from '../harness/impls.js';
+import { renderSvg, sweepChart, type SweepCell } from '../output/charts.js';
+import { machineInfo } from '../output/document.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../bin/iovabitmap.js', import.meta.url));
@@ -58,6 +60,8 @@ const ONLY = argOf('--only');
 const DOCS = argOf('--docs');
 /** `--rounds N`: the sweep runs exactly N pre-copy rounds per migration (default: until it converges, which is after round 1 in every cell). */
 const ROUNDS = argOf('--rounds');
+/** `--chart file.svg`: the sweep's chart (error per cell; ../output/charts.ts sweepChart). */
+const CHART = argOf('--chart');
 const on = (part: string): boolean => ONLY === undefined || ONLY === part;
 
 const median = (xs: readonly number[]): number => {
@@ -105,6 +109,7 @@ async function interleaved<C>(cells: readonly C[], argsOf: (c: C) => string[], l
 }
 
 async function sweep(): Promise<void> {
+  const machine = machineInfo();
   const patterns = ['uniform', 'sequential', 'hotset', 'burst'];
   const rates = ['256K/s', '1M/s', '2M/s'];
   const sizes = ['64GiB', '1TiB'];
@@ -116,6 +121,7 @@ async function sweep(): Promise<void> {
   console.log('| size | pattern | rate | pre-copy rounds | converged | expected (ms) | actual (ms) | expected harvest (ms) | actual harvest (ms) | expected transfer (ms) | actual transfer (ms) | harvest part | transfer part | error |');
   console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const errors: number[] = [];
+  const chartCells: SweepCell[] = [];
   const overlap: number[] = [];
   const firstChunk: number[] = [];
   cells.forEach((c, i) => {
@@ -123,6 +129,7 @@ async function sweep(): Promise<void> {
     const part = (d: Doc, k: 'totalMs' | 'harvestMs' | 'transferMs'): number => (d.downtime.expected![k] - d.downtime.actual[k]) / d.downtime.actual.totalMs;
     const err = median(ds.map((d) => part(d, 'totalMs')));
     errors.push(Math.abs(err));
+    chartCells.push({ ...c, error: err, errors: ds.map((d) => part(d, 'totalMs')) });
     for (const d of docs[i]!) {
       for (const r of d.rounds) {
         if (!r.final) overlap.push(r.roundMs / Math.max(r.harvestMs, r.transferMs));
@@ -138,6 +145,10 @@ async function sweep(): Promise<void> {
         `${pct(median(ds.map((d) => part(d, 'harvestMs'))))} | ${pct(median(ds.map((d) => part(d, 'transferMs'))))} | ${pct(err)} |`,
     );
   });
+  if (CHART !== undefined) {
+    const rounds = ROUNDS === undefined ? 'until converged' : `${ROUNDS} pre-copy rounds`;
+    await writeFile(CHART, await renderSvg(sweepChart(chartCells, machine, `10 Gbit/s link, mixed leaves, iommu + vf, 2 workers, ${rounds}, ${PASSES} processes per cell`, 20)));
+  }
   console.log(`\np90 of |error| over ${cells.length} cells: ${pct(quantile(errors, 0.9))} (target ≤ 20 %); median ${pct(median(errors))}; max ${pct(Math.max(...errors))}`);
   console.log(`streamed pre-copy rounds: modelled round / max(harvest, transfer): median ${f(median(overlap), 3)}, p90 ${f(quantile(overlap, 0.9), 3)}, max ${f(Math.max(...overlap), 3)} over ${overlap.length} rounds (target ≤ 1.05)`);
   console.log(`1 TiB rounds: first chunk handed over after ${f(median(firstChunk), 2)} ms median, p90 ${f(quantile(firstChunk, 0.9), 2)} ms, over ${firstChunk.length} rounds`);
