@@ -293,7 +293,7 @@ export function sweepChart(cells: readonly SweepCell[], machine: MachineInfo, su
   const color = { field: 'size', type: 'nominal', title: 'guest size', scale: { domain: [...new Set(cells.map((c) => c.size))] }, legend: { orient: 'top-right' } } as const;
   return {
     $schema: SCHEMA,
-    title: { text: 'Downtime prediction error per sweep cell', subtitle: [`${subtitle}; bars: median of the processes, ticks: each process; band: ±${targetPct} % (target at p90)`, machineWords(machine)] },
+    title: { text: 'Downtime prediction error per sweep cell', subtitle: [subtitle, `bars: median of the processes, ticks: each process; band: ±${targetPct} % (the target, at p90 of the cells)`, machineWords(machine)] },
     width: 640,
     height: 300,
     layer: [
