@@ -31,8 +31,9 @@
  *
  * Run (after `npm run -s build`, under the heavy lock):
  *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N] [--chart file.svg]
- * (`--chart`: the sweep's chart, error per cell; `--docs`: the sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's
- * migrations run exactly N pre-copy rounds, so that the prediction is made after a warm round.)
+ * `--chart`: the sweep's chart, error per cell (../output/charts.ts sweepChart); `--docs`: the
+ * sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's migrations run
+ * exactly N pre-copy rounds, so that the prediction is made after warm rounds.
  */
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
