@@ -7,7 +7,7 @@
 import { getEventListeners } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, parseBenchFile, runBench, type BenchFile, type Scenario, type WorkloadSpec } from '@iovabitmap/bench';
-import { chartsOf, renderMarkdown, renderSvg, renderTable, toJson, toolVersion, workloadKey } from '@iovabitmap/bench/internal';
+import { chartsOf, renderMarkdown, renderSvg, renderTable, sweepChart, toJson, toolVersion, workloadKey } from '@iovabitmap/bench/internal';
 import { schemaErrors } from '../helpers/schemas.js';
 import { MiB } from '../helpers/sizes.js';
 import { rejection } from '../helpers/rejection.js';
@@ -222,5 +222,22 @@ describe('the outputs', () => {
     // the density axis is quantitative on a symlog scale, not ordinal
     const x = (charts[1]!.spec as { layer: { encoding: { x: { type: string; scale: { type: string } } } }[] }).layer[0]!.encoding.x;
     expect([x.type, x.scale.type]).toEqual(['quantitative', 'symlog']);
+  });
+
+  it("renders the migrate sweep's chart: a bar per cell, a tick per process, the target band, the machine", async () => {
+    const cells = [
+      { size: '64GiB', pattern: 'uniform', rate: '1M/s', error: 0.25, errors: [0.25, 0.1, 0.6] },
+      { size: '1TiB', pattern: 'hotset', rate: '2M/s', error: -0.05, errors: [-0.05, 0.02, -0.1] },
+    ];
+    const spec = sweepChart(cells, file.machine, '10 Gbit/s link', 20);
+    const svg = await renderSvg(spec);
+    expect(svg).toContain('Downtime prediction error per sweep cell');
+    expect(svg).toContain(`${file.machine.cpuModel}, ${file.machine.cores} logical CPUs`);
+    expect(svg).toContain('band: ±20 %');
+    expect(svg).toContain('64GiB uniform 1M/s');
+    expect((svg.match(/class="mark-rect role-mark/g) ?? []).length).toBeGreaterThan(0);
+    const layers = (spec as { layer: { mark: { type: string }; data: { values: { pct: number }[] } }[] }).layer;
+    expect(layers.find((l) => l.mark.type === 'bar')!.data.values.map((v) => v.pct)).toEqual([25, -5]);
+    expect(layers.find((l) => l.mark.type === 'tick')!.data.values).toHaveLength(6);
   });
 });

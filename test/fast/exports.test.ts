@@ -277,6 +277,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'runReportCommand',
         'significant',
         'sourceMemory',
+        'sweepChart',
         'toJson',
         'toJsonText',
         'toolVersion',
@@ -284,7 +285,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'workloadKey',
         'workloadPlan',
       ],
-      types: ['CommandIo', 'Comparison', 'Measurement', 'MigrateCommandOptions', 'MigrateDocument', 'ProgramOptions', 'ReportDocument'],
+      types: ['CommandIo', 'Comparison', 'Measurement', 'MigrateCommandOptions', 'MigrateDocument', 'ProgramOptions', 'ReportDocument', 'SweepCell'],
     },
   },
 };

@@ -26,10 +26,26 @@ describe('the link model', () => {
     expect(new LinkQueue(Number.POSITIVE_INFINITY).doneMs).toBe(0);
   });
 
-  it('predicts the final round from the last round scaled by its own time over the interval it accumulated in', () => {
-    const p = predictDowntime({ harvestMs: 50, bytesDirtied: 1e6, roundMs: 100, dirtiedOverMs: 200 }, 1e6);
-    expect(p).toEqual({ harvestMs: 50, transferMs: 500, totalMs: 550 }); // 1e6 bytes × 100/200 at 1 MB/s
-    expect(predictDowntime({ harvestMs: 50, bytesDirtied: 1e6, roundMs: 100, dirtiedOverMs: null }, 1e6).transferMs).toBe(1000);
+  it('predicts the final round from the last round: its harvest, and the dirty rate times its modelled time', () => {
+    const round0 = { harvestMs: 80, bytesDirtied: 1e6, roundMs: 200, dirtiedOverMs: null };
+    const p = predictDowntime([round0, { harvestMs: 50, bytesDirtied: 1e6, roundMs: 100, dirtiedOverMs: 200 }], 1e6);
+    expect(p).toEqual({ harvestMs: 50, transferMs: 500, totalMs: 550 }); // 1e6 bytes / 200 ms × 100 ms at 1 MB/s
+    // Round 0 alone: no interval, its bytes unscaled.
+    expect(predictDowntime([round0], 1e6)).toEqual({ harvestMs: 80, transferMs: 1000, totalMs: 1080 });
+    expect(predictDowntime([round0], Number.POSITIVE_INFINITY).transferMs).toBe(0);
+  });
+
+  it('pools the dirty rate over every round with a known interval, so one round that found no leaf does not predict an empty final round', () => {
+    const rounds = [
+      { harvestMs: 80, bytesDirtied: 9e6, roundMs: 200, dirtiedOverMs: null }, // round 0: left out of the rate
+      { harvestMs: 40, bytesDirtied: 4e6, roundMs: 50, dirtiedOverMs: 200 },
+      { harvestMs: 30, bytesDirtied: 0, roundMs: 100, dirtiedOverMs: 50 }, // found nothing over its 50 ms
+    ];
+    // (4e6 + 0) bytes over (200 + 50) ms = 16 kB/ms, × the last round's 100 ms = 1.6e6 bytes: 1600 ms at 1 MB/s.
+    const p = predictDowntime(rounds, 1e6);
+    expect(p.harvestMs).toBe(30); // the last round's harvest
+    expect(p.transferMs).toBeCloseTo(1600, 9);
+    expect(p.totalMs).toBeCloseTo(1630, 9);
   });
 
   it('stops on the limit (not after round 0), on a dirty set that does not shrink, and at maxRounds', () => {

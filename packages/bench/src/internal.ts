@@ -39,6 +39,6 @@ export type { Comparison } from './output/compare.js';
 export { EtaEstimator, formatDuration } from './output/eta.js';
 export { renderTable } from './output/table.js';
 export { renderMarkdown } from './output/markdown.js';
-export { chartsOf, renderSvg } from './output/charts.js';
+export { chartsOf, renderSvg, sweepChart, type SweepCell } from './output/charts.js';
 export { makeDirs } from './output/outputPaths.js';
 export { buildNativeWalk, runNativeWalk } from './harness/nativeWalk.js';

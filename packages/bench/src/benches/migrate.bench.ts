@@ -14,7 +14,8 @@
  * 1. sweep: 4 device patterns × 3 rates × 2 sizes (64 GiB and 1 TiB, mixed leaves, both sources,
  *    10 Gbit/s, 300 ms). Per cell, the median over passes of the prediction error
  *    (expected − actual) / actual, where expected is the downtime predicted after the last
- *    pre-copy round and actual the final round's (its harvest measured, its transfer modelled).
+ *    pre-copy round and actual the final round's (its harvest measured, its transfer modelled),
+ *    and its two parts: (expected − actual harvest) / actual and the same for the transfer.
  *    Target: p90 over the cells of |error| ≤ 20 %. From the same runs: the streamed pre-copy
  *    rounds' modelled time over max(harvest, transfer) (target ≤ 1.05) and, on 1 TiB, the time
  *    from a report's start to its first chunk handed over.
@@ -29,9 +30,13 @@
  *    alternating (the cost of streaming, and of its option when unset: none is captured then).
  *
  * Run (after `npm run -s build`, under the heavy lock):
- *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part]
+ *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N] [--chart file.svg]
+ * `--chart`: the sweep's chart, error per cell (../output/charts.ts sweepChart); `--docs`: the
+ * sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's migrations run
+ * exactly N pre-copy rounds, so that the prediction is made after warm rounds.
  */
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -40,6 +45,8 @@ import { ReportPool } from '@iovabitmap/workers';
 import { createRng } from '@iovabitmap/workers/internal';
 import { layoutMappings } from '../cli/migrateCommand.js';
 import { createTracker } from '../harness/impls.js';
+import { renderSvg, sweepChart, type SweepCell } from '../output/charts.js';
+import { machineInfo } from '../output/document.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../bin/iovabitmap.js', import.meta.url));
@@ -50,6 +57,12 @@ const argOf = (name: string): string | undefined => {
 };
 const PASSES = Number(argOf('--passes') ?? 3);
 const ONLY = argOf('--only');
+/** `--docs file`: the sweep's migrate documents, per cell, as JSON (for analysis). */
+const DOCS = argOf('--docs');
+/** `--rounds N`: the sweep runs exactly N pre-copy rounds per migration (default: until it converges, which is after round 1 in every cell). */
+const ROUNDS = argOf('--rounds');
+/** `--chart file.svg`: the sweep's chart (error per cell; ../output/charts.ts sweepChart). */
+const CHART = argOf('--chart');
 const on = (part: string): boolean => ONLY === undefined || ONLY === part;
 
 const median = (xs: readonly number[]): number => {
@@ -97,33 +110,46 @@ async function interleaved<C>(cells: readonly C[], argsOf: (c: C) => string[], l
 }
 
 async function sweep(): Promise<void> {
+  const machine = machineInfo();
   const patterns = ['uniform', 'sequential', 'hotset', 'burst'];
   const rates = ['256K/s', '1M/s', '2M/s'];
   const sizes = ['64GiB', '1TiB'];
   const cells = sizes.flatMap((size) => patterns.flatMap((pattern) => rates.map((rate) => ({ size, pattern, rate }))));
-  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate], (c) => `${c.size} ${c.pattern} ${c.rate}`);
-  console.log('\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads)\n');
-  console.log(`median of ${PASSES} processes per cell; error = (expected − actual) / actual\n`);
-  console.log('| size | pattern | rate | pre-copy rounds | converged | expected (ms) | actual (ms) | actual harvest (ms) | error |');
-  console.log('|---|---|---|---:|---|---:|---:|---:|---:|');
+  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate, ...(ROUNDS === undefined ? [] : ['--rounds', ROUNDS])], (c) => `${c.size} ${c.pattern} ${c.rate}`);
+  if (DOCS !== undefined) await writeFile(DOCS, JSON.stringify(cells.map((c, i) => ({ ...c, docs: docs[i] }))));
+  console.log(`\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads${ROUNDS === undefined ? '' : `, ${ROUNDS} pre-copy rounds`})\n`);
+  console.log(`median of ${PASSES} processes per cell; error = (expected − actual) / actual, split into its harvest part (expected − actual harvest) / actual and its transfer part (the same for the transfer); the medians of the parts need not add up to the error's\n`);
+  console.log('| size | pattern | rate | pre-copy rounds | converged | expected (ms) | actual (ms) | expected harvest (ms) | actual harvest (ms) | expected transfer (ms) | actual transfer (ms) | harvest part | transfer part | error |');
+  console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const errors: number[] = [];
+  const chartCells: SweepCell[] = [];
   const overlap: number[] = [];
   const firstChunk: number[] = [];
   cells.forEach((c, i) => {
     const ds = docs[i]!.filter((d) => d.downtime.expected !== null);
-    const err = median(ds.map((d) => (d.downtime.expected!.totalMs - d.downtime.actual.totalMs) / d.downtime.actual.totalMs));
+    const part = (d: Doc, k: 'totalMs' | 'harvestMs' | 'transferMs'): number => (d.downtime.expected![k] - d.downtime.actual[k]) / d.downtime.actual.totalMs;
+    const err = median(ds.map((d) => part(d, 'totalMs')));
     errors.push(Math.abs(err));
+    chartCells.push({ ...c, error: err, errors: ds.map((d) => part(d, 'totalMs')) });
     for (const d of docs[i]!) {
       for (const r of d.rounds) {
         if (!r.final) overlap.push(r.roundMs / Math.max(r.harvestMs, r.transferMs));
         if (c.size === '1TiB' && r.firstChunkMs !== null) firstChunk.push(r.firstChunkMs);
       }
     }
+    const med = (g: (d: Doc) => number, xs: readonly Doc[] = ds): string => f(median(xs.map(g)));
     console.log(
       `| ${c.size} | ${c.pattern} | ${c.rate} | ${median(docs[i]!.map((d) => d.convergence.precopyRounds))} | ${docs[i]!.filter((d) => d.convergence.converged).length}/${docs[i]!.length} | ` +
-        `${f(median(ds.map((d) => d.downtime.expected!.totalMs)))} | ${f(median(docs[i]!.map((d) => d.downtime.actual.totalMs)))} | ${f(median(docs[i]!.map((d) => d.downtime.actual.harvestMs)))} | ${pct(err)} |`,
+        `${med((d) => d.downtime.expected!.totalMs)} | ${med((d) => d.downtime.actual.totalMs, docs[i]!)} | ` +
+        `${med((d) => d.downtime.expected!.harvestMs)} | ${med((d) => d.downtime.actual.harvestMs, docs[i]!)} | ` +
+        `${med((d) => d.downtime.expected!.transferMs)} | ${med((d) => d.downtime.actual.transferMs, docs[i]!)} | ` +
+        `${pct(median(ds.map((d) => part(d, 'harvestMs'))))} | ${pct(median(ds.map((d) => part(d, 'transferMs'))))} | ${pct(err)} |`,
     );
   });
+  if (CHART !== undefined) {
+    const rounds = ROUNDS === undefined ? 'until converged' : `${ROUNDS} pre-copy rounds`;
+    await writeFile(CHART, await renderSvg(sweepChart(chartCells, machine, `10 Gbit/s link, mixed leaves, iommu + vf, 2 workers, ${rounds}, ${PASSES} processes per cell`, 20)));
+  }
   console.log(`\np90 of |error| over ${cells.length} cells: ${pct(quantile(errors, 0.9))} (target ≤ 20 %); median ${pct(median(errors))}; max ${pct(Math.max(...errors))}`);
   console.log(`streamed pre-copy rounds: modelled round / max(harvest, transfer): median ${f(median(overlap), 3)}, p90 ${f(quantile(overlap, 0.9), 3)}, max ${f(Math.max(...overlap), 3)} over ${overlap.length} rounds (target ≤ 1.05)`);
   console.log(`1 TiB rounds: first chunk handed over after ${f(median(firstChunk), 2)} ms median, p90 ${f(quantile(firstChunk, 0.9), 2)} ms, over ${firstChunk.length} rounds`);

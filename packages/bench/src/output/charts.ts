@@ -20,6 +20,9 @@
  *   the whole call for the pool implementations): one chart *against guest size* per density
  *   (IOVA bytes, log axis) and one *against the dirty set* per size (density, log axis). No error
  *   bars: the call's samples are not kept, only its median (the records' spread is the walk's).
+ * - *prediction sweep* (the migrate bench's sweep, ../benches/migrate.bench.ts): per cell (size,
+ *   pattern, rate) the median over processes of the downtime prediction's relative error as a
+ *   bar, each process's error as a tick (the spread the median hides), the ±target band shaded.
  * Every point of the throughput charts has an error bar: the 95% interval of its median (./schema.ts medianIntervalMs: from
  * the samples, or ± rme for a v1 file) turned into throughput. Every chart's subtitle says the
  * workload in words and, on a second line, the machine: CPU, cores, Node version, date.
@@ -264,6 +267,46 @@ export function scaleDensityChart(records: readonly ResultRecord[], machine: Mac
   const densities = [...new Set(records.map((r) => r.density * 100))].sort((a, b) => a - b);
   const x = { field: 'densityPct', type: 'quantitative', title: 'dirty, % of leaves (log scale)', scale: { type: 'log' }, axis: { values: densities, labelExpr: "datum.value + '%'" } };
   return costChart(records, machine, 'Report cost against the dirty set', `${workloadWords(records[0]!, false)}, pool at ${Math.max(...records.map((r) => r.threads))} workers`, x);
+}
+
+/** One cell of the migrate bench's prediction sweep. */
+export interface SweepCell {
+  /** `64GiB`, `1TiB`, ... */
+  readonly size: string;
+  readonly pattern: string;
+  /** The device's rate, e.g. `1M/s`. */
+  readonly rate: string;
+  /** Median over the processes of (expected − actual) / actual. */
+  readonly error: number;
+  /** Each process's error. */
+  readonly errors: readonly number[];
+}
+
+/**
+ * The prediction sweep's chart: error per cell, bars the medians, ticks each process, the band
+ * ±`targetPct` %. `subtitle`: the workload in words.
+ */
+export function sweepChart(cells: readonly SweepCell[], machine: MachineInfo, subtitle: string, targetPct: number): TopLevelSpec {
+  const label = (c: SweepCell): string => `${c.size} ${c.pattern} ${c.rate}`;
+  const x = { field: 'cell', type: 'nominal', title: null, sort: cells.map(label), axis: { labelAngle: -50, labelLimit: 200 } } as const;
+  const y = { field: 'pct', type: 'quantitative', title: '(expected − actual) / actual downtime, %' } as const;
+  const color = { field: 'size', type: 'nominal', title: 'guest size', scale: { domain: [...new Set(cells.map((c) => c.size))] }, legend: { orient: 'top-right' } } as const;
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Downtime prediction error per sweep cell', subtitle: [subtitle, `bars: median of the processes, ticks: each process; band: ±${targetPct} % (the target, at p90 of the cells)`, machineWords(machine)] },
+    width: 640,
+    height: 300,
+    layer: [
+      { data: { values: [{ lo: -targetPct, hi: targetPct }] }, mark: { type: 'rect', color: '#e6f2e6' }, encoding: { y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { data: { values: [{ zero: 0 }] }, mark: { type: 'rule', color: '#888888' }, encoding: { y: { field: 'zero', type: 'quantitative' } } },
+      { data: { values: cells.map((c) => ({ cell: label(c), size: c.size, pct: c.error * 100 })) }, mark: { type: 'bar', opacity: 0.8 }, encoding: { x, y, color } },
+      {
+        data: { values: cells.flatMap((c) => c.errors.map((e) => ({ cell: label(c), size: c.size, pct: e * 100 }))) },
+        mark: { type: 'tick', color: '#222222', thickness: 1.5 },
+        encoding: { x, y },
+      },
+    ],
+  } as TopLevelSpec;
 }
 
 /** Records grouped by a key, in first-seen order. */

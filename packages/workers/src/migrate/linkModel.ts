@@ -24,13 +24,25 @@
  * harvest + send.
  *
  * Prediction (after each pre-copy round r, {@link predictDowntime}): if pre-copy stopped now, the
- * device would be stopped and the final round would harvest what was dirtied during round r's
- * interval. Its harvest is predicted to take as long as round r's (the walk reads the same
- * tables); its bytes are round r's dirty bytes scaled by round r's own modelled time over the
- * interval they accumulated in (the dirty rate times the interval; round 0, whose interval is not
- * known, unscaled). expected downtime = predicted harvest + predicted bytes / bandwidth, the two
- * parts kept apart. Unlike Cloud Hypervisor's bytes / bandwidth, the harvest is in it: the final
- * report runs while the guest is stopped.
+ * device would be stopped and the final round would harvest what was dirtied since round r's
+ * harvest began: over round r's modelled time (the final harvest starts right after it). So
+ * expected downtime = predicted harvest + predicted bytes / bandwidth, the two parts kept apart.
+ * Unlike Cloud Hypervisor's bytes / bandwidth, the harvest is in it: the final report runs while
+ * the guest is stopped.
+ * - Harvest: round r's. The walk reads the same tables every round (a round's entries visited are
+ *   the same in every round; nothing of the dirty set changes its cost at these densities), so a
+ *   rate per entry gives the same figure. Measured on the sweep (docs/migrate.md, "Measured"): at
+ *   64 GiB a harvest is mostly waking the workers and scheduling, and two consecutive warm
+ *   harvests of one process differ by 19 % (median; p90 89 %); the fastest warm round was 19 %
+ *   low at 1 TiB and the median of the warm rounds no better than the last one, so the last one
+ *   it is (the error that remains at 64 GiB is that spread, not a bias this could remove).
+ * - Bytes: the dirty rate times round r's modelled time. The rate is pooled over every round
+ *   whose interval is known (rounds 1..r: total distinct dirty bytes over the total modelled ms
+ *   they accumulated in, i.e. the average since round 0's harvest began), not round r's alone: a
+ *   round's bytes are a count of a few dirtied leaves (one 4 KiB write dirties a 2 MiB leaf in
+ *   the IOMMU's report), and pooling r rounds' counts divides that count's noise by about sqrt(r).
+ *   A rate that changes during pre-copy is averaged over it. After round 0 alone (its interval is
+ *   not known) the bytes are round 0's, unscaled, and the prediction never stops pre-copy.
  *
  * Convergence ({@link convergenceStop}): pre-copy ends when the expected downtime fits
  * `downtimeLimit` (converged; from round 1 on: round 0 has no dirty rate to predict with), or when the dirty set stopped shrinking (not converging: round r's
@@ -128,7 +140,7 @@ export class ModelClock {
   }
 }
 
-/** What the prediction reads of the last pre-copy round. */
+/** What the prediction reads of a pre-copy round. */
 export interface RoundForPrediction {
   readonly harvestMs: number;
   readonly bytesDirtied: number;
@@ -138,10 +150,29 @@ export interface RoundForPrediction {
   readonly dirtiedOverMs: number | null;
 }
 
-/** The expected downtime if pre-copy stopped after `last`; see the module comment. */
-export function predictDowntime(last: RoundForPrediction, bandwidth: number): DowntimeParts {
-  const scale = last.dirtiedOverMs !== null && last.dirtiedOverMs > 0 ? last.roundMs / last.dirtiedOverMs : 1;
-  return downtime(last.harvestMs, transferMs(last.bytesDirtied * scale, bandwidth));
+/**
+ * The dirty rate pooled over `rounds`, bytes per modelled ms: their bytes over their intervals,
+ * the rounds without a known interval (round 0) left out; null when no round has one.
+ */
+function pooledDirtyRate(rounds: readonly RoundForPrediction[]): number | null {
+  let bytes = 0;
+  let ms = 0;
+  for (const r of rounds) {
+    if (r.dirtiedOverMs === null || r.dirtiedOverMs <= 0) continue;
+    bytes += r.bytesDirtied;
+    ms += r.dirtiedOverMs;
+  }
+  return ms > 0 ? bytes / ms : null;
+}
+
+/**
+ * The expected downtime if pre-copy stopped after the last of `rounds` (the pre-copy rounds so
+ * far, in order, at least one); see the module comment.
+ */
+export function predictDowntime(rounds: readonly RoundForPrediction[], bandwidth: number): DowntimeParts {
+  const last = rounds[rounds.length - 1]!;
+  const rate = pooledDirtyRate(rounds);
+  return downtime(last.harvestMs, transferMs(rate === null ? last.bytesDirtied : rate * last.roundMs, bandwidth));
 }
 
 /** What the convergence rule reads. */

@@ -562,7 +562,7 @@ class Migration {
       dirtyPagesPerSec: dirtiedOverMs !== null && dirtiedOverMs > 0 ? h.bits / (dirtiedOverMs / 1000) : null,
       dirtyBytesPerSec: dirtiedOverMs !== null && dirtiedOverMs > 0 ? bytes / (dirtiedOverMs / 1000) : null,
     };
-    const expectedDowntime = final ? null : predictDowntime({ ...base, bytesDirtied: bytes }, c.bandwidth);
+    const expectedDowntime = final ? null : predictDowntime([...this.#rounds.map((r) => ({ ...r, bytesDirtied: Number(r.bytesDirtied) })), { ...base, bytesDirtied: bytes }], c.bandwidth);
     const bookkeepingMs = clearMs + h.foldMs + (performance.now() - tb);
     const round: MigrateRound = {
       ...base,
