@@ -72,6 +72,45 @@ describe('ReportPool streaming (onChunk)', () => {
     }
   });
 
+  it('counts bitsSet exactly as reportDirty does: pieces are counted before their first write, a 1 GiB leaf across pieces included', async () => {
+    // The bitmap starts 512 MiB below a 1 GiB leaf, so the leaf (recorded whole by the small chunk
+    // owning its start) covers the second half of count piece 0 and the first half of piece 1;
+    // bits already set before the report must not count.
+    const make = () => {
+      const pt = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+      pt.map(BASE - 512n * MiB, 512n * MiB, { leaf: 4096n });
+      pt.map(BASE, GiB, { leaf: GiB });
+      pt.map(BASE + GiB, 512n * MiB, { leaf: 4096n });
+      pt.map(BASE + GiB + 512n * MiB, 2n * GiB, { leaf: 2n * MiB });
+      pt.setDirtyTracking(true);
+      const vf = new VfTracker({ name: 'vf0' });
+      const iova = BASE - 512n * MiB;
+      vf.start({ ranges: [{ iova, length: 4n * GiB }], pageSize: 4096 });
+      const bitmap = new IovaBitmap({ iova, length: 4n * GiB, pageSize: 4096 });
+      const rng = createRng(11);
+      for (let i = 0; i < 500; i++) bitmap.setBits(rng.int(bitmap.nbits - 64), 1 + rng.int(64));
+      pt.dmaWritePages(Number(BASE >> 12n) + 5, 1);
+      for (let i = 0; i < 2000; i++) {
+        const page = Number(iova >> 12n) + rng.int(2 ** 20 - 8);
+        pt.dmaWritePages(page, 1 + rng.int(4));
+        vf.dmaWritePages(page, 1 + rng.int(4));
+      }
+      return { pt, vf, bitmap };
+    };
+    const w = make();
+    const twin = make();
+    const expected = reportDirty({ bitmap: twin.bitmap, sources: [twin.pt, twin.vf] });
+    const pool = new ReportPool({ threads: 2, warmUp: false, inlineBelow: 0 });
+    try {
+      const stats = await pool.report({ bitmap: w.bitmap, sources: [w.pt, w.vf], chunkBits: 1 << 12, onChunk: () => {} });
+      expect(w.bitmap.equals(twin.bitmap)).toBe(true);
+      expect(expected.bitsSet).toBeGreaterThan(2 ** 18);
+      expect(stats.bitsSet).toBe(expected.bitsSet);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('after an abort, every range handed out is in the bitmap', async () => {
     const pool = new ReportPool({ threads: 2, warmUp: false });
     try {
