@@ -146,8 +146,11 @@ describe('ReportPool streaming (onChunk)', () => {
     c.set(1n << 20n, 20000n); // bits 128..130
     c.setBits(500, 100); // clipped to 512
     c.orMask(200, 0b1011 | (1 << 31)); // bits 200-201, 203, 231
-    expect([...c.take()]).toEqual([2, 3, 128, 3, 500, 12, 200, 2, 203, 1, 231, 1]);
+    c.orMask(300, -1 << 28); // one run reaching bit 31: bits 328..331
+    c.orMask(400, 0b110); // one run: bits 401..402
+    c.orMask(508, 0xff); // one run, clipped: bits 508..511
+    expect([...c.take()]).toEqual([2, 3, 128, 3, 500, 12, 200, 2, 203, 1, 231, 1, 328, 4, 401, 2, 508, 4]);
     expect(c.take().length).toBe(0);
-    expect(plain.count()).toBe(3 + 3 + 12 + 4);
+    expect(plain.count()).toBe(3 + 3 + 12 + 4 + 4 + 2);
   });
 });

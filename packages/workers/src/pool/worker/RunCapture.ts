@@ -25,7 +25,7 @@
  * makes a RunCapture.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
+import { ctz32, recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
 import type { WriteGuard } from './CountAhead.js';
 
 /** See the module comment. */
@@ -138,6 +138,13 @@ export class RunCapture extends IovaBitmap {
   override orMask(firstBit: number, mask: number): void {
     if (mask !== 0) this.#before(firstBit, firstBit + 32);
     super.orMask(firstBit, mask);
-    recordRuns(mask | 0, firstBit, this.#runSink);
+    const m = mask | 0;
+    if (m === 0) return;
+    // One run of set bits (most masks of a scattered dirty set): kept without core's loop, whose
+    // sink call does not inline there (it serves every sink).
+    const s = ctz32(m);
+    const x = m >>> s;
+    if ((x & (x + 1)) === 0) this.#keep(firstBit + s, firstBit + 32 - Math.clz32(m));
+    else recordRuns(m, firstBit, this.#runSink);
   }
 }
