@@ -138,6 +138,35 @@ describe('ReportPool streaming (onChunk)', () => {
     }
   });
 
+  it('a worker dying mid-chunk fails the streamed report with EIO; the ranges handed out are in the bitmap, and the next report counts right', async () => {
+    const pool = new ReportPool({ threads: 2, warmUp: false });
+    try {
+      for (const mode of ['exit', 'throw'] as const) {
+        const w = world(21);
+        let outside = 0;
+        const e = await rejectionOf(
+          pool.report({
+            bitmap: w.bitmap,
+            sources: [w.pt, w.vf],
+            chunkBits: 1 << 12,
+            faultInjection: { afterChunks: 40, mode },
+            onChunk: (c) => {
+              for (const r of c.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
+            },
+          }),
+        );
+        expect(e.code).toBe('EIO');
+        expect(outside).toBe(0);
+        // Report again into the same bitmap: the count pieces of a fresh report start FREE.
+        const before = w.bitmap.count();
+        const again = await pool.report({ bitmap: w.bitmap, sources: [w.pt, w.vf], chunkBits: 1 << 12, onChunk: () => {} });
+        expect(again.bitsSet).toBe(w.bitmap.count() - before);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('RunCapture keeps the runs of setUnits, set, setBits and orMask, clipped and merged', () => {
     const plain = new IovaBitmap({ iova: 0n, length: 4n * MiB, pageSize: 8192 });
     const c = RunCapture.fromSharedCapturing(plain.share());
