@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { computeWindows } from '@iovabitmap/core/internal';
-import { ChunkPlan, STREAM_LEAD_SPLIT, chunkBitsFor, defaultChunkBits } from '@iovabitmap/workers/internal';
+import { ChunkPlan, chunkBitsFor, defaultChunkBits } from '@iovabitmap/workers/internal';
 
 describe('ChunkPlan', () => {
   const geometry = fc.record({
@@ -52,47 +52,6 @@ describe('ChunkPlan', () => {
         });
         expect(bad).toEqual([]);
         expect(c).toBe(plan.chunks);
-      }),
-      { numRuns: 200 },
-    );
-  });
-
-  it('a streamed plan cuts source 0\'s first piece into chunks on a grid 8 times finer (at least 32 bits) and keeps every other chunk', () => {
-    fc.assert(
-      fc.property(geometry, ({ nbits, byteOffset, windowPages, chunkWords }) => {
-        const windows = computeWindows({ iova: 0n, pageSize: 4096n, nbits: nbits * 20, byteOffset, windowPages });
-        const sizes = chunkWords.map((w) => w * 32);
-        const bitBase = byteOffset * 8;
-        const plain = new ChunkPlan(windows, bitBase, sizes);
-        const lead = new ChunkPlan(windows, bitBase, sizes, STREAM_LEAD_SPLIT);
-        const L = Math.max(32, Math.floor(sizes[0]! / STREAM_LEAD_SPLIT / 32) * 32);
-        const first = plain.locate(0);
-        const extra = lead.chunks - plain.chunks;
-        expect(lead.pieces.slice(1)).toEqual(plain.pieces.slice(1));
-        expect(lead.pieces[0]).toBe(plain.pieces[0]! + extra);
-        // The lead chunks tile the plain plan's first piece, each cut on the finer grid.
-        let next = first.firstBit;
-        for (let c = 0; c <= extra; c++) {
-          const at = lead.locate(c);
-          expect(at).toMatchObject({ source: 0, piece: c, firstBit: next });
-          expect(at.bitCount).toBeGreaterThan(0);
-          expect(at.bitCount).toBeLessThanOrEqual(L);
-          const a = bitBase + at.firstBit;
-          expect(Math.floor((a + at.bitCount - 1) / L)).toBe(Math.floor(a / L)); // no grid point inside
-          if (c > 0) expect(a % L).toBe(0);
-          next += at.bitCount;
-        }
-        expect(next).toBe(first.firstBit + first.bitCount);
-        if (L < sizes[0]! && first.bitCount > L) expect(extra).toBeGreaterThan(0);
-        // Every later chunk is the plain plan's, shifted by the extra chunks.
-        for (let c = 1; c < plain.chunks; c++) {
-          const p = plain.locate(c);
-          expect(lead.locate(c + extra)).toEqual({ ...p, piece: p.source === 0 ? p.piece + extra : p.piece });
-        }
-        // Deterministic: the main thread and every worker build the same plan.
-        const again = new ChunkPlan(windows, bitBase, sizes, STREAM_LEAD_SPLIT);
-        expect(again.chunks).toBe(lead.chunks);
-        expect(again.locate(extra)).toEqual(lead.locate(extra));
       }),
       { numRuns: 200 },
     );

@@ -20,18 +20,11 @@
  *    workers usually walk neighbouring pieces of one source, touching disjoint cache lines of both
  *    the source's memory and the bitmap.
  *
- * 3. *Lead split (streamed reports).* A report that streams its chunks (`onChunk`) wants its first
- *    ranges out at once, so source 0's first piece is cut again, on the grid of
- *    {@link STREAM_LEAD_SPLIT} times smaller pieces (multiples of 32 bits, at least 32): those are
- *    chunks 0.. of the report, and the rest follow as above. The first chunk a worker walks is then
- *    an eighth of a piece. Both sides build the plan with the same `leadSplit` (the main thread
- *    from `onChunk`, a worker from its task's port).
- *
  * Every chunk of a report has the same clip range, so by the ownership rule of core's
  * DirtySource.ts any cut gives the bits and the remaining source state that the sequential
  * reporter (chunks = whole windows) gives.
  *
- * The plan is a pure function of (windows, bitBase, chunkBits per source, lead split): the main thread and
+ * The plan is a pure function of (windows, bitBase, chunkBits per source): the main thread and
  * every worker build it from the same descriptors plus that short list, and agree on chunk c
  * without a chunk table. Building it costs O(windows × sources); locating a chunk is a binary
  * search over windows plus arithmetic.
@@ -66,9 +59,6 @@ const COUNT_PIECE_BITS = 2 ** 18;
  * a piece of a clean region costs its summary words: docs/bench/summary.md §3).
  */
 const COUNT_PIECES = 256;
-
-/** How many smaller chunks a streamed report's first piece is cut into (module comment, step 3). */
-export const STREAM_LEAD_SPLIT = 8;
 
 /** Most chunks one report may have (claims are counted in an Int32 cursor). */
 const MAX_CHUNKS = 2 ** 30;
@@ -198,13 +188,9 @@ export class ChunkPlan {
   readonly chunks: number;
   /** Bits per piece of each source (except at window edges), multiples of 32. */
   readonly chunkBits: readonly number[];
-  /** Pieces (chunks) of each source, the lead split's included. */
+  /** Pieces of each source. */
   readonly pieces: readonly number[];
   readonly #grids: PieceGrid[];
-  /** The lead split's grid over source 0's first piece (step 3), or undefined. */
-  readonly #lead: PieceGrid | undefined;
-  /** Chunks the lead split adds (its pieces minus the one piece it replaces; 0 without). */
-  readonly #leadExtra: number;
   /** firstChunk[s]: number of source s's first chunk; firstChunk[sources] = chunks. */
   readonly #firstChunk: number[];
 
@@ -212,11 +198,9 @@ export class ChunkPlan {
    * @param windows - the bitmap's windows (`bitmap.windows()`), tiling [0, nbits)
    * @param bitBase - position of bit 0 in the bitmap's word view (core's `bitmapViews`)
    * @param chunkBits - piece size in bits of each source (see {@link checkChunkBits}); one entry per source
-   * @param leadSplit - cut source 0's first piece into pieces this many times smaller (step 3 of the
-   *   module comment; 1: no split, {@link STREAM_LEAD_SPLIT} for a streamed report)
    * @throws IovaBitmapError `E2BIG` when the report would have more than {@link MAX_CHUNKS} chunks.
    */
-  constructor(windows: readonly PlanWindow[], bitBase: number, chunkBits: readonly number[], leadSplit = 1) {
+  constructor(windows: readonly PlanWindow[], bitBase: number, chunkBits: readonly number[]) {
     this.sources = chunkBits.length;
     this.chunkBits = [...chunkBits];
     const grids = new Map<number, PieceGrid>();
@@ -225,10 +209,7 @@ export class ChunkPlan {
       if (g === undefined) grids.set(c, (g = new PieceGrid(windows, bitBase, c)));
       return g;
     });
-    const leadBits = chunkBits.length === 0 ? 0 : Math.max(MIN_CHUNK_BITS, Math.floor(chunkBits[0]! / leadSplit / 32) * 32);
-    this.#lead = leadSplit > 1 && leadBits < chunkBits[0]! && this.#grids[0]!.pieces > 0 ? new PieceGrid([this.#grids[0]!.locate(0)], bitBase, leadBits) : undefined;
-    this.#leadExtra = this.#lead === undefined ? 0 : this.#lead.pieces - 1;
-    this.pieces = this.#grids.map((g, s) => g.pieces + (s === 0 ? this.#leadExtra : 0));
+    this.pieces = this.#grids.map((g) => g.pieces);
     this.#firstChunk = [0];
     for (const n of this.pieces) this.#firstChunk.push(this.#firstChunk[this.#firstChunk.length - 1]! + n);
     this.chunks = this.#firstChunk[this.sources]!;
@@ -245,8 +226,6 @@ export class ChunkPlan {
     if (!(c >= 0 && c < this.chunks)) throw new RangeError(`ChunkPlan.locate: chunk ${c} is outside [0, ${this.chunks})`);
     const source = lastAtOrBefore(this.#firstChunk, c);
     const piece = c - this.#firstChunk[source]!;
-    if (source !== 0 || this.#lead === undefined) return { source, piece, ...this.#grids[source]!.locate(piece) };
-    if (piece <= this.#leadExtra) return { source, piece, ...this.#lead.locate(piece) };
-    return { source, piece, ...this.#grids[0]!.locate(piece - this.#leadExtra) };
+    return { source, piece, ...this.#grids[source]!.locate(piece) };
   }
 }

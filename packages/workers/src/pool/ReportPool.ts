@@ -34,7 +34,7 @@ import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
 import { bitmapViews, checkInt, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
-import { ChunkPlan, STREAM_LEAD_SPLIT, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
+import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
@@ -221,7 +221,7 @@ export class ReportPool {
     const shared = bitmap.share();
     const descriptors = sources.map((s) => shareSource(where, s));
     const { bitBase } = bitmapViews(bitmap);
-    const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits, onChunk === undefined ? 1 : STREAM_LEAD_SPLIT);
+    const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
     const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
     const names = sources.map((s) => s.name);
     if (fault === undefined && onChunk === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {

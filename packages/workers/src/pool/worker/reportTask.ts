@@ -45,7 +45,7 @@ import {
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
 import { addSourceStats, bitmapViews, deferMarks } from '@iovabitmap/core/internal';
-import { ChunkPlan, STREAM_LEAD_SPLIT, countPlan } from '../ChunkPlan.js';
+import { ChunkPlan, countPlan } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
 import { CountAhead } from './CountAhead.js';
@@ -166,7 +166,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
     const capture = stream === undefined ? undefined : RunCapture.fromSharedCapturing(task.bitmap, ahead);
     const bitmap = capture ?? plain;
     const sources = task.sources.map(rebuild);
-    const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits, stream === undefined ? 1 : STREAM_LEAD_SPLIT);
+    const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits);
     if (plan.chunks !== ctrl.chunks || counts.chunks !== ctrl.total(Phase.CountBefore) || plan.sources !== sources.length) {
       throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }
