@@ -57,15 +57,17 @@ export class RunCapture extends IovaBitmap {
   }
 
   /**
-   * The runs kept since the last take, as (first bit, count) pairs; starts a new list. The result
-   * is a view of the list's own buffer (no copy; transfer its `buffer`, which may be longer).
+   * The runs kept since the last take, as (first bit, count) pairs; starts a new list. When they
+   * fill at least a quarter of the list's buffer the result is a view of that buffer (no copy;
+   * transfer its `buffer`, which may be up to 4 times longer) and the list gets a new one; fewer
+   * are copied out, so a chunk of few runs after one of many never hands over a big buffer.
    */
   take(): Float64Array {
-    const n = this.#n;
-    if (n === 0) return new Float64Array(0);
-    const out = this.#runs.subarray(0, 2 * n);
-    this.#runs = new Float64Array(this.#runs.length);
+    const used = 2 * this.#n;
     this.#n = 0;
+    if (4 * used < this.#runs.length) return this.#runs.slice(0, used);
+    const out = this.#runs.subarray(0, used);
+    this.#runs = new Float64Array(this.#runs.length);
     return out;
   }
 
