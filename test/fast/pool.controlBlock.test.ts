@@ -47,15 +47,34 @@ describe('ControlBlock', () => {
 
   it('passes a phase barrier once every item is done, or when STOP is set; bitsSet is after minus before', () => {
     const cb = ControlBlock.create(1, 2, 2);
-    cb.pieceCounted(Phase.CountBefore, 30);
-    cb.pieceCounted(Phase.CountBefore, 12);
+    cb.pieceCounted(Phase.CountBefore, 0, 30);
+    cb.pieceCounted(Phase.CountBefore, 1, 12);
     expect(cb.waitPhase(Phase.CountBefore)).toBe(true);
     cb.chunkDone(0, 1);
-    cb.pieceCounted(Phase.CountAfter, 50);
-    cb.pieceCounted(Phase.CountAfter, 40);
+    cb.pieceCounted(Phase.CountAfter, 0, 50);
+    cb.pieceCounted(Phase.CountAfter, 1, 40);
     expect(cb.bitsSet()).toBe(48);
     cb.requestStop(StopReason.Fault);
     // One chunk of two is done: without STOP this would wait forever.
     expect(cb.waitPhase(Phase.Walk)).toBe(false);
+  });
+
+  it('hands each count piece to one before-counter; the others see it counted, or give up on a fault', () => {
+    const cb = ControlBlock.create(2, 4, 3);
+    const other = ControlBlock.attach(cb.buffer);
+    expect(cb.claimPiece(1)).toBe(true);
+    expect(other.claimPiece(1)).toBe(false);
+    expect(other.pieceCountedBefore(1)).toBe(false);
+    other.pieceCounted(Phase.CountBefore, 1, 7);
+    expect(cb.pieceCountedBefore(1)).toBe(true);
+    expect(cb.waitPieceCounted(1)).toBe(true);
+    expect(cb.done(Phase.CountBefore)).toBe(1);
+    // Piece 2 claimed by a worker that then dies: only STOP (Fault) releases its waiters.
+    expect(other.claimPiece(2)).toBe(true);
+    cb.requestStop(StopReason.Fault);
+    expect(cb.waitPieceCounted(2)).toBe(false);
+    // The slots' lines are untouched by the piece states.
+    expect(cb.slots).toBe(2);
+    expect(cb.current(1)).toBe(-1);
   });
 });

@@ -72,6 +72,45 @@ describe('ReportPool streaming (onChunk)', () => {
     }
   });
 
+  it('counts bitsSet exactly as reportDirty does: pieces are counted before their first write, a 1 GiB leaf across pieces included', async () => {
+    // The bitmap starts 512 MiB below a 1 GiB leaf, so the leaf (recorded whole by the small chunk
+    // owning its start) covers the second half of count piece 0 and the first half of piece 1;
+    // bits already set before the report must not count.
+    const make = () => {
+      const pt = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+      pt.map(BASE - 512n * MiB, 512n * MiB, { leaf: 4096n });
+      pt.map(BASE, GiB, { leaf: GiB });
+      pt.map(BASE + GiB, 512n * MiB, { leaf: 4096n });
+      pt.map(BASE + GiB + 512n * MiB, 2n * GiB, { leaf: 2n * MiB });
+      pt.setDirtyTracking(true);
+      const vf = new VfTracker({ name: 'vf0' });
+      const iova = BASE - 512n * MiB;
+      vf.start({ ranges: [{ iova, length: 4n * GiB }], pageSize: 4096 });
+      const bitmap = new IovaBitmap({ iova, length: 4n * GiB, pageSize: 4096 });
+      const rng = createRng(11);
+      for (let i = 0; i < 500; i++) bitmap.setBits(rng.int(bitmap.nbits - 64), 1 + rng.int(64));
+      pt.dmaWritePages(Number(BASE >> 12n) + 5, 1);
+      for (let i = 0; i < 2000; i++) {
+        const page = Number(iova >> 12n) + rng.int(2 ** 20 - 8);
+        pt.dmaWritePages(page, 1 + rng.int(4));
+        vf.dmaWritePages(page, 1 + rng.int(4));
+      }
+      return { pt, vf, bitmap };
+    };
+    const w = make();
+    const twin = make();
+    const expected = reportDirty({ bitmap: twin.bitmap, sources: [twin.pt, twin.vf] });
+    const pool = new ReportPool({ threads: 2, warmUp: false, inlineBelow: 0 });
+    try {
+      const stats = await pool.report({ bitmap: w.bitmap, sources: [w.pt, w.vf], chunkBits: 1 << 12, onChunk: () => {} });
+      expect(w.bitmap.equals(twin.bitmap)).toBe(true);
+      expect(expected.bitsSet).toBeGreaterThan(2 ** 18);
+      expect(stats.bitsSet).toBe(expected.bitsSet);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('after an abort, every range handed out is in the bitmap', async () => {
     const pool = new ReportPool({ threads: 2, warmUp: false });
     try {
@@ -99,6 +138,35 @@ describe('ReportPool streaming (onChunk)', () => {
     }
   });
 
+  it('a worker dying mid-chunk fails the streamed report with EIO; the ranges handed out are in the bitmap, and the next report counts right', async () => {
+    const pool = new ReportPool({ threads: 2, warmUp: false });
+    try {
+      for (const mode of ['exit', 'throw'] as const) {
+        const w = world(21);
+        let outside = 0;
+        const e = await rejectionOf(
+          pool.report({
+            bitmap: w.bitmap,
+            sources: [w.pt, w.vf],
+            chunkBits: 1 << 12,
+            faultInjection: { afterChunks: 40, mode },
+            onChunk: (c) => {
+              for (const r of c.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
+            },
+          }),
+        );
+        expect(e.code).toBe('EIO');
+        expect(outside).toBe(0);
+        // Report again into the same bitmap: the count pieces of a fresh report start FREE.
+        const before = w.bitmap.count();
+        const again = await pool.report({ bitmap: w.bitmap, sources: [w.pt, w.vf], chunkBits: 1 << 12, onChunk: () => {} });
+        expect(again.bitsSet).toBe(w.bitmap.count() - before);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('RunCapture keeps the runs of setUnits, set, setBits and orMask, clipped and merged', () => {
     const plain = new IovaBitmap({ iova: 0n, length: 4n * MiB, pageSize: 8192 });
     const c = RunCapture.fromSharedCapturing(plain.share());
@@ -107,8 +175,26 @@ describe('ReportPool streaming (onChunk)', () => {
     c.set(1n << 20n, 20000n); // bits 128..130
     c.setBits(500, 100); // clipped to 512
     c.orMask(200, 0b1011 | (1 << 31)); // bits 200-201, 203, 231
-    expect([...c.take()]).toEqual([2, 3, 128, 3, 500, 12, 200, 2, 203, 1, 231, 1]);
+    c.orMask(300, -1 << 28); // one run reaching bit 31: bits 328..331
+    c.orMask(400, 0b110); // one run: bits 401..402
+    c.orMask(508, 0xff); // one run, clipped: bits 508..511
+    expect([...c.take()]).toEqual([2, 3, 128, 3, 500, 12, 200, 2, 203, 1, 231, 1, 328, 4, 401, 2, 508, 4]);
     expect(c.take().length).toBe(0);
-    expect(plain.count()).toBe(3 + 3 + 12 + 4);
+    expect(plain.count()).toBe(3 + 3 + 12 + 4 + 4 + 2);
+  });
+
+  it('RunCapture.take hands its buffer over when it is a quarter full or more, and copies a few runs out of a big one', () => {
+    const plain = new IovaBitmap({ iova: 0n, length: 1n << 30n, pageSize: 4096 });
+    const c = RunCapture.fromSharedCapturing(plain.share());
+    for (let i = 0; i < 1000; i++) c.setBits(4 * i, 1);
+    const many = c.take();
+    expect(many.length).toBe(2000);
+    expect(many[1998]).toBe(3996);
+    expect(many.buffer.byteLength).toBeLessThanOrEqual(4 * many.byteLength);
+    c.setBits(10, 1);
+    const few = c.take();
+    expect([...few]).toEqual([10, 1]);
+    expect(few.buffer.byteLength).toBe(16);
   });
 });
+

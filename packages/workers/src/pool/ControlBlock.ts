@@ -35,6 +35,8 @@
  *     [+1] CHUNK       the chunk this slot is walking, or -1 (published before the walk, so a
  *                      worker that dies mid-chunk is named by the main thread)
  *     [+2] DONE        chunks this slot finished
+ *   after the slots   one i32 per count piece: its before-count state, FREE 0 → COUNTING 1 →
+ *                      COUNTED 2 (the worker that wins the CAS FREE → COUNTING counts it)
  *
  * Claim protocol. In each phase a worker loops: read STOP (non-zero → leave), i = claim (i ≥ total
  * → phase over for it), do item i, count it. Claims are atomic adds, orders of magnitude cheaper
@@ -46,6 +48,19 @@
  * exhausted, so every unfinished item is held by a running task that finishes it without
  * waiting; the worker that finishes the last item notifies, and the main thread notifies after
  * setting STOP (a task that died never finishes its item, so STOP is what releases the others).
+ *
+ * Counting ahead (streaming reports only). A streamed report wants its first chunk out at once,
+ * not after a count of the whole bitmap, so its workers skip the CountBefore phase's up-front
+ * loop: before each write into the bitmap, the capturing bitmap (./worker/RunCapture.ts, which
+ * sees every write of a streamed report) makes sure the count pieces the write touches were
+ * counted (./worker/CountAhead.ts: claim a FREE piece and count it, or wait for the worker
+ * COUNTING it). So every piece's before-count still precedes every write of the report into
+ * it. After the walk barrier the workers count the pieces no write touched (the same phase
+ * cursor, skipping pieces already claimed) and wait at the CountBefore barrier before counting
+ * after. Waiting for a piece cannot deadlock: the worker COUNTING it never waits while it counts;
+ * only a worker that died holding it leaves it COUNTING, and then STOP (Fault) releases the
+ * waiters. A report without streaming runs the phases in order and claims each piece through the
+ * same CAS (it always wins it).
  *
  * Start/cancel protocol. A task's first act is CAS(STATE, PENDING → RUNNING); the main thread
  * cancels a task that has not started with CAS(STATE, PENDING → CANCELLED). Exactly one wins, so
@@ -81,6 +96,10 @@ const AFTER_I64 = 10;
 const S_STATE = 0;
 const S_CHUNK = 1;
 const S_DONE = 2;
+/** Before-count states of a count piece (see the layout). */
+const PIECE_FREE = 0;
+const PIECE_COUNTING = 1;
+const PIECE_COUNTED = 2;
 /** Longest single Atomics.wait at a barrier, ms: a safety net; notify normally ends it. */
 const WAIT_SLICE_MS = 20;
 
@@ -98,16 +117,19 @@ export class ControlBlock {
   readonly buffer: SharedArrayBuffer;
   readonly #i32: Int32Array;
   readonly #i64: BigInt64Array;
+  /** Index in #i32 of count piece 0's state word. */
+  readonly #piece0: number;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.buffer = buffer;
     this.#i32 = new Int32Array(buffer);
     this.#i64 = new BigInt64Array(buffer, 0, (HEADER_LINES * LINE_WORDS) / 2);
+    this.#piece0 = (HEADER_LINES + this.#i32[SLOTS]!) * LINE_WORDS;
   }
 
-  /** Bytes of a control block with `slots` task slots. */
-  static bytesFor(slots: number): number {
-    return 4 * LINE_WORDS * (HEADER_LINES + slots);
+  /** Bytes of a control block with `slots` task slots and `pieces` count pieces. */
+  static bytesFor(slots: number, pieces: number): number {
+    return 4 * (LINE_WORDS * (HEADER_LINES + slots) + pieces);
   }
 
   /**
@@ -115,8 +137,9 @@ export class ControlBlock {
    * by `slots` tasks.
    */
   static create(slots: number, chunks: number, pieces: number): ControlBlock {
-    const cb = new ControlBlock(new SharedArrayBuffer(ControlBlock.bytesFor(slots)));
-    cb.#i32[SLOTS] = slots;
+    const buffer = new SharedArrayBuffer(ControlBlock.bytesFor(slots, pieces));
+    new Int32Array(buffer)[SLOTS] = slots; // before the view, which locates the piece states from it
+    const cb = new ControlBlock(buffer);
     cb.#i32[totalOf(Phase.CountBefore)] = pieces;
     cb.#i32[totalOf(Phase.Walk)] = chunks;
     cb.#i32[totalOf(Phase.CountAfter)] = pieces;
@@ -160,9 +183,43 @@ export class ControlBlock {
     if (Atomics.add(this.#i32, i, 1) + 1 === this.#i32[totalOf(p)]) Atomics.notify(this.#i32, i);
   }
 
-  /** Worker: a piece counted in phase `p` (CountBefore or CountAfter) held `bits` set bits. */
-  pieceCounted(p: typeof Phase.CountBefore | typeof Phase.CountAfter, bits: number): void {
+  /**
+   * Worker: claims count piece `i`'s before-count (CAS FREE → COUNTING); false when another
+   * worker has it (counting or counted).
+   */
+  claimPiece(i: number): boolean {
+    return Atomics.compareExchange(this.#i32, this.#piece0 + i, PIECE_FREE, PIECE_COUNTING) === PIECE_FREE;
+  }
+
+  /** True once count piece `i`'s before-count is in (COUNTED). */
+  pieceCountedBefore(i: number): boolean {
+    return Atomics.load(this.#i32, this.#piece0 + i) === PIECE_COUNTED;
+  }
+
+  /**
+   * Worker: waits until count piece `i`'s before-count is in.
+   * @returns true when it is, false when STOP (Fault) was set first: its counter may have died
+   */
+  waitPieceCounted(i: number): boolean {
+    const w = this.#piece0 + i;
+    for (;;) {
+      const v = Atomics.load(this.#i32, w);
+      if (v === PIECE_COUNTED) return true;
+      if (Atomics.load(this.#i32, STOP) === StopReason.Fault) return false;
+      Atomics.wait(this.#i32, w, v, WAIT_SLICE_MS);
+    }
+  }
+
+  /**
+   * Worker: count piece `i` held `bits` set bits in phase `p` (CountBefore or CountAfter). A
+   * before-count also marks the piece COUNTED and wakes the workers waiting for it.
+   */
+  pieceCounted(p: typeof Phase.CountBefore | typeof Phase.CountAfter, i: number, bits: number): void {
     Atomics.add(this.#i64, p === Phase.CountBefore ? BEFORE_I64 : AFTER_I64, BigInt(bits));
+    if (p === Phase.CountBefore) {
+      Atomics.store(this.#i32, this.#piece0 + i, PIECE_COUNTED);
+      Atomics.notify(this.#i32, this.#piece0 + i);
+    }
     this.#itemDone(p);
   }
 

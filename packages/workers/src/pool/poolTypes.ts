@@ -113,7 +113,8 @@ export interface ReportedChunk {
   readonly source: string;
   /**
    * The runs the chunk recorded: pairs (first bit, bit count) of the report's bitmap, bit 0 at
-   * its iova, in the order recorded; they may overlap each other and other chunks' runs.
+   * its iova, in the order recorded; they may overlap each other and other chunks' runs. A view:
+   * its `buffer` may be longer (up to 4 times).
    */
   readonly runs: Float64Array;
   /** The same runs as IOVA ranges, bytes (what a sender copies). */

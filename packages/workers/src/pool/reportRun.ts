@@ -79,7 +79,8 @@ export interface RunOutput {
   readonly bitsSet: number;
   /**
    * The walk phase, ms: from the first worker starting to walk to the last one seeing every chunk
-   * done (posting, waking the workers and the two counts excluded, like core's `elapsedMs`).
+   * done (posting, waking the workers and the two counts excluded, like core's `elapsedMs`; a
+   * streamed report's before-counts run inside its walk, ./worker/CountAhead.ts, so they are in).
    */
   readonly elapsedMs: number;
 }

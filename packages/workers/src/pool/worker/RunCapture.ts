@@ -8,12 +8,16 @@
  * -------------------
  * Every write a source makes goes through four IovaBitmap methods (core's ClipRecorder.ts and
  * DirtyLeafSink.ts): `setUnits`, `set`, `setBits` and `orMask`. This subclass overrides them: each
- * first writes through the base class (the bits are in the bitmap before the run is kept: a run
+ * (after the guard below) writes through the base class (the bits are in the bitmap before the run is kept: a run
  * handed out is always in the bitmap), then appends the run of bits it covered, clipped to the
  * bitmap, to a growing list of (first bit, count) pairs; a run that starts inside or right after
  * the last one extends it (consecutive masks of a 4 KiB-leaf walk become one run).
  * {@link RunCapture.take} hands the list over (a fresh Float64Array, transferable) and starts
  * a new one: the worker takes it after each chunk.
+ *
+ * Before each write, a capture made with a {@link WriteGuard} (./CountAhead.ts) hands it the bits
+ * the write is about to touch, clipped to the bitmap: a streamed report counts each piece of the
+ * bitmap just before its first write there, instead of counting the whole bitmap before the walk.
  *
  * A page-table sink writes a plain IovaBitmap's words directly (`direct` mode) only when `orMask`
  * is IovaBitmap's own, so with this subclass every mask comes here (the `mask` mode); that costs
@@ -21,7 +25,8 @@
  * makes a RunCapture.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
+import { ctz32, recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
+import type { WriteGuard } from './CountAhead.js';
 
 /** See the module comment. */
 export class RunCapture extends IovaBitmap {
@@ -29,22 +34,40 @@ export class RunCapture extends IovaBitmap {
   #n = 0;
   /** core's one mask-to-runs loop hands each run of a mask here. */
   readonly #runSink: RunSink = { record: (bit, count) => this.#keep(bit, bit + count) };
+  #guard: WriteGuard | undefined;
+  /** Bits [safeLo, safeHi) need no call to the guard (all of them without a guard). */
+  #safeLo = -Infinity;
+  #safeHi = Infinity;
 
   /**
    * A capturing view of a shared bitmap (as `IovaBitmap.fromShared`).
+   * @param guard - called before every write with the bits it will touch (module comment)
    * @throws IovaBitmapError as `IovaBitmap.fromShared`.
    */
-  static fromSharedCapturing(d: SharedIovaBitmap): RunCapture {
+  static fromSharedCapturing(d: SharedIovaBitmap, guard?: WriteGuard): RunCapture {
     const plain = IovaBitmap.fromShared(d); // every check of a descriptor
     // The same memory *and the same summary*: a view with a summary of its own would mark only
     // that one, and the caller's count()/dirtyRanges()/orInto() would skip the captured writes.
-    return new RunCapture(sameMemoryOptions(plain));
+    const c = new RunCapture(sameMemoryOptions(plain));
+    if (guard !== undefined) {
+      c.#guard = guard;
+      c.#safeLo = c.#safeHi = 0;
+    }
+    return c;
   }
 
-  /** The runs kept since the last take, as (first bit, count) pairs; starts a new list. */
+  /**
+   * The runs kept since the last take, as (first bit, count) pairs; starts a new list. When they
+   * fill at least a quarter of the list's buffer the result is a view of that buffer (no copy;
+   * transfer its `buffer`, which may be up to 4 times longer) and the list gets a new one; fewer
+   * are copied out, so a chunk of few runs after one of many never hands over a big buffer.
+   */
   take(): Float64Array {
-    const out = this.#runs.slice(0, 2 * this.#n);
+    const used = 2 * this.#n;
     this.#n = 0;
+    if (4 * used < this.#runs.length) return this.#runs.slice(0, used);
+    const out = this.#runs.subarray(0, used);
+    this.#runs = new Float64Array(this.#runs.length);
     return out;
   }
 
@@ -73,31 +96,57 @@ export class RunCapture extends IovaBitmap {
     this.#n = n + 1;
   }
 
+  /** Hands bits [a, b), clipped to the bitmap, to the guard before they are written (module comment). */
+  #before(a: number, b: number): void {
+    if (a >= this.#safeLo && b <= this.#safeHi) return;
+    if (a < 0) a = 0;
+    if (b > this.nbits) b = this.nbits;
+    if (!(a < b)) return;
+    const g = this.#guard!;
+    g.beforeWrite(a, b);
+    this.#safeLo = g.safeLo;
+    this.#safeHi = g.safeHi;
+  }
+
   override setUnits(unit: number, count: number, unitShift: number): void {
+    if (count <= 0) return super.setUnits(unit, count, unitShift);
+    const a = this.bitOfUnit(unit, unitShift);
+    const b = unitShift >= this.pageShift ? this.bitOfUnit(unit + count, unitShift) : this.bitOfUnit(unit + count - 1, unitShift) + 1;
+    this.#before(a, b);
     super.setUnits(unit, count, unitShift);
-    if (count <= 0) return;
-    if (unitShift >= this.pageShift) this.#keep(this.bitOfUnit(unit, unitShift), this.bitOfUnit(unit + count, unitShift));
-    else this.#keep(this.bitOfUnit(unit, unitShift), this.bitOfUnit(unit + count - 1, unitShift) + 1);
+    this.#keep(a, b);
   }
 
   override set(iova: U64Like, length: U64Like): void {
-    super.set(iova, length);
     const lo0 = toU64('RunCapture.set', 'iova', iova);
     const len = toU64('RunCapture.set', 'length', length);
     const lo = lo0 > this.iova ? lo0 : this.iova;
     const hi = lo0 + len < this.end ? lo0 + len : this.end;
-    if (lo >= hi) return;
+    if (lo >= hi) return super.set(iova, length);
     const s = BigInt(this.pageShift);
-    this.#keep(Number((lo - this.iova) >> s), Number((hi - 1n - this.iova) >> s) + 1);
+    const a = Number((lo - this.iova) >> s);
+    const b = Number((hi - 1n - this.iova) >> s) + 1;
+    this.#before(a, b);
+    super.set(iova, length);
+    this.#keep(a, b);
   }
 
   override setBits(firstBit: number, count: number): void {
+    this.#before(firstBit, firstBit + count);
     super.setBits(firstBit, count);
     this.#keep(firstBit, firstBit + count);
   }
 
   override orMask(firstBit: number, mask: number): void {
+    if (mask !== 0) this.#before(firstBit, firstBit + 32);
     super.orMask(firstBit, mask);
-    recordRuns(mask | 0, firstBit, this.#runSink);
+    const m = mask | 0;
+    if (m === 0) return;
+    // One run of set bits (most masks of a scattered dirty set): kept without core's loop, whose
+    // sink call does not inline there (it serves every sink).
+    const s = ctz32(m);
+    const x = m >>> s;
+    if ((x & (x + 1)) === 0) this.#keep(firstBit + s, firstBit + 32 - Math.clz32(m));
+    else recordRuns(m, firstBit, this.#runSink);
   }
 }

@@ -23,7 +23,10 @@
  * Streaming (`stream`, a MessagePort, when the caller passed `onChunk`): the worker records into
  * a ./RunCapture.ts view of the bitmap, and after each chunk posts `{ chunk, runs }` (the runs the
  * chunk recorded, transferred) on the port *before* it counts the chunk done, so once the main
- * thread sees N chunks done, N messages are on their way. Without `stream` nothing of this runs.
+ * thread sees N chunks done, N messages are on their way. A streamed report does not count the
+ * bitmap before its walk: the capture counts each piece just before its first write there
+ * (./CountAhead.ts), and the walk barrier is followed by the count of the pieces no write touched
+ * and the CountBefore barrier. Without `stream` nothing of this runs.
  *
  * Nothing escapes: any throw becomes `{ kind: 'failed', error: IovaBitmapError.dataOf(e) }`
  * (code and message kept; a plain Error becomes `EIO`), because piscina drops an Error
@@ -45,6 +48,7 @@ import { addSourceStats, bitmapViews, deferMarks } from '@iovabitmap/core/intern
 import { ChunkPlan, countPlan } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
+import { CountAhead } from './CountAhead.js';
 import { RunCapture } from './RunCapture.js';
 
 /**
@@ -115,14 +119,30 @@ export type ReportTaskResult =
 /** Rebuilds a source from its descriptor (core's `dirtySourceFromShared` in the real worker). */
 export type SourceFactory = (d: DirtySourceShared) => DirtySource;
 
-/** Claims and counts bitmap pieces of a count phase (the `countPlan` cut) until none is left or STOP is set. */
-function countPieces(ctrl: ControlBlock, p: typeof Phase.CountBefore | typeof Phase.CountAfter, plan: ChunkPlan, bitmap: IovaBitmap): void {
+/**
+ * Claims and counts bitmap pieces of the CountAfter phase (the `countPlan` cut) until none is
+ * left or STOP is set.
+ */
+function countAfter(ctrl: ControlBlock, plan: ChunkPlan, bitmap: IovaBitmap): void {
   for (;;) {
     if (ctrl.stopReason() !== StopReason.None) return;
-    const i = ctrl.claim(p);
+    const i = ctrl.claim(Phase.CountAfter);
     if (i >= plan.chunks) return;
     const at = plan.locate(i);
-    ctrl.pieceCounted(p, bitmap.countBits(at.firstBit, at.bitCount));
+    ctrl.pieceCounted(Phase.CountAfter, i, bitmap.countBits(at.firstBit, at.bitCount));
+  }
+}
+
+/**
+ * The CountBefore phase's loop: claims pieces from its cursor and counts each one no write has
+ * counted ahead (./CountAhead.ts) yet, until none is left or STOP is set.
+ */
+function countBefore(ctrl: ControlBlock, plan: ChunkPlan, ahead: CountAhead): void {
+  for (;;) {
+    if (ctrl.stopReason() !== StopReason.None) return;
+    const i = ctrl.claim(Phase.CountBefore);
+    if (i >= plan.chunks) return;
+    ahead.countIfFree(i);
   }
 }
 
@@ -138,17 +158,22 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
   const perSource = task.sources.map(() => emptyPoolSourceStats());
   try {
     const stream = task.stream;
-    const capture = stream === undefined ? undefined : RunCapture.fromSharedCapturing(task.bitmap);
-    const bitmap = capture ?? IovaBitmap.fromShared(task.bitmap);
+    const plain = IovaBitmap.fromShared(task.bitmap);
+    const { bitBase } = bitmapViews(plain);
+    const counts = countPlan(plain.nbits, bitBase);
+    const ahead = new CountAhead(ctrl, counts, bitBase, (first, n) => plain.countBits(first, n));
+    // Streaming: every write goes through the capture, which counts each piece ahead of it.
+    const capture = stream === undefined ? undefined : RunCapture.fromSharedCapturing(task.bitmap, ahead);
+    const bitmap = capture ?? plain;
     const sources = task.sources.map(rebuild);
-    const { bitBase } = bitmapViews(bitmap);
     const plan = new ChunkPlan(bitmap.windows(), bitBase, task.chunkBits);
-    const counts = countPlan(bitmap.nbits, bitBase);
     if (plan.chunks !== ctrl.chunks || counts.chunks !== ctrl.total(Phase.CountBefore) || plan.sources !== sources.length) {
       throw new IovaBitmapError('EIO', `reportWorker: the worker planned ${plan.chunks} chunks and ${counts.chunks} count pieces, the main thread ${ctrl.chunks} and ${ctrl.total(Phase.CountBefore)}`);
     }
-    countPieces(ctrl, Phase.CountBefore, counts, bitmap);
-    if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, perSource, walkStartMs: NaN, walkEndMs: NaN };
+    if (capture === undefined) {
+      countBefore(ctrl, counts, ahead);
+      if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, perSource, walkStartMs: NaN, walkEndMs: NaN };
+    }
     const walkStartMs = performance.timeOrigin + performance.now();
     const shift = BigInt(bitmap.pageShift);
     const clipLo = bitmap.iova;
@@ -184,13 +209,18 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       counters.chunks++;
       if (capture !== undefined) {
         const runs = capture.take();
-        stream!.postMessage({ chunk: c, runs } satisfies ChunkRunsMessage, [runs.buffer as ArrayBuffer]);
+        stream!.postMessage({ chunk: c, runs } satisfies ChunkRunsMessage, runs.length === 0 ? [] : [runs.buffer as ArrayBuffer]);
       }
       ctrl.chunkDone(slot, at.bitCount);
     }
-    const walked = ctrl.waitPhase(Phase.Walk);
+    let walked = ctrl.waitPhase(Phase.Walk);
     const walkEndMs = performance.timeOrigin + performance.now();
-    if (walked) countPieces(ctrl, Phase.CountAfter, counts, bitmap);
+    if (walked && capture !== undefined) {
+      // The pieces no write counted ahead, before any piece is counted after.
+      countBefore(ctrl, counts, ahead);
+      walked = ctrl.waitPhase(Phase.CountBefore);
+    }
+    if (walked) countAfter(ctrl, counts, bitmap);
     return { kind: 'done', slot, threadId, perSource, walkStartMs, walkEndMs };
   } catch (e) {
     return { kind: 'failed', slot, threadId, chunk: c, error: IovaBitmapError.dataOf(e) };
