@@ -30,6 +30,39 @@ function world(seed: number, length = 4n * GiB) {
   return { pt, vf, bitmap: new IovaBitmap({ iova: BASE, length, pageSize: 4096 }), length };
 }
 
+/** Pages of a handed-out chunk's ranges that the bitmap does not hold (4 KiB pages). */
+function pagesNotIn(bitmap: IovaBitmap, chunk: ReportedChunk): number {
+  let outside = 0;
+  for (const r of chunk.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!bitmap.test(x)) outside++;
+  return outside;
+}
+
+/**
+ * A streamed report expected to fail (abort or injected fault): its error, and how many pages
+ * of the ranges handed out before the failure the bitmap does not hold (must be 0).
+ */
+async function failedStream(
+  pool: ReportPool,
+  w: ReturnType<typeof world>,
+  extra: { signal?: AbortSignal; faultInjection?: { afterChunks: number; mode: 'exit' | 'throw' } },
+  onEach: () => void = () => {},
+) {
+  let outside = 0;
+  const e = await rejectionOf(
+    pool.report({
+      bitmap: w.bitmap,
+      sources: [w.pt, w.vf],
+      chunkBits: 1 << 12,
+      ...extra,
+      onChunk: (c) => {
+        onEach();
+        outside += pagesNotIn(w.bitmap, c);
+      },
+    }),
+  );
+  return { e, outside };
+}
+
 describe('ReportPool streaming (onChunk)', () => {
   it('hands over every chunk before the report settles; the runs are exactly the bits set, each range already in the bitmap', async () => {
     const pool = new ReportPool({ threads: 2, warmUp: false });
@@ -117,19 +150,9 @@ describe('ReportPool streaming (onChunk)', () => {
       const w = world(7, 16n * GiB);
       const ac = new AbortController();
       let handed = 0;
-      let outside = 0;
-      const e = await rejectionOf(
-        pool.report({
-          bitmap: w.bitmap,
-          sources: [w.pt, w.vf],
-          chunkBits: 1 << 12,
-          signal: ac.signal,
-          onChunk: (c) => {
-            if (++handed === 3) ac.abort();
-            for (const r of c.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
-          },
-        }),
-      );
+      const { e, outside } = await failedStream(pool, w, { signal: ac.signal }, () => {
+        if (++handed === 3) ac.abort();
+      });
       expect(e.code).toBe('ECANCELED');
       expect(handed).toBeGreaterThanOrEqual(3);
       expect(outside).toBe(0);
@@ -143,18 +166,7 @@ describe('ReportPool streaming (onChunk)', () => {
     try {
       for (const mode of ['exit', 'throw'] as const) {
         const w = world(21);
-        let outside = 0;
-        const e = await rejectionOf(
-          pool.report({
-            bitmap: w.bitmap,
-            sources: [w.pt, w.vf],
-            chunkBits: 1 << 12,
-            faultInjection: { afterChunks: 40, mode },
-            onChunk: (c) => {
-              for (const r of c.ranges()) for (let x = r.iova; x < r.iova + r.length; x += 4096n) if (!w.bitmap.test(x)) outside++;
-            },
-          }),
-        );
+        const { e, outside } = await failedStream(pool, w, { faultInjection: { afterChunks: 40, mode } });
         expect(e.code).toBe('EIO');
         expect(outside).toBe(0);
         // Report again into the same bitmap: the count pieces of a fresh report start FREE.
