@@ -459,6 +459,24 @@ describe('share() and fromShared()', () => {
     expect(a.equals(b)).toBe(true);
   });
 
+  it('called on a subclass, builds that subclass over the same memory and summary', () => {
+    class Counting extends IovaBitmap {
+      writes = 0;
+      override setBits(firstBit: number, count: number): void {
+        this.writes++;
+        super.setBits(firstBit, count);
+      }
+    }
+    const a = new IovaBitmap({ iova: 0, length: 1n << 32n, pageSize: 4096, buffer: new SharedArrayBuffer(1 << 17) });
+    const b = Counting.fromShared(a.share());
+    expect(b).toBeInstanceOf(Counting);
+    b.setBits(70_000, 3);
+    expect(b.writes).toBe(1);
+    // The caller's count() reads its summary: the subclass marked the same one.
+    expect(a.count()).toBe(3);
+    expect([...a.dirtyRanges()]).toEqual([{ iova: 70_000n * 4096n, length: 3n * 4096n }]);
+  });
+
   it('share() refuses a plain ArrayBuffer', () => {
     const a = new IovaBitmap({ iova: 0, length: 8, pageSize: 1, buffer: new ArrayBuffer(1) });
     const e = rejection(() => a.share());

@@ -9,8 +9,8 @@
  * (../../../packages/core/src/bitmap/bitKernels.ts); the negative-control test proves that the
  * stress harness detects it. Test-only: never export it.
  */
-import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { bitmapViews, markWritten, sameMemoryOptions } from '@iovabitmap/core/internal';
+import { IovaBitmap, type U64Like } from '@iovabitmap/core';
+import { bitmapViews, markWritten } from '@iovabitmap/core/internal';
 
 let sink = 0;
 
@@ -18,11 +18,6 @@ let sink = 0;
 export class RacyIovaBitmap extends IovaBitmap {
   /** Busy-loop iterations between the read and the write of each word. */
   spin = 64;
-
-  /** A racy view of the bitmap `d` describes, sharing its memory and its summary. */
-  static fromSharedRacy(d: SharedIovaBitmap): RacyIovaBitmap {
-    return new RacyIovaBitmap(sameMemoryOptions(IovaBitmap.fromShared(d)));
-  }
 
   /** The non-atomic RMW of absolute bits [p, end). */
   #racyRun(p: number, end: number): void {

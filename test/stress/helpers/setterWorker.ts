@@ -19,7 +19,7 @@ export interface SetterMessage {
 
 const port = parentPort!;
 port.on('message', (m: SetterMessage) => {
-  const bitmaps = m.bitmaps.map((d) => (m.mode === 'racy' ? RacyIovaBitmap.fromSharedRacy(d) : IovaBitmap.fromShared(d)));
+  const bitmaps = m.bitmaps.map((d) => (m.mode === 'racy' ? RacyIovaBitmap.fromShared(d) : IovaBitmap.fromShared(d)));
   const go = new Int32Array(m.start);
   port.postMessage({ type: 'ready', round: m.round });
   for (let v = Atomics.load(go, 0); v < m.round; v = Atomics.load(go, 0)) Atomics.wait(go, 0, v, 50);

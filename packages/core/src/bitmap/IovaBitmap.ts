@@ -372,8 +372,12 @@ export class IovaBitmap {
    *   buffer that is not a SharedArrayBuffer (a worker would write into a copy), a summary that is
    *   neither `null` nor this bitmap's shared summary (a SharedArrayBuffer whose header and size
    *   fit the geometry), or any field the constructor refuses.
+   *
+   * Called on a subclass whose constructor takes the same options, it builds that subclass over
+   * the same memory and summary (`RunCapture.fromShared(d)` is a RunCapture): one check of the
+   * descriptor, one view.
    */
-  static fromShared(d: SharedIovaBitmap): IovaBitmap {
+  static fromShared<T extends IovaBitmap>(this: new (options: IovaBitmapOptions) => T, d: SharedIovaBitmap): T {
     const W = WHERE + '.fromShared';
     if (typeof d !== 'object' || d === null || d.kind !== 'IovaBitmap') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor', d, 'is not a shared IovaBitmap descriptor');
@@ -393,7 +397,7 @@ export class IovaBitmap {
       windowPages: d.windowPages,
       [BITMAP_SUMMARY]: d.summary === null ? false : { buffer: d.summary },
     };
-    return new IovaBitmap(o);
+    return new this(o);
   }
 
   /**

@@ -25,7 +25,7 @@
  * makes a RunCapture.
  */
 import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/core';
-import { ctz32, recordRuns, sameMemoryOptions, toU64, type RunSink } from '@iovabitmap/core/internal';
+import { ctz32, recordRuns, toU64, type RunSink } from '@iovabitmap/core/internal';
 import type { WriteGuard } from './CountAhead.js';
 
 /** See the module comment. */
@@ -45,10 +45,10 @@ export class RunCapture extends IovaBitmap {
    * @throws IovaBitmapError as `IovaBitmap.fromShared`.
    */
   static fromSharedCapturing(d: SharedIovaBitmap, guard?: WriteGuard): RunCapture {
-    const plain = IovaBitmap.fromShared(d); // every check of a descriptor
-    // The same memory *and the same summary*: a view with a summary of its own would mark only
-    // that one, and the caller's count()/dirtyRanges()/orInto() would skip the captured writes.
-    const c = new RunCapture(sameMemoryOptions(plain));
+    // The same memory *and the same summary* (fromShared keeps both): a view with a summary of
+    // its own would mark only that one, and the caller's count()/dirtyRanges()/orInto() would
+    // skip the captured writes.
+    const c = RunCapture.fromShared(d);
     if (guard !== undefined) {
       c.#guard = guard;
       c.#safeLo = c.#safeHi = 0;
