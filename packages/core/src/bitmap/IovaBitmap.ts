@@ -68,7 +68,7 @@
 import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { MIB } from '../sizes.js';
-import { type BitViews, bitViewsOf, orMaskAt, setRun, testBit } from './bitKernels.js';
+import { type BitViews, bitViewsOf, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
 import {
   type BitSummary,
   DEFAULT_BLOCK_SHIFT,
@@ -80,8 +80,8 @@ import {
   markWords,
   newSummary,
   PendingMarks,
-  nextClearMarked,
-  nextSetMarked,
+  markedFrom,
+  markedRunEndAt,
   orBitsInto,
   rebuildSummary,
   sumMarkedRuns,
@@ -720,16 +720,28 @@ export class IovaBitmap {
     return this.#runs();
   }
 
+  /**
+   * Run by run of marked blocks (the whole bitmap without a summary), the runs of set bits in
+   * each: a run of set bits never crosses into an unmarked block once the writers stopped, so
+   * within a marked run the scan is the flat one, and the summary costs one look per run.
+   */
   *#runs(): Generator<IovaRange> {
     const end = this.#bitBase + this.nbits;
-    let p = this.#bitBase;
+    const v = this.#views;
     const shift = BigInt(this.pageShift);
-    while (p < end) {
-      this.checkMemory(WHERE + '.dirtyRanges'); // the caller may have detached it between two steps
-      const s = nextSetMarked(this.#views, this.#summary, p, end);
-      if (s < 0) return;
-      const e = nextClearMarked(this.#views, this.#summary, s, end);
-      yield { iova: this.iova + (BigInt(s - this.#bitBase) << shift), length: BigInt(e - s) << shift };
+    let p = this.#bitBase;
+    for (;;) {
+      const a = markedFrom(this.#summary, p, end);
+      if (a < 0) return;
+      const e = markedRunEndAt(this.#summary, a, end);
+      for (p = a; p < e; ) {
+        this.checkMemory(WHERE + '.dirtyRanges'); // the caller may have detached it between two steps
+        const s = nextSetBit(v, p, e);
+        if (s < 0) break;
+        const t = nextClearBit(v, s, e);
+        yield { iova: this.iova + (BigInt(s - this.#bitBase) << shift), length: BigInt(t - s) << shift };
+        p = t;
+      }
       p = e;
     }
   }

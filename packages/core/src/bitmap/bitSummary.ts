@@ -84,7 +84,7 @@
  * every shift here is exact.
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
-import { type BitViews, clearRun, countRun, ctz32, loadWord, nextClearBit, nextSetBit, orMaskAt, orWord, runEndAt, spanMask } from './bitKernels.js';
+import { type BitViews, clearRun, countRun, ctz32, loadWord, nextSetBit, orMaskAt, orWord, runEndAt, spanMask } from './bitKernels.js';
 
 /** Summary words start after this many header words (one 64-byte line). */
 const HEADER_WORDS = 16;
@@ -316,70 +316,31 @@ export function countMarked(v: BitViews, s: BitSummary | undefined, p: number, e
   return sumMarkedRuns(s, p, end, (a, e) => countRun(v, a, e));
 }
 
-/** Whether block `b` is marked. */
-function isMarked(s: BitSummary, b: number): boolean {
-  return ((s.bits[b >>> 5]! >>> (b & 31)) & 1) !== 0;
-}
-
-/** Most blocks {@link markedRunEnd} looks ahead: 1024 (32 summary words, 64 KiB of bitmap at 64 B). */
-const RUN_LOOKAHEAD = 1024;
-
 /**
- * The end of the marked run that starts at block m (marked), looked for only up to
- * {@link RUN_LOOKAHEAD} blocks on: callers scan the data up to there and come back for more, so a
- * scan of a wholly marked bitmap reads each summary word a bounded number of times (reading to the
- * end of the run at each call made dirtyRanges() quadratic in the run's length), and a long run
- * costs one call per 64 KiB of bitmap (capping at m's own summary word cost 7% at 100% dirty).
+ * The first view bit at or after `p`, below `end`, that lies in a marked block, or -1; `p` itself
+ * without a summary (−1 when p >= end). With {@link markedRunEndAt}, a reader walks the runs of
+ * marked blocks and scans only their data (IovaBitmap.dirtyRanges): an unmarked block holds no
+ * set bit once the writers stopped (module comment).
  */
-function markedRunEnd(s: BitSummary, m: number, last: number): number {
-  const cap = m + RUN_LOOKAHEAD;
-  return nextBlockOf(s, m + 1, cap < last ? cap : last, -1);
-}
-
-/**
- * The next set view bit in [p, end), or -1, looking only at marked blocks (an unmarked block holds
- * no set bit once the writers stopped; module comment). First the rest of p's block when it is
- * marked (a dense bitmap's next bit is usually there), then run by run of marked blocks.
- */
-export function nextSetMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
-  if (s === undefined) return nextSetBit(v, p, end);
+export function markedFrom(s: BitSummary | undefined, p: number, end: number): number {
+  if (p >= end) return -1;
+  if (s === undefined) return p;
   const B = blockBits(s);
   const last = Math.floor((end - 1) / B) + 1;
-  if (p < end && isMarked(s, Math.floor(p / B))) {
-    const e = Math.min(end, (Math.floor(p / B) + 1) * B);
-    const q = nextSetBit(v, p, e);
-    if (q >= 0) return q;
-    p = e;
-  }
-  while (p < end) {
-    const m = nextBlockOf(s, Math.floor(p / B), last, 0);
-    if (m >= last) return -1;
-    const a = Math.max(p, m * B);
-    const e = Math.min(end, markedRunEnd(s, m, last) * B);
-    const q = nextSetBit(v, a, e);
-    if (q >= 0) return q;
-    p = e;
-  }
-  return -1;
+  const m = nextBlockOf(s, Math.floor(p / B), last, 0);
+  return m >= last ? -1 : Math.max(p, m * B);
 }
 
 /**
- * The next clear view bit in [p, end), or `end`: the first bit of an unmarked block counts as
- * clear. First the rest of p's block, then run by run of marked blocks (as {@link nextSetMarked}).
+ * The end, clipped to `end`, of the run of marked blocks that holds view bit `a` (a result of
+ * {@link markedFrom}); `end` without a summary. One pass over the run's summary words, so a
+ * reader that walks run by run reads each summary word once.
  */
-export function nextClearMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
-  if (s === undefined) return nextClearBit(v, p, end);
+export function markedRunEndAt(s: BitSummary | undefined, a: number, end: number): number {
+  if (s === undefined) return end;
   const B = blockBits(s);
   const last = Math.floor((end - 1) / B) + 1;
-  while (p < end) {
-    const b = Math.floor(p / B);
-    if (!isMarked(s, b)) return p;
-    const e = Math.min(end, markedRunEnd(s, b, last) * B);
-    const q = nextClearBit(v, p, e);
-    if (q < e) return q;
-    p = e;
-  }
-  return end;
+  return Math.min(end, nextBlockOf(s, Math.floor(a / B) + 1, last, -1) * B);
 }
 
 /**
