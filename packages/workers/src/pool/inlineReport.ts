@@ -14,8 +14,8 @@
  * entries (PTEs read at the leaf level, tracker pages) plus one per 32-bit word of the bitmap
  * (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little else; the
  * counts before and after the walk cost the dirty blocks only, core's bitmap summary). The
- * threshold was measured before the summary layer, when those counts were whole passes: it may
- * now be conservative (the same bench re-measures it). Entries rather than bitmap bits because the walk's cost
+ * threshold was measured before the summary layer and again after it (docs/bench/pool.md): the
+ * crossover stayed between 2^20 and 2^22 entries. Entries rather than bitmap bits because the walk's cost
  * follows the entries: 1 TiB of 1 GiB leaves is 1,024 PTEs however fine the bitmap, and 2 MiB of
  * 4 KiB leaves behind a 2 MiB-page bitmap is 512 PTEs for 1 bit. A source without a profile
  * (a page-table view, a source of the caller's own) has a cost we cannot bound, so the estimate
