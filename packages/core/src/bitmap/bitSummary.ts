@@ -355,7 +355,9 @@ export function clearMarked(v: BitViews, s: BitSummary | undefined, p: number, e
   else if (end > p) {
     // Over every block (take mode), the data cleared only within [p, end).
     visitMarkedRuns(s, 0, Math.max(end, s.blocks * blockBits(s)), true, (a, e) => {
-      if (Math.max(p, a) < Math.min(end, e)) clearRun(v, Math.max(p, a), Math.min(end, e));
+      const lo = Math.max(p, a);
+      const hi = Math.min(end, e);
+      if (lo < hi) clearRun(v, lo, hi);
       return 0;
     });
   }
