@@ -162,7 +162,9 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
     const { bitBase } = bitmapViews(plain);
     const counts = countPlan(plain.nbits, bitBase);
     const ahead = new CountAhead(ctrl, counts, bitBase, (first, n) => plain.countBits(first, n));
-    // Streaming: every write goes through the capture, which counts each piece ahead of it.
+    // Streaming: every write goes through the capture, which counts each piece ahead of it. The
+    // counts read through `plain`, a second view of the same memory: a summary read on the capture
+    // itself would first make the marks held back on it (deferMarks, the injected 'exit' fault).
     const capture = stream === undefined ? undefined : RunCapture.fromSharedCapturing(task.bitmap, ahead);
     const bitmap = capture ?? plain;
     const sources = task.sources.map(rebuild);
