@@ -7,6 +7,7 @@
  * bytes kept in a Set, reported by the ownership rule of core's DirtySource.ts, written the plain
  * way (`bitmap.set`). It is registered nowhere; the tests pass its factory to runReportTask.
  */
+import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, IovaBitmapError, reportDirty, type DirtySource, type DirtySourceShared, type ReportChunk, type ReportOptions, type SourceStats } from '@iovabitmap/core';
@@ -165,5 +166,31 @@ describe('runReportTask (in-process)', () => {
     const { ctrl } = controlFor(bitmap, 1, 1, 64);
     const r = runReportTask(task(bitmap, [s], ctrl, 0, 64), rebuild);
     expect(r).toMatchObject({ kind: 'failed', chunk: 0, error: { code: 'ENOENT', param: 'iova', message: 'UnitSource: iova is not mapped, got 4096 (0x1000)' } });
+  });
+
+  it('streams only chunks that recorded something, counts each post first, and never transfers (a detach would slow every typed array access of the worker)', () => {
+    const bitmap = new IovaBitmap({ iova: 0n, length: 1n << 24n, pageSize: 4096 }); // 4096 bits
+    const s = new UnitSource('small', 12n);
+    for (const p of [3n, 5n, 4000n]) s.dirty.add(p);
+    for (let p = 1024n; p < 2048n + 100n; p++) s.dirty.add(p); // a long run: a big list, handed over as a view
+    const { plan, ctrl } = controlFor(bitmap, 1, 1, 512);
+    const { port1, port2 } = new MessageChannel();
+    const posts: { runs: Float64Array; transfer: unknown }[] = [];
+    const post = port2.postMessage.bind(port2);
+    port2.postMessage = (m: { runs: Float64Array }, transfer?: unknown) => {
+      posts.push({ runs: m.runs, transfer });
+      post(m);
+    };
+    try {
+      const r = runReportTask(task(bitmap, [s], ctrl, 0, 512, { stream: port2 }), rebuild);
+      expect(r.kind).toBe('done');
+    } finally {
+      port1.close();
+    }
+    // Chunks of 512 bits: 0 (pages 3, 5), 2, 3 and 4 (the run), 7 (page 4000); the other 3 recorded nothing.
+    expect(plan.chunks).toBe(8);
+    expect(posts.length).toBe(5);
+    expect(ctrl.posted()).toBe(5);
+    expect(posts.every((p) => p.transfer === undefined && p.runs.length > 0 && p.runs.buffer.byteLength > 0)).toBe(true);
   });
 });

@@ -143,7 +143,7 @@ export interface MigrateRound {
   readonly dirtyBytesPerSec: number | null;
   /** After a pre-copy round: the downtime expected if pre-copy stopped here; null for the final round. */
   readonly expectedDowntime: DowntimeParts | null;
-  /** Streaming: ms from the start of the report to the first chunk handed over; null otherwise. */
+  /** Streaming: ms from the start of the report to the first chunk handed over; null without streaming or when no chunk recorded anything (nothing is handed over then). */
   readonly firstChunkMs: number | null;
   /** Main-thread work of the round besides the report, ms, measured: clearing R, folding R in when not streaming, the bookkeeping. */
   readonly bookkeepingMs: number;

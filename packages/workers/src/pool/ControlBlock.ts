@@ -26,6 +26,7 @@
  *     [2 + 3p]         phase p cursor: next item to claim (Atomics.add(1) returns the claim)
  *     [3 + 3p]         phase p done: items finished (Atomics.add; the last one notifies)
  *     [4 + 3p]         phase p total (written once)
+ *     [11] POSTED      streaming: chunk messages posted (Atomics.add before each post)
  *   byte 64   sums, i64[8..15]
  *     [8]  BITS_DONE   bitmap bits of finished chunks, summed over sources (progress)
  *     [9]  BEFORE      set bits counted in phase 0
@@ -90,6 +91,7 @@ const SLOTS = 1;
 const cursorOf = (p: Phase): number => 2 + 3 * p;
 const doneOf = (p: Phase): number => 3 + 3 * p;
 const totalOf = (p: Phase): number => 4 + 3 * p;
+const POSTED = 11;
 const BITS_DONE_I64 = 8;
 const BEFORE_I64 = 9;
 const AFTER_I64 = 10;
@@ -307,6 +309,20 @@ export class ControlBlock {
   }
 
   /** The progress counters (main thread, for onProgress). */
+  /**
+   * Streaming: a worker is about to post a chunk's runs. Called before the post, and so before
+   * the chunk is counted done and before the task settles: once every task has settled, {@link
+   * posted} is final and that many messages are on their way.
+   */
+  chunkPosted(): void {
+    Atomics.add(this.#i32, POSTED, 1);
+  }
+
+  /** Streaming: chunk messages posted so far (all workers). */
+  posted(): number {
+    return Atomics.load(this.#i32, POSTED);
+  }
+
   progress(): ControlProgress {
     return { chunksDone: this.done(Phase.Walk), bitsDone: Atomics.load(this.#i64, BITS_DONE_I64) };
   }

@@ -78,7 +78,9 @@ export interface PoolReportOptions {
   readonly onProgress?: (progress: ReportProgress) => void;
   /**
    * Streaming: called on the main thread with each chunk's recorded runs as soon as the chunk is
-   * recorded, while the report runs; every call comes before the report settles. A range handed
+   * recorded, while the report runs; every call comes before the report settles. A chunk that
+   * recorded nothing is not handed over (no call), so a sparse report costs a call per chunk
+   * with dirty pages, not per chunk. A range handed
    * out is already in the bitmap (and its source cleared: record before clear). Duplicates are
    * possible: two sources report the same page, and a unit (a leaf, a tracker page) straddling a
    * chunk edge is recorded whole by its owning chunk, so its pages in the next chunk's range come

@@ -25,12 +25,13 @@
  * was cleared is in the bitmap (sources record before they clear), so after ECANCELED or EIO the
  * caller keeps the bitmap and reports again to get the rest.
  *
- * Streaming (`onChunk`): each task gets its own MessageChannel port; its worker posts every
- * finished chunk's runs there before counting the chunk done (./worker/reportTask.ts). The main
- * thread calls `onChunk` as each message arrives, so a consumer sees a chunk's ranges while the
- * report runs. Messages of different ports and piscina's replies are not ordered with each other,
- * so after every task settled the run waits until it has delivered as many chunks as the control
- * block counts done (bounded: they were posted before they were counted), and only then settles.
+ * Streaming (`onChunk`): each task gets its own MessageChannel port; its worker posts the runs of
+ * every finished chunk that recorded any there, counting the post in the control block first
+ * (./worker/reportTask.ts). The main thread calls `onChunk` as each message arrives, so a consumer
+ * sees a chunk's ranges while the report runs. Messages of different ports and piscina's replies
+ * are not ordered with each other, so after every task settled the run waits until it has
+ * delivered as many chunks as the control block counts posted (final once the tasks settled:
+ * each post is counted before it is made), and only then settles.
  * After a failure it waits at most {@link DRAIN_AFTER_FAILURE_MS} (a worker that died may have
  * taken unsent messages with it). Every range handed out was in the bitmap before it was posted;
  * the bitmap may hold more (chunks not handed out, a chunk cut short by the failure).
@@ -225,15 +226,15 @@ class ReportRun {
       } catch (e) {
         process.emitWarning(`${WHERE}: onChunk threw: ${String(e)}`, 'IovaBitmapWarning');
       }
-      if (this.#drained !== undefined && this.#delivered >= this.ctrl.progress().chunksDone) this.#drained();
+      if (this.#drained !== undefined && this.#delivered >= this.ctrl.posted()) this.#drained();
     });
     this.#ports.push(port1);
     return port2;
   }
 
-  /** Streaming: waits until every chunk counted done was delivered (module comment). */
+  /** Streaming: waits until every chunk counted posted was delivered (module comment). */
   async drainChunks(): Promise<void> {
-    if (this.#ports.length === 0 || this.#delivered >= this.ctrl.progress().chunksDone) return;
+    if (this.#ports.length === 0 || this.#delivered >= this.ctrl.posted()) return;
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       this.#drained = resolve;

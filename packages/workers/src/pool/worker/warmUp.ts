@@ -23,9 +23,12 @@
  * and the pool's `ready()` resolves only when every worker is up. A timeout keeps a missing worker
  * from blocking the others forever.
  */
-import { threadId } from 'node:worker_threads';
+import { MessageChannel, threadId } from 'node:worker_threads';
 import { IoPageTable, IovaBitmap, PTE_FORMATS, VfTracker, type DirtySource } from '@iovabitmap/core';
-import { GiB, KiB, MiB, PAGE_SIZE_BIG, pageOf } from '@iovabitmap/core/internal';
+import { GiB, KiB, MiB, PAGE_SIZE_BIG, bitmapViews, dirtySourceFromShared, pageOf } from '@iovabitmap/core/internal';
+import { ChunkPlan, countPlan } from '../ChunkPlan.js';
+import { ControlBlock } from '../ControlBlock.js';
+import { runReportTask } from './reportTask.js';
 
 /** The warm-up message: one per worker at pool start. */
 export interface WarmupTask {
@@ -59,6 +62,25 @@ function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chu
       const n = Math.min(chunkBits, bitmap.nbits - b);
       s.reportChunk(bitmap, { chunkLo, chunkHi: chunkLo + (BigInt(n) << shift), clipLo, clipHi }, { noClear });
     }
+  }
+}
+
+/**
+ * Reports `sources` over `bitmap` as one whole report task of one slot (./reportTask.ts): the
+ * sources rebuilt from their descriptors as a real task rebuilds them, the count phases, and with
+ * `stream` the capture, the counting ahead and the posts (to a port nobody reads, closed after).
+ */
+function reportAsTask(bitmap: IovaBitmap, sources: readonly DirtySource[], chunkBits: number, stream: boolean): void {
+  const { bitBase } = bitmapViews(bitmap);
+  const bits = sources.map(() => chunkBits);
+  const plan = new ChunkPlan(bitmap.windows(), bitBase, bits);
+  const ctrl = ControlBlock.create(1, plan.chunks, countPlan(bitmap.nbits, bitBase).chunks);
+  const channel = stream ? new MessageChannel() : undefined;
+  try {
+    const task = { kind: 'report', control: ctrl.buffer, slot: 0, bitmap: bitmap.share(), sources: sources.map((x) => x.share()), noClear: false, chunkBits: bits } as const;
+    runReportTask(channel === undefined ? task : { ...task, stream: channel.port2 }, dirtySourceFromShared);
+  } finally {
+    channel?.port1.close();
   }
 }
 
@@ -142,6 +164,18 @@ function warmOnce(): void {
     reportInChunks(bitmap, sources, 1 << 12, true);
     reportInChunks(bitmap, sources, 1 << 12, false);
     for (const b of [bitmap, odd, coarse]) b.clear();
+  }
+  // Whole report tasks, plain and streamed, at a sparse and a dense density: the code around the
+  // kernels (phases, counts, capture, posts) and the kernels as a task reaches them.
+  for (const writes of [64, 4096]) {
+    for (const stream of [false, true]) {
+      for (let i = 0; i < writes; i++) {
+        x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+        for (const s of writers) s.dmaWritePages(page0 + (x % pages), 1);
+      }
+      reportAsTask(bitmap, sources, 1 << 14, stream);
+      bitmap.clear();
+    }
   }
   tracker.stop();
 }
