@@ -19,23 +19,25 @@ import { rejectionOf } from '../helpers/rejection.js';
 
 /**
  * A tracker (4 KiB pages) over [0, trackedPages × 4 KiB) and a bitmap of 1 MiB pages over whole
- * GiBs covering it: its work is trackedPages + the bitmap's words. Every 7th page written.
+ * GiBs covering it: its work is the tracker's record words (trackedPages / 32, rounded up) + the
+ * bitmap's words. Every 7th of the first 2^20 pages written.
  */
-function trackerWorld(trackedPages: number) {
-  const length = BigInt(Math.ceil((trackedPages * 4096) / Number(GiB))) * GiB;
+function trackerWorld({ trackedPages, gib }: { trackedPages: number; gib: number }) {
+  const length = BigInt(gib) * GiB;
   const tracker = new VfTracker({ name: 'vf' });
   tracker.start({ ranges: [{ iova: 0n, length: BigInt(trackedPages) * 4096n }], pageSize: 4096 });
-  for (let p = 0; p < trackedPages; p += 7) tracker.dmaWritePages(p, 1);
+  for (let p = 0; p < Math.min(trackedPages, 2 ** 20); p += 7) tracker.dmaWritePages(p, 1);
   const bitmap = new IovaBitmap({ iova: 0n, length, pageSize: MiB });
   return { tracker, bitmap, sources: [tracker] };
 }
 
-/** Tracked pages that make a trackerWorld's work exactly `work` entries. */
-function pagesForWork(work: number): number {
-  const words = (gib: number) => (gib * 1024) / 32;
-  let gib = Math.ceil((work * 4096) / Number(GiB));
-  while ((work - words(gib)) * 4096 > gib * Number(GiB)) gib++;
-  return work - words(gib);
+/** Tracked pages, and the GiBs of bitmap over them, that make a trackerWorld's work exactly `work` entries. */
+function pagesForWork(work: number): { trackedPages: number; gib: number } {
+  const bitmapWords = (gib: number) => (gib * 1024) / 32;
+  for (let gib = 1; ; gib++) {
+    const trackedPages = 32 * (work - bitmapWords(gib));
+    if (trackedPages * 4096 <= gib * Number(GiB)) return { trackedPages, gib };
+  }
 }
 
 /** `mib` MiB of 4 KiB leaves, one page in 10 written; a bitmap of 4 KiB pages over it. */
@@ -95,16 +97,32 @@ describe('ReportPool: which reports run on the caller’s thread', () => {
     expect(e.message).toContain('injected fault in chunk 0');
   });
 
-  it('sends a streaming report (onChunk) to the workers, and streams its chunks from there', async () => {
-    const w = tableWorld();
-    const expected = twin(w.bitmap);
-    const oracle = tableWorld();
-    reportDirty({ bitmap: expected, sources: oracle.sources });
-    const streamed: unknown[] = [];
-    const s = await pool.report({ bitmap: w.bitmap, sources: w.sources, onChunk: (c) => streamed.push(c) });
-    expect(s.tasks).toBe(1);
-    expect(streamed.length).toBeGreaterThan(0);
-    expect(firstDiff(w.bitmap.snapshot(), expected.snapshot())).toBe(-1);
+  it('streams a small report (onChunk) on the caller’s thread: the same chunks, numbered and recorded as the workers hand them over', async () => {
+    const workers = new ReportPool({ threads: 1, warmUp: false, inlineBelow: 0 });
+    try {
+      const got: Record<string, { chunk: number; source: string; runs: number[] }[]> = {};
+      const bitmaps: IovaBitmap[] = [];
+      for (const [path, p] of [['inline', pool], ['workers', workers]] as const) {
+        const w = tableWorld();
+        const tracker = new VfTracker({ name: 'vf' });
+        tracker.start({ ranges: [{ iova: 0n, length: 64n * MiB }], pageSize: 4096 });
+        for (let q = 5; q < 64 * 256; q += 333) tracker.dmaWritePages(q, 1);
+        const chunks: { chunk: number; source: string; runs: number[] }[] = [];
+        let settled = false;
+        const s = await p.report({ bitmap: w.bitmap, sources: [w.table, tracker], chunkBits: 2048, onChunk: (c) => void chunks.push({ chunk: c.chunk, source: c.source, runs: settled ? [] : [...c.runs] }) });
+        settled = true;
+        expect(s.tasks).toBe(path === 'inline' ? 0 : 1);
+        expect(s.bitsSet).toBe(w.bitmap.count());
+        got[path] = chunks.sort((a, b) => a.chunk - b.chunk);
+        bitmaps.push(w.bitmap);
+        tracker.stop();
+      }
+      expect(got['inline']!.length).toBeGreaterThan(8);
+      expect(got['inline']).toEqual(got['workers']);
+      expect(firstDiff(bitmaps[0]!.snapshot(), bitmaps[1]!.snapshot())).toBe(-1);
+    } finally {
+      await workers.close();
+    }
   });
 
   it('gives the stats of the workers’ path, with tasks 0, no workers, and per source its windows and its own walk time', async () => {

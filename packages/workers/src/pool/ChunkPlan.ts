@@ -38,7 +38,7 @@
  * and lost most of the speed-up (figures: docs/bench/limits.md §9.3; docs/design/performance.md
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
-import { IovaBitmapError, type BitmapWindow, type WorkProfile } from '@iovabitmap/core';
+import { IovaBitmapError, type BitmapWindow, type IovaBitmap, type ReportChunk, type WorkProfile } from '@iovabitmap/core';
 import { PAGE_SHIFT, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
@@ -135,6 +135,16 @@ export interface ChunkLocation {
   readonly firstBit: number;
   /** Bits in the piece (≥ 1). */
   readonly bitCount: number;
+}
+
+/**
+ * The IOVA range of chunk `at` as its source reports it: the piece's bits of `bitmap`, the clip
+ * range the bitmap's whole range (the ownership rule of core's DirtySource.ts).
+ */
+export function reportChunkOf(bitmap: IovaBitmap, at: ChunkLocation): ReportChunk {
+  const shift = BigInt(bitmap.pageShift);
+  const chunkLo = bitmap.iova + (BigInt(at.firstBit) << shift);
+  return { chunkLo, chunkHi: chunkLo + (BigInt(at.bitCount) << shift), clipLo: bitmap.iova, clipHi: bitmap.end };
 }
 
 /** The windows cut at every multiple of one piece size; see the module comment. */

@@ -224,9 +224,9 @@ export class ReportPool {
     const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
     const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
     const names = sources.map((s) => s.name);
-    if (fault === undefined && onChunk === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
+    if (fault === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
       throwIfAborted(where, signal);
-      return reportInline({ bitmap, sources, noClear, onProgress, chunkBits, tStart });
+      return reportInline({ bitmap, sources, noClear, onProgress, chunkBits, tStart, onChunk, plan });
     }
     await this.ready();
     throwIfAborted(where, signal);

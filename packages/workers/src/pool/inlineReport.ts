@@ -11,7 +11,7 @@
  * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^20
  * entries of 4 KiB leaves clearly (1.4–5× faster), a tie at ~2^22, the workers ahead above. ReportPool decides with
  * {@link inlineWork}, an estimate in *entries of work*: the sum of the sources' work-profile
- * entries (PTEs read at the leaf level, tracker pages) plus one per 32-bit word of the bitmap
+ * entries (PTEs read at the leaf level, tracker record words) plus one per 32-bit word of the bitmap
  * (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little else; the
  * counts before and after the walk cost the dirty blocks only, core's bitmap summary). The
  * threshold was measured before the summary layer and again after it (docs/bench/pool.md): the
@@ -30,13 +30,23 @@
  *   comes later finds the report done;
  * - onProgress: called once, at the end (the pool also calls it every progressIntervalMs);
  * - stats: `tasks` is 0 and `workers` is empty (no task ran on a worker); per source, `chunks` is
- *   the bitmap's windows and `busyMs` that source's walk on the caller's thread; `chunkBits` is
- *   what the pool would have used; `elapsedMs` is the sum of the walks.
+ *   the bitmap's windows (the plan's chunks when streamed) and `busyMs` that source's walk on the
+ *   caller's thread; `chunkBits` is what the pool would have used; `elapsedMs` is the sum of the
+ *   walks;
+ * - streaming (`onChunk`): the pool's plan is walked chunk by chunk on this thread, each chunk
+ *   recorded through a capturing view of the bitmap (./worker/RunCapture.ts) and its runs handed
+ *   to `onChunk` as soon as it is recorded, so the caller sees the same chunks, numbered the
+ *   same, as from the workers; `bitsSet` is the bitmap's count after minus before (reportDirty's
+ *   rule). The caller's link model overlaps its send with the harvest as on the workers; its own
+ *   code (onChunk) runs between chunks instead of beside them.
  */
 import { type DirtySource, type IovaBitmap, reportDirty } from '@iovabitmap/core';
-import { type PoolReportStats, type PoolSourceStats, poolReportStats, workerStats } from './poolStats.js';
-import type { ReportProgress } from './poolTypes.js';
-import { notifyProgress } from './reportRun.js';
+import { addSourceStats } from '@iovabitmap/core/internal';
+import { type ChunkPlan, reportChunkOf } from './ChunkPlan.js';
+import { type PoolReportStats, type PoolSourceStats, emptyPoolSourceStats, poolReportStats, workerStats } from './poolStats.js';
+import type { ReportProgress, ReportedChunk } from './poolTypes.js';
+import { handOver, notifyProgress } from './reportRun.js';
+import { RunCapture } from './worker/RunCapture.js';
 
 /**
  * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
@@ -69,6 +79,9 @@ export interface InlineInput {
   readonly onProgress: ((p: ReportProgress) => void) | undefined;
   /** The chunk sizes the pool would have used (reported as they are in the stats). */
   readonly chunkBits: readonly number[];
+  /** Streaming: the caller's onChunk, and the plan whose chunks it is handed (the pool's). */
+  readonly onChunk: ((c: ReportedChunk) => void) | undefined;
+  readonly plan: ChunkPlan;
   /** When the `report()` call started, `performance.now()` ms (for `wallMs`). */
   readonly tStart: number;
 }
@@ -79,12 +92,20 @@ export function reportInline(input: InlineInput): PoolReportStats {
   const names = sources.map((s) => s.name);
   let bitsSet = 0;
   let elapsedMs = 0;
-  const perSource: PoolSourceStats[] = sources.map((s) => {
-    const r = reportDirty({ bitmap, sources: [s], noClear });
-    bitsSet += r.bitsSet;
-    elapsedMs += r.elapsedMs;
-    return { ...r.total, chunks: r.chunks, busyMs: r.elapsedMs };
-  });
+  let perSource: PoolSourceStats[];
+  if (input.onChunk === undefined) {
+    perSource = sources.map((s) => {
+      const r = reportDirty({ bitmap, sources: [s], noClear });
+      bitsSet += r.bitsSet;
+      elapsedMs += r.elapsedMs;
+      return { ...r.total, chunks: r.chunks, busyMs: r.elapsedMs };
+    });
+  } else {
+    const before = bitmap.count();
+    perSource = reportChunksStreamed(input, input.onChunk);
+    bitsSet = bitmap.count() - before;
+    for (const p of perSource) elapsedMs += p.busyMs;
+  }
   // Fold the per-source rows as the pool folds its workers' rows, then drop the one pseudo-worker:
   // no task ran on a worker.
   const stats = poolReportStats(names, [workerStats(0, 0, names, perSource)], {
@@ -103,4 +124,28 @@ export function reportInline(input: InlineInput): PoolReportStats {
     });
   }
   return { ...stats, workers: [], wallMs: performance.now() - input.tStart };
+}
+
+/**
+ * The streamed short path: the plan's chunks in order, each recorded through a capturing view of
+ * the bitmap (./worker/RunCapture.ts, as a worker records a streamed report) and its runs handed
+ * to `onChunk` right after it, when it recorded any (module comment).
+ */
+function reportChunksStreamed(input: InlineInput, onChunk: (c: ReportedChunk) => void): PoolSourceStats[] {
+  const { bitmap, sources, plan } = input;
+  const capture = RunCapture.fromSharedCapturing(bitmap.share());
+  const options = { noClear: input.noClear };
+  const perSource = sources.map(() => emptyPoolSourceStats());
+  for (let c = 0; c < plan.chunks; c++) {
+    const at = plan.locate(c);
+    const t0 = performance.now();
+    const st = sources[at.source]!.reportChunk(capture, reportChunkOf(capture, at), options);
+    const counters = perSource[at.source]!;
+    counters.busyMs += performance.now() - t0;
+    addSourceStats(counters, st);
+    counters.chunks++;
+    const runs = capture.take();
+    if (runs.length > 0) handOver(onChunk, bitmap, c, sources[at.source]!.name, runs);
+  }
+  return perSource;
 }

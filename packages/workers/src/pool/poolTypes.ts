@@ -42,7 +42,7 @@ export interface ReportPoolOptions {
   /**
    * Reports whose estimated work is below this many *entries* run on the caller's thread, with
    * core's `reportDirty`, instead of on the workers. The work is the sum of the sources'
-   * work-profile entries over the bitmap's range (PTEs at the leaf level, tracker pages) plus one
+   * work-profile entries over the bitmap's range (PTEs at the leaf level, tracker record words) plus one
    * per 32-bit word of the bitmap; a source without a work profile sends the report to the
    * workers. A safe integer ≥ 0; `0` sends every report to the workers.
    *
@@ -52,9 +52,9 @@ export interface ReportPoolOptions {
    * entries (16 GiB of 4 KiB leaves), the workers are faster above (docs/bench/pool.md).
    * What differs on the caller's thread (the bits, the sources' state, the checks and errors are
    * the same): the work is one synchronous step, so `signal` is read once before it and
-   * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a report
-   * with `faultInjection` or `onChunk` (streaming overlaps the harvest with the caller's work, which
-   * one synchronous step cannot) always goes to the workers.
+   * `onProgress` is called once at the end; the stats have `tasks: 0` and no `workers`; a
+   * streamed report (`onChunk`) hands over the same chunks as on the workers, each right after it
+   * is recorded, from within that step; a report with `faultInjection` always goes to the workers.
    * @defaultValue 2^21 (2,097,152 entries: about 8 GiB of 4 KiB leaves over a 4 KiB-page
    *   bitmap, some 3–4 ms on the caller's thread)
    */

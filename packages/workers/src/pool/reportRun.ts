@@ -52,6 +52,27 @@ import type { ChunkRunsMessage, ReportTask, ReportTaskResult } from './worker/re
 
 const WHERE = 'ReportPool.report';
 
+/**
+ * Streaming: hands chunk `chunk` of source `source`, its recorded `runs` (bit pairs of `bitmap`),
+ * to the caller's `onChunk`; a throw becomes a warning (the bits are in the bitmap already).
+ * Both paths use it: the workers' (per message) and the caller's thread (./inlineReport.ts).
+ */
+export function handOver(onChunk: (c: ReportedChunk) => void, bitmap: IovaBitmap, chunk: number, source: string, runs: Float64Array): void {
+  const shift = BigInt(bitmap.pageShift);
+  try {
+    onChunk({
+      chunk,
+      source,
+      runs,
+      *ranges() {
+        for (let i = 0; i + 1 < runs.length; i += 2) yield { iova: bitmap.iova + (BigInt(runs[i]!) << shift), length: BigInt(runs[i + 1]!) << shift };
+      },
+    });
+  } catch (e) {
+    process.emitWarning(`${WHERE}: onChunk threw: ${String(e)}`, 'IovaBitmapWarning');
+  }
+}
+
 /** Everything a run needs; validated by the caller. */
 export interface RunInput {
   readonly piscina: Piscina;
@@ -209,23 +230,9 @@ class ReportRun {
     if (onChunk === undefined) return undefined;
     const { port1, port2 } = new MessageChannel();
     const { bitmap, names, plan } = this.#input;
-    const shift = BigInt(bitmap.pageShift);
     port1.on('message', (m: ChunkRunsMessage) => {
       this.#delivered++;
-      const runs = m.runs;
-      const chunk: ReportedChunk = {
-        chunk: m.chunk,
-        source: names[plan.locate(m.chunk).source]!,
-        runs,
-        *ranges() {
-          for (let i = 0; i + 1 < runs.length; i += 2) yield { iova: bitmap.iova + (BigInt(runs[i]!) << shift), length: BigInt(runs[i + 1]!) << shift };
-        },
-      };
-      try {
-        onChunk(chunk);
-      } catch (e) {
-        process.emitWarning(`${WHERE}: onChunk threw: ${String(e)}`, 'IovaBitmapWarning');
-      }
+      handOver(onChunk, bitmap, m.chunk, names[plan.locate(m.chunk).source]!, m.runs);
       if (this.#drained !== undefined && this.#delivered >= this.ctrl.posted()) this.#drained();
     });
     this.#ports.push(port1);

@@ -49,7 +49,7 @@ import {
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
 import { addSourceStats, bitmapViews, deferMarks } from '@iovabitmap/core/internal';
-import { ChunkPlan, countPlan } from '../ChunkPlan.js';
+import { ChunkPlan, countPlan, reportChunkOf } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
 import { CountAhead } from './CountAhead.js';
@@ -181,9 +181,6 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       if (!ctrl.waitPhase(Phase.CountBefore)) return { kind: 'done', slot, threadId, perSource, walkStartMs: NaN, walkEndMs: NaN };
     }
     const walkStartMs = performance.timeOrigin + performance.now();
-    const shift = BigInt(bitmap.pageShift);
-    const clipLo = bitmap.iova;
-    const clipHi = bitmap.end;
     const options = { noClear: task.noClear };
     const fault = task.fault;
     for (;;) {
@@ -196,19 +193,18 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       ctrl.setCurrent(slot, c);
       const at = plan.locate(c);
       const source = sources[at.source]!;
-      const chunkLo = clipLo + (BigInt(at.firstBit) << shift);
-      const chunkHi = chunkLo + (BigInt(at.bitCount) << shift);
+      const chunk = reportChunkOf(bitmap, at);
       if (fault !== undefined && c === fault.afterChunks) {
-        const mid = chunkLo + (BigInt(at.bitCount >>> 1) << shift);
+        const mid = chunk.chunkLo + (BigInt(at.bitCount >>> 1) << BigInt(bitmap.pageShift));
         // 'exit' dies as a crash inside a walk would: holding back the summary marks of what the
         // half chunk recorded (a deferral scope never closed; the pool marks the summary whole).
         if (fault.mode === 'exit') deferMarks(bitmap, true);
-        if (mid > chunkLo) source.reportChunk(bitmap, { chunkLo, chunkHi: mid, clipLo, clipHi }, options);
+        if (mid > chunk.chunkLo) source.reportChunk(bitmap, { ...chunk, chunkHi: mid }, options);
         if (fault.mode === 'exit') process.exit(1);
         throw new Error(`injected fault in chunk ${c}`);
       }
       const t0 = performance.now();
-      const st = source.reportChunk(bitmap, { chunkLo, chunkHi, clipLo, clipHi }, options);
+      const st = source.reportChunk(bitmap, chunk, options);
       const counters = perSource[at.source]!;
       counters.busyMs += performance.now() - t0;
       addSourceStats(counters, st);
