@@ -21,7 +21,7 @@ const bitmap = new IovaBitmap({ iova: 0n, length: 64n * GiB, pageSize: 4096 });
 const pool = new ReportPool({ threads: 2 });
 const stats = await pool.report({ bitmap, sources: [iommu, vf] });
 for (const r of bitmap.dirtyRanges()) console.log(`dirty: 0x${r.iova.toString(16)} +${r.length} bytes`);
-console.log(`${stats.bitsSet} pages, ${stats.chunks} chunks on ${stats.workers.length} worker(s)`);
+console.log(`${stats.bitsSet} pages, ${stats.chunks} chunks, ${stats.tasks === 0 ? 'on this thread (a report this small)' : `on ${stats.workers.length} worker(s)`}`);
 await pool.close();
 
 // Bad input gets a typed error with a stable code, and nothing is written.

@@ -95,13 +95,15 @@ describe('IoPageTable.leafAt', () => {
 });
 
 describe('VfTracker.workProfile', () => {
-  it('counts tracker pages of the tracked ranges inside the range', () => {
+  it('counts the record words (32 tracker pages each) of the tracked ranges inside the range', () => {
     const t = new VfTracker({ maxRanges: 4 });
     expect(t.workProfile(0n, GiB)).toBeUndefined();
     t.start({ ranges: [{ iova: 0n, length: 64n * MiB }, { iova: GiB, length: 16n * MiB }], pageSize: 16n * KiB });
-    expect(t.workProfile(0n, 2n * GiB)).toEqual({ entries: 4096 + 1024, peakEntriesPerPage: 0.25 });
-    expect(t.workProfile(32n * MiB, GiB)).toEqual({ entries: 2048 + 1024, peakEntriesPerPage: 0.25 }); // reaches into the second range
-    expect(t.workProfile(32n * MiB, 512n * MiB)).toEqual({ entries: 2048, peakEntriesPerPage: 0.25 });
+    const perPage = 0.25 / 32; // a 16 KiB tracker page per four 4 KiB pages, 32 pages per word
+    expect(t.workProfile(0n, 2n * GiB)).toEqual({ entries: (4096 + 1024) / 32, peakEntriesPerPage: perPage });
+    expect(t.workProfile(32n * MiB, GiB)).toEqual({ entries: (2048 + 1024) / 32, peakEntriesPerPage: perPage }); // reaches into the second range
+    expect(t.workProfile(32n * MiB, 512n * MiB)).toEqual({ entries: 2048 / 32, peakEntriesPerPage: perPage });
+    expect(t.workProfile(32n * MiB + 16n * KiB, 16n * KiB)).toEqual({ entries: 1, peakEntriesPerPage: perPage }); // one page: a word is read
     expect(t.workProfile(512n * MiB, 256n * MiB)).toEqual({ entries: 0, peakEntriesPerPage: 0 });
   });
 });

@@ -10,7 +10,7 @@ export function expectLibraryExampleOutput(out: string, readme: string): void {
   const lines = out.split('\n');
   expect(lines[0]).toBe('dirty: 0x140000000 +2097152 bytes');
   expect(lines[1]).toBe('dirty: 0xa00000000 +4096 bytes');
-  expect(lines[2]).toMatch(/^513 pages, \d+ chunks on [12] worker\(s\)$/);
+  expect(lines[2]).toBe('513 pages, 2 chunks, on this thread (a report this small)');
   expect(lines[3]).toBe('EINVAL: IovaBitmap: iova must be aligned to pageSize 4096, got 4095 (0xfff)');
-  for (const l of lines.slice(0, 4)) expect(readme).toContain(l.replace(/\d+ chunks on \d worker\(s\)/, ''));
+  for (const l of lines.slice(0, 4)) expect(readme).toContain(l);
 }

@@ -227,9 +227,11 @@ export class VfTracker implements DirtySource {
   }
 
   /**
-   * What a report of IOVA [iova, iova + length) reads: one record bit per tracker page of the
-   * tracked ranges inside it, and (when any) 4096 / pageSize of them per 4 KiB page. The parallel
-   * engine sizes its chunks with it; `undefined` when not started.
+   * What a report of IOVA [iova, iova + length) reads, in record words: one record bit per
+   * tracker page of the tracked ranges inside it, read 32 at a time (the report's kernel reads a
+   * word and tests it whole: a clean word costs about what one PTE of a page table costs,
+   * docs/bench/limits.md §9.5), and (when any) 4096 / pageSize / 32 words per 4 KiB page. The
+   * parallel engine sizes its chunks and chooses its path with it; `undefined` when not started.
    * @throws IovaBitmapError `EINVAL`/`EOVERFLOW` for values that are not 64-bit integers.
    */
   workProfile(iova: bigint, length: bigint): WorkProfile | undefined {
@@ -243,7 +245,7 @@ export class VfTracker implements DirtySource {
       const b = r.iova + r.length < end ? r.iova + r.length : end;
       if (b > a) pages += (b - a + T - 1n) / T;
     }
-    return { entries: Number(pages), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) : 0 };
+    return { entries: Math.ceil(Number(pages) / 32), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) / 32 : 0 };
   }
 
   /**
