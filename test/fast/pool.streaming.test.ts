@@ -203,18 +203,21 @@ describe('ReportPool streaming (onChunk)', () => {
     expect(plain.count()).toBe(3 + 3 + 12 + 4 + 4 + 2);
   });
 
-  it('RunCapture.take hands its buffer over when it is a quarter full or more, and copies a few runs out of a big one', () => {
+  it('RunCapture.take copies out exactly the runs kept, and keeps its list for the next chunk', () => {
     const plain = new IovaBitmap({ iova: 0n, length: 1n << 30n, pageSize: 4096 });
     const c = RunCapture.fromSharedCapturing(plain.share());
     for (let i = 0; i < 1000; i++) c.setBits(4 * i, 1);
     const many = c.take();
     expect(many.length).toBe(2000);
     expect(many[1998]).toBe(3996);
-    expect(many.buffer.byteLength).toBeLessThanOrEqual(4 * many.byteLength);
+    expect(many.buffer.byteLength).toBe(many.byteLength);
+    expect(many.buffer).toBeInstanceOf(ArrayBuffer);
     c.setBits(10, 1);
     const few = c.take();
     expect([...few]).toEqual([10, 1]);
     expect(few.buffer.byteLength).toBe(16);
+    expect([...many.subarray(0, 4)]).toEqual([0, 1, 4, 1]); // a copy: the next chunk did not overwrite it
+    expect(c.take().length).toBe(0);
   });
 });
 

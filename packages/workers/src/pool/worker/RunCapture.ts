@@ -12,8 +12,8 @@
  * handed out is always in the bitmap), then appends the run of bits it covered, clipped to the
  * bitmap, to a growing list of (first bit, count) pairs; a run that starts inside or right after
  * the last one extends it (consecutive masks of a 4 KiB-leaf walk become one run).
- * {@link RunCapture.take} hands the list over (a Float64Array to post as is, shared or copied,
- * never transferred) and starts a new one: the worker takes it after each chunk.
+ * {@link RunCapture.take} copies the list out (to post by copy, never by transfer) and empties
+ * it: the worker takes it after each chunk.
  *
  * Before each write, a capture made with a {@link WriteGuard} (./CountAhead.ts) hands it the bits
  * the write is about to touch, clipped to the bitmap: a streamed report counts each piece of the
@@ -28,14 +28,9 @@ import { IovaBitmap, type SharedIovaBitmap, type U64Like } from '@iovabitmap/cor
 import { ctz32, recordRuns, toU64, type RunSink } from '@iovabitmap/core/internal';
 import type { WriteGuard } from './CountAhead.js';
 
-/** A run list of `length` numbers in a SharedArrayBuffer (see {@link RunCapture.take}). */
-function sharedRuns(length: number): Float64Array {
-  return new Float64Array(new SharedArrayBuffer(8 * length));
-}
-
 /** See the module comment. */
 export class RunCapture extends IovaBitmap {
-  #runs = sharedRuns(64);
+  #runs = new Float64Array(64);
   #n = 0;
   /** core's one mask-to-runs loop hands each run of a mask here. */
   readonly #runSink: RunSink = { record: (bit, count) => this.#keep(bit, bit + count) };
@@ -62,22 +57,18 @@ export class RunCapture extends IovaBitmap {
   }
 
   /**
-   * The runs kept since the last take, as (first bit, count) pairs; starts a new list. When they
-   * fill at least a quarter of the list's buffer the result is a view of that buffer, a
-   * SharedArrayBuffer (post it as is: shared, not copied; it may be up to 4 times longer), and the
-   * list gets a new one; fewer are copied out (a plain ArrayBuffer, which posting copies), so a
-   * chunk of few runs after one of many never hands over a big buffer. Never transfer either: a
-   * transfer detaches an ArrayBuffer, and the first detach in a thread makes V8 check every typed
-   * array access of its optimised code for detachment from then on (the kernels' loops included;
-   * the clean tracker scan ran 1.7x slower in a worker that had streamed once: docs/bench/limits.md
-   * §9.5).
+   * The runs kept since the last take, as (first bit, count) pairs, copied into an ArrayBuffer of
+   * exactly their size (posting it copies that much again); the list keeps its buffer for the
+   * next chunk. Never transfer it: a transfer detaches an ArrayBuffer, and the first detach in a
+   * thread makes V8 check every typed-array access of its optimised code for detachment from then
+   * on (the kernels' loops included: the clean tracker scan ran 1.7x slower in a worker that had
+   * streamed once, docs/bench/limits.md §9.5). Handing the list itself over in a
+   * SharedArrayBuffer (no copy, a new one per big chunk) was slower than this copy on the dense
+   * streamed 1 TiB report (~200 ms against 162–186 ms; transferring: ~155 ms).
    */
   take(): Float64Array {
-    const used = 2 * this.#n;
+    const out = this.#runs.slice(0, 2 * this.#n);
     this.#n = 0;
-    if (4 * used < this.#runs.length) return this.#runs.slice(0, used);
-    const out = this.#runs.subarray(0, used);
-    this.#runs = sharedRuns(this.#runs.length);
     return out;
   }
 
@@ -97,7 +88,7 @@ export class RunCapture extends IovaBitmap {
       }
     }
     if (2 * n + 2 > r.length) {
-      const bigger = sharedRuns(r.length * 2);
+      const bigger = new Float64Array(r.length * 2);
       bigger.set(r);
       this.#runs = bigger;
     }

@@ -22,7 +22,7 @@
  *
  * Streaming (`stream`, a MessagePort, when the caller passed `onChunk`): the worker records into
  * a ./RunCapture.ts view of the bitmap, and after each chunk that recorded something posts
- * `{ chunk, runs }` (the runs the chunk recorded, shared or copied, never transferred) on the
+ * `{ chunk, runs }` (the runs the chunk recorded, copied, never transferred) on the
  * port, counting the post in the control block (`chunkPosted`) first and the chunk done after, so once every task has
  * settled the main thread knows how many messages are on their way. A chunk that recorded
  * nothing posts nothing: at 64 GiB of a sparse round, 512 chunks of which a few dozen recorded
@@ -215,7 +215,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
         // such chunks, and a message costs more than walking a clean chunk (module comment).
         if (runs.length > 0) {
           ctrl.chunkPosted();
-          stream!.postMessage({ chunk: c, runs } satisfies ChunkRunsMessage); // shared or copied, never transferred (./RunCapture.ts take)
+          stream!.postMessage({ chunk: c, runs } satisfies ChunkRunsMessage); // copied, never transferred (./RunCapture.ts take)
         }
       }
       ctrl.chunkDone(slot, at.bitCount);
