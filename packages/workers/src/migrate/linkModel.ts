@@ -32,10 +32,10 @@
  * - Harvest: round r's. The walk reads the same tables every round (a round's entries visited are
  *   the same in every round; nothing of the dirty set changes its cost at these densities), so a
  *   rate per entry gives the same figure. Measured on the sweep (docs/migrate.md, "Measured"): at
- *   64 GiB a harvest is mostly waking the workers and scheduling, and two consecutive warm
- *   harvests of one process differ by 19 % (median; p90 89 %); the fastest warm round was 19 %
- *   low at 1 TiB and the median of the warm rounds no better than the last one, so the last one
- *   it is (the error that remains at 64 GiB is that spread, not a bias this could remove).
+ *   64 GiB a harvest (3–5 ms) is mostly waking the workers and scheduling, and varies by ±1–2 ms
+ *   from one report to the next; the fastest warm round was 19 % low at 1 TiB and the median of
+ *   the warm rounds no better than the last one, so the last one it is (the error that remains is
+ *   that spread, not a bias this could remove).
  * - Bytes: the dirty rate times round r's modelled time. The rate is pooled over every round
  *   whose interval is known (rounds 1..r: total distinct dirty bytes over the total modelled ms
  *   they accumulated in, i.e. the average since round 0's harvest began), not round r's alone: a
