@@ -2,7 +2,8 @@
  * RunCapture: the bitmap a pool worker records into when the report streams its chunks
  * (`ReportPool.report({ onChunk })`): an IovaBitmap over the same shared memory that also keeps
  * the runs of bits it was asked to set, so the worker can hand them to the main thread per chunk.
- * Runs on a pool worker (and in-process in the tests).
+ * Runs on a pool worker, on the caller's thread for a small streamed report
+ * (../inlineReport.ts), and in-process in the tests.
  *
  * Theory of operation
  * -------------------
