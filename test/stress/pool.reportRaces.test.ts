@@ -45,6 +45,10 @@ describe('reports racing with device writes', () => {
       const rate = wide ? 200_000 : (['max', 400_000, 100_000] as const)[rng.int(3)]!;
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
       await h.device.start({ pattern, rate, seed: subSeed(seed, 1000 + i), batchPages: 1 + rng.int(512) });
+      // A small world's migration on the caller's thread can be over within a millisecond, before
+      // the device's first batch: let it begin (it keeps writing through every round), or the run
+      // races with nothing (at most 5 s; the groundTruthBits check below catches a silent device).
+      for (const until = performance.now() + 5_000; h.device.pagesWritten === 0 && performance.now() < until; ) await new Promise((res) => setTimeout(res, 1));
       const r = await migrate({
         bitmapPageSize,
         rounds: 2 + rng.int(4),
