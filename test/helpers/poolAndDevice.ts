@@ -41,3 +41,15 @@ export async function drainedStatus(pool: ReportPool, timeoutMs = 5_000): Promis
   while (pool.status.queuedTasks > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   return pool.status;
 }
+
+/**
+ * Waits until `device` has written its first page since its last attach (at most `timeoutMs`).
+ * A migration of a small world can fail or finish within a millisecond, before the device's first
+ * batch (it starts on its own thread): a test that checks what the device wrote would then race
+ * with nothing. The device keeps writing through the migration that follows.
+ */
+export async function untilDeviceWrites(device: DeviceSimulator, timeoutMs = 5_000): Promise<void> {
+  for (const until = performance.now() + timeoutMs; device.pagesWritten === 0 && performance.now() < until; ) {
+    await new Promise((res) => setTimeout(res, 1));
+  }
+}

@@ -13,7 +13,7 @@ import { DEVICE_PATTERNS, ReportPool, migrate } from '@iovabitmap/workers';
 import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.js';
 import { makeWorld } from './helpers/world.js';
 import { createRng } from '@iovabitmap/workers/internal';
-import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
+import { untilDeviceWrites, usePoolAndDevice } from '../helpers/poolAndDevice.js';
 
 
 describe('reports racing with device writes', () => {
@@ -45,10 +45,9 @@ describe('reports racing with device writes', () => {
       const rate = wide ? 200_000 : (['max', 400_000, 100_000] as const)[rng.int(3)]!;
       await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
       await h.device.start({ pattern, rate, seed: subSeed(seed, 1000 + i), batchPages: 1 + rng.int(512) });
-      // A small world's migration on the caller's thread can be over within a millisecond, before
-      // the device's first batch: let it begin (it keeps writing through every round), or the run
-      // races with nothing (at most 5 s; the groundTruthBits check below catches a silent device).
-      for (const until = performance.now() + 5_000; h.device.pagesWritten === 0 && performance.now() < until; ) await new Promise((res) => setTimeout(res, 1));
+      // A small world's migration on the caller's thread can be over before the device's first
+      // batch (the groundTruthBits check below still catches a device that never writes).
+      await untilDeviceWrites(h.device);
       const r = await migrate({
         bitmapPageSize,
         rounds: 2 + rng.int(4),
