@@ -181,6 +181,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'defaultChunkBits',
         'inlineWork',
         'predictDowntime',
+        'reportPlans',
         'runReportTask',
         'seedFromEnv',
         'startWorker',

@@ -11,8 +11,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, IovaBitmapError, reportDirty, type DirtySource, type DirtySourceShared, type ReportChunk, type ReportOptions, type SourceStats } from '@iovabitmap/core';
-import { bitmapViews, emptySourceStats } from '@iovabitmap/core/internal';
-import { ChunkPlan, ControlBlock, SlotState, StopReason, countPlan, runReportTask, type ReportTask } from '@iovabitmap/workers/internal';
+import { emptySourceStats } from '@iovabitmap/core/internal';
+import { ControlBlock, SlotState, StopReason, reportPlans, runReportTask, type ChunkPlan, type ReportTask } from '@iovabitmap/workers/internal';
 
 interface SharedUnitSource extends DirtySourceShared {
   readonly kind: 'UnitSource';
@@ -58,10 +58,8 @@ class UnitSource implements DirtySource {
 
 /** A control block for a report of `sources` over `bitmap` at `chunkBits`, as the pool makes it. */
 function controlFor(bitmap: IovaBitmap, sources: number, slots: number, chunkBits: number): { plan: ChunkPlan; ctrl: ControlBlock } {
-  const bits = Array.from({ length: sources }, () => chunkBits);
-  const { bitBase } = bitmapViews(bitmap);
-  const plan = new ChunkPlan(bitmap.windows(), bitBase, bits);
-  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPlan(bitmap.nbits, bitBase).chunks) };
+  const { plan, countPieces } = reportPlans(bitmap, Array.from({ length: sources }, () => chunkBits));
+  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPieces) };
 }
 
 const rebuild = (d: DirtySourceShared): DirtySource => registry.get((d as SharedUnitSource).id)!;

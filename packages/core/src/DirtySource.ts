@@ -89,8 +89,8 @@ export interface DirtySource {
   share(): DirtySourceShared;
   /**
    * Optional: what reading IOVA [iova, iova + length) costs, for the parallel engine's chunk
-   * sizing: entries read (PTEs at the leaf level, the tracker's record words of 32 pages) and the most entries per 4 KiB
-   * page of IOVA anywhere in the range. `undefined` when unknown (the engine then falls back to a
+   * sizing: entries read (PTEs at the leaf level, the tracker's record words of 32 pages) and the
+   * most entries per 4 KiB page of IOVA anywhere in the range. `undefined` when unknown (the engine then falls back to a
    * fixed IOVA size per chunk).
    */
   workProfile?(iova: bigint, length: bigint): WorkProfile | undefined;

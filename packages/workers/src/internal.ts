@@ -9,7 +9,7 @@
 // launching a worker from a build or from source (the tests' own worker files)
 export { startWorker } from './runtime/workerLaunch.js';
 // the engine's parts: chunk plan, control block, the worker's task loop
-export { ChunkPlan, chunkBitsFor, countPlan, defaultChunkBits } from './pool/ChunkPlan.js';
+export { ChunkPlan, chunkBitsFor, countPlan, defaultChunkBits, reportPlans } from './pool/ChunkPlan.js';
 export { ControlBlock, Phase, SlotState, StopReason } from './pool/ControlBlock.js';
 export { DEFAULT_INLINE_BELOW, inlineWork } from './pool/inlineReport.js';
 export { runReportTask } from './pool/worker/reportTask.js';

@@ -39,7 +39,7 @@
  * §6). Sources without a profile get {@link DEFAULT_CHUNK_IOVA_BYTES} of IOVA.
  */
 import { IovaBitmapError, type BitmapWindow, type IovaBitmap, type ReportChunk, type WorkProfile } from '@iovabitmap/core';
-import { PAGE_SHIFT, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
+import { PAGE_SHIFT, bitmapViews, checkInt, lastAtOrBefore } from '@iovabitmap/core/internal';
 
 /** IOVA bytes per chunk when `chunkBits` is not given: 256 MiB (2^16 bits at 4 KiB pages). */
 const DEFAULT_CHUNK_IOVA_BYTES = 2n ** 28n;
@@ -135,6 +135,16 @@ export interface ChunkLocation {
   readonly firstBit: number;
   /** Bits in the piece (≥ 1). */
   readonly bitCount: number;
+}
+
+/**
+ * A report's two plans over `bitmap`: its chunks (`chunkBits`, one piece size per source) and the
+ * number of pieces its counting phases cut the bitmap into ({@link countPlan}). The pool, the
+ * warm-up and the tests build a report's control block from them.
+ */
+export function reportPlans(bitmap: IovaBitmap, chunkBits: readonly number[]): { plan: ChunkPlan; countPieces: number } {
+  const { bitBase } = bitmapViews(bitmap);
+  return { plan: new ChunkPlan(bitmap.windows(), bitBase, chunkBits), countPieces: countPlan(bitmap.nbits, bitBase).chunks };
 }
 
 /**

@@ -32,9 +32,9 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
-import { bitmapViews, checkInt, checkReportRequest } from '@iovabitmap/core/internal';
+import { checkInt, checkReportRequest } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
-import { ChunkPlan, checkChunkBits, chunkBitsFor, countPlan } from './ChunkPlan.js';
+import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
@@ -220,9 +220,7 @@ export class ReportPool {
     const fault = checkFault(options.faultInjection);
     const shared = bitmap.share();
     const descriptors = sources.map((s) => shareSource(where, s));
-    const { bitBase } = bitmapViews(bitmap);
-    const plan = new ChunkPlan(bitmap.windows(), bitBase, chunkBits);
-    const countPieces = countPlan(bitmap.nbits, bitBase).chunks;
+    const { plan, countPieces } = reportPlans(bitmap, chunkBits);
     const names = sources.map((s) => s.name);
     if (fault === undefined && inlineWork(bitmap, profiles) < this.inlineBelow) {
       throwIfAborted(where, signal);

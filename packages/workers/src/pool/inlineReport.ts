@@ -11,8 +11,8 @@
  * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^20
  * entries of 4 KiB leaves clearly (1.4–5× faster), a tie at ~2^22, the workers ahead above. ReportPool decides with
  * {@link inlineWork}, an estimate in *entries of work*: the sum of the sources' work-profile
- * entries (PTEs read at the leaf level, tracker record words) plus one per 32-bit word of the bitmap
- * (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little else; the
+ * entries (PTEs read at the leaf level, tracker record words) plus one per 32-bit word of the
+ * bitmap (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little else; the
  * counts before and after the walk cost the dirty blocks only, core's bitmap summary). The
  * threshold was measured before the summary layer and again after it (docs/bench/pool.md): the
  * crossover stayed between 2^20 and 2^22 entries. Entries rather than bitmap bits because the walk's cost
@@ -41,12 +41,12 @@
  *   code (onChunk) runs between chunks instead of beside them.
  */
 import { type DirtySource, type IovaBitmap, reportDirty } from '@iovabitmap/core';
-import { addSourceStats } from '@iovabitmap/core/internal';
-import { type ChunkPlan, reportChunkOf } from './ChunkPlan.js';
+import type { ChunkPlan } from './ChunkPlan.js';
 import { type PoolReportStats, type PoolSourceStats, emptyPoolSourceStats, poolReportStats, workerStats } from './poolStats.js';
 import type { ReportProgress, ReportedChunk } from './poolTypes.js';
 import { handOver, notifyProgress } from './reportRun.js';
 import { RunCapture } from './worker/RunCapture.js';
+import { walkChunk } from './worker/reportTask.js';
 
 /**
  * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
@@ -138,12 +138,7 @@ function reportChunksStreamed(input: InlineInput, onChunk: (c: ReportedChunk) =>
   const perSource = sources.map(() => emptyPoolSourceStats());
   for (let c = 0; c < plan.chunks; c++) {
     const at = plan.locate(c);
-    const t0 = performance.now();
-    const st = sources[at.source]!.reportChunk(capture, reportChunkOf(capture, at), options);
-    const counters = perSource[at.source]!;
-    counters.busyMs += performance.now() - t0;
-    addSourceStats(counters, st);
-    counters.chunks++;
+    walkChunk(sources[at.source]!, capture, at, options, perSource[at.source]!);
     const runs = capture.take();
     if (runs.length > 0) handOver(onChunk, bitmap, c, sources[at.source]!.name, runs);
   }

@@ -22,15 +22,15 @@
  *
  * Streaming (`stream`, a MessagePort, when the caller passed `onChunk`): the worker records into
  * a ./RunCapture.ts view of the bitmap, and after each chunk that recorded something posts
- * `{ chunk, runs }` (the runs the chunk recorded, copied, never transferred) on the
- * port, counting the post in the control block (`chunkPosted`) first and the chunk done after, so once every task has
- * settled the main thread knows how many messages are on their way. A chunk that recorded
- * nothing posts nothing: at 64 GiB of a sparse round, 512 chunks of which a few dozen recorded
- * anything, the empty messages made the streamed report 2-4 times slower than the plain one
- * (docs/migrate.md, "Measured"). A streamed report does not count the
- * bitmap before its walk: the capture counts each piece just before its first write there
- * (./CountAhead.ts), and the walk barrier is followed by the count of the pieces no write touched
- * and the CountBefore barrier. Without `stream` nothing of this runs.
+ * `{ chunk, runs }` (the runs the chunk recorded, copied, never transferred) on the port,
+ * counting the post in the control block (`chunkPosted`) first and the chunk done after, so once
+ * every task has settled the main thread knows how many messages are on their way. A chunk that
+ * recorded nothing posts nothing: at 64 GiB of a sparse round, 512 chunks of which a few dozen
+ * recorded anything, the empty messages made the streamed report 2-4 times slower than the plain
+ * one (docs/migrate.md, "Measured"). A streamed report does not count the bitmap before its
+ * walk: the capture counts each piece just before its first write there (./CountAhead.ts), and
+ * the walk barrier is followed by the count of the pieces no write touched and the CountBefore
+ * barrier. Without `stream` nothing of this runs.
  *
  * Nothing escapes: any throw becomes `{ kind: 'failed', error: IovaBitmapError.dataOf(e) }`
  * (code and message kept; a plain Error becomes `EIO`), because piscina drops an Error
@@ -46,10 +46,11 @@ import {
   type DirtySource,
   type DirtySourceShared,
   type IovaBitmapErrorData,
+  type ReportOptions,
   type SharedIovaBitmap,
 } from '@iovabitmap/core';
 import { addSourceStats, bitmapViews, deferMarks } from '@iovabitmap/core/internal';
-import { ChunkPlan, countPlan, reportChunkOf } from '../ChunkPlan.js';
+import { ChunkPlan, countPlan, reportChunkOf, type ChunkLocation } from '../ChunkPlan.js';
 import { ControlBlock, Phase, StopReason } from '../ControlBlock.js';
 import { emptyPoolSourceStats, type PoolSourceStats } from '../poolStats.js';
 import { CountAhead } from './CountAhead.js';
@@ -119,6 +120,19 @@ export type ReportTaskResult =
       readonly chunk: number;
       readonly error: IovaBitmapErrorData;
     };
+
+/**
+ * The body of the chunk loop: reports chunk `at` of `source` into `bitmap` and adds to `counters`
+ * what it did (its stats, one chunk, the time inside `reportChunk`). Shared with the caller's-thread
+ * streamed path (../inlineReport.ts), which walks the same plan.
+ */
+export function walkChunk(source: DirtySource, bitmap: IovaBitmap, at: ChunkLocation, options: ReportOptions, counters: PoolSourceStats): void {
+  const t0 = performance.now();
+  const st = source.reportChunk(bitmap, reportChunkOf(bitmap, at), options);
+  counters.busyMs += performance.now() - t0;
+  addSourceStats(counters, st);
+  counters.chunks++;
+}
 
 /** Rebuilds a source from its descriptor (core's `dirtySourceFromShared` in the real worker). */
 export type SourceFactory = (d: DirtySourceShared) => DirtySource;
@@ -193,8 +207,8 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
       ctrl.setCurrent(slot, c);
       const at = plan.locate(c);
       const source = sources[at.source]!;
-      const chunk = reportChunkOf(bitmap, at);
       if (fault !== undefined && c === fault.afterChunks) {
+        const chunk = reportChunkOf(bitmap, at);
         const mid = chunk.chunkLo + (BigInt(at.bitCount >>> 1) << BigInt(bitmap.pageShift));
         // 'exit' dies as a crash inside a walk would: holding back the summary marks of what the
         // half chunk recorded (a deferral scope never closed; the pool marks the summary whole).
@@ -203,12 +217,7 @@ export function runReportTask(task: ReportTask, rebuild: SourceFactory): ReportT
         if (fault.mode === 'exit') process.exit(1);
         throw new Error(`injected fault in chunk ${c}`);
       }
-      const t0 = performance.now();
-      const st = source.reportChunk(bitmap, chunk, options);
-      const counters = perSource[at.source]!;
-      counters.busyMs += performance.now() - t0;
-      addSourceStats(counters, st);
-      counters.chunks++;
+      walkChunk(source, bitmap, at, options, perSource[at.source]!);
       if (capture !== undefined) {
         const runs = capture.take();
         // A chunk that recorded nothing is not posted: a sparse report of a big bitmap is mostly

@@ -18,8 +18,8 @@
  * runs whole report tasks (./reportTask.ts, one slot, plain and streamed) over the same tables,
  * rebuilt from their descriptors as a real task rebuilds them: the phases, the counts, the
  * capture and the posts around the kernels (one run each way: a fresh pool's second streamed
- * report of 64 GiB took 12.3 ms without it and 4.2 ms with it, later ones about 4 ms). It costs ~0.2–0.3 s per worker, once
- * (mostly compiling the code). test/fast/pagetable.deopt.test.ts
+ * report of 64 GiB took 12.3 ms without it and 4.2 ms with it, later ones about 4 ms). It costs
+ * ~0.2–0.3 s per worker, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
  * checks that a realistic table does not deoptimise the walk after it.
  *
  * The barrier: the pool posts one {@link WarmupTask} per thread; each waits (Atomics.wait) until
@@ -29,8 +29,8 @@
  */
 import { MessageChannel, threadId } from 'node:worker_threads';
 import { IoPageTable, IovaBitmap, PTE_FORMATS, VfTracker, type DirtySource } from '@iovabitmap/core';
-import { GiB, KiB, MiB, PAGE_SIZE_BIG, bitmapViews, dirtySourceFromShared, pageOf } from '@iovabitmap/core/internal';
-import { ChunkPlan, countPlan } from '../ChunkPlan.js';
+import { GiB, KiB, MiB, PAGE_SIZE_BIG, dirtySourceFromShared, pageOf } from '@iovabitmap/core/internal';
+import { reportPlans } from '../ChunkPlan.js';
 import { ControlBlock } from '../ControlBlock.js';
 import { runReportTask } from './reportTask.js';
 
@@ -75,10 +75,9 @@ function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chu
  * `stream` the capture, the counting ahead and the posts (to a port nobody reads, closed after).
  */
 function reportAsTask(bitmap: IovaBitmap, sources: readonly DirtySource[], chunkBits: number, stream: boolean): void {
-  const { bitBase } = bitmapViews(bitmap);
   const bits = sources.map(() => chunkBits);
-  const plan = new ChunkPlan(bitmap.windows(), bitBase, bits);
-  const ctrl = ControlBlock.create(1, plan.chunks, countPlan(bitmap.nbits, bitBase).chunks);
+  const { plan, countPieces } = reportPlans(bitmap, bits);
+  const ctrl = ControlBlock.create(1, plan.chunks, countPieces);
   const channel = stream ? new MessageChannel() : undefined;
   try {
     const task = { kind: 'report', control: ctrl.buffer, slot: 0, bitmap: bitmap.share(), sources: sources.map((x) => x.share()), noClear: false, chunkBits: bits } as const;
