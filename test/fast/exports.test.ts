@@ -187,6 +187,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'startWorker',
         'transferMs',
         'warmUpKernels',
+        'warmedUpMs',
       ],
       types: ['DmaTarget', 'PageRun', 'ReportTask', 'Rng'],
     },

@@ -3,7 +3,8 @@
  * of work runs on the caller's thread with core's reportDirty. Which reports take it (the
  * estimate, the boundary, sources without a profile, fault injection, streaming), and what differs from the
  * workers' path: one synchronous step (the signal is read before it; an abort after the call
- * finds it done), onProgress once at the end, `tasks: 0` and no workers in the stats.
+ * finds it done), onProgress once at the end, `tasks: 0` and no workers in the stats. And the
+ * caller's thread's own JIT warm-up, run by a pool that may report there.
  *
  * Bit-identical results on both paths are checked by the property test of
  * pool.reportPool.test.ts; the shared validation and the already-aborted signal by
@@ -12,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, VfTracker, reportDirty } from '@iovabitmap/core';
 import { ReportPool, type ReportProgress } from '@iovabitmap/workers';
-import { DEFAULT_INLINE_BELOW, inlineWork } from '@iovabitmap/workers/internal';
+import { DEFAULT_INLINE_BELOW, inlineWork, warmedUpMs } from '@iovabitmap/workers/internal';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
 import { GiB, MiB } from '../helpers/sizes.js';
 import { rejectionOf } from '../helpers/rejection.js';
@@ -186,5 +187,20 @@ describe('ReportPool on the caller’s thread: abort and progress', () => {
       process.off('warning', onWarning);
     }
     expect(warnings).toEqual(['ReportPool.report: onProgress threw: Error: bad callback']);
+  });
+});
+
+describe('ReportPool: the caller’s thread’s warm-up', () => {
+  it('runs it while the workers start only when the pool may report on this thread', async () => {
+    // This file's other pool has warmUp: false, so nothing has warmed this thread yet.
+    expect(warmedUpMs()).toBeNaN();
+    const never = new ReportPool({ threads: 1, inlineBelow: 0 });
+    await never.ready();
+    await never.close();
+    expect(warmedUpMs()).toBeNaN();
+    const inline = new ReportPool({ threads: 1 });
+    await inline.ready();
+    await inline.close();
+    expect(warmedUpMs()).toBeGreaterThan(0);
   });
 });

@@ -22,7 +22,7 @@ export { createPattern } from './device/patterns.js';
 export type { PageRun } from './device/patterns.js';
 export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
-export { warmUpKernels } from './pool/worker/warmUp.js';
+export { warmUpKernels, warmedUpMs } from './pool/worker/warmUp.js';
 // the migration's link model (pure arithmetic) and the streaming worker's capturing bitmap
 export { LinkQueue, ModelClock, convergenceStop, predictDowntime, transferMs } from './migrate/linkModel.js';
 export { RunCapture } from './pool/worker/RunCapture.js';

@@ -15,7 +15,9 @@
  * barrier until all have arrived, which forces one onto every worker and proves they are all
  * loaded. Every worker runs its JIT warm-up when it loads the report handler
  * (./worker/poolWorkerEntry.ts, ./worker/warmUp.ts), so a replacement worker (after a fault) warms
- * itself too, before its first task. Reports wait for that start-up once. More threads than cores
+ * itself too, before its first task; when the pool may report on the caller's thread
+ * (`inlineBelow > 0`), that thread runs the same warm-up while the workers start
+ * (./inlineReport.ts `warmUpInline`). Reports wait for that start-up once. More threads than cores
  * is allowed; they time-share. The count is capped at {@link MAX_POOL_THREADS}: each worker costs
  * ~30 MiB and ~0.3 s to start from source, so a typo such as 256 would cost gigabytes and a minute
  * before the first report.
@@ -38,7 +40,7 @@ import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
-import { DEFAULT_INLINE_BELOW, inlineWork, reportInline } from './inlineReport.js';
+import { DEFAULT_INLINE_BELOW, inlineWork, reportInline, warmUpInline } from './inlineReport.js';
 import { piscinaEntry } from '../runtime/workerLaunch.js';
 import type { FaultInjection } from './worker/reportTask.js';
 import type { WarmupTask } from './worker/warmUp.js';
@@ -145,14 +147,24 @@ export class ReportPool {
     // A worker that dies with no task of ours is replaced by piscina; without a listener the
     // 'error' event would throw. Faults during a report are reported by the report itself.
     this.#piscina.on('error', () => {});
-    this.#ready = warm ? this.#warmUp() : Promise.resolve();
+    this.#ready = warm ? this.#warmUp(this.inlineBelow > 0) : Promise.resolve();
     this.#ready.catch(() => {});
   }
 
-  async #warmUp(): Promise<void> {
+  /**
+   * The workers' warm-up tasks, and with `inline` this thread's own (./inlineReport.ts
+   * `warmUpInline`), run while the workers start: the short path's first reports were as cold as
+   * a fresh worker's (docs/bench/pool.md).
+   */
+  async #warmUp(inline: boolean): Promise<void> {
     const barrier = new SharedArrayBuffer(4);
     const task: WarmupTask = { kind: 'warmup', barrier, parties: this.threads, timeoutMs: 60_000 };
-    await Promise.all(Array.from({ length: this.threads }, () => this.#piscina.run(task)));
+    const workers = Promise.all(Array.from({ length: this.threads }, () => this.#piscina.run(task)));
+    if (inline) {
+      await new Promise<void>((resolve) => setImmediate(resolve)); // not inside the constructor
+      warmUpInline();
+    }
+    await workers;
   }
 
   /**

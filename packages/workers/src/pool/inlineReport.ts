@@ -41,12 +41,13 @@
  *   code (onChunk) runs between chunks instead of beside them.
  */
 import { type DirtySource, type IovaBitmap, reportDirty } from '@iovabitmap/core';
-import type { ChunkPlan } from './ChunkPlan.js';
+import { type ChunkPlan, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, type PoolSourceStats, emptyPoolSourceStats, poolReportStats, workerStats } from './poolStats.js';
 import type { ReportProgress, ReportedChunk } from './poolTypes.js';
 import { handOver, notifyProgress } from './reportRun.js';
 import { RunCapture } from './worker/RunCapture.js';
 import { walkChunk } from './worker/reportTask.js';
+import { warmUpKernels } from './worker/warmUp.js';
 
 /**
  * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
@@ -143,4 +144,19 @@ function reportChunksStreamed(input: InlineInput, onChunk: (c: ReportedChunk) =>
     if (runs.length > 0) handOver(onChunk, bitmap, c, sources[at.source]!.name, runs);
   }
   return perSource;
+}
+
+/**
+ * The JIT warm-up of this thread for the short path (./worker/warmUp.ts): the workers' synthetic
+ * workload, ended by whole reports through {@link reportInline}, plain and streamed. Once per
+ * thread; ReportPool runs it on the caller's thread while its workers start, when it may report
+ * there (`inlineBelow > 0` and `warmUp` on).
+ * @returns the time it took, ms (NaN when it failed)
+ */
+export function warmUpInline(): number {
+  return warmUpKernels((bitmap, sources, chunkBits, stream) => {
+    const bits = sources.map(() => chunkBits);
+    const { plan } = reportPlans(bitmap, bits);
+    reportInline({ bitmap, sources, noClear: false, onProgress: undefined, chunkBits: bits, onChunk: stream ? () => {} : undefined, plan, tStart: performance.now() });
+  });
 }

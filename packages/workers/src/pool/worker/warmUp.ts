@@ -2,7 +2,8 @@
  * Warm-up of a report worker: JIT the walk kernels before the first real report, and a barrier
  * task that proves every worker of a fresh pool is loaded.
  *
- * Runs in a pool worker (and in tests, on their own thread).
+ * Runs in a pool worker, and on the caller's thread of a pool that reports small reports there
+ * (../inlineReport.ts `warmUpInline`); in tests, on their own thread.
  *
  * Theory of operation
  * -------------------
@@ -20,7 +21,9 @@
  * capture and the posts around the kernels (one run each way: a fresh pool's second streamed
  * report of 64 GiB took 12.3 ms without it and 4.2 ms with it, later ones about 4 ms). It costs
  * ~0.2–0.3 s per worker, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
- * checks that a realistic table does not deoptimise the walk after it.
+ * checks that a realistic table does not deoptimise the walk after it. The caller's thread runs
+ * the same workload, with whole reports of its own short path instead of report tasks: a pool's
+ * first reports there were as cold as a fresh worker's (docs/bench/pool.md).
  *
  * The barrier: the pool posts one {@link WarmupTask} per thread; each waits (Atomics.wait) until
  * all have arrived. A worker runs one task at a time, so the tasks must land on distinct workers,
@@ -70,7 +73,14 @@ function reportInChunks(bitmap: IovaBitmap, sources: readonly DirtySource[], chu
 }
 
 /**
- * Reports `sources` over `bitmap` as one whole report task of one slot (./reportTask.ts): the
+ * The warm-up's last step: one whole report of `sources` into `bitmap` in chunks of `chunkBits`,
+ * plain or streamed, through the code a real report of this thread runs: a worker's report task
+ * ({@link reportAsTask}), or the caller's-thread short path (../inlineReport.ts).
+ */
+export type WholeReport = (bitmap: IovaBitmap, sources: readonly DirtySource[], chunkBits: number, stream: boolean) => void;
+
+/**
+ * A worker's {@link WholeReport}: one whole report task of one slot (./reportTask.ts), the
  * sources rebuilt from their descriptors as a real task rebuilds them, the count phases, and with
  * `stream` the capture, the counting ahead and the posts (to a port nobody reads, closed after).
  */
@@ -120,7 +130,7 @@ function dirtyShapes(writers: readonly DmaWriter[], page0: number): void {
  * integers deoptimises on the first real table. The first round reports every block shape
  * ({@link dirtyShapes}); the others random pages, then every page.
  */
-function warmOnce(): void {
+function warmOnce(whole: WholeReport): void {
   const base = 2n * GiB;
   const span = 2n * GiB;
   const tables = PTE_FORMATS.map((format) => {
@@ -176,7 +186,7 @@ function warmOnce(): void {
         x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
         for (const s of writers) s.dmaWritePages(page0 + (x % pages), 1);
       }
-      reportAsTask(bitmap, sources, 1 << 14, stream);
+      whole(bitmap, sources, 1 << 14, stream);
       bitmap.clear();
     }
   }
@@ -186,19 +196,27 @@ function warmOnce(): void {
 let warmMs = Number.NaN;
 
 /**
- * Runs the JIT warm-up once per worker (later calls do nothing). Failures are swallowed: warming
- * is an optimisation, and a broken source will report its error in a real report.
+ * Runs the JIT warm-up once per thread (later calls do nothing: each thread has its own copy of
+ * this module). Failures are swallowed: warming is an optimisation, and a broken source will
+ * report its error in a real report.
+ * @param whole - the whole reports that end it: a worker's report tasks (the default), or the
+ *   caller's-thread path's (../inlineReport.ts `warmUpInline`)
  * @returns the time the warm-up took, ms (NaN when it failed)
  */
-export function warmUpKernels(): number {
+export function warmUpKernels(whole: WholeReport = reportAsTask): number {
   if (!Number.isNaN(warmMs)) return warmMs;
   const t0 = performance.now();
   try {
-    warmOnce();
+    warmOnce(whole);
     warmMs = performance.now() - t0;
   } catch {
     warmMs = Number.NaN;
   }
+  return warmMs;
+}
+
+/** The time this thread's warm-up took, ms; NaN when it has not run (or failed). */
+export function warmedUpMs(): number {
   return warmMs;
 }
 
