@@ -153,7 +153,7 @@ describe('ReportPool streaming (onChunk)', () => {
   });
 
   it('after an abort, every range handed out is in the bitmap', async () => {
-    const pool = new ReportPool({ threads: 2, warmUp: false });
+    const pool = new ReportPool({ threads: 2, warmUp: false, inlineBelow: 0 });
     try {
       const w = world(7, 16n * GiB);
       const ac = new AbortController();

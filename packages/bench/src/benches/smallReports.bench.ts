@@ -2,7 +2,8 @@
  * Benchmark of small reports: the call time of `ReportPool.report` on the workers
  * (`inlineBelow: 0`) against the same call done on the caller's thread (`inlineBelow` above the
  * report's work), warm and after the pool has idled 100 ms and 1 s. It sets the default of
- * `ReportPoolOptions.inlineBelow` (docs/bench/pool.md).
+ * `ReportPoolOptions.inlineBelow` (docs/bench/pool.md: its medians, and the spread from its
+ * `#json` samples).
  *
  * Theory of operation
  * -------------------

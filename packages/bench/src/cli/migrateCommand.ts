@@ -207,7 +207,7 @@ async function runOnce(o: MigrateCommandOptions, threads: number, io: CommandIo,
   try {
     device = await DeviceSimulator.create();
     await device.attach({ groundTruth: groundTruth.share(), ...(table ? { pageTable: table.share() } : {}), ...(tracker ? { tracker: tracker.share() } : {}) });
-    pool = await openEngine(threads);
+    pool = await openEngine(threads, 'default');
     const mem = table?.memoryStats();
     const setup: MigrateDocument['setup'] = {
       iovaBytes: length,

@@ -139,13 +139,17 @@ export function readViews(source: DirtySource): Uint32Array[] {
 
 /**
  * Starts a parallel engine with `threads` workers and waits until every worker is up and warm.
- * Every report runs on the workers (`inlineBelow: 0`): what `report`, `migrate` and the matrix
+ * By default every report runs on the workers (`inlineBelow: 0`): what `report` and the matrix
  * show as "engine ×N" is the workers, whatever the size; small reports on the caller's thread
- * have their own benchmark (benches/smallReports.bench.ts).
+ * have their own benchmark (benches/smallReports.bench.ts). `migrate` passes the library's
+ * default instead, so that its rounds are harvested as a library user's would be (a small
+ * guest's rounds on the caller's thread; docs/migrate.md).
+ * @param inlineBelow - ReportPoolOptions.inlineBelow, entries of work, or 'default' for the
+ *   library's (default 0: never inline)
  * @throws IovaBitmapError `EINVAL` for a bad thread count, `EIO` when the workers cannot start.
  */
-export async function openEngine(threads: number): Promise<Engine> {
-  const pool = new ReportPool({ threads, inlineBelow: 0 });
+export async function openEngine(threads: number, inlineBelow: number | 'default' = 0): Promise<Engine> {
+  const pool = new ReportPool(inlineBelow === 'default' ? { threads } : { threads, inlineBelow });
   await pool.ready();
   return pool;
 }

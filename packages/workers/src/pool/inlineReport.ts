@@ -8,14 +8,16 @@
  * sleeping threads (futex + IPI in a VM), the two counting phases' barriers and collecting the
  * results: ~0.3–0.4 ms when the workers are warm, ~0.9–1.2 ms when they have idled 100 ms or 1 s
  * (figures: docs/bench/pool.md). Two workers at best halve the work, so a report whose work
- * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^20
- * entries of 4 KiB leaves clearly (1.4–5× faster), a tie at ~2^22, the workers ahead above. ReportPool decides with
+ * costs less than about twice that price is faster on the caller's thread: measured, up to ~2^21
+ * entries of 4 KiB leaves clearly (1.7–3× faster), a tie of the medians at ~2^22 (where the
+ * caller's thread still has the smaller spread), the workers ahead above. ReportPool decides with
  * {@link inlineWork}, an estimate in *entries of work*: the sum of the sources' work-profile
  * entries (PTEs read at the leaf level, tracker record words) plus one per 32-bit word of the
- * bitmap (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little else; the
- * counts before and after the walk cost the dirty blocks only, core's bitmap summary). The
- * threshold was measured before the summary layer and again after it (docs/bench/pool.md): the
- * crossover stayed between 2^20 and 2^22 entries. Entries rather than bitmap bits because the walk's cost
+ * bitmap (the words a walk of huge leaves may fill: over a fine-grained bitmap it does little
+ * else; the counts before and after the walk cost the dirty blocks only, core's bitmap summary).
+ * The threshold was measured before the summary layer, after it, and again on 2026-12-01 with
+ * the spread beside the medians (docs/bench/pool.md): the crossover stayed between 2^20 and 2^22
+ * entries, and the default is now 2^22. Entries rather than bitmap bits because the walk's cost
  * follows the entries: 1 TiB of 1 GiB leaves is 1,024 PTEs however fine the bitmap, and 2 MiB of
  * 4 KiB leaves behind a 2 MiB-page bitmap is 512 PTEs for 1 bit. A source without a profile
  * (a page-table view, a source of the caller's own) has a cost we cannot bound, so the estimate
@@ -50,12 +52,14 @@ import { walkChunk } from './worker/reportTask.js';
 import { warmUpKernels } from './worker/warmUp.js';
 
 /**
- * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^21,
- * between the last size where the caller's thread clearly wins (2^20 entries: 1.8 ms against
- * 2.5 ms) and the tie (2^22 entries: 6.4 ms both); above a tie the workers are preferred, as they
- * leave the caller's thread free (docs/bench/pool.md).
+ * The default of `ReportPoolOptions.inlineBelow`, in entries of work ({@link inlineWork}): 2^22,
+ * just below the tie of the two paths' medians (4.3 M entries, 16 GiB of 4 KiB leaves: 4.3–4.5 ms
+ * both, 1 % dirty), where the caller's thread still has the smaller spread (90th percentile
+ * 4.5–4.9 against 6.9–7.1 ms); at 2^21 (8 GiB) it wins clearly, 2.1–2.2 against 3.8–4.1 ms, dense
+ * reports too. Above the tie the workers are preferred: they leave the caller's thread free.
+ * Measured 2026-12-01 (docs/bench/pool.md); it was 2^21 before, chosen from medians alone.
  */
-export const DEFAULT_INLINE_BELOW = 2 ** 21;
+export const DEFAULT_INLINE_BELOW = 2 ** 22;
 
 /**
  * The estimated work of reporting `sources` into `bitmap`, in entries (see the module comment):
