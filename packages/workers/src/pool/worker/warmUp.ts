@@ -18,9 +18,10 @@
  * shape into every sink mode while the walk is still interpreted (see {@link warmOnce}). Last, it
  * runs whole report tasks (./reportTask.ts, one slot, plain and streamed) over the same tables,
  * rebuilt from their descriptors as a real task rebuilds them: the phases, the counts, the
- * capture and the posts around the kernels (one run each way: a fresh pool's second streamed
- * report of 64 GiB took 12.3 ms without it and 4.2 ms with it, later ones about 4 ms). It costs
- * ~0.2–0.3 s per worker, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
+ * capture and the posts around the kernels (a fresh pool's second streamed report of 64 GiB
+ * took 12.3 ms without them and 4.2 ms with one each way, later ones about 4 ms; one dense and
+ * six sparse each way since, so that the once-per-report code is hot too). It costs ~0.3–0.5 s
+ * per thread on 2 shared cores, once (mostly compiling the code). test/fast/pagetable.deopt.test.ts
  * checks that a realistic table does not deoptimise the walk after it. The caller's thread runs
  * the same workload, with whole reports of its own short path instead of report tasks: a pool's
  * first reports there were as cold as a fresh worker's (docs/bench/pool.md).
@@ -178,9 +179,12 @@ function warmOnce(whole: WholeReport): void {
     reportInChunks(bitmap, sources, 1 << 12, false);
     for (const b of [bitmap, odd, coarse]) b.clear();
   }
-  // Whole report tasks, plain and streamed, at a sparse and a dense density: the code around the
-  // kernels (phases, counts, capture, posts) and the kernels as a task reaches them.
-  for (const writes of [64, 4096]) {
+  // Whole reports, plain and streamed, at a dense and then a sparse density, several times: the
+  // code around the kernels (phases, counts, capture, posts) and the kernels as a report reaches
+  // them. The code that runs once per report or per chunk (the summary's run visitor, the
+  // recorders' open and close) only turns hot after some reports: with one sparse report each way
+  // it was still being compiled during a migration's second to fourth rounds (docs/bench/pool.md).
+  for (const writes of [4096, ...Array<number>(WHOLE_SPARSE_REPORTS).fill(64)]) {
     for (const stream of [false, true]) {
       for (let i = 0; i < writes; i++) {
         x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
@@ -192,6 +196,9 @@ function warmOnce(whole: WholeReport): void {
   }
   tracker.stop();
 }
+
+/** Sparse whole reports each way (plain, streamed) at the end of the warm-up; see warmOnce. */
+const WHOLE_SPARSE_REPORTS = 6;
 
 let warmMs = Number.NaN;
 
