@@ -36,7 +36,7 @@ export interface ReportPoolOptions {
    * per worker; docs/design/performance.md §7), and wait for every worker to be up before the
    * first report. With `inlineBelow > 0` the caller's thread runs the same warm-up once, while
    * the workers start (0.4–0.5 s beside two workers on 2 cores; its first small reports were
-   *   3–8 ms cold, ~1.5 ms warm).
+   * 3–8 ms cold, ~1.5 ms warm).
    * `false` skips all of it: workers start lazily and the first reports are slower (tests use it).
    * @defaultValue true
    */
