@@ -313,9 +313,10 @@ export class ControlBlock {
    * Streaming: a worker is about to post a chunk's runs. Called before the post, and so before
    * the chunk is counted done and before the task settles: once every task has settled, {@link
    * posted} is final and that many messages are on their way.
+   * @returns the posts counted before this one (0: this is the report's first)
    */
-  chunkPosted(): void {
-    Atomics.add(this.#i32, POSTED, 1);
+  chunkPosted(): number {
+    return Atomics.add(this.#i32, POSTED, 1);
   }
 
   /** Streaming: chunk messages posted so far (all workers). */
