@@ -182,15 +182,17 @@ function warmOnce(whole: WholeReport): void {
   // Whole reports, plain and streamed, at a dense and then a sparse density, several times: the
   // code around the kernels (phases, counts, capture, posts) and the kernels as a report reaches
   // them. The code that runs once per report or per chunk (the summary's run visitor, the
-  // recorders' open and close) only turns hot after some reports: with one sparse report each way
-  // it was still being compiled during a migration's second to fourth rounds (docs/bench/pool.md).
-  for (const writes of [4096, ...Array<number>(WHOLE_SPARSE_REPORTS).fill(64)]) {
+  // recorders' open and close, the chunk loop's walkChunk and reportChunkOf) only turns hot after
+  // many calls: with one sparse report each way it was still being compiled during a migration's
+  // second to fourth rounds, so the sparse reports come six times and in small chunks (8 MiB at
+  // 4 KiB pages: ~1,000 chunks a report) (docs/bench/pool.md).
+  for (const writes of [4096, ...Array<number>(WHOLE_SPARSE_REPORTS).fill(SPARSE_WRITES)]) {
     for (const stream of [false, true]) {
       for (let i = 0; i < writes; i++) {
         x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
         for (const s of writers) s.dmaWritePages(page0 + (x % pages), 1);
       }
-      whole(bitmap, sources, 1 << 14, stream);
+      whole(bitmap, sources, writes === SPARSE_WRITES ? 1 << 11 : 1 << 14, stream);
       bitmap.clear();
     }
   }
@@ -199,6 +201,8 @@ function warmOnce(whole: WholeReport): void {
 
 /** Sparse whole reports each way (plain, streamed) at the end of the warm-up; see warmOnce. */
 const WHOLE_SPARSE_REPORTS = 6;
+/** Pages each sparse whole report finds written (per source). */
+const SPARSE_WRITES = 64;
 
 let warmMs = Number.NaN;
 
