@@ -170,7 +170,7 @@ describe('runReportTask (in-process)', () => {
     const bitmap = new IovaBitmap({ iova: 0n, length: 1n << 24n, pageSize: 4096 }); // 4096 bits
     const s = new UnitSource('small', 12n);
     for (const p of [3n, 5n, 4000n]) s.dirty.add(p);
-    for (let p = 1024n; p < 2048n + 100n; p++) s.dirty.add(p); // a long run: a big list, handed over as a view
+    for (let p = 1024n; p < 2048n + 100n; p++) s.dirty.add(p); // a long run across chunks 2-4: still copied, never transferred
     const { plan, ctrl } = controlFor(bitmap, 1, 1, 512);
     const { port1, port2 } = new MessageChannel();
     const posts: { runs: Float64Array; transfer: unknown }[] = [];

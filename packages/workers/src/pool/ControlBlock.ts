@@ -308,7 +308,6 @@ export class ControlBlock {
     return Atomics.load(this.#i32, this.#slot(s) + S_DONE);
   }
 
-  /** The progress counters (main thread, for onProgress). */
   /**
    * Streaming: a worker is about to post a chunk's runs. Called before the post, and so before
    * the chunk is counted done and before the task settles: once every task has settled, {@link
@@ -324,6 +323,7 @@ export class ControlBlock {
     return Atomics.load(this.#i32, POSTED);
   }
 
+  /** The progress counters (main thread, for onProgress). */
   progress(): ControlProgress {
     return { chunksDone: this.done(Phase.Walk), bitsDone: Atomics.load(this.#i64, BITS_DONE_I64) };
   }
