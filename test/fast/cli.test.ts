@@ -158,7 +158,7 @@ describe('options (in-process)', () => {
       expect(report.out).toContain(o);
     }
     const migrate = await parse('migrate', '--help');
-    for (const o of ['--rounds', '--max-rounds', '--bandwidth', '--downtime-limit', '--compare-threads', '--no-stream', '--bitmap-page-size', '--rate', '--threads', 'default: 1MiB/s', 'default: 1.25GB/s', 'default: 300ms', 'default: 30)']) {
+    for (const o of ['--rounds', '--max-rounds', '--bandwidth', '--downtime-limit', '--compare-threads', '--no-stream', '--bulk-stage', '--bitmap-page-size', '--rate', '--threads', 'default: 1MiB/s', 'default: 1.25GB/s', 'default: 300ms', 'default: 30)']) {
       expect(migrate.out).toContain(o);
     }
     const bench = await parse('bench', '--help');
@@ -257,6 +257,22 @@ describe('iovabitmap migrate', () => {
     expect(rows[2]).toMatch(/^│ 2 \(final, device stopped\)/);
     expect(lines.at(-2)).toMatch(/^verification: OK: \d+ pages written, \d+ reported, 0 missing, 0 unexpected/);
     expect(lines.at(-1)).toBe(`wrote ${migrateJson}`);
+  }, 60_000);
+
+  it('with --bulk-stage, round 0 sends the whole range and the document says so', async () => {
+    const migrateJson = join(mkdtempSync(join(tmpdir(), 'iovabitmap-cli-')), 'migrate.json');
+    const { io, out } = captureIo();
+    const base = { iovaSize: 1n << 30n, leaf: 2n << 20n, format: 'vtd-ss', sources: 'both', bitmapPageSize: 4096n, threads: 1, pattern: 'uniform', seed: 3, verifyEachRound: false, maxRounds: 30, downtimeLimit: 300, roundInterval: 0 } as const;
+    const status = await runMigrateCommand({ ...base, rounds: 2, bandwidth: 1_250_000_000n, rate: 1n << 20n, bulkStage: true, json: migrateJson }, io);
+    const text = out();
+    expect(status, text).toBe(0);
+    const doc = JSON.parse(readFileSync(migrateJson, 'utf8'));
+    expect(schemaErrors(doc)).toEqual([]);
+    expect(doc.setup.bulkStage).toBe(true);
+    expect(BigInt(doc.rounds[0].bytesSent)).toBe(1n << 30n); // 1 GiB at 1.25 GB/s: 859 ms of round 0
+    expect(doc.rounds[0].transferMs).toBeCloseTo(858.99, 1);
+    expect(doc.rounds.slice(1).every((r: { bytesSent: string; bytesDirtied: string }) => r.bytesSent === r.bytesDirtied)).toBe(true);
+    expect(text).toContain('round 0 sends the whole range (bulk stage)');
   }, 60_000);
 
   it('drives the device at a byte rate below a page per second as slowly as asked, never at full speed', async () => {

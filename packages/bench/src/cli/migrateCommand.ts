@@ -75,6 +75,8 @@ export interface MigrateCommandOptions extends DocumentOptions {
   readonly downtimeLimit: number;
   /** Stream the harvest into the transfer. @defaultValue true */
   readonly stream?: boolean;
+  /** Round 0 sends the whole range (workers' migrate `bulkStage`). */
+  readonly bulkStage?: boolean;
   /** Run the migration once per thread count and compare. */
   readonly compareThreads?: readonly number[];
   /** Engine threads. */
@@ -225,6 +227,7 @@ async function runOnce(o: MigrateCommandOptions, threads: number, io: CommandIo,
       bandwidthBytesPerSec: o.bandwidth,
       downtimeLimitMs: o.downtimeLimit,
       stream: o.stream !== false,
+      bulkStage: o.bulkStage === true,
       roundIntervalMs: o.roundInterval,
       seed: o.seed,
       verifyEachRound: o.verifyEachRound,
@@ -241,6 +244,7 @@ async function runOnce(o: MigrateCommandOptions, threads: number, io: CommandIo,
         bandwidth: o.bandwidth === 'max' ? Number.POSITIVE_INFINITY : Number(o.bandwidth),
         downtimeLimit: o.downtimeLimit,
         stream: o.stream !== false,
+        bulkStage: o.bulkStage === true,
         sources,
         device,
         pool,

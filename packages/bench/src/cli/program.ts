@@ -105,6 +105,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     .addOption(countOption('--max-rounds <n>', 'pre-copy rounds at most (epochs are bytes: 254 at most)', { min: 0, max: MAX_PRECOPY_ROUNDS }, 30))
     .addOption(countOption('--rounds <n>', 'exactly this many pre-copy rounds, whatever the prediction (instead of --max-rounds)', { min: 0, max: MAX_PRECOPY_ROUNDS }))
     .option('--no-stream', 'harvest, then send (default: each chunk is sent as soon as the report records it)')
+    .option('--bulk-stage', 'round 0 sends the whole range, as the first pass of a real pre-copy does (QEMU\'s bulk stage); the device writes for that long before round 1', false)
     .addOption(countListOption('--compare-threads <list>', `run the same seeded migration with each thread count (comma-separated, each ${THREADS_COST}) and compare the downtimes`, { min: 1, max: MAX_POOL_THREADS }))
     .addOption(choiceOption('--pattern <name>', 'device write pattern', DEVICE_PATTERNS, 'uniform'))
     .addOption(byteRateOption('--rate <rate|max>', 'device write rate (4 KiB writes; a write into a 2 MiB leaf dirties all of it); below 4K/s the device writes less than a page per second', 1n << 20n))

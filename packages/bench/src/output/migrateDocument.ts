@@ -24,7 +24,7 @@ import { markdownHeader, type DocumentHeader } from './document.js';
 import type { SourceKind } from './schema.js';
 
 /** Version of the migrate document (schemas/migrate.schema.json). */
-export const MIGRATE_SCHEMA_VERSION = 2;
+export const MIGRATE_SCHEMA_VERSION = 3;
 
 /** A downtime and its parts, ms. */
 export interface DowntimeDoc {
@@ -94,6 +94,8 @@ export interface MigrateDocument extends DocumentHeader<'migrate', typeof MIGRAT
     /** QEMU's downtime-limit, ms. */
     readonly downtimeLimitMs: number;
     readonly stream: boolean;
+    /** Round 0 sent the whole range (QEMU's bulk stage). */
+    readonly bulkStage: boolean;
     readonly roundIntervalMs: number;
     readonly seed: number;
     readonly verifyEachRound: boolean;
@@ -147,6 +149,7 @@ export function migrateRounds(rounds: readonly MigrateRound[]): MigrateDocumentR
     pagesDirtied: r.pagesDirtied,
     pages4KiBDirtied: r.pages4KiBDirtied,
     bytesDirtied: r.bytesDirtied,
+    bytesSent: r.bytesSent,
     harvestMs: r.harvestMs,
     transferMs: r.transferMs,
     roundMs: r.roundMs,
@@ -227,7 +230,7 @@ function headText(d: Pick<MigrateDocument, 'setup'>): string[] {
   return [
     `migrate: ${formatBytes(s.iovaBytes)} of IOVA, ${s.leaves}, sources ${s.sourceNames}, bitmap pages ${formatBytes(s.bitmapPageBytes)}, ${plural(s.threads, 'thread')}; ` +
       `device ${s.pattern} at ${s.rateBytesPerSec === 'max' ? 'full speed' : formatByteRate(s.rateBytesPerSec)}, seed ${s.seed}`,
-    `pre-copy: ${rounds}, downtime limit ${formatMs(s.downtimeLimitMs)}, ${link}, ${s.stream ? 'streamed (transfer overlaps the harvest)' : 'harvest then send'}`,
+    `pre-copy: ${rounds}, downtime limit ${formatMs(s.downtimeLimitMs)}, ${link}, ${s.stream ? 'streamed (transfer overlaps the harvest)' : 'harvest then send'}${s.bulkStage ? ', round 0 sends the whole range (bulk stage)' : ''}`,
     `setup: ${formatMs(s.setupMs)}` +
       (s.pageTable ? `, page table ${formatBytesRounded(BigInt(s.pageTable.bytes))} for ${plural(s.pageTable.leaves, 'leaf', 'leaves')}` : '') +
       (s.trackerPageBytes !== null ? `, tracker at ${formatBytes(s.trackerPageBytes)} pages` : ''),
@@ -241,7 +244,7 @@ function roundHead(d: Pick<MigrateDocument, 'setup'>): string[] {
     'round',
     'device writes (4 KiB pages, cumulative)',
     `dirty (distinct ${b} bitmap pages)`,
-    'dirty (distinct bytes, sent)',
+    'sent (bytes: the dirty pages, or the whole range in a bulk round 0)',
     'dirty rate (MB/s)',
     'harvest (ms, measured)',
     'transfer (ms, modelled)',
@@ -259,7 +262,7 @@ function roundCells(r: MigrateDocumentRound): string[] {
     r.final ? `${r.index} (final, device stopped)` : String(r.index),
     String(r.devicePagesWritten),
     String(r.pagesDirtied) + (r.unexpected === null ? '' : ` (${r.unexpected} unexpected)`),
-    formatBytesRounded(r.bytesDirtied),
+    formatBytesRounded(r.bytesSent),
     r.dirtyBytesRate === null ? '–' : significant(r.dirtyBytesRate / 1e6),
     ms(r.harvestMs),
     ms(r.transferMs),

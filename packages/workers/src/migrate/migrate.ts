@@ -8,7 +8,8 @@
  * -------------------
  * What it models. The dirty-page side of a VMM's live migration with a passthrough device:
  *   pre-copy rounds 0, 1, ...: report every source (IOMMU page table, device tracker) into a
- *       bitmap while the device keeps writing, and send the pages found over the link;
+ *       bitmap while the device keeps writing, and send the pages found over the link (with
+ *       `bulkStage`, round 0 sends the whole range instead, as a real first pass does);
  *   stop-and-copy: stop the device (quiesce: ../device/DeviceSimulator.ts resolves stop() only
  *       after the device's last write is visible here), then one final report and its transfer:
  *       the downtime.
@@ -124,11 +125,13 @@ export interface MigrateRound {
   readonly pagesDirtied: number;
   /** The same in 4 KiB pages: pagesDirtied × bitmapPageSize / 4096. */
   readonly pages4KiBDirtied: number;
-  /** The same in bytes, sent over the link: pagesDirtied × bitmapPageSize. */
+  /** The same in bytes: pagesDirtied × bitmapPageSize. */
   readonly bytesDirtied: bigint;
+  /** Bytes sent over the link: bytesDirtied, or with `bulkStage` the whole range in round 0. */
+  readonly bytesSent: bigint;
   /** Harvest, ms: the report's wall time, measured (streamed chunks delivered included). */
   readonly harvestMs: number;
-  /** Transfer of bytesDirtied at the bandwidth, ms, modelled (0 without a link). */
+  /** Transfer of bytesSent at the bandwidth, ms, modelled (0 without a link). */
   readonly transferMs: number;
   /**
    * The round's modelled time, ms: harvest + transfer, or with streaming until both the harvest
@@ -187,6 +190,14 @@ export interface MigrateOptions {
   readonly downtimeLimit?: number;
   /** Send each chunk's pages as the report hands them over (ReportPool's onChunk), overlapping the transfer with the harvest. @defaultValue true */
   readonly stream?: boolean;
+  /**
+   * Round 0 sends the whole migration range, as the first pass of a real pre-copy does (QEMU's
+   * bulk stage: the destination has nothing yet, so every page is sent once whatever its dirty
+   * state), so the device writes for that long before round 1 (./linkModel.ts). Its report still
+   * runs: it starts the dirty log's first epoch. With an infinite bandwidth it changes nothing.
+   * @defaultValue false
+   */
+  readonly bulkStage?: boolean;
   /**
    * Called after each completed round with its stats and the round's bitmap (valid only during
    * the call: it is cleared for the next round). Exceptions become warnings.
@@ -325,6 +336,7 @@ interface Checked {
   readonly bandwidth: number;
   readonly downtimeLimitMs: number;
   readonly stream: boolean;
+  readonly bulk: boolean;
   readonly interval: number;
   readonly onRound: MigrateOptions['onRound'];
   readonly verifyEachRound: boolean;
@@ -374,12 +386,13 @@ function checkMigrate(o: MigrateOptions): Checked {
   const onRound = checkCallback(WHERE, 'onRound', o.onRound);
   const verifyEachRound = checkFlag(WHERE, 'verifyEachRound', o.verifyEachRound, false);
   const stream = checkFlag(WHERE, 'stream', o.stream, true);
+  const bulk = checkFlag(WHERE, 'bulkStage', o.bulkStage, false);
   const chunkBits = o.chunkBits === undefined ? undefined : checkChunkBits(WHERE, o.chunkBits);
   const signal = checkSignal(WHERE, 'signal', o.signal);
   if (o.units !== undefined) checkUnitMaps(WHERE, 'units', o.units);
   const iova = o.iova === undefined ? gt.iova : toU64(WHERE, 'iova', o.iova);
   const length = o.length === undefined ? gt.length : toU64(WHERE, 'length', o.length);
-  return { o, pageSize, groundTruth: gt, epochs, limitRounds, fixed, bandwidth, downtimeLimitMs, stream, interval, onRound, verifyEachRound, chunkBits, signal, iova, length };
+  return { o, pageSize, groundTruth: gt, epochs, limitRounds, fixed, bandwidth, downtimeLimitMs, stream, bulk, interval, onRound, verifyEachRound, chunkBits, signal, iova, length };
 }
 
 /** The unit maps of the check: the caller's, or derived from the sources (with a warning for any left without). */
@@ -403,6 +416,8 @@ interface Harvest {
   readonly harvestMs: number;
   /** Distinct bits of the round. */
   readonly bits: number;
+  /** Bytes the round sends: its dirty bytes, or the whole range for a bulk round 0. */
+  readonly sentBytes: number;
   readonly roundMs: number;
   readonly firstChunkMs: number | null;
   readonly streamWorkMs: number;
@@ -492,7 +507,7 @@ class Migration {
       verifyMs,
       convergence: { converged, reason, precopyRounds },
       downtime: { limitMs: c.downtimeLimitMs, expected, actual: downtime(final.harvestMs, final.transferMs) },
-      bytesTransferred: this.#rounds.reduce((s, r) => s + r.bytesDirtied, 0n),
+      bytesTransferred: this.#rounds.reduce((s, r) => s + r.bytesSent, 0n),
       link: { bandwidth: c.bandwidth, stream: c.stream },
       device,
       iova: c.iova,
@@ -548,13 +563,14 @@ class Migration {
     const bytes = h.bits * this.#bitBytes;
     const sources: Record<string, MigrateSourceStats> = {};
     for (const [name, s] of Object.entries(h.stats.sources)) sources[name] = addSourceStats(emptySourceStats(), s);
-    const transfer = transferMs(bytes, c.bandwidth);
+    const transfer = transferMs(h.sentBytes, c.bandwidth);
     const base = {
       index,
       final,
       pagesDirtied: h.bits,
       pages4KiBDirtied: h.bits * (this.#bitBytes / 4096),
       bytesDirtied: BigInt(h.bits) * c.pageSize,
+      bytesSent: index === 0 && c.bulk ? c.length : BigInt(h.bits) * c.pageSize,
       harvestMs: h.harvestMs,
       transferMs: transfer,
       roundMs: h.roundMs,
@@ -597,13 +613,16 @@ class Migration {
     let firstChunkMs: number | null = null;
     let streamWorkMs = 0;
     this.#unfolded = index;
+    // A bulk round 0 sends the whole range from its start; its dirty pages are among them.
+    const bulkBytes = c.bulk && index === 0 ? Number(c.length) : undefined;
+    if (bulkBytes !== undefined && c.stream) link.send(0, bulkBytes);
     const t0 = performance.now();
     const onChunk = (chunk: ReportedChunk): void => {
       const t = performance.now();
       firstChunkMs ??= t - t0;
       const added = this.#foldRuns(chunk.runs, index);
       bits += added;
-      link.send(t - t0, added * this.#bitBytes);
+      if (bulkBytes === undefined) link.send(t - t0, added * this.#bitBytes);
       streamWorkMs += performance.now() - t;
     };
     const stats = await c.o.pool.report({
@@ -622,10 +641,10 @@ class Migration {
       const tf = performance.now();
       bits = this.#foldBitmap(index);
       foldMs = performance.now() - tf;
-      roundMs = harvestMs + transferMs(bits * this.#bitBytes, c.bandwidth);
+      roundMs = harvestMs + transferMs(bulkBytes ?? bits * this.#bitBytes, c.bandwidth);
     }
     this.#unfolded = undefined;
-    return { stats, harvestMs, bits, roundMs, firstChunkMs, streamWorkMs, foldMs };
+    return { stats, harvestMs, bits, sentBytes: bulkBytes ?? bits * this.#bitBytes, roundMs, firstChunkMs, streamWorkMs, foldMs };
   }
 
   /** Runs (first bit, count pairs) of round `index` into the last-report bytes and U; returns the bits new to the round. */
