@@ -180,6 +180,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'createRng',
         'defaultChunkBits',
         'inlineWork',
+        'RATE_ROUNDS',
         'predictDowntime',
         'reportPlans',
         'runReportTask',

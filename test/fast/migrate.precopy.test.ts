@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { IovaBitmap } from '@iovabitmap/core';
 import { ReportedRounds, WriteEpochs, mappingUnitMap, migrate, verifyMigration } from '@iovabitmap/workers';
-import { LinkQueue, convergenceStop, predictDowntime } from '@iovabitmap/workers/internal';
+import { LinkQueue, RATE_ROUNDS, convergenceStop, predictDowntime } from '@iovabitmap/workers/internal';
 import { usePoolAndDevice } from '../helpers/poolAndDevice.js';
 import { MiB } from '../helpers/sizes.js';
 import { halfHugeWorld } from '../helpers/worlds.js';
@@ -35,9 +35,11 @@ describe('the link model', () => {
     expect(predictDowntime([round0], Number.POSITIVE_INFINITY).transferMs).toBe(0);
   });
 
-  it('pools the dirty rate over every round with a known interval, so one round that found no leaf does not predict an empty final round', () => {
+  it('pools the dirty rate over the last two rounds with a known interval: one round that found no leaf does not predict an empty final round, and a long early round does not dilute the rate', () => {
+    expect(RATE_ROUNDS).toBe(2);
     const rounds = [
       { harvestMs: 80, bytesDirtied: 9e6, roundMs: 200, dirtiedOverMs: null }, // round 0: left out of the rate
+      { harvestMs: 60, bytesDirtied: 5e6, roundMs: 50, dirtiedOverMs: 5000 }, // a long interval (a bulk round before it): left out, only the last two count
       { harvestMs: 40, bytesDirtied: 4e6, roundMs: 50, dirtiedOverMs: 200 },
       { harvestMs: 30, bytesDirtied: 0, roundMs: 100, dirtiedOverMs: 50 }, // found nothing over its 50 ms
     ];
@@ -102,12 +104,12 @@ describe('migrate over a modelled link', () => {
   const h = usePoolAndDevice();
   const LEN = 64n * MiB;
 
-  async function run(rate: number, bandwidth: number, stream: boolean, seed: number) {
+  async function run(rate: number, bandwidth: number, stream: boolean, seed: number, bulkStage = false) {
     const w = halfHugeWorld(BASE, LEN, 'vtd-ss', 2n * MiB);
     await h.device.attach({ pageTable: w.pt.share(), tracker: w.vf.share(), groundTruth: w.gt.share() });
     await h.device.start({ pattern: 'uniform', rate, seed });
     await new Promise((r) => setTimeout(r, 20));
-    return migrate({ bitmapPageSize: 4096, sources: w.sources, device: h.device, pool: h.pool, units: w.units, bandwidth, downtimeLimit: 50, maxRounds: 20, stream });
+    return migrate({ bitmapPageSize: 4096, sources: w.sources, device: h.device, pool: h.pool, units: w.units, bandwidth, downtimeLimit: 50, maxRounds: 20, stream, bulkStage });
   }
 
   it('converges when the guest dirties slower than the link, streamed or not, and verifies', async () => {
@@ -118,6 +120,7 @@ describe('migrate over a modelled link', () => {
       expect(r.downtime.expected!.totalMs).toBeLessThanOrEqual(50);
       expect(r.downtime.actual.totalMs).toBeCloseTo(r.rounds.at(-1)!.harvestMs + r.rounds.at(-1)!.transferMs, 6);
       expect(r.bytesTransferred).toBe(r.rounds.reduce((s, x) => s + x.bytesDirtied, 0n));
+      expect(r.rounds.every((x) => x.bytesSent === x.bytesDirtied)).toBe(true);
       // A streamed round hands a chunk over when it found dirty pages, and only then.
       expect(r.rounds.every((x) => (stream && x.pagesDirtied > 0 ? x.firstChunkMs !== null : x.firstChunkMs === null))).toBe(true);
       expect(r.device.modelledMs).toBeGreaterThanOrEqual(0);
@@ -125,6 +128,20 @@ describe('migrate over a modelled link', () => {
         expect(x.roundMs).toBeGreaterThanOrEqual(Math.max(x.harvestMs, x.transferMs) - 1e-9);
         expect(x.roundMs).toBeLessThanOrEqual(x.harvestMs + x.transferMs + 1e-9);
       }
+    }
+  });
+
+  it('with bulkStage, round 0 sends the whole range (its dirty pages among them) and the device writes for that long', async () => {
+    for (const stream of [true, false]) {
+      const r = await run(200, 1e8, stream, 6, true); // 200 pages/s; 64 MiB at 100 MB/s: a 671 ms round 0
+      const [r0, r1] = [r.rounds[0]!, r.rounds[1]!];
+      expect(r0.bytesSent).toBe(LEN);
+      expect(r0.transferMs).toBeCloseTo((Number(LEN) / 1e8) * 1000, 6);
+      expect(r0.roundMs).toBeGreaterThanOrEqual(r0.transferMs - 1e-9);
+      expect(r1.dirtiedOverMs!).toBeGreaterThanOrEqual(r0.transferMs - 1e-9); // round 1's set accumulated over the bulk copy
+      expect(r.rounds.slice(1).every((x) => x.bytesSent === x.bytesDirtied)).toBe(true);
+      expect(r.bytesTransferred).toBe(r.rounds.reduce((s, x) => s + x.bytesSent, 0n));
+      expect(r.verification).toMatchObject({ ok: true, missing: 0, unexpected: 0, stale: 0 });
     }
   });
 

@@ -24,5 +24,5 @@ export { createRng, seedFromEnv } from './device/prng.js';
 export type { Rng } from './device/prng.js';
 export { warmUpKernels, warmedUpMs } from './pool/worker/warmUp.js';
 // the migration's link model (pure arithmetic) and the streaming worker's capturing bitmap
-export { LinkQueue, ModelClock, convergenceStop, predictDowntime, transferMs } from './migrate/linkModel.js';
+export { LinkQueue, ModelClock, RATE_ROUNDS, convergenceStop, predictDowntime, transferMs } from './migrate/linkModel.js';
 export { RunCapture } from './pool/worker/RunCapture.js';

@@ -12,7 +12,9 @@
  *
  * Parts (each on by default; `--only sweep|main|threads|stream` runs one):
  * 1. sweep: 4 device patterns × 3 rates × 2 sizes (64 GiB and 1 TiB, mixed leaves, both sources,
- *    10 Gbit/s, 300 ms). Per cell, the median over passes of the prediction error
+ *    10 Gbit/s, 300 ms, round 0 sending the whole range as a real pre-copy's first pass does:
+ *    `--bulk-stage`; the rates per pattern dirty about 10, 40 and 80 % of the link, see
+ *    {@link sweepRates}; `--no-bulk`: the sweep before the bulk stage). Per cell, the median over passes of the prediction error
  *    (expected − actual) / actual, where expected is the downtime predicted after the last
  *    pre-copy round and actual the final round's (its harvest measured, its transfer modelled),
  *    and its two parts: (expected − actual harvest) / actual and the same for the transfer.
@@ -30,7 +32,7 @@
  *    alternating (the cost of streaming, and of its option when unset: none is captured then).
  *
  * Run (after `npm run -s build`, under the heavy lock):
- *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N] [--chart file.svg]
+ *   node --no-lazy-feedback-allocation packages/bench/dist/benches/migrate.bench.js [--passes 3] [--only part] [--docs file] [--rounds N] [--no-bulk] [--chart file.svg]
  * `--chart`: the sweep's chart, error per cell (../output/charts.ts sweepChart); `--docs`: the
  * sweep's documents per cell, as JSON, for analysis; `--rounds N`: the sweep's migrations run
  * exactly N pre-copy rounds, so that the prediction is made after warm rounds.
@@ -59,10 +61,15 @@ const PASSES = Number(argOf('--passes') ?? 3);
 const ONLY = argOf('--only');
 /** `--docs file`: the sweep's migrate documents, per cell, as JSON (for analysis). */
 const DOCS = argOf('--docs');
-/** `--rounds N`: the sweep runs exactly N pre-copy rounds per migration (default: until it converges, which is after round 1 in every cell). */
+/** `--rounds N`: the sweep runs exactly N pre-copy rounds per migration (default: until it converges). */
 const ROUNDS = argOf('--rounds');
 /** `--chart file.svg`: the sweep's chart (error per cell; ../output/charts.ts sweepChart). */
 const CHART = argOf('--chart');
+/**
+ * `--no-bulk`: the sweep as it was before the bulk stage: no `--bulk-stage`, and every pattern at
+ * the uniform pattern's rates (its rounds then hold a few leaves; docs/migrate.md "Measured").
+ */
+const BULK = !args.includes('--no-bulk');
 const on = (part: string): boolean => ONLY === undefined || ONLY === part;
 
 const median = (xs: readonly number[]): number => {
@@ -109,15 +116,29 @@ async function interleaved<C>(cells: readonly C[], argsOf: (c: C) => string[], l
   return docs;
 }
 
+/**
+ * The sweep's three device rates (4 KiB writes per second, as bytes/s) for `pattern`: rates that
+ * dirty about 10 %, 40 % and 80 % of the 10 Gbit/s link in memory, the quantity that decides
+ * convergence. One write dirties its whole leaf in the IOMMU's report, so a scattered write
+ * (`uniform`, `hotset`) into a 2 MiB leaf dirties 512 times its bytes and a streaming one
+ * (`sequential`, `burst`: consecutive pages, whole leaves) about its own bytes: the same device
+ * rate would be a 512-fold different dirty rate. Without the bulk stage, every pattern at the
+ * scattered rates (the sweep before it).
+ */
+function sweepRates(pattern: string): string[] {
+  const streaming = pattern === 'sequential' || pattern === 'burst';
+  return BULK && streaming ? ['128M/s', '512M/s', '896M/s'] : ['256K/s', '1M/s', '2M/s'];
+}
+
 async function sweep(): Promise<void> {
   const machine = machineInfo();
   const patterns = ['uniform', 'sequential', 'hotset', 'burst'];
-  const rates = ['256K/s', '1M/s', '2M/s'];
   const sizes = ['64GiB', '1TiB'];
-  const cells = sizes.flatMap((size) => patterns.flatMap((pattern) => rates.map((rate) => ({ size, pattern, rate }))));
-  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate, ...(ROUNDS === undefined ? [] : ['--rounds', ROUNDS])], (c) => `${c.size} ${c.pattern} ${c.rate}`);
+  const cells = sizes.flatMap((size) => patterns.flatMap((pattern) => sweepRates(pattern).map((rate) => ({ size, pattern, rate }))));
+  const extra = [...(ROUNDS === undefined ? [] : ['--rounds', ROUNDS]), ...(BULK ? ['--bulk-stage'] : [])];
+  const docs = await interleaved(cells, (c) => ['--iova-size', c.size, '--pattern', c.pattern, '--rate', c.rate, ...extra], (c) => `${c.size} ${c.pattern} ${c.rate}`);
   if (DOCS !== undefined) await writeFile(DOCS, JSON.stringify(cells.map((c, i) => ({ ...c, docs: docs[i] }))));
-  console.log(`\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads${ROUNDS === undefined ? '' : `, ${ROUNDS} pre-copy rounds`})\n`);
+  console.log(`\n## Prediction sweep (10 Gbit/s, downtime limit 300 ms, mixed leaves, iommu + vf, 2 threads${BULK ? ', bulk stage' : ''}${ROUNDS === undefined ? '' : `, ${ROUNDS} pre-copy rounds`})\n`);
   console.log(`median of ${PASSES} processes per cell; error = (expected − actual) / actual, split into its harvest part (expected − actual harvest) / actual and its transfer part (the same for the transfer); the medians of the parts need not add up to the error's\n`);
   console.log('| size | pattern | rate | pre-copy rounds | converged | expected (ms) | actual (ms) | expected harvest (ms) | actual harvest (ms) | expected transfer (ms) | actual transfer (ms) | harvest part | transfer part | error |');
   console.log('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

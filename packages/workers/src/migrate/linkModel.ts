@@ -36,13 +36,23 @@
  *   from one report to the next; the fastest warm round was 19 % low at 1 TiB and the median of
  *   the warm rounds no better than the last one, so the last one it is (the error that remains is
  *   that spread, not a bias this could remove).
- * - Bytes: the dirty rate times round r's modelled time. The rate is pooled over every round
- *   whose interval is known (rounds 1..r: total distinct dirty bytes over the total modelled ms
- *   they accumulated in, i.e. the average since round 0's harvest began), not round r's alone: a
- *   round's bytes are a count of a few dirtied leaves (one 4 KiB write dirties a 2 MiB leaf in
- *   the IOMMU's report), and pooling r rounds' counts divides that count's noise by about sqrt(r).
- *   A rate that changes during pre-copy is averaged over it. After round 0 alone (its interval is
- *   not known) the bytes are round 0's, unscaled, and the prediction never stops pre-copy.
+ * - Bytes: the dirty rate times round r's modelled time. The rate is pooled over the last
+ *   {@link RATE_ROUNDS} rounds whose interval is known (their distinct dirty bytes over the
+ *   modelled ms they accumulated in; round 0's interval is not known), not round r's alone and not
+ *   every round's. Not r's alone: a round's bytes are a count of dirtied leaves (one 4 KiB write
+ *   dirties a 2 MiB leaf in the IOMMU's report), and two rounds' counts halve that count's
+ *   variance. Not every round's: the rounds shrink, and an early round's long interval re-dirties
+ *   the same leaves (a leaf written twice is sent once), so its rate per ms is lower than that of
+ *   the short final interval: pooled over every round, the prediction fell 13-18 % short with the
+ *   bulk stage (docs/migrate.md, "Measured"). After round 0 alone the bytes are round 0's,
+ *   unscaled, and the prediction never stops pre-copy.
+ *
+ * The bulk stage (migrate's `bulkStage`): round 0 sends the whole range, as the first pass of a
+ * real pre-copy does (the destination has nothing yet), so its modelled time is that transfer and
+ * the device writes for that long before round 1; its report still runs (it opens the dirty log's
+ * first epoch) and its dirty pages are among the bytes sent. Without it, round 0 sends only what
+ * was dirtied since tracking began, and the rounds after it hold the few leaves written during a
+ * few ms of harvest and transfer.
  *
  * Convergence ({@link convergenceStop}): pre-copy ends when the expected downtime fits
  * `downtimeLimit` (converged; from round 1 on: round 0 has no dirty rate to predict with), or when the dirty set stopped shrinking (not converging: round r's
@@ -150,17 +160,24 @@ export interface RoundForPrediction {
   readonly dirtiedOverMs: number | null;
 }
 
+/** Rounds the dirty rate is pooled over: the most recent ones with a known interval (module comment). */
+export const RATE_ROUNDS = 2;
+
 /**
- * The dirty rate pooled over `rounds`, bytes per modelled ms: their bytes over their intervals,
- * the rounds without a known interval (round 0) left out; null when no round has one.
+ * The dirty rate pooled over the last {@link RATE_ROUNDS} of `rounds` whose interval is known
+ * (round 0's is not), bytes per modelled ms: their bytes over their intervals; null when no round
+ * has one.
  */
 function pooledDirtyRate(rounds: readonly RoundForPrediction[]): number | null {
   let bytes = 0;
   let ms = 0;
-  for (const r of rounds) {
+  let n = 0;
+  for (let i = rounds.length - 1; i >= 0 && n < RATE_ROUNDS; i--) {
+    const r = rounds[i]!;
     if (r.dirtiedOverMs === null || r.dirtiedOverMs <= 0) continue;
     bytes += r.bytesDirtied;
     ms += r.dirtiedOverMs;
+    n++;
   }
   return ms > 0 ? bytes / ms : null;
 }
