@@ -156,7 +156,7 @@ export interface MigrateRound {
   readonly gibPerSec: number;
   /** Per source name. */
   readonly sources: Readonly<Record<string, MigrateSourceStats>>;
-  /** Pages the device had written (all time) when the report ended; read from shared memory. */
+  /** Pages the device had written (all time) at the end of the round, its modelled transfer included; read from shared memory. */
   readonly devicePagesWritten: number;
   /** With `verifyEachRound`: this round's bits outside the widened ground truth (should be 0). */
   readonly unexpected?: number;
