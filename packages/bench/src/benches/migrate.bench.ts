@@ -14,10 +14,10 @@
  * 1. sweep: 4 device patterns × 3 rates × 2 sizes (64 GiB and 1 TiB, mixed leaves, both sources,
  *    10 Gbit/s, 300 ms, round 0 sending the whole range as a real pre-copy's first pass does:
  *    `--bulk-stage`; the rates per pattern dirty about 10, 40 and 80 % of the link, see
- *    {@link sweepRates}; `--no-bulk`: the sweep before the bulk stage). Per cell, the median over passes of the prediction error
- *    (expected − actual) / actual, where expected is the downtime predicted after the last
- *    pre-copy round and actual the final round's (its harvest measured, its transfer modelled),
- *    and its two parts: (expected − actual harvest) / actual and the same for the transfer.
+ *    {@link sweepRates}; `--no-bulk`: the sweep before the bulk stage). Per cell, the median over
+ *    passes of the prediction error (expected − actual) / actual, where expected is the downtime
+ *    predicted after the last pre-copy round and actual the final round's (its harvest measured,
+ *    its transfer modelled), and its two parts: (expected − actual harvest) / actual and the same for the transfer.
  *    Target: p90 over the cells of |error| ≤ 20 %. From the same runs: the streamed pre-copy
  *    rounds' modelled time over max(harvest, transfer) (target ≤ 1.05) and, on 1 TiB, the time
  *    from a report's start to its first chunk handed over.

@@ -78,7 +78,6 @@ function segmentsOf(ranges: readonly { first: number; end: number }[]): {
   return { segs, rangeSeg, wordCount };
 }
 
-/** A view of one tracker's shared memory; any number of views may exist in any threads. */
 /** Int32 words per 4 KiB page of memory. */
 const WORDS_PER_PAGE = 1024;
 
@@ -97,6 +96,7 @@ function touchPages(words: Int32Array, from: number, end: number): number {
   return any;
 }
 
+/** A view of one tracker's shared memory; any number of views may exist in any threads. */
 export class TrackerMemory {
   /** The shared memory (header, tables, record words). */
   readonly buffer: SharedArrayBuffer;
