@@ -17,8 +17,9 @@
  *    {@link sweepRates}; `--no-bulk`: the sweep before the bulk stage). Per cell, the median over
  *    passes of the prediction error (expected − actual) / actual, where expected is the downtime
  *    predicted after the last pre-copy round and actual the final round's (its harvest measured,
- *    its transfer modelled), and its two parts: (expected − actual harvest) / actual and the same for the transfer.
- *    Target: p90 over the cells of |error| ≤ 20 %. From the same runs: the streamed pre-copy
+ *    its transfer modelled), and its two parts: (expected − actual harvest) / actual and the
+ *    same for the transfer. Target: p90 over the cells of |error| ≤ 20 %. From the same runs: the
+ *    streamed pre-copy
  *    rounds' modelled time over max(harvest, transfer) (target ≤ 1.05) and, on 1 TiB, the time
  *    from a report's start to its first chunk handed over.
  * 2. main: the main job (`iovabitmap migrate`, defaults) `--passes` times: convergence, expected vs
