@@ -19,9 +19,8 @@
  *    predicted after the last pre-copy round and actual the final round's (its harvest measured,
  *    its transfer modelled), and its two parts: (expected − actual harvest) / actual and the
  *    same for the transfer. Target: p90 over the cells of |error| ≤ 20 %. From the same runs: the
- *    streamed pre-copy
- *    rounds' modelled time over max(harvest, transfer) (target ≤ 1.05) and, on 1 TiB, the time
- *    from a report's start to its first chunk handed over.
+ *    streamed pre-copy rounds' modelled time over max(harvest, transfer) (target ≤ 1.05) and, on
+ *    1 TiB, the time from a report's start to its first chunk handed over.
  * 2. main: the main job (`iovabitmap migrate`, defaults) `--passes` times: convergence, expected vs
  *    actual downtime, harvest share, the largest per-round work besides the report over that
  *    round's report (target ≤ 10 %) and the verification over the sum of the reports (≤ 1).
