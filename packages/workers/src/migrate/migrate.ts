@@ -416,8 +416,6 @@ interface Harvest {
   readonly harvestMs: number;
   /** Distinct bits of the round. */
   readonly bits: number;
-  /** Bytes the round sends: its dirty bytes, or the whole range for a bulk round 0. */
-  readonly sentBytes: number;
   readonly roundMs: number;
   readonly firstChunkMs: number | null;
   readonly streamWorkMs: number;
@@ -555,21 +553,26 @@ class Migration {
     const startedAt = this.#clock.now();
     const dirtiedOverMs = this.#lastHarvestAt === undefined ? null : startedAt - this.#lastHarvestAt;
     this.#lastHarvestAt = startedAt;
-    const h = await this.#harvest(index);
+    // A bulk round 0 sends the whole range (its dirty pages among them), any other round its dirty
+    // pages: decided here, once, for the link (#harvest) and for the round's figures (below).
+    const bulkBytes = c.bulk && index === 0 ? c.length : undefined;
+    const h = await this.#harvest(index, bulkBytes === undefined ? undefined : Number(bulkBytes));
     c.epochs.publishRoundsCompleted(index + 1); // right after the report resolved (module comment)
     if (!final) await this.#transfer(h.roundMs - h.harvestMs);
     const tb = performance.now();
     const bytes = h.bits * this.#bitBytes;
     const sources: Record<string, MigrateSourceStats> = {};
     for (const [name, s] of Object.entries(h.stats.sources)) sources[name] = addSourceStats(emptySourceStats(), s);
-    const transfer = transferMs(h.sentBytes, c.bandwidth);
+    const bytesDirtied = BigInt(h.bits) * c.pageSize;
+    const bytesSent = bulkBytes ?? bytesDirtied;
+    const transfer = transferMs(Number(bytesSent), c.bandwidth);
     const base = {
       index,
       final,
       pagesDirtied: h.bits,
       pages4KiBDirtied: h.bits * (this.#bitBytes / 4096),
-      bytesDirtied: BigInt(h.bits) * c.pageSize,
-      bytesSent: index === 0 && c.bulk ? c.length : BigInt(h.bits) * c.pageSize,
+      bytesDirtied,
+      bytesSent,
       harvestMs: h.harvestMs,
       transferMs: transfer,
       roundMs: h.roundMs,
@@ -603,17 +606,18 @@ class Migration {
 
   /**
    * The report of round `index` and the round's dirty set into U and the last-report bytes:
-   * streamed chunk by chunk into the link (`stream`), or from R's runs after the report.
+   * streamed chunk by chunk into the link (`stream`), or from R's runs after the report. With
+   * `bulkBytes` (a bulk round 0) the link sends that many bytes from the round's start instead of
+   * the chunks' pages.
    */
-  async #harvest(index: number): Promise<Harvest> {
+  async #harvest(index: number, bulkBytes: number | undefined): Promise<Harvest> {
     const c = this.#c;
     const link = new LinkQueue(c.bandwidth);
     let bits = 0;
     let firstChunkMs: number | null = null;
     let streamWorkMs = 0;
     this.#unfolded = index;
-    // A bulk round 0 sends the whole range from its start; its dirty pages are among them.
-    const bulkBytes = c.bulk && index === 0 ? Number(c.length) : undefined;
+    // A bulk round sends the whole range from its start.
     if (bulkBytes !== undefined && c.stream) link.send(0, bulkBytes);
     const t0 = performance.now();
     const onChunk = (chunk: ReportedChunk): void => {
@@ -643,7 +647,7 @@ class Migration {
       roundMs = harvestMs + transferMs(bulkBytes ?? bits * this.#bitBytes, c.bandwidth);
     }
     this.#unfolded = undefined;
-    return { stats, harvestMs, bits, sentBytes: bulkBytes ?? bits * this.#bitBytes, roundMs, firstChunkMs, streamWorkMs, foldMs };
+    return { stats, harvestMs, bits, roundMs, firstChunkMs, streamWorkMs, foldMs };
   }
 
   /** Runs (first bit, count pairs) of round `index` into the last-report bytes and U; returns the bits new to the round. */
