@@ -187,6 +187,7 @@ const EXPECTED: Record<string, readonly string[]> = {
   'migrate bandwidth': ['undefined', 'Infinity', 'fraction 0.5', '2^53 + 1 (unsafe)'], // bytes/s: any positive number; Infinity is no link
   'migrate downtimeLimit': ['undefined', '-0', 'fraction 0.5', '2^53 + 1 (unsafe)'], // ms: any number >= 0
   'migrate stream': ['undefined', 'boolean true'],
+  'migrate bulkStage': ['undefined', 'boolean true'],
   'mappingUnitMap name': NAME,
   'trackerUnitMap name': NAME,
   'mappingUnitMap mappings[0].iova value': ['-0'], // IOVA 0
@@ -293,6 +294,7 @@ describe('workers: hostile values in every public call', () => {
       bandwidth: 1e9,
       downtimeLimit: 300,
       stream: true,
+      bulkStage: false,
     };
     // A migration needs fresh write epochs (WriteEpochs): attach again before each.
     const fresh = async (o: unknown): Promise<unknown> => {
