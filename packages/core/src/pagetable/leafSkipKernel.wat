@@ -1,0 +1,50 @@
+;; leafSkipKernel.wat: the clean-block skip of the 4 KiB-leaf walk, in WebAssembly.
+;;
+;; Theory of operation: see ./leafSkipKernel.ts (the loader) and ./leafScanKernels.ts (its caller).
+;; One table segment is one shared WebAssembly memory (./TableMemory.ts), imported as `mem`. A
+;; leaf table is 512 entries of 8 bytes; a *block* is 32 entries = 256 bytes, and the low word of
+;; entry j of the block at byte p is the i32 at p + 8j (little-endian, as the JavaScript views).
+;;
+;; skip(p, e, bits) -> the byte offset of the first block in [p, e) (p and e block-aligned) one
+;; of whose 32 low words has a bit of `bits` set (the dirty bit, plus the replica bits for
+;; formats that have replicas), or e when there is none. It only reads: the caller records and
+;; clears the block it returns. The 32 loads are written out and OR-ed as a tree (independent
+;; loads, no loop-carried chain but the one OR at the end); every offset is a constant, so the
+;; engine checks no bounds per load (out-of-memory offsets trap, they never read another memory).
+;; Why WebAssembly: in JavaScript every typed-array load carries a bounds check, and that check is
+;; what keeps a JavaScript read of the low words about 1.4x slower than C (docs/bench/pteWalk.md §6).
+(module
+  (import "env" "mem" (memory 1 65536 shared))
+  (func (export "skip") (param $p i32) (param $e i32) (param $bits i32) (result i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $e)))
+        (br_if $done
+          (i32.and
+            (local.get $bits)
+            (i32.or
+              (i32.or
+                (i32.or
+                  (i32.or (i32.or (i32.load offset=0 (local.get $p)) (i32.load offset=8 (local.get $p)))
+                          (i32.or (i32.load offset=16 (local.get $p)) (i32.load offset=24 (local.get $p))))
+                  (i32.or (i32.or (i32.load offset=32 (local.get $p)) (i32.load offset=40 (local.get $p)))
+                          (i32.or (i32.load offset=48 (local.get $p)) (i32.load offset=56 (local.get $p)))))
+                (i32.or
+                  (i32.or (i32.or (i32.load offset=64 (local.get $p)) (i32.load offset=72 (local.get $p)))
+                          (i32.or (i32.load offset=80 (local.get $p)) (i32.load offset=88 (local.get $p))))
+                  (i32.or (i32.or (i32.load offset=96 (local.get $p)) (i32.load offset=104 (local.get $p)))
+                          (i32.or (i32.load offset=112 (local.get $p)) (i32.load offset=120 (local.get $p))))))
+              (i32.or
+                (i32.or
+                  (i32.or (i32.or (i32.load offset=128 (local.get $p)) (i32.load offset=136 (local.get $p)))
+                          (i32.or (i32.load offset=144 (local.get $p)) (i32.load offset=152 (local.get $p))))
+                  (i32.or (i32.or (i32.load offset=160 (local.get $p)) (i32.load offset=168 (local.get $p)))
+                          (i32.or (i32.load offset=176 (local.get $p)) (i32.load offset=184 (local.get $p)))))
+                (i32.or
+                  (i32.or (i32.or (i32.load offset=192 (local.get $p)) (i32.load offset=200 (local.get $p)))
+                          (i32.or (i32.load offset=208 (local.get $p)) (i32.load offset=216 (local.get $p))))
+                  (i32.or (i32.or (i32.load offset=224 (local.get $p)) (i32.load offset=232 (local.get $p)))
+                          (i32.or (i32.load offset=240 (local.get $p)) (i32.load offset=248 (local.get $p)))))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 256)))
+        (br $next)))
+    (local.get $p)))
