@@ -2,8 +2,8 @@
  * Memory the library cannot (or must not) allocate is a typed ENOMEM naming the bytes asked, before
  * anything is written. Regression: IoPageTable.map of 64 TiB of 4 KiB leaves (128 GiB of tables)
  * reserved every segment (SharedArrayBuffer memory is reserved lazily, so that succeeds here) and
- * then wrote tables until the OOM killer came. Allocation failures are simulated by a
- * SharedArrayBuffer constructor that refuses after a number of calls.
+ * then wrote tables until the OOM killer came. Allocation failures are simulated by SharedArrayBuffer
+ * and WebAssembly.Memory constructors that refuse after a number of calls.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, VfTracker } from '@iovabitmap/core';
@@ -12,20 +12,34 @@ import { rejection } from '../helpers/rejection.js';
 import { GiB, TiB } from '../helpers/sizes.js';
 
 const RealSharedArrayBuffer = SharedArrayBuffer;
+/** The WebAssembly namespace, typed for what is swapped here (the test types have no DOM lib). */
+const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (...a: unknown[]) => object } }).WebAssembly;
+const RealMemory = wasm.Memory;
 
-/** Makes `new SharedArrayBuffer` fail (as V8 does when the host refuses) after `allowed` calls. */
-function failAllocationsAfter(allowed: number): void {
-  let left = allowed;
-  globalThis.SharedArrayBuffer = new Proxy(RealSharedArrayBuffer, {
-    construct(target, args: [number]) {
-      if (left-- <= 0) throw new RangeError('Array buffer allocation failed');
+/** A constructor that fails (as V8 does when the host refuses) once `left()` says so. */
+function failing<T extends new (...a: never[]) => object>(real: T, left: () => number, message: string): T {
+  return new Proxy(real, {
+    construct(target, args: unknown[]) {
+      if (left() < 0) throw new RangeError(message);
       return Reflect.construct(target, args) as object;
     },
   });
 }
 
+/**
+ * Makes `new SharedArrayBuffer` and `new WebAssembly.Memory` (table segments are WebAssembly
+ * memories where the engine gives them) fail after `allowed` allocations of either, in all.
+ */
+function failAllocationsAfter(allowed: number): void {
+  let left = allowed;
+  const take = () => --left;
+  globalThis.SharedArrayBuffer = failing(RealSharedArrayBuffer, take, 'Array buffer allocation failed');
+  wasm.Memory = failing(RealMemory, take, 'WebAssembly.Memory(): could not allocate memory');
+}
+
 afterEach(() => {
   globalThis.SharedArrayBuffer = RealSharedArrayBuffer;
+  wasm.Memory = RealMemory;
 });
 
 /** Everything observable about a table's memory and mappings. */
@@ -56,10 +70,27 @@ describe('IoPageTable.map refuses tables it cannot hold, before writing anything
     expect(e.message).toMatch(/cannot allocate \d+ bytes of page table/);
     expect(state(t)).toBe(before);
     globalThis.SharedArrayBuffer = RealSharedArrayBuffer;
+    wasm.Memory = RealMemory;
     t.map(0, 4n * GiB, { leaf: 4096 });
     t.setDirtyTracking(true);
     t.dmaWrite(4096, 1);
     expect(t.leafAt(4096)?.size).toBe(4096n);
+  });
+
+  it('a segment whose WebAssembly memory is refused is a plain SharedArrayBuffer, and the walk still finds every page', () => {
+    wasm.Memory = failing(RealMemory, () => -1, 'WebAssembly.Memory(): could not allocate memory');
+    const t = new IoPageTable({ format: 'vtd-ss' });
+    t.map(0, GiB, { leaf: 4096 });
+    expect(t.share().memories!.every((m) => m === null)).toBe(true);
+    t.setDirtyTracking(true);
+    t.dmaWrite(3 * 4096, 4096);
+    t.dmaWrite(GiB - 4096n, 1);
+    const bm = new IovaBitmap({ iova: 0, length: GiB, pageSize: 4096 });
+    t.readAndClearDirty(bm, 0, GiB);
+    expect([...bm.dirtyRanges()].map((r) => [r.iova, r.length])).toEqual([
+      [3n * 4096n, 4096n],
+      [GiB - 4096n, 4096n],
+    ]);
   });
 });
 

@@ -132,7 +132,7 @@ export class IoPageTable implements DirtySource {
     this.#pageLimit = pageOf(addressLimit(levels));
     const d = o[FROM_SHARED];
     const W = WHERE + '.fromShared';
-    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
+    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments, d.memories);
     this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.areas, this.#pageLimit);
     this.#writable = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.writableAreas, this.#pageLimit, 'writableAreas');
     this.#edit = new TableEditor(this.#mem, codec, levels);
@@ -162,6 +162,7 @@ export class IoPageTable implements DirtySource {
       levels: this.levels,
       control: this.#mem.controlBuffer,
       segments: [...this.#mem.segments],
+      memories: [...this.#mem.memories],
       areas: this.#areas.toFlat(),
       writableAreas: this.#writable.toFlat(),
     };

@@ -11,9 +11,13 @@
  * stride stays 2^14, so locating a page is a shift and a mask. Each segment has two word views
  * over the same memory: a Uint32Array (the codecs, map/unmap, the device) and an Int32Array (the
  * walk's block kernels, {@link TableMemory.wordsOf}; see ./leafScanKernels.ts for why).
+ * Where WebAssembly is available a segment is allocated as a shared WebAssembly memory, and its
+ * SharedArrayBuffer is that memory's `buffer`: the walk then skips clean blocks in WebAssembly
+ * (./leafSkipKernel.ts, {@link TableMemory.skipOf}); otherwise, or when the engine refuses the
+ * memory, it is a plain SharedArrayBuffer and the walk prescans in JavaScript (same result).
  *
  * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
- * are shared, not copied). A view built from one share() sees every page that existed at that
+ * are shared, not copied), and the list of their memories (`memories`, null for a plain one). A view built from one share() sees every page that existed at that
  * moment; a page in a segment created later makes {@link TableMemory.view} throw `EIO` with a
  * request to share again (the engine re-shares for every report, so it never hits this).
  *
@@ -28,6 +32,7 @@
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
+import { type LeafSkip, type SegmentMemory, isSegmentMemory, leafSkipFor, newSegmentMemory } from './leafSkipKernel.js';
 
 /** Entries per table page. */
 export const ENTRIES_PER_TABLE = 512;
@@ -73,6 +78,10 @@ export class TableMemory {
   readonly views: Uint32Array[];
   /** Int32 views of {@link segments}, same indices: for the walk kernels (see {@link wordsOf}). */
   readonly words: Int32Array[];
+  /** The WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
+  readonly memories: (SegmentMemory | null)[];
+  /** The skip function of each segment's memory, made on first use ({@link skipOf}). */
+  #skips: (LeafSkip | null | undefined)[] = [];
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
   /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
@@ -94,9 +103,11 @@ export class TableMemory {
    * 64 bytes, and 1 to 2^17 segments, segment s a SharedArrayBuffer of exactly
    * {@link segmentPages}(s) pages. (A forged segment of the right size holds whatever it holds:
    * walks read it as table entries, and a table id outside the segments gives `EIO`.)
+   * `memories`, when given (share() gives it), is one entry per segment: null, or that segment's
+   * shared WebAssembly memory of the same size, whose buffer then serves as the segment.
    * @throws IovaBitmapError `EINVAL` naming the first field that does not fit.
    */
-  static open(where: string, control: unknown, segments: unknown): TableMemory {
+  static open(where: string, control: unknown, segments: unknown, memories?: unknown): TableMemory {
     if (bufferKind(control) !== 'shared' || bufferByteLength(control as SharedArrayBuffer, 'shared') !== CONTROL_BYTES) {
       throw IovaBitmapError.bad('EINVAL', where, 'descriptor.control', control, `must be the table's SharedArrayBuffer control block of ${CONTROL_BYTES} bytes`);
     }
@@ -109,7 +120,21 @@ export class TableMemory {
         throw IovaBitmapError.bad('EINVAL', where, `descriptor.segments[${s}]`, b, `must be a SharedArrayBuffer of ${bytes} bytes (segment ${s})`);
       }
     });
-    return new TableMemory({ segments: segments as SharedArrayBuffer[], control: control as SharedArrayBuffer });
+    let mems: (SegmentMemory | null)[] = segments.map(() => null);
+    if (memories !== undefined) {
+      if (!Array.isArray(memories) || memories.length !== segments.length) {
+        throw IovaBitmapError.bad('EINVAL', where, 'descriptor.memories', memories, `must be an array of ${segments.length} entries (one per segment)`);
+      }
+      memories.forEach((m: unknown, s: number) => {
+        const bytes = segmentPages(s) * TABLE_PAGE_BYTES;
+        if (m !== null && !isSegmentMemory(m, bytes)) {
+          throw IovaBitmapError.bad('EINVAL', where, `descriptor.memories[${s}]`, m, `must be null or a shared WebAssembly.Memory of ${bytes} bytes (segment ${s})`);
+        }
+      });
+      mems = memories as (SegmentMemory | null)[];
+    }
+    const segs = (segments as SharedArrayBuffer[]).map((b, s) => (mems[s]?.buffer as SharedArrayBuffer | undefined) ?? b);
+    return new TableMemory({ segments: segs, memories: mems, control: control as SharedArrayBuffer });
   }
 
   /** A new memory with a zeroed root page, for the owner. */
@@ -118,12 +143,13 @@ export class TableMemory {
   }
 
   /** A new memory with a zeroed root page (owner), or a view over shared segments (see {@link TableMemory.open}). */
-  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
+  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; memories: readonly (SegmentMemory | null)[]; control: SharedArrayBuffer }) {
     this.owner = shared === undefined;
     this.controlBuffer = shared?.control ?? new SharedArrayBuffer(CONTROL_BYTES);
     this.control = new Int32Array(this.controlBuffer, 0, STATS_OFFSET / 4);
     this.stats = new Float64Array(this.controlBuffer, STATS_OFFSET, 3);
     this.segments = shared === undefined ? [] : [...shared.segments];
+    this.memories = shared === undefined ? [] : [...shared.memories];
     this.views = this.segments.map((b) => new Uint32Array(b));
     this.words = this.segments.map((b) => new Int32Array(b));
     if (this.owner) {
@@ -145,6 +171,19 @@ export class TableMemory {
    */
   wordsOf(id: number): Int32Array {
     return this.words[id >>> SEGMENT_ID_SHIFT] ?? this.#unshared(id);
+  }
+
+  /**
+   * The WebAssembly skip over clean blocks for table page `id`'s segment (./leafSkipKernel.ts), or
+   * null when the segment has no WebAssembly memory (the walk then prescans in JavaScript).
+   */
+  skipOf(id: number): LeafSkip | null {
+    const s = id >>> SEGMENT_ID_SHIFT;
+    const f = this.#skips[s];
+    if (f !== undefined) return f;
+    const m = this.memories[s];
+    if (m === undefined) this.#unshared(id);
+    return (this.#skips[s] = m === null ? null : leafSkipFor(m));
   }
 
   #unshared(id: number): never {
@@ -177,13 +216,15 @@ export class TableMemory {
     const pages = segmentPages(s);
     let buf: SharedArrayBuffer;
     let counts: Uint16Array;
+    const memory = newSegmentMemory(pages * TABLE_PAGE_BYTES) ?? null;
     try {
-      buf = new SharedArrayBuffer(pages * TABLE_PAGE_BYTES);
+      buf = (memory?.buffer as SharedArrayBuffer | undefined) ?? new SharedArrayBuffer(pages * TABLE_PAGE_BYTES);
       counts = new Uint16Array(pages);
     } catch (cause) {
       throw new IovaBitmapError('ENOMEM', `IoPageTable: cannot allocate a table segment of ${pages * TABLE_PAGE_BYTES} bytes`, { cause });
     }
     this.segments.push(buf);
+    this.memories.push(memory);
     this.views.push(new Uint32Array(buf));
     this.words.push(new Int32Array(buf));
     this.#counts.push(counts);
@@ -219,6 +260,8 @@ export class TableMemory {
       this.segments.length = had;
       this.views.length = had;
       this.words.length = had;
+      this.memories.length = had;
+      this.#skips.length = Math.min(this.#skips.length, had);
       this.#counts.length = had;
       throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {
         param: 'length',

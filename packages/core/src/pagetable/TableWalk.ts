@@ -126,9 +126,10 @@ export class TableWalk {
       scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear);
       return;
     }
+    const skip = mem.skipOf(id);
     let i = i0;
     while (i < i1) {
-      const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear);
+      const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear, skip);
       if (stop < 0) {
         if (codec.replicaMask !== 0) this.#tailGroup(mem.view(id), off, base, i, i1, p0);
         return;

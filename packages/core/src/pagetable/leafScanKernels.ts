@@ -6,9 +6,11 @@
  * A level-1 table is 512 entries = 1024 words; entry i's low word is at `off + 2i`. The kernel
  * walks entries [i0, i1) in blocks of 32 (block starts are 32-aligned; the edge blocks are masked).
  * How a block starts depends on the block before it (its *state*):
- *   - after a clean block, a block with a single dirty entry, and at the start: OR-reduce the 32
- *     low words, unrolled by hand; a block without the dirty bit is skipped (its reads are counted
- *     as visited by the caller);
+ *   - after a clean block, a block with a single dirty entry, and at the start: skip the clean
+ *     blocks. Where the segment is a WebAssembly memory, one call of `skip` (./leafSkipKernel.ts)
+ *     runs over them and lands on the first block with the dirty bit (or a replica bit) in a low
+ *     word; otherwise OR-reduce the 32 low words of each block, unrolled by hand, and skip the
+ *     block without the dirty bit. Skipped entries are counted as visited by the caller;
  *   - after a block with two or more dirty entries: no prescan, straight to step 1 (dirty blocks
  *     come in runs);
  *   - after a wholly dirty block: read the 32 low words into locals and AND them; when all 32 are
@@ -44,7 +46,9 @@
  *
  * Why this shape (figures: docs/bench/limits.md §3 and docs/bench/pteWalk.md §2; reasons:
  * docs/design/performance.md §2, §4): the prescan ("scan") is the fastest at low density; at high
- * density it is wasted work, hence the states; reading a wholly dirty block once instead of twice
+ * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly where
+ * it can, because every JavaScript typed-array load carries a bounds check and that check is what
+ * kept the JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §6); reading a wholly dirty block once instead of twice
  * (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
  * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
  * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
@@ -62,6 +66,8 @@
  * The `smmu` variant has the first two states only (its all-dirty test would cost three
  * operations per entry).
  */
+
+import type { LeafSkip } from './leafSkipKernel.js';
 
 /** Block states of {@link scanBitLeaves}: how the next block starts. */
 const SCAN = 0;
@@ -122,6 +128,8 @@ function clearMasked(w: Int32Array, k: number, mask: number, and: number, or: nu
  * @param page0 - 4 KiB page number of entry 0
  * @param replicaMask - low-word bits that mark a replicated entry (0: none in this format)
  * @param clear - clear the dirty entries after recording them
+ * @param skip - the segment's WebAssembly skip over clean blocks (TableMemory.skipOf), or null to
+ *   prescan in JavaScript
  * @returns -1 when done, or the start (32-aligned) of a block to process with the group logic
  */
 export function scanBitLeaves(
@@ -134,21 +142,32 @@ export function scanBitLeaves(
   page0: number,
   sink: LeafMaskSink,
   clear: boolean,
+  skip: LeafSkip | null,
 ): number {
   const D = 1 << dbit;
   const ND = ~D;
+  // Byte offset of the end of the last block that holds entries below i1 (for skip).
+  const endByte = (off + (((i1 + 31) & ~31) << 1)) << 2;
   // How the next block starts (see the module comment): a prescan, the mask, or the words read
   // into locals and ANDed. Formats with replicas always prescan: the prescan's OR is also their
   // replica test.
   const adapt = replicaMask === 0;
   let state = SCAN;
   for (let b = i0 & ~31; b < i1; b += 32) {
-    const k = off + (b << 1);
+    let k = off + (b << 1);
     // The words of a wholly dirty block, kept for its clear (see below); 0 otherwise.
     let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0, a14 = 0, a15 = 0;
     let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, c9 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0;
     let mask = 0;
-    if (state === SCAN) {
+    if (state === SCAN && skip !== null) {
+      // To the first block with the dirty bit or a replica bit, in WebAssembly (module comment);
+      // a block without replica bits then has a dirty entry (in the range or not: masked below).
+      const next = skip(k << 2, endByte, D | replicaMask) >> 2;
+      if (next << 2 >= endByte) return -1;
+      b += (next - k) >> 1;
+      k = next;
+      if (!adapt && (orLowWords32(w, k) & replicaMask) !== 0) return b;
+    } else if (state === SCAN) {
       const any = orLowWords32(w, k);
       if ((any & D) === 0) continue;
       if ((any & replicaMask) !== 0) return b;

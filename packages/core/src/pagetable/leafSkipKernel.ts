@@ -1,0 +1,110 @@
+/**
+ * The clean-block skip of the 4 KiB-leaf walk, run as WebAssembly over a table segment.
+ *
+ * Theory of operation
+ * -------------------
+ * What it is. ./leafScanKernels.ts walks a leaf table in blocks of 32 entries and, at low density,
+ * spends nearly all its time proving blocks clean: an OR of their 32 low words. In JavaScript each
+ * of those loads carries a bounds check, and that alone keeps the loop about 1.4x slower than the
+ * same loop in C (docs/bench/pteWalk.md §6). WebAssembly loads at constant offsets carry none (the
+ * engine reserves guard pages around a memory instead), so the skip over clean blocks runs as a
+ * small WebAssembly function, `skip` of ./leafSkipKernel.wat: it returns the first block at or
+ * after a byte offset with the dirty bit (or a replica bit) in one of its low words. Everything
+ * else (the mask, the record, the clear, the states) stays in JavaScript, where the sink's
+ * bitmap is: a JavaScript-to-WebAssembly call costs some tens of ns, so it pays only where it
+ * replaces many loads, and it is made once per run of clean blocks.
+ *
+ * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
+ * be made from an existing SharedArrayBuffer; so a table segment that should be walked this way is
+ * allocated *as* a shared WebAssembly memory ({@link newSegmentMemory}), whose `buffer` is the
+ * segment's SharedArrayBuffer for every JavaScript view. One instance per segment and thread,
+ * made on first use ({@link leafSkipFor}); the module is compiled once per thread. A memory is
+ * structured-cloneable, so share() hands the memories to workers beside the buffers. Where a
+ * segment has no memory (WebAssembly missing, its allocation refused, a descriptor built without
+ * memories), the walk prescans in JavaScript, with the same result bit for bit.
+ *
+ * Safety. The function only reads, and an offset outside its memory traps (a RangeError in the
+ * caller) instead of reading another memory. The caller passes offsets of its own table page.
+ *
+ * The bytes are generated from ./leafSkipKernel.wat by scripts/build-wasm.mjs (wabt) into
+ * ./leafSkipKernelBytes.ts; a test recompiles the text and compares.
+ */
+import { LEAF_SKIP_KERNEL_WASM } from './leafSkipKernelBytes.js';
+
+/**
+ * `skip(p, e, bits)`: the byte offset of the first 256-byte block (32 entries) in [p, e) one of
+ * whose low words has a bit of `bits`, or `e`; p and e are block-aligned byte offsets in the
+ * segment.
+ */
+export type LeafSkip = (p: number, e: number, bits: number) => number;
+
+/**
+ * A table segment's WebAssembly memory, as far as core uses it (core is typed without the DOM
+ * library, which declares `WebAssembly.Memory`): its buffer, a SharedArrayBuffer.
+ */
+export interface SegmentMemory {
+  readonly buffer: ArrayBufferLike;
+}
+
+/** The slice of the WebAssembly namespace used here. */
+interface WasmApi {
+  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SegmentMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+/** Bytes of a WebAssembly memory page. */
+const WASM_PAGE = 65536;
+
+const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/** The compiled module (per thread), or null when WebAssembly is unavailable or refuses it. */
+let compiled: object | null | undefined;
+
+function leafSkipModule(): object | null {
+  if (compiled !== undefined) return compiled;
+  try {
+    compiled = wasm === undefined ? null : new wasm.Module(Uint8Array.from(atob(LEAF_SKIP_KERNEL_WASM), (c) => c.charCodeAt(0)));
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
+/**
+ * A shared WebAssembly memory of `bytes` bytes (a multiple of 64 KiB) for a table segment, or
+ * undefined when there is no WebAssembly, `bytes` is not a positive number of whole 64 KiB pages,
+ * or the engine refuses the memory (the caller then allocates a plain SharedArrayBuffer).
+ */
+export function newSegmentMemory(bytes: number): SegmentMemory | undefined {
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0 || bytes % WASM_PAGE !== 0) return undefined;
+  if (wasm === undefined || leafSkipModule() === null) return undefined;
+  try {
+    const pages = bytes / WASM_PAGE;
+    return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `x` is a shared WebAssembly memory of `bytes` bytes. */
+export function isSegmentMemory(x: unknown, bytes: number): x is SegmentMemory {
+  try {
+    if (wasm === undefined || !(x instanceof (wasm.Memory as unknown as new () => object))) return false;
+    const b = (x as SegmentMemory).buffer;
+    return b instanceof SharedArrayBuffer && b.byteLength === bytes;
+  } catch {
+    return false; // a proxy whose traps throw, a forged object whose buffer getter throws
+  }
+}
+
+/** The skip function over `memory` (a new instance), or null when it cannot be instantiated. */
+export function leafSkipFor(memory: SegmentMemory): LeafSkip | null {
+  const m = leafSkipModule();
+  if (m === null || wasm === undefined) return null;
+  try {
+    return new wasm.Instance(m, { env: { mem: memory } }).exports['skip'] as LeafSkip;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The WebAssembly skip over clean blocks of the 4 KiB-leaf walk (core's pagetable/leafSkipKernel):
+ * - its committed bytes are the compile of its text (scripts/build-wasm.mjs --check);
+ * - `skip` itself against a JavaScript reference, on random words, ranges and bit sets, and an
+ *   offset past its memory traps instead of reading elsewhere;
+ * - the walk with it equals the walk without it (a view whose descriptor has no `memories`
+ *   prescans in JavaScript), bit for bit in the bitmap and in the table it leaves, for every PTE
+ *   format, random block patterns and report ranges, with and without clear;
+ * - share() hands the memories on, and structuredClone (what postMessage does) keeps them.
+ */
+import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { IoPageTable, IovaBitmap, type PteFormat } from '@iovabitmap/core';
+import { leafSkipFor, newSegmentMemory } from '@iovabitmap/core/internal';
+import { PTE_FORMATS, bitRuns, snapshotTable } from './helpers/pagetableHelpers.js';
+
+const ROOT = new URL('../../', import.meta.url);
+const TABLE_PAGES = 4096; // 8 leaf tables of 512 entries: 128 blocks of 32
+
+describe('the leaf skip kernel', () => {
+  it('is committed as the compile of its .wat (scripts/build-wasm.mjs --check)', () => {
+    const r = spawnSync(process.execPath, ['scripts/build-wasm.mjs', '--check'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('finds the first block whose low words hold a bit of `bits`, as a JavaScript reference does', () => {
+    const bytes = 2 * 65536;
+    const memory = newSegmentMemory(bytes)!;
+    expect(memory).toBeDefined();
+    const skip = leafSkipFor(memory)!;
+    const w = new Int32Array(memory.buffer);
+    const blocks = bytes / 256;
+    const reference = (p: number, e: number, bits: number): number => {
+      for (let q = p; q < e; q += 256) {
+        let any = 0;
+        for (let j = 0; j < 32; j++) any |= w[(q >> 2) + 2 * j]!;
+        if ((any & bits) !== 0) return q;
+      }
+      return e;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ word: fc.nat({ max: w.length - 1 }), value: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) }), { maxLength: 40 }),
+        fc.nat({ max: blocks }),
+        fc.nat({ max: blocks }),
+        fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+        (writes, x, y, bits) => {
+          w.fill(0x1000); // an address bit, no flag bits
+          for (const { word, value } of writes) w[word] = value;
+          const [p, e] = [Math.min(x, y) * 256, Math.max(x, y) * 256];
+          expect(skip(p, e, bits)).toBe(reference(p, e, bits));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('traps on an offset past its memory instead of reading another one', () => {
+    const memory = newSegmentMemory(65536)!;
+    const skip = leafSkipFor(memory)!;
+    expect(skip(65536 - 256, 65536, 512)).toBe(65536);
+    expect(() => skip(65536, 65536 + 256, 512)).toThrow(/out of bounds/);
+  });
+});
+
+type BlockKind = 'clean' | 'one' | 'half' | 'full' | 'replica';
+
+/** A table of 4 KiB leaves over [0, TABLE_PAGES) dirtied by block, then 1 MiB of other leaves (one page dirty with 'replica'). */
+function patternTable(format: PteFormat, blocks: readonly BlockKind[], salt: number): IoPageTable {
+  const pt = new IoPageTable({ format });
+  pt.map(0, TABLE_PAGES * 4096, { leaf: 4096 });
+  // past the 4 KiB leaves, 1 MiB more: replicated amd-v1 leaves of 64 KiB (16 entries) and 512 KiB
+  // (128 entries: 4 blocks), 4 KiB leaves elsewhere
+  if (format === 'amd-v1') {
+    pt.map(TABLE_PAGES * 4096, 512 * 1024, { leaf: 64 * 1024 });
+    pt.map((TABLE_PAGES + 128) * 4096, 512 * 1024, { leaf: 512 * 1024 });
+  } else {
+    pt.map(TABLE_PAGES * 4096, 1024 * 1024, { leaf: 4096 });
+  }
+  pt.setDirtyTracking(true);
+  for (let p = 0; p < TABLE_PAGES; p++) {
+    const kind = blocks[(p >>> 5) % blocks.length]!;
+    const j = p & 31;
+    const dirty = kind === 'full' || (kind === 'one' && j === (salt + p) % 32) || (kind === 'half' && ((salt * 2654435761 + p) >>> 7) % 2 === 1);
+    if (dirty) pt.dmaWritePages(p, 1);
+  }
+  if (blocks.includes('replica')) pt.dmaWritePages(TABLE_PAGES + (salt % 256), 1);
+  return pt;
+}
+
+/** Writes a snapshot (snapshotTable) back into the table's memory. */
+function restore(pt: IoPageTable, snap: Uint8Array[]): void {
+  const d = pt.share();
+  [d.control, ...d.segments].forEach((b, i) => new Uint8Array(b).set(snap[i]!));
+}
+
+describe.each(PTE_FORMATS)('the %s walk with and without the WebAssembly skip', (format) => {
+  it('allocates its segments as shared WebAssembly memories and shares them, through structuredClone too', () => {
+    const d = new IoPageTable({ format }).share();
+    expect(d.memories?.length).toBe(d.segments.length);
+    expect(d.memories!.every((m) => m !== null && m.buffer === d.segments[d.memories!.indexOf(m)])).toBe(true);
+    const c = structuredClone(d);
+    expect(c.memories![0]!.buffer.byteLength).toBe(d.segments[0]!.byteLength);
+    expect(() => IoPageTable.fromShared(c)).not.toThrow();
+  });
+
+  it('reports and leaves the same bits for any block pattern and range', () => {
+    const pages = TABLE_PAGES + 256;
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom<BlockKind>('clean', 'clean', 'clean', 'one', 'half', 'full', 'replica'), { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        fc.nat({ max: pages - 1 }),
+        fc.nat({ max: pages - 1 }),
+        fc.boolean(),
+        (blocks, salt, x, y, noClear) => {
+          const pt = patternTable(format, blocks, salt);
+          const plain = IoPageTable.fromShared({ ...pt.share(), memories: undefined });
+          const [a, b] = [Math.min(x, y), Math.max(x, y) + 1];
+          const before = snapshotTable(pt);
+          const walk = (t: IoPageTable): [number[][], string] => {
+            const bm = new IovaBitmap({ iova: 0, length: pages * 4096, pageSize: 4096 });
+            t.readAndClearDirty(bm, BigInt(a) * 4096n, BigInt(b - a) * 4096n, { noClear });
+            return [bitRuns(bm), Buffer.concat(snapshotTable(pt)).toString('base64')];
+          };
+          const viaJs = walk(plain);
+          restore(pt, before);
+          const viaWasm = walk(pt);
+          expect(viaWasm[0]).toEqual(viaJs[0]);
+          expect(viaWasm[1] === viaJs[1]).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
