@@ -1,7 +1,7 @@
 /**
  * The WebAssembly skip over clean blocks of the 4 KiB-leaf walk (core's pagetable/leafSkipKernel):
  * - its committed bytes are the compile of its text (scripts/build-wasm.mjs --check);
- * - `skip` itself against a JavaScript reference, on random words, ranges and bit sets, and an
+ * - `skip` and `skipSmmu` against a JavaScript reference, on random words, ranges and bit sets, and an
  *   offset past its memory traps instead of reading elsewhere;
  * - the walk with it equals the walk without it (a view whose descriptor has no `memories`
  *   prescans in JavaScript), bit for bit in the bitmap and in the table it leaves, for every PTE
@@ -25,18 +25,17 @@ describe('the leaf skip kernel', () => {
     expect(r.status).toBe(0);
   });
 
-  it('finds the first block whose low words hold a bit of `bits`, as a JavaScript reference does', () => {
+  it('finds the first block with a bit of `bits` (skip) or a dirty smmu-v3 entry (skipSmmu), as a JavaScript reference does', () => {
     const bytes = 2 * 65536;
     const memory = newSegmentMemory(bytes)!;
     expect(memory).toBeDefined();
-    const skip = leafSkipFor(memory)!;
+    const skips = leafSkipFor(memory)!;
     const w = new Int32Array(memory.buffer);
     const blocks = bytes / 256;
-    const reference = (p: number, e: number, bits: number): number => {
+    /** The first block in [p, e) where `test` of one of its low words is non-zero, or e. */
+    const reference = (p: number, e: number, test: (v: number) => number): number => {
       for (let q = p; q < e; q += 256) {
-        let any = 0;
-        for (let j = 0; j < 32; j++) any |= w[(q >> 2) + 2 * j]!;
-        if ((any & bits) !== 0) return q;
+        for (let j = 0; j < 32; j++) if (test(w[(q >> 2) + 2 * j]!) !== 0) return q;
       }
       return e;
     };
@@ -47,10 +46,11 @@ describe('the leaf skip kernel', () => {
         fc.nat({ max: blocks }),
         fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
         (writes, x, y, bits) => {
-          w.fill(0x1000); // an address bit, no flag bits
+          w.fill(0x1081); // an address bit, valid (bit 0), AP[2] (bit 7): clean in every format
           for (const { word, value } of writes) w[word] = value;
           const [p, e] = [Math.min(x, y) * 256, Math.max(x, y) * 256];
-          expect(skip(p, e, bits)).toBe(reference(p, e, bits));
+          expect(skips.bit(p, e, bits)).toBe(reference(p, e, (v) => v & bits));
+          expect(skips.smmu(p, e)).toBe(reference(p, e, (v) => v & ~(v >>> 7) & 1));
         },
       ),
       { numRuns: 300 },
@@ -59,9 +59,10 @@ describe('the leaf skip kernel', () => {
 
   it('traps on an offset past its memory instead of reading another one', () => {
     const memory = newSegmentMemory(65536)!;
-    const skip = leafSkipFor(memory)!;
-    expect(skip(65536 - 256, 65536, 512)).toBe(65536);
-    expect(() => skip(65536, 65536 + 256, 512)).toThrow(/out of bounds/);
+    const skips = leafSkipFor(memory)!;
+    expect(skips.bit(65536 - 256, 65536, 512)).toBe(65536);
+    expect(() => skips.bit(65536, 65536 + 256, 512)).toThrow(/out of bounds/);
+    expect(() => skips.smmu(65536, 65536 + 256)).toThrow(/out of bounds/);
   });
 });
 

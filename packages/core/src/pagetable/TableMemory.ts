@@ -13,7 +13,7 @@
  * walk's block kernels, {@link TableMemory.wordsOf}; see ./leafScanKernels.ts for why).
  * Where WebAssembly is available a segment is allocated as a shared WebAssembly memory, and its
  * SharedArrayBuffer is that memory's `buffer`: the walk then skips clean blocks in WebAssembly
- * (./leafSkipKernel.ts, {@link TableMemory.skipOf}); otherwise, or when the engine refuses the
+ * (./leafSkipKernel.ts, {@link TableMemory.skipsOf}); otherwise, or when the engine refuses the
  * memory, it is a plain SharedArrayBuffer and the walk prescans in JavaScript (same result).
  *
  * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
@@ -80,7 +80,7 @@ export class TableMemory {
   readonly words: Int32Array[];
   /** The WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
   readonly memories: (SegmentMemory | null)[];
-  /** The skip function of each segment's memory, made on first use ({@link skipOf}). */
+  /** The skips of each segment's memory, made on first use ({@link skipsOf}). */
   #skips: (LeafSkip | null | undefined)[] = [];
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
@@ -174,10 +174,10 @@ export class TableMemory {
   }
 
   /**
-   * The WebAssembly skip over clean blocks for table page `id`'s segment (./leafSkipKernel.ts), or
-   * null when the segment has no WebAssembly memory (the walk then prescans in JavaScript).
+   * The WebAssembly skips over clean blocks for table page `id`'s segment (./leafSkipKernel.ts),
+   * or null when the segment has no WebAssembly memory (the walk then prescans in JavaScript).
    */
-  skipOf(id: number): LeafSkip | null {
+  skipsOf(id: number): LeafSkip | null {
     const s = id >>> SEGMENT_ID_SHIFT;
     const f = this.#skips[s];
     if (f !== undefined) return f;

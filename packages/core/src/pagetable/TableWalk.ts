@@ -122,11 +122,12 @@ export class TableWalk {
     const mem = this.#mem;
     const words = mem.wordsOf(id);
     const off = mem.offsetOf(id);
+    const skips = mem.skipsOf(id);
     if (codec.leafKernel === 'smmu') {
-      scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear);
+      scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear, skips === null ? null : skips.smmu);
       return;
     }
-    const skip = mem.skipOf(id);
+    const skip = skips === null ? null : skips.bit;
     let i = i0;
     while (i < i1) {
       const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear, skip);

@@ -128,8 +128,8 @@ function clearMasked(w: Int32Array, k: number, mask: number, and: number, or: nu
  * @param page0 - 4 KiB page number of entry 0
  * @param replicaMask - low-word bits that mark a replicated entry (0: none in this format)
  * @param clear - clear the dirty entries after recording them
- * @param skip - the segment's WebAssembly skip over clean blocks (TableMemory.skipOf), or null to
- *   prescan in JavaScript
+ * @param skip - the segment's WebAssembly skip over clean blocks (TableMemory.skipsOf(id).bit), or
+ *   null to prescan in JavaScript
  * @returns -1 when done, or the start (32-aligned) of a block to process with the group logic
  */
 export function scanBitLeaves(
@@ -142,7 +142,7 @@ export function scanBitLeaves(
   page0: number,
   sink: LeafMaskSink,
   clear: boolean,
-  skip: LeafSkip | null,
+  skip: LeafSkip['bit'] | null,
 ): number {
   const D = 1 << dbit;
   const ND = ~D;
@@ -224,13 +224,29 @@ export function scanBitLeaves(
 
 /**
  * The smmu-v3 variant of {@link scanBitLeaves}: a leaf is dirty when valid (bit 0) with AP[2]
- * (bit 7) clear; clearing sets AP[2] again. Never stops (no replicas).
+ * (bit 7) clear; clearing sets AP[2] again. Never stops (no replicas). `skip` as there
+ * (TableMemory.skipsOf(id).smmu).
  */
-export function scanSmmuLeaves(w: Int32Array, off: number, i0: number, i1: number, page0: number, sink: LeafMaskSink, clear: boolean): number {
+export function scanSmmuLeaves(
+  w: Int32Array,
+  off: number,
+  i0: number,
+  i1: number,
+  page0: number,
+  sink: LeafMaskSink,
+  clear: boolean,
+  skip: LeafSkip['smmu'] | null,
+): number {
+  const endByte = (off + (((i1 + 31) & ~31) << 1)) << 2;
   let dense = false;
   for (let b = i0 & ~31; b < i1; b += 32) {
-    const k = off + (b << 1);
-    if (!dense) {
+    let k = off + (b << 1);
+    if (!dense && skip !== null) {
+      const next = skip(k << 2, endByte) >> 2;
+      if (next << 2 >= endByte) return -1;
+      b += (next - k) >> 1;
+      k = next;
+    } else if (!dense) {
       let any = 0;
       for (let j = 0; j < 64; j += 16) {
         const q = k + j;

@@ -9,7 +9,8 @@
  * same loop in C (docs/bench/pteWalk.md §6). WebAssembly loads at constant offsets carry none (the
  * engine reserves guard pages around a memory instead), so the skip over clean blocks runs as a
  * small WebAssembly function, `skip` of ./leafSkipKernel.wat: it returns the first block at or
- * after a byte offset with the dirty bit (or a replica bit) in one of its low words. Everything
+ * after a byte offset with the dirty bit (or a replica bit) in one of its low words (`skipSmmu`:
+ * with a valid entry whose AP[2] is clear, the smmu-v3 dirty state). Everything
  * else (the mask, the record, the clear, the states) stays in JavaScript, where the sink's
  * bitmap is: a JavaScript-to-WebAssembly call costs some tens of ns, so it pays only where it
  * replaces many loads, and it is made once per run of clean blocks.
@@ -32,11 +33,16 @@
 import { LEAF_SKIP_KERNEL_WASM } from './leafSkipKernelBytes.js';
 
 /**
- * `skip(p, e, bits)`: the byte offset of the first 256-byte block (32 entries) in [p, e) one of
- * whose low words has a bit of `bits`, or `e`; p and e are block-aligned byte offsets in the
- * segment.
+ * The skips over one segment (./leafSkipKernel.wat). p and e are block-aligned byte offsets in
+ * the segment; each returns the byte offset of the first 256-byte block (32 entries) in [p, e)
+ * that may need the walk, or `e`.
  */
-export type LeafSkip = (p: number, e: number, bits: number) => number;
+export interface LeafSkip {
+  /** `bit` formats: the first block one of whose low words has a bit of `bits`. */
+  readonly bit: (p: number, e: number, bits: number) => number;
+  /** smmu-v3: the first block with a valid entry whose AP[2] (bit 7) is clear. */
+  readonly smmu: (p: number, e: number) => number;
+}
 
 /**
  * A table segment's WebAssembly memory, as far as core uses it (core is typed without the DOM
@@ -98,12 +104,13 @@ export function isSegmentMemory(x: unknown, bytes: number): x is SegmentMemory {
   }
 }
 
-/** The skip function over `memory` (a new instance), or null when it cannot be instantiated. */
+/** The skips over `memory` (a new instance), or null when it cannot be instantiated. */
 export function leafSkipFor(memory: SegmentMemory): LeafSkip | null {
   const m = leafSkipModule();
   if (m === null || wasm === undefined) return null;
   try {
-    return new wasm.Instance(m, { env: { mem: memory } }).exports['skip'] as LeafSkip;
+    const e = new wasm.Instance(m, { env: { mem: memory } }).exports;
+    return { bit: e['skip'] as LeafSkip['bit'], smmu: e['skipSmmu'] as LeafSkip['smmu'] };
   } catch {
     return null;
   }

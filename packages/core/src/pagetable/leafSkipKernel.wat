@@ -5,6 +5,7 @@
 ;; leaf table is 512 entries of 8 bytes; a *block* is 32 entries = 256 bytes, and the low word of
 ;; entry j of the block at byte p is the i32 at p + 8j (little-endian, as the JavaScript views).
 ;;
+;; Two exports, one per dirty test of ./leafScanKernels.ts:
 ;; skip(p, e, bits) -> the byte offset of the first block in [p, e) (p and e block-aligned) one
 ;; of whose 32 low words has a bit of `bits` set (the dirty bit, plus the replica bits for
 ;; formats that have replicas), or e when there is none. It only reads: the caller records and
@@ -47,4 +48,31 @@
                           (i32.or (i32.load offset=240 (local.get $p)) (i32.load offset=248 (local.get $p)))))))))
         (local.set $p (i32.add (local.get $p) (i32.const 256)))
         (br $next)))
-    (local.get $p)))
+    (local.get $p))
+
+  ;; skipSmmu(p, e) -> as skip, for smmu-v3 leaves: the first block in [p, e) with an entry that is
+  ;; valid (bit 0) with AP[2] (bit 7) clear, i.e. dirty; e when there is none. Bit 0 of
+  ;; v & ~(v >> 7) is an entry's dirty state; the 32 entries of a block go 4 per turn of a loop.
+  (func (export "skipSmmu") (param $p i32) (param $e i32) (result i32)
+    (local $q i32) (local $any i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $p) (local.get $e)))
+        (local.set $q (local.get $p))
+        (local.set $any (i32.const 0))
+        (loop $entries
+          (local.set $any
+            (i32.or (local.get $any)
+              (i32.or
+                (i32.or (call $dirtySmmu (i32.load offset=0 (local.get $q))) (call $dirtySmmu (i32.load offset=8 (local.get $q))))
+                (i32.or (call $dirtySmmu (i32.load offset=16 (local.get $q))) (call $dirtySmmu (i32.load offset=24 (local.get $q)))))))
+          (local.set $q (i32.add (local.get $q) (i32.const 32)))
+          (br_if $entries (i32.lt_u (local.get $q) (i32.add (local.get $p) (i32.const 256)))))
+        (br_if $done (i32.and (local.get $any) (i32.const 1)))
+        (local.set $p (i32.add (local.get $p) (i32.const 256)))
+        (br $next)))
+    (local.get $p))
+
+  ;; v & ~(v >> 7): bit 0 set when the smmu-v3 entry v is valid and writable-dirty (AP[2] clear).
+  (func $dirtySmmu (param $v i32) (result i32)
+    (i32.and (local.get $v) (i32.xor (i32.shr_u (local.get $v) (i32.const 7)) (i32.const -1)))))
