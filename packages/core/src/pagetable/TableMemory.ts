@@ -53,6 +53,14 @@ const MAX_SEGMENTS = 2 ** (31 - SEGMENT_ID_SHIFT);
  */
 export const MAX_TABLE_BYTES = 2 ** 34;
 
+/**
+ * A view makes a segment's WebAssembly skips ({@link TableMemory.skipsOf}) when a walk reaches
+ * the segment's 64th leaf table. An instance costs 5-10 µs to make, and the skip saves about 75 ns
+ * per clean leaf table against the JavaScript prescan (docs/bench/pteWalk.md §6): it pays after
+ * about a hundred tables, and at most 64 tables (about 5 µs) are walked the slow way first.
+ */
+export const SKIP_AFTER_TABLES = 64;
+
 /** Id of the root table page (the first page allocated). */
 export const ROOT_PAGE = 0;
 
@@ -80,8 +88,10 @@ export class TableMemory {
   readonly words: Int32Array[];
   /** The WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
   readonly memories: (SegmentMemory | null)[];
-  /** The skips of each segment's memory, made on first use ({@link skipsOf}). */
+  /** The skips of each segment's memory, made when first wanted ({@link skipsOf}). */
   #skips: (LeafSkip | null | undefined)[] = [];
+  /** Leaf tables asked for by {@link skipsOf} per segment, until its skips are made. */
+  #skipAsks: number[] = [];
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
   /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
@@ -176,6 +186,9 @@ export class TableMemory {
   /**
    * The WebAssembly skips over clean blocks for table page `id`'s segment (./leafSkipKernel.ts),
    * or null when the segment has no WebAssembly memory (the walk then prescans in JavaScript).
+   * The owner makes the instance on first use (it keeps it for the table's life). A view made
+   * from share() (a worker's, one per report) makes it at the segment's {@link SKIP_AFTER_TABLES}th
+   * leaf table and prescans in JavaScript before: a small report never pays the instantiation.
    */
   skipsOf(id: number): LeafSkip | null {
     const s = id >>> SEGMENT_ID_SHIFT;
@@ -183,6 +196,9 @@ export class TableMemory {
     if (f !== undefined) return f;
     const m = this.memories[s];
     if (m === undefined) this.#unshared(id);
+    const asks = (this.#skipAsks[s] ?? 0) + 1;
+    this.#skipAsks[s] = asks;
+    if (m !== null && !this.owner && asks < SKIP_AFTER_TABLES) return null;
     return (this.#skips[s] = m === null ? null : leafSkipFor(m));
   }
 
@@ -262,6 +278,7 @@ export class TableMemory {
       this.words.length = had;
       this.memories.length = had;
       this.#skips.length = Math.min(this.#skips.length, had);
+      this.#skipAsks.length = Math.min(this.#skipAsks.length, had);
       this.#counts.length = had;
       throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {
         param: 'length',
