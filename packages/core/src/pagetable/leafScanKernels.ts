@@ -9,9 +9,8 @@
  *   - after a clean block, a block with a single dirty entry, and at the start: skip the clean
  *     blocks. Where the segment is a WebAssembly memory, one call of `skip` (./leafSkipKernel.ts)
  *     runs over them and lands on the first block with the dirty bit (or a replica bit) in a low
- *     word; otherwise, and for the first block of a call, OR-reduce the 32 low words of each
- *     block, unrolled by hand, and skip the block without the dirty bit. Skipped entries are
- *     counted as visited by the caller;
+ *     word; otherwise OR-reduce the 32 low words of each block, unrolled by hand, and skip the
+ *     block without the dirty bit. Skipped entries are counted as visited by the caller;
  *   - after a block with two or more dirty entries: no prescan, straight to step 1 (dirty blocks
  *     come in runs);
  *   - after a wholly dirty block: read the 32 low words into locals and AND them; when all 32 are
@@ -47,10 +46,10 @@
  *
  * Why this shape (figures: docs/bench/limits.md §3 and docs/bench/pteWalk.md §2; reasons:
  * docs/design/performance.md §2, §4): the prescan ("scan") is the fastest at low density; at high
- * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly
- * where it can, because every JavaScript typed-array load carries a bounds check, which kept the
- * JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §8); reading a
- * wholly dirty block once instead of twice (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
+ * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly where
+ * it can, because every JavaScript typed-array load carries a bounds check and that check is what
+ * kept the JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §6); reading a wholly dirty block once instead of twice
+ * (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
  * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
  * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
  * is a plain store because an atomic one costs several times the rest of the walk per *dirty* PTE
@@ -154,17 +153,13 @@ export function scanBitLeaves(
   // replica test.
   const adapt = replicaMask === 0;
   let state = SCAN;
-  // The first block of a call is prescanned in JavaScript even where skip exists: a table that
-  // starts dirty (every table of a dense walk) then makes no call into WebAssembly, which costs
-  // more than that prescan (docs/bench/pteWalk.md §8).
-  let first = true;
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
     // The words of a wholly dirty block, kept for its clear (see below); 0 otherwise.
     let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0, a9 = 0, a10 = 0, a11 = 0, a12 = 0, a13 = 0, a14 = 0, a15 = 0;
     let c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, c9 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0, c14 = 0, c15 = 0;
     let mask = 0;
-    if (state === SCAN && skip !== null && !first) {
+    if (state === SCAN && skip !== null) {
       // To the first block with the dirty bit or a replica bit, in WebAssembly (module comment);
       // a block without replica bits then has a dirty entry (in the range or not: masked below).
       const next = skip(k << 2, endByte, D | replicaMask) >> 2;
@@ -173,7 +168,6 @@ export function scanBitLeaves(
       k = next;
       if (!adapt && (orLowWords32(w, k) & replicaMask) !== 0) return b;
     } else if (state === SCAN) {
-      first = false;
       const any = orLowWords32(w, k);
       if ((any & D) === 0) continue;
       if ((any & replicaMask) !== 0) return b;
@@ -245,16 +239,14 @@ export function scanSmmuLeaves(
 ): number {
   const endByte = (off + (((i1 + 31) & ~31) << 1)) << 2;
   let dense = false;
-  let first = true; // as in scanBitLeaves
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
-    if (!dense && skip !== null && !first) {
+    if (!dense && skip !== null) {
       const next = skip(k << 2, endByte) >> 2;
       if (next << 2 >= endByte) return -1;
       b += (next - k) >> 1;
       k = next;
     } else if (!dense) {
-      first = false;
       let any = 0;
       for (let j = 0; j < 64; j += 16) {
         const q = k + j;
