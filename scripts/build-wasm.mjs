@@ -25,7 +25,7 @@ export const KERNELS = [
   {
     wat: 'packages/core/src/pagetable/leafSkipKernel.wat',
     out: 'packages/core/src/pagetable/leafSkipKernelBytes.ts',
-    name: 'LEAF_SKIP_KERNEL_WASM',
+    name: 'LEAF_SKIP_KERNEL_BYTES',
   },
 ];
 

@@ -56,7 +56,7 @@ export const MAX_TABLE_BYTES = 2 ** 34;
 /**
  * A view makes a segment's WebAssembly skips ({@link TableMemory.skipsOf}) when a walk reaches
  * the segment's 64th leaf table. An instance costs 5-10 µs to make, and the skip saves about 75 ns
- * per clean leaf table against the JavaScript prescan (docs/bench/pteWalk.md §6): it pays after
+ * per clean leaf table against the JavaScript prescan (docs/bench/pteWalk.md §8): it pays after
  * about a hundred tables, and at most 64 tables (about 5 µs) are walked the slow way first.
  */
 export const SKIP_AFTER_TABLES = 64;

@@ -6,7 +6,7 @@
  * What it is. ./leafScanKernels.ts walks a leaf table in blocks of 32 entries and, at low density,
  * spends nearly all its time proving blocks clean: an OR of their 32 low words. In JavaScript each
  * of those loads carries a bounds check, and that alone keeps the loop about 1.4x slower than the
- * same loop in C (docs/bench/pteWalk.md §6). WebAssembly loads at constant offsets carry none (the
+ * same loop in C (docs/bench/pteWalk.md §8). WebAssembly loads at constant offsets carry none (the
  * engine reserves guard pages around a memory instead), so the skip over clean blocks runs as a
  * small WebAssembly function, `skip` of ./leafSkipKernel.wat: it returns the first block at or
  * after a byte offset with the dirty bit (or a replica bit) in one of its low words (`skipSmmu`:
@@ -30,7 +30,7 @@
  * The bytes are generated from ./leafSkipKernel.wat by scripts/build-wasm.mjs (wabt) into
  * ./leafSkipKernelBytes.ts; a test recompiles the text and compares.
  */
-import { LEAF_SKIP_KERNEL_WASM } from './leafSkipKernelBytes.js';
+import { LEAF_SKIP_KERNEL_BYTES } from './leafSkipKernelBytes.js';
 
 /**
  * The skips over one segment (./leafSkipKernel.wat). p and e are block-aligned byte offsets in
@@ -70,7 +70,7 @@ let compiled: object | null | undefined;
 function leafSkipModule(): object | null {
   if (compiled !== undefined) return compiled;
   try {
-    compiled = wasm === undefined ? null : new wasm.Module(Uint8Array.from(atob(LEAF_SKIP_KERNEL_WASM), (c) => c.charCodeAt(0)));
+    compiled = wasm === undefined ? null : new wasm.Module(Uint8Array.from(atob(LEAF_SKIP_KERNEL_BYTES), (c) => c.charCodeAt(0)));
   } catch {
     compiled = null;
   }

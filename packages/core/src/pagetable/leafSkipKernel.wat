@@ -13,7 +13,7 @@
 ;; loads, no loop-carried chain but the one OR at the end); every offset is a constant, so the
 ;; engine checks no bounds per load (out-of-memory offsets trap, they never read another memory).
 ;; Why WebAssembly: in JavaScript every typed-array load carries a bounds check, and that check is
-;; what keeps a JavaScript read of the low words about 1.4x slower than C (docs/bench/pteWalk.md §6).
+;; what keeps a JavaScript read of the low words about 1.4x slower than C (docs/bench/pteWalk.md §8).
 (module
   (import "env" "mem" (memory 1 65536 shared))
   (func (export "skip") (param $p i32) (param $e i32) (param $bits i32) (result i32)
