@@ -46,7 +46,6 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'ReportStats',
         'SharedIoPageTable',
         'SharedIovaBitmap',
-        'SegmentMemory',
         'SharedVfTracker',
         'SourceStats',
         'U64Like',
@@ -106,8 +105,9 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'recordRuns',
         'sameMemoryOptions',
         'toU64',
+        'wasmSegments',
       ],
-      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'LeafSkip', 'RunSink', 'SummaryOption', 'TableMapping'],
+      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'LeafSkip', 'RunSink', 'SegmentMemory', 'SummaryOption', 'TableMapping'],
     },
   },
   workers: {

@@ -25,10 +25,10 @@ export { dirtySourceFromShared } from './dirtySourceFromShared.js';
 export { lastAtOrBefore } from './sortedRuns.js';
 // page tables: limits, the memory estimate, the benchmark's read reference, each format's leaf sizes
 export { codecOf } from './pagetable/pteFormats.js';
-export { readLeafTables } from './pagetable/IoPageTable.js';
+export { readLeafTables, wasmSegments } from './pagetable/IoPageTable.js';
 export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
 export { leafSkipFor, newSegmentMemory } from './pagetable/leafSkipKernel.js';
-export type { LeafSkip } from './pagetable/leafSkipKernel.js';
+export type { LeafSkip, SegmentMemory } from './pagetable/leafSkipKernel.js';
 export { pageTableBytesFor } from './pagetable/tableBudget.js';
 export type { TableMapping } from './pagetable/tableBudget.js';
 // the VF tracker: limits and its hot kernels

@@ -72,6 +72,7 @@ type InternalOptions = IoPageTableOptions & { [FROM_SHARED]?: SharedIoPageTable 
 
 /** Reads a table's private memory for {@link readLeafTables}; set by the class's static block. */
 let leafTablesOf: (t: IoPageTable) => { tables: number; or: number };
+let wasmSegmentsOf: (t: IoPageTable) => number;
 
 /**
  * An IOMMU page table with dirty bits; see the module comment.
@@ -132,7 +133,7 @@ export class IoPageTable implements DirtySource {
     this.#pageLimit = pageOf(addressLimit(levels));
     const d = o[FROM_SHARED];
     const W = WHERE + '.fromShared';
-    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments, d.memories);
+    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
     this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.areas, this.#pageLimit);
     this.#writable = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.writableAreas, this.#pageLimit, 'writableAreas');
     this.#edit = new TableEditor(this.#mem, codec, levels);
@@ -162,7 +163,6 @@ export class IoPageTable implements DirtySource {
       levels: this.levels,
       control: this.#mem.controlBuffer,
       segments: [...this.#mem.segments],
-      memories: [...this.#mem.memories],
       areas: this.#areas.toFlat(),
       writableAreas: this.#writable.toFlat(),
     };
@@ -395,6 +395,10 @@ export class IoPageTable implements DirtySource {
       if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', 'readLeafTables', 'table', t, 'must be an IoPageTable');
       return readMemoryLeafTables(t.#mem, t.#codec, t.levels);
     };
+    wasmSegmentsOf = (t) => {
+      if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', 'wasmSegments', 'table', t, 'must be an IoPageTable');
+      return t.#mem.wasmSegments;
+    };
   }
 }
 
@@ -407,4 +411,13 @@ export class IoPageTable implements DirtySource {
  */
 export function readLeafTables(table: IoPageTable): { tables: number; or: number } {
   return leafTablesOf(table);
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`), a test aid: how many of `table`'s segments are
+ * WebAssembly memories, walked with the WebAssembly skip (./leafSkipKernel.ts); 0 for a view.
+ * @throws IovaBitmapError `EINVAL` when `table` is not an IoPageTable.
+ */
+export function wasmSegments(table: IoPageTable): number {
+  return wasmSegmentsOf(table);
 }

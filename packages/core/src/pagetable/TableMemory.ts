@@ -11,13 +11,14 @@
  * stride stays 2^14, so locating a page is a shift and a mask. Each segment has two word views
  * over the same memory: a Uint32Array (the codecs, map/unmap, the device) and an Int32Array (the
  * walk's block kernels, {@link TableMemory.wordsOf}; see ./leafScanKernels.ts for why).
- * Where WebAssembly is available a segment is allocated as a shared WebAssembly memory, and its
- * SharedArrayBuffer is that memory's `buffer`: the walk then skips clean blocks in WebAssembly
- * (./leafSkipKernel.ts, {@link TableMemory.skipsOf}); otherwise, or when the engine refuses the
- * memory, it is a plain SharedArrayBuffer and the walk prescans in JavaScript (same result).
+ * Where WebAssembly is available the owner allocates a segment as a shared WebAssembly memory, and
+ * its SharedArrayBuffer is that memory's `buffer`: the owner's walks then skip clean blocks in
+ * WebAssembly (./leafSkipKernel.ts, {@link TableMemory.skipsOf}); otherwise, or when the engine
+ * refuses the memory, it is a plain SharedArrayBuffer and the walk prescans in JavaScript (same
+ * result). Views (share() / open(), a worker's) always prescan in JavaScript: see skipsOf.
  *
  * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
- * are shared, not copied), and the list of their memories (`memories`, null for a plain one). A view built from one share() sees every page that existed at that
+ * are shared, not copied). A view built from one share() sees every page that existed at that
  * moment; a page in a segment created later makes {@link TableMemory.view} throw `EIO` with a
  * request to share again (the engine re-shares for every report, so it never hits this).
  *
@@ -32,7 +33,7 @@
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
-import { type LeafSkip, type SegmentMemory, isSegmentMemory, leafSkipFor, newSegmentMemory } from './leafSkipKernel.js';
+import { type LeafSkip, type SegmentMemory, leafSkipFor, newSegmentMemory } from './leafSkipKernel.js';
 
 /** Entries per table page. */
 export const ENTRIES_PER_TABLE = 512;
@@ -52,14 +53,6 @@ const MAX_SEGMENTS = 2 ** (31 - SEGMENT_ID_SHIFT);
  * OOM killer); a documented limit checked before anything is allocated turns that into `ENOMEM`.
  */
 export const MAX_TABLE_BYTES = 2 ** 34;
-
-/**
- * A view makes a segment's WebAssembly skips ({@link TableMemory.skipsOf}) when a walk reaches
- * the segment's 64th leaf table. An instance costs 5-10 µs to make, and the skip saves about 75 ns
- * per clean leaf table against the JavaScript prescan (docs/bench/pteWalk.md §8): it pays after
- * about a hundred tables, and at most 64 tables (about 5 µs) are walked the slow way first.
- */
-export const SKIP_AFTER_TABLES = 64;
 
 /** Id of the root table page (the first page allocated). */
 export const ROOT_PAGE = 0;
@@ -86,12 +79,10 @@ export class TableMemory {
   readonly views: Uint32Array[];
   /** Int32 views of {@link segments}, same indices: for the walk kernels (see {@link wordsOf}). */
   readonly words: Int32Array[];
-  /** The WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
-  readonly memories: (SegmentMemory | null)[];
-  /** The skips of each segment's memory, made when first wanted ({@link skipsOf}). */
+  /** Owner: the WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
+  readonly #memories: (SegmentMemory | null)[] = [];
+  /** Owner: the skips of each segment's memory, made on first use ({@link skipsOf}). */
   #skips: (LeafSkip | null | undefined)[] = [];
-  /** Leaf tables asked for by {@link skipsOf} per segment, until its skips are made. */
-  #skipAsks: number[] = [];
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
   /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
@@ -113,11 +104,9 @@ export class TableMemory {
    * 64 bytes, and 1 to 2^17 segments, segment s a SharedArrayBuffer of exactly
    * {@link segmentPages}(s) pages. (A forged segment of the right size holds whatever it holds:
    * walks read it as table entries, and a table id outside the segments gives `EIO`.)
-   * `memories`, when given (share() gives it), is one entry per segment: null, or that segment's
-   * shared WebAssembly memory of the same size, whose buffer then serves as the segment.
    * @throws IovaBitmapError `EINVAL` naming the first field that does not fit.
    */
-  static open(where: string, control: unknown, segments: unknown, memories?: unknown): TableMemory {
+  static open(where: string, control: unknown, segments: unknown): TableMemory {
     if (bufferKind(control) !== 'shared' || bufferByteLength(control as SharedArrayBuffer, 'shared') !== CONTROL_BYTES) {
       throw IovaBitmapError.bad('EINVAL', where, 'descriptor.control', control, `must be the table's SharedArrayBuffer control block of ${CONTROL_BYTES} bytes`);
     }
@@ -130,21 +119,7 @@ export class TableMemory {
         throw IovaBitmapError.bad('EINVAL', where, `descriptor.segments[${s}]`, b, `must be a SharedArrayBuffer of ${bytes} bytes (segment ${s})`);
       }
     });
-    let mems: (SegmentMemory | null)[] = segments.map(() => null);
-    if (memories !== undefined) {
-      if (!Array.isArray(memories) || memories.length !== segments.length) {
-        throw IovaBitmapError.bad('EINVAL', where, 'descriptor.memories', memories, `must be an array of ${segments.length} entries (one per segment)`);
-      }
-      memories.forEach((m: unknown, s: number) => {
-        const bytes = segmentPages(s) * TABLE_PAGE_BYTES;
-        if (m !== null && !isSegmentMemory(m, bytes)) {
-          throw IovaBitmapError.bad('EINVAL', where, `descriptor.memories[${s}]`, m, `must be null or a shared WebAssembly.Memory of ${bytes} bytes (segment ${s})`);
-        }
-      });
-      mems = memories as (SegmentMemory | null)[];
-    }
-    const segs = (segments as SharedArrayBuffer[]).map((b, s) => (mems[s]?.buffer as SharedArrayBuffer | undefined) ?? b);
-    return new TableMemory({ segments: segs, memories: mems, control: control as SharedArrayBuffer });
+    return new TableMemory({ segments: segments as SharedArrayBuffer[], control: control as SharedArrayBuffer });
   }
 
   /** A new memory with a zeroed root page, for the owner. */
@@ -153,13 +128,12 @@ export class TableMemory {
   }
 
   /** A new memory with a zeroed root page (owner), or a view over shared segments (see {@link TableMemory.open}). */
-  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; memories: readonly (SegmentMemory | null)[]; control: SharedArrayBuffer }) {
+  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
     this.owner = shared === undefined;
     this.controlBuffer = shared?.control ?? new SharedArrayBuffer(CONTROL_BYTES);
     this.control = new Int32Array(this.controlBuffer, 0, STATS_OFFSET / 4);
     this.stats = new Float64Array(this.controlBuffer, STATS_OFFSET, 3);
     this.segments = shared === undefined ? [] : [...shared.segments];
-    this.memories = shared === undefined ? [] : [...shared.memories];
     this.views = this.segments.map((b) => new Uint32Array(b));
     this.words = this.segments.map((b) => new Int32Array(b));
     if (this.owner) {
@@ -185,21 +159,17 @@ export class TableMemory {
 
   /**
    * The WebAssembly skips over clean blocks for table page `id`'s segment (./leafSkipKernel.ts),
-   * or null when the segment has no WebAssembly memory (the walk then prescans in JavaScript).
-   * The owner makes the instance on first use (it keeps it for the table's life). A view made
-   * from share() (a worker's, one per report) makes it at the segment's {@link SKIP_AFTER_TABLES}th
-   * leaf table and prescans in JavaScript before: a small report never pays the instantiation.
+   * made on first use; null when the segment has no WebAssembly memory, and always in a view: the
+   * walk then prescans in JavaScript. Why not in views: a worker builds a new view, hence new
+   * instances, for every report, and with a new skip function at every report the pool's walks
+   * were slower, not faster (9 % at 100 % dirty, nothing gained at 0.01 %; docs/bench/pteWalk.md §8).
    */
   skipsOf(id: number): LeafSkip | null {
     const s = id >>> SEGMENT_ID_SHIFT;
     const f = this.#skips[s];
     if (f !== undefined) return f;
-    const m = this.memories[s];
-    if (m === undefined) this.#unshared(id);
-    const asks = (this.#skipAsks[s] ?? 0) + 1;
-    this.#skipAsks[s] = asks;
-    if (m !== null && !this.owner && asks < SKIP_AFTER_TABLES) return null;
-    return (this.#skips[s] = m === null ? null : leafSkipFor(m));
+    const m = this.#memories[s];
+    return (this.#skips[s] = m === undefined || m === null ? null : leafSkipFor(m));
   }
 
   #unshared(id: number): never {
@@ -219,6 +189,11 @@ export class TableMemory {
     return this.owner ? this.#inUse : this.stats[STAT_TABLE_PAGES]!;
   }
 
+  /** Owner: how many segments are WebAssembly memories (the rest are plain SharedArrayBuffers). */
+  get wasmSegments(): number {
+    return this.#memories.filter((m) => m !== null).length;
+  }
+
   /** Bytes of SharedArrayBuffer reserved by the segments. */
   get reservedBytes(): number {
     let n = 0;
@@ -232,7 +207,7 @@ export class TableMemory {
     const pages = segmentPages(s);
     let buf: SharedArrayBuffer;
     let counts: Uint16Array;
-    const memory = newSegmentMemory(pages * TABLE_PAGE_BYTES) ?? null;
+    const memory = newSegmentMemory(pages * TABLE_PAGE_BYTES) ?? null; // #addSegment is owner-only
     try {
       buf = (memory?.buffer as SharedArrayBuffer | undefined) ?? new SharedArrayBuffer(pages * TABLE_PAGE_BYTES);
       counts = new Uint16Array(pages);
@@ -240,7 +215,7 @@ export class TableMemory {
       throw new IovaBitmapError('ENOMEM', `IoPageTable: cannot allocate a table segment of ${pages * TABLE_PAGE_BYTES} bytes`, { cause });
     }
     this.segments.push(buf);
-    this.memories.push(memory);
+    this.#memories.push(memory);
     this.views.push(new Uint32Array(buf));
     this.words.push(new Int32Array(buf));
     this.#counts.push(counts);
@@ -276,9 +251,8 @@ export class TableMemory {
       this.segments.length = had;
       this.views.length = had;
       this.words.length = had;
-      this.memories.length = had;
+      this.#memories.length = had;
       this.#skips.length = Math.min(this.#skips.length, had);
-      this.#skipAsks.length = Math.min(this.#skipAsks.length, had);
       this.#counts.length = had;
       throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {
         param: 'length',

@@ -10,19 +10,21 @@
  * engine reserves guard pages around a memory instead), so the skip over clean blocks runs as a
  * small WebAssembly function, `skip` of ./leafSkipKernel.wat: it returns the first block at or
  * after a byte offset with the dirty bit (or a replica bit) in one of its low words (`skipSmmu`:
- * with a valid entry whose AP[2] is clear, the smmu-v3 dirty state). Everything
- * else (the mask, the record, the clear, the states) stays in JavaScript, where the sink's
- * bitmap is: a JavaScript-to-WebAssembly call costs some tens of ns, so it pays only where it
- * replaces many loads, and it is made once per run of clean blocks.
+ * with a valid entry whose AP[2] is clear, the smmu-v3 dirty state). Everything else (the mask,
+ * the record, the clear, the states) stays in JavaScript, where the sink's bitmap is: a call from
+ * JavaScript into WebAssembly costs about 15-20 ns, so it pays only where it replaces many loads,
+ * and it is made once per run of clean blocks.
  *
  * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
  * be made from an existing SharedArrayBuffer; so a table segment that should be walked this way is
  * allocated *as* a shared WebAssembly memory ({@link newSegmentMemory}), whose `buffer` is the
- * segment's SharedArrayBuffer for every JavaScript view. One instance per segment and thread,
- * made on first use ({@link leafSkipFor}); the module is compiled once per thread. A memory is
- * structured-cloneable, so share() hands the memories to workers beside the buffers. Where a
- * segment has no memory (WebAssembly missing, its allocation refused, a descriptor built without
- * memories), the walk prescans in JavaScript, with the same result bit for bit.
+ * segment's SharedArrayBuffer for every JavaScript view. One instance per segment, made on first
+ * use by the table's owner ({@link leafSkipFor}); the module is compiled once per thread. Views of
+ * a shared table (a worker's, one per report) do not use it: with a new instance, so a new
+ * function, at every report the pool's walks got slower (TableMemory.skipsOf). Where a segment
+ * has no memory (WebAssembly missing, or the engine refusing the memory: each reserves some 10 GiB
+ * of address space for its guard pages), and in every view, the walk prescans in JavaScript,
+ * with the same result bit for bit.
  *
  * Safety. The function only reads, and an offset outside its memory traps (a RangeError in the
  * caller) instead of reading another memory. The caller passes offsets of its own table page.
@@ -90,17 +92,6 @@ export function newSegmentMemory(bytes: number): SegmentMemory | undefined {
     return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
   } catch {
     return undefined;
-  }
-}
-
-/** True when `x` is a shared WebAssembly memory of `bytes` bytes. */
-export function isSegmentMemory(x: unknown, bytes: number): x is SegmentMemory {
-  try {
-    if (wasm === undefined || !(x instanceof (wasm.Memory as unknown as new () => object))) return false;
-    const b = (x as SegmentMemory).buffer;
-    return b instanceof SharedArrayBuffer && b.byteLength === bytes;
-  } catch {
-    return false; // a proxy whose traps throw, a forged object whose buffer getter throws
   }
 }
 
