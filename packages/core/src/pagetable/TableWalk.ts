@@ -55,6 +55,8 @@ export class TableWalk {
   readonly #levels: number;
   readonly #sink: LeafSink;
   readonly #clear: boolean;
+  /** The 4 KiB-leaf kernel's block state at the end of the last leaf table (scanBitLeaves' state0). */
+  #leafState = 0;
   /** Replicas seen dirty in the current group (up to 256: 8 words). */
   readonly #seen = new Int32Array(8);
 
@@ -130,7 +132,8 @@ export class TableWalk {
     const skip = skips === null ? null : skips.bit;
     let i = i0;
     while (i < i1) {
-      const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear, skip);
+      const stop = scanBitLeaves(words, off, i, i1, codec.dirtyBit, codec.replicaMask, base, this.#sink, this.#clear, skip, this.#leafState);
+      this.#leafState = stop < 0 ? -1 - stop : 0;
       if (stop < 0) {
         if (codec.replicaMask !== 0) this.#tailGroup(mem.view(id), off, base, i, i1, p0);
         return;

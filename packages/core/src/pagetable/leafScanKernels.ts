@@ -130,7 +130,12 @@ function clearMasked(w: Int32Array, k: number, mask: number, and: number, or: nu
  * @param clear - clear the dirty entries after recording them
  * @param skip - the segment's WebAssembly skip over clean blocks (TableMemory.skipsOf(id).bit), or
  *   null to prescan in JavaScript
- * @returns -1 when done, or the start (32-aligned) of a block to process with the group logic
+ * @param state0 - the block state to start in: the state the previous call ended in (its return
+ *   value r < 0 gives it as -1 - r), so that a dense walk goes on dense into the next table
+ *   instead of prescanning (or calling `skip` for) the first block of every table; SCAN (0) at the
+ *   start of a walk. Formats with replicas always start in SCAN.
+ * @returns the start (32-aligned, >= 0) of a block to process with the group logic, or, when done,
+ *   -1 - (the state the next table's call may start in)
  */
 export function scanBitLeaves(
   w: Int32Array,
@@ -143,6 +148,7 @@ export function scanBitLeaves(
   sink: LeafMaskSink,
   clear: boolean,
   skip: LeafSkip['bit'] | null,
+  state0: number,
 ): number {
   const D = 1 << dbit;
   const ND = ~D;
@@ -152,7 +158,7 @@ export function scanBitLeaves(
   // into locals and ANDed. Formats with replicas always prescan: the prescan's OR is also their
   // replica test.
   const adapt = replicaMask === 0;
-  let state = SCAN;
+  let state = adapt ? state0 : SCAN;
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
     // The words of a wholly dirty block, kept for its clear (see below); 0 otherwise.
@@ -163,7 +169,7 @@ export function scanBitLeaves(
       // To the first block with the dirty bit or a replica bit, in WebAssembly (module comment);
       // a block without replica bits then has a dirty entry (in the range or not: masked below).
       const next = skip(k << 2, endByte, D | replicaMask) >> 2;
-      if (next << 2 >= endByte) return -1;
+      if (next << 2 >= endByte) return -1 - SCAN;
       b += (next - k) >> 1;
       k = next;
       if (!adapt && (orLowWords32(w, k) & replicaMask) !== 0) return b;
@@ -219,7 +225,7 @@ export function scanBitLeaves(
       clearMasked(w, k, mask, ND, 0);
     }
   }
-  return -1;
+  return -1 - state;
 }
 
 /**
