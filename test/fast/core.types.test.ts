@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type SharedIoPageTable, type SharedVfTracker } from '@iovabitmap/core';
-import { addSourceStats, computeWindows, dirtySourceFromShared, lastAtOrBefore, log2Exact } from '@iovabitmap/core/internal';
+import { addSourceStats, computeWindows, dirtySourceFromShared, lastAtOrBefore, log2Exact, newSegmentMemory } from '@iovabitmap/core/internal';
 import { rejection } from '../helpers/rejection.js';
 import { fillRandom } from './helpers/bitModel.js';
 import { MIB } from '../helpers/sizes.js';
@@ -119,6 +119,10 @@ describe('forged descriptors are refused with EINVAL, naming the field', () => {
       'descriptor.segments[0]',
     ],
     ['IoPageTable: no segments', () => IoPageTable.fromShared({ ...table(), segments: [] }), 'descriptor.segments'],
+    ['IoPageTable: more memories than segments', () => IoPageTable.fromShared({ ...table(), memories: new Array(10).fill(null) }), 'descriptor.memories'],
+    ['IoPageTable: a memory that is a SharedArrayBuffer', () => IoPageTable.fromShared({ ...table(), memories: table().segments as never }), 'descriptor.memories[0]'],
+    ['IoPageTable: a table id that is not 16 hex digits', () => IoPageTable.fromShared({ ...table(), tableId: 'x' }), 'descriptor.tableId'],
+    ['IoPageTable: a memory of another size', () => IoPageTable.fromShared({ ...table(), memories: table().memories!.map(() => newSegmentMemory(2 * 65536)!) }), 'descriptor.memories[0]'],
     ['IoPageTable: areas of odd length', () => IoPageTable.fromShared({ ...table(), areas: new Float64Array(3) }), 'descriptor.areas'],
     ['IoPageTable: areas out of order', () => IoPageTable.fromShared({ ...table(), areas: new Float64Array([10, 20, 0, 5]) }), 'descriptor.areas[2]'],
     ['IoPageTable: areas past the address width', () => IoPageTable.fromShared({ ...table(), areas: new Float64Array([0, 2 ** 40]) }), 'descriptor.areas[0]'],

@@ -46,6 +46,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'ReportStats',
         'SharedIoPageTable',
         'SharedIovaBitmap',
+        'SegmentMemory',
         'SharedVfTracker',
         'SourceStats',
         'U64Like',
@@ -107,7 +108,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'toU64',
         'wasmSegments',
       ],
-      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'LeafSkip', 'RunSink', 'SegmentMemory', 'SummaryOption', 'TableMapping'],
+      types: ['BitSummary', 'BitmapViews', 'InternalIovaBitmapOptions', 'LeafSkip', 'RunSink', 'SummaryOption', 'TableMapping'],
     },
   },
   workers: {

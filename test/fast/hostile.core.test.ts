@@ -204,7 +204,7 @@ const APIS: Api[] = [
     name: 'IoPageTable.fromShared',
     args: (w) => [w.table.share()],
     call: m((_w, a) => IoPageTable.fromShared(a[0] as never)),
-    fields: [[0, 'kind'], [0, 'name'], [0, 'format'], [0, 'levels'], [0, 'control'], [0, 'segments'], [0, 'segments', 0], [0, 'areas']],
+    fields: [[0, 'kind'], [0, 'name'], [0, 'format'], [0, 'levels'], [0, 'control'], [0, 'segments'], [0, 'segments', 0], [0, 'memories'], [0, 'memories', 0], [0, 'tableId'], [0, 'areas']],
   },
   { name: 'IoPageTable.share', args: () => [], call: m((w) => w.table.share()) },
   {

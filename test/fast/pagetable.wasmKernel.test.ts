@@ -3,10 +3,12 @@
  * - its committed bytes are the compile of its text (scripts/build-wasm.mjs --check);
  * - `skip` and `skipSmmu` against a JavaScript reference, on random words, ranges and bit sets, and an
  *   offset past its memory traps instead of reading elsewhere;
- * - the walk with it (the table's owner) equals the walk without it (a view of the same table,
- *   which prescans in JavaScript), bit for bit in the bitmap and in the table it leaves, for every
- *   PTE format, random block patterns and report ranges, with and without clear, and over a table
- *   of several segments (several instances).
+ * - the walk with it (the table's owner, and views, which take their thread's instances for the
+ *   table) equals the walk without it (a view whose descriptor has no `memories` prescans in
+ *   JavaScript), bit for bit in the bitmap and in the table it leaves, for every PTE format,
+ *   random block patterns and report ranges, with and without clear, and over a table of several
+ *   segments (several instances);
+ * - share() hands the memories on, and structuredClone (what postMessage does) keeps them.
  */
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
@@ -98,7 +100,7 @@ function restore(pt: IoPageTable, snap: Uint8Array[]): void {
 }
 
 describe('a table of many segments', () => {
-  it('walks every segment with the skip (the owner) exactly as a view walks it in JavaScript', () => {
+  it('walks every segment with the skip (the owner, and views) exactly as a view without memories walks it in JavaScript', () => {
     const pages = 400 * 512; // 400 leaf tables, in segments 0 to 3
     const pt = new IoPageTable({ format: 'vtd-ss' });
     pt.map(0, pages * 4096, { leaf: 4096 });
@@ -111,21 +113,30 @@ describe('a table of many segments', () => {
       t.readAndClearDirty(bm, 0, pages * 4096);
       return [bitRuns(bm), Buffer.concat(snapshotTable(pt)).toString('base64')];
     };
-    const viaJs = walk(IoPageTable.fromShared(pt.share()));
+    const viaJs = walk(IoPageTable.fromShared({ ...pt.share(), memories: undefined }));
     restore(pt, before);
     const viaWasm = walk(pt);
+    restore(pt, before);
+    const viaView = walk(IoPageTable.fromShared(structuredClone(pt.share()))); // this thread's instances for the table
+    restore(pt, before);
+    const viaViewAgain = walk(IoPageTable.fromShared(structuredClone(pt.share()))); // the same instances again
     expect(viaJs[0].length).toBeGreaterThan(150);
-    expect(viaWasm[0]).toEqual(viaJs[0]);
-    expect(viaWasm[1] === viaJs[1]).toBe(true);
+    for (const r of [viaWasm, viaView, viaViewAgain]) {
+      expect(r[0]).toEqual(viaJs[0]);
+      expect(r[1] === viaJs[1]).toBe(true);
+    }
   });
 });
 
 describe.each(PTE_FORMATS)('the %s walk with and without the WebAssembly skip', (format) => {
-  it('allocates its segments as WebAssembly memories in the owner; a view walks in JavaScript', () => {
+  it('allocates its segments as WebAssembly memories and shares them, through structuredClone too', () => {
     const pt = new IoPageTable({ format });
     pt.map(0, 64 * 1024 * 1024, { leaf: 4096 });
-    expect(wasmSegments(pt)).toBe(pt.share().segments.length);
-    expect(wasmSegments(IoPageTable.fromShared(structuredClone(pt.share())))).toBe(0);
+    const d = pt.share();
+    expect(wasmSegments(pt)).toBe(d.segments.length);
+    expect(d.memories!.every((m, s) => m !== null && m.buffer === d.segments[s])).toBe(true);
+    expect(wasmSegments(IoPageTable.fromShared(structuredClone(d)))).toBe(d.segments.length);
+    expect(wasmSegments(IoPageTable.fromShared({ ...d, memories: undefined }))).toBe(0);
   });
 
   it('reports and leaves the same bits for any block pattern and range', () => {
@@ -139,7 +150,7 @@ describe.each(PTE_FORMATS)('the %s walk with and without the WebAssembly skip', 
         fc.boolean(),
         (blocks, salt, x, y, noClear) => {
           const pt = patternTable(format, blocks, salt);
-          const plain = IoPageTable.fromShared(pt.share()); // a view: the JavaScript prescan
+          const plain = IoPageTable.fromShared({ ...pt.share(), memories: undefined }); // the JavaScript prescan
           const [a, b] = [Math.min(x, y), Math.max(x, y) + 1];
           const before = snapshotTable(pt);
           const walk = (t: IoPageTable): [number[][], string] => {

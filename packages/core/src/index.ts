@@ -20,6 +20,7 @@ export { IoPageTable } from './pagetable/IoPageTable.js';
 export type { IoMapOptions, IoPageTableMemoryStats, IoPageTableOptions, SharedIoPageTable } from './pagetable/pageTableTypes.js';
 export { PTE_FORMATS } from './pagetable/pteFormats.js';
 export type { PteFormat } from './pagetable/pteFormats.js';
+export type { SegmentMemory } from './pagetable/leafSkipKernel.js';
 export { VfTracker } from './tracker/VfTracker.js';
 export type { SharedVfTracker, VfTrackerStartOptions, VfTrackerStartResult } from './tracker/VfTracker.js';
 export type { VfDeviceLimits, VfTrackerLimits } from './tracker/trackerLimits.js';

@@ -28,7 +28,7 @@ export { codecOf } from './pagetable/pteFormats.js';
 export { readLeafTables, wasmSegments } from './pagetable/IoPageTable.js';
 export { MAX_TABLE_BYTES } from './pagetable/TableMemory.js';
 export { leafSkipFor, newSegmentMemory } from './pagetable/leafSkipKernel.js';
-export type { LeafSkip, SegmentMemory } from './pagetable/leafSkipKernel.js';
+export type { LeafSkip } from './pagetable/leafSkipKernel.js';
 export { pageTableBytesFor } from './pagetable/tableBudget.js';
 export type { TableMapping } from './pagetable/tableBudget.js';
 // the VF tracker: limits and its hot kernels

@@ -133,7 +133,7 @@ export class IoPageTable implements DirtySource {
     this.#pageLimit = pageOf(addressLimit(levels));
     const d = o[FROM_SHARED];
     const W = WHERE + '.fromShared';
-    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments);
+    this.#mem = d === undefined ? TableMemory.create() : TableMemory.open(W, d.control, d.segments, d.memories, d.tableId);
     this.#areas = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.areas, this.#pageLimit);
     this.#writable = d === undefined ? new MappedAreas() : MappedAreas.fromFlat(W, d.writableAreas, this.#pageLimit, 'writableAreas');
     this.#edit = new TableEditor(this.#mem, codec, levels);
@@ -163,6 +163,8 @@ export class IoPageTable implements DirtySource {
       levels: this.levels,
       control: this.#mem.controlBuffer,
       segments: [...this.#mem.segments],
+      memories: [...this.#mem.memories],
+      tableId: this.#mem.tableId,
       areas: this.#areas.toFlat(),
       writableAreas: this.#writable.toFlat(),
     };
@@ -415,7 +417,8 @@ export function readLeafTables(table: IoPageTable): { tables: number; or: number
 
 /**
  * Internal (`@iovabitmap/core/internal`), a test aid: how many of `table`'s segments are
- * WebAssembly memories, walked with the WebAssembly skip (./leafSkipKernel.ts); 0 for a view.
+ * WebAssembly memories, walked with the WebAssembly skip (./leafSkipKernel.ts); for a view, those
+ * its descriptor's `memories` gave.
  * @throws IovaBitmapError `EINVAL` when `table` is not an IoPageTable.
  */
 export function wasmSegments(table: IoPageTable): number {

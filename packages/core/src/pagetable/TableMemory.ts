@@ -15,10 +15,11 @@
  * its SharedArrayBuffer is that memory's `buffer`: the owner's walks then skip clean blocks in
  * WebAssembly (./leafSkipKernel.ts, {@link TableMemory.skipsOf}); otherwise, or when the engine
  * refuses the memory, it is a plain SharedArrayBuffer and the walk prescans in JavaScript (same
- * result). Views (share() / open(), a worker's) always prescan in JavaScript: see skipsOf.
+ * result). share() hands the memories on (`memories`, null for a plain segment), and a view walks
+ * with the skip too, through instances its thread keeps per table (see skipsOf).
  *
  * Sharing: `segments` is the list of every segment so far; share() copies that list (the buffers
- * are shared, not copied). A view built from one share() sees every page that existed at that
+ * are shared, not copied), with the list of their WebAssembly memories. A view built from one share() sees every page that existed at that
  * moment; a page in a segment created later makes {@link TableMemory.view} throw `EIO` with a
  * request to share again (the engine re-shares for every report, so it never hits this).
  *
@@ -30,10 +31,15 @@
  * The control block is a small SharedArrayBuffer: word 0 is the dirty-tracking flag (Atomics),
  * and three float64 slots mirror the owner's counters (table pages, leaves, mapped 4 KiB pages)
  * for memoryStats() on any view.
+ *
+ * The table's id ({@link TableMemory.tableId}): 64 random bits the owner draws, carried by share()
+ * beside the buffers (not in them: code that copies one table's bytes into another must not copy
+ * its identity), by which a thread recognises the table behind a view across reports (the
+ * instances of its skips, ./leafSkipKernel.ts `viewSkipsFor`).
  */
 import { bufferByteLength, bufferKind } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
-import { type LeafSkip, type SegmentMemory, leafSkipFor, newSegmentMemory } from './leafSkipKernel.js';
+import { type LeafSkip, type SegmentMemory, isSegmentMemory, leafSkipFor, newSegmentMemory, viewSkipsFor } from './leafSkipKernel.js';
 
 /** Entries per table page. */
 export const ENTRIES_PER_TABLE = 512;
@@ -65,6 +71,8 @@ export const STAT_LEAVES = 1;
 export const STAT_MAPPED_PAGES = 2;
 const CONTROL_BYTES = 64;
 const STATS_OFFSET = 16;
+/** The form of a table id: 16 hex digits. */
+const TABLE_ID = /^[0-9a-f]{16}$/;
 
 /** Pages a segment holds. */
 function segmentPages(s: number): number {
@@ -79,10 +87,12 @@ export class TableMemory {
   readonly views: Uint32Array[];
   /** Int32 views of {@link segments}, same indices: for the walk kernels (see {@link wordsOf}). */
   readonly words: Int32Array[];
-  /** Owner: the WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
-  readonly #memories: (SegmentMemory | null)[] = [];
-  /** Owner: the skips of each segment's memory, made on first use ({@link skipsOf}). */
+  /** The WebAssembly memory of each segment (its buffer is the segment), or null; same indices. */
+  readonly memories: (SegmentMemory | null)[];
+  /** The skips of each segment's memory, got on first use ({@link skipsOf}). */
   #skips: (LeafSkip | null | undefined)[] = [];
+  /** The table's id (module comment); '' in a view whose descriptor gave none (it walks in JavaScript). */
+  readonly tableId: string;
   /** The control block's buffer. */
   readonly controlBuffer: SharedArrayBuffer;
   /** Int32 view of the control block (word {@link CTRL_TRACKING}). */
@@ -106,7 +116,7 @@ export class TableMemory {
    * walks read it as table entries, and a table id outside the segments gives `EIO`.)
    * @throws IovaBitmapError `EINVAL` naming the first field that does not fit.
    */
-  static open(where: string, control: unknown, segments: unknown): TableMemory {
+  static open(where: string, control: unknown, segments: unknown, memories?: unknown, tableId?: unknown): TableMemory {
     if (bufferKind(control) !== 'shared' || bufferByteLength(control as SharedArrayBuffer, 'shared') !== CONTROL_BYTES) {
       throw IovaBitmapError.bad('EINVAL', where, 'descriptor.control', control, `must be the table's SharedArrayBuffer control block of ${CONTROL_BYTES} bytes`);
     }
@@ -119,7 +129,25 @@ export class TableMemory {
         throw IovaBitmapError.bad('EINVAL', where, `descriptor.segments[${s}]`, b, `must be a SharedArrayBuffer of ${bytes} bytes (segment ${s})`);
       }
     });
-    return new TableMemory({ segments: segments as SharedArrayBuffer[], control: control as SharedArrayBuffer });
+    let mems: (SegmentMemory | null)[] = segments.map(() => null);
+    if (memories !== undefined) {
+      if (!Array.isArray(memories) || memories.length !== segments.length) {
+        throw IovaBitmapError.bad('EINVAL', where, 'descriptor.memories', memories, `must be an array of ${segments.length} entries (one per segment)`);
+      }
+      memories.forEach((m: unknown, s: number) => {
+        const bytes = segmentPages(s) * TABLE_PAGE_BYTES;
+        if (m !== null && !isSegmentMemory(m, bytes)) {
+          throw IovaBitmapError.bad('EINVAL', where, `descriptor.memories[${s}]`, m, `must be null or a shared WebAssembly.Memory of ${bytes} bytes (segment ${s})`);
+        }
+      });
+      mems = memories as (SegmentMemory | null)[];
+    }
+    if (tableId !== undefined && (typeof tableId !== 'string' || !TABLE_ID.test(tableId))) {
+      throw IovaBitmapError.bad('EINVAL', where, 'descriptor.tableId', tableId, 'must be the 16 hex digits share() gives');
+    }
+    // A segment with a memory is that memory's buffer: the one the skip reads is the one the walk clears.
+    const segs = (segments as SharedArrayBuffer[]).map((b, s) => (mems[s]?.buffer as SharedArrayBuffer | undefined) ?? b);
+    return new TableMemory({ segments: segs, memories: mems, control: control as SharedArrayBuffer, tableId: tableId ?? '' });
   }
 
   /** A new memory with a zeroed root page, for the owner. */
@@ -128,12 +156,14 @@ export class TableMemory {
   }
 
   /** A new memory with a zeroed root page (owner), or a view over shared segments (see {@link TableMemory.open}). */
-  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; control: SharedArrayBuffer }) {
+  private constructor(shared?: { segments: readonly SharedArrayBuffer[]; memories: readonly (SegmentMemory | null)[]; control: SharedArrayBuffer; tableId: string }) {
     this.owner = shared === undefined;
     this.controlBuffer = shared?.control ?? new SharedArrayBuffer(CONTROL_BYTES);
     this.control = new Int32Array(this.controlBuffer, 0, STATS_OFFSET / 4);
     this.stats = new Float64Array(this.controlBuffer, STATS_OFFSET, 3);
     this.segments = shared === undefined ? [] : [...shared.segments];
+    this.memories = shared === undefined ? [] : [...shared.memories];
+    this.tableId = shared?.tableId ?? Array.from(globalThis.crypto.getRandomValues(new Uint8Array(8)), (x) => x.toString(16).padStart(2, '0')).join('');
     this.views = this.segments.map((b) => new Uint32Array(b));
     this.words = this.segments.map((b) => new Int32Array(b));
     if (this.owner) {
@@ -159,17 +189,24 @@ export class TableMemory {
 
   /**
    * The WebAssembly skips over clean blocks for table page `id`'s segment (./leafSkipKernel.ts),
-   * made on first use; null when the segment has no WebAssembly memory, and always in a view: the
-   * walk then prescans in JavaScript. Why not in views: a worker builds a new view, hence new
-   * instances, for every report, and with a new skip function at every report the pool's walks
-   * were slower, not faster (9 % at 100 % dirty, nothing gained at 0.01 %; docs/bench/pteWalk.md §8).
+   * or null when the segment has no WebAssembly memory (the walk then prescans in JavaScript). The
+   * owner makes its instances on first use. A view takes them from its thread's instances for this
+   * table (`viewSkipsFor`, by the table's id): a worker builds a new view for every report, and
+   * new instances at every report made the pool's walks slower at 1-100 % dirty
+   * (docs/bench/pteWalk.md §8). A view whose descriptor gave no id walks in JavaScript.
    */
   skipsOf(id: number): LeafSkip | null {
     const s = id >>> SEGMENT_ID_SHIFT;
     const f = this.#skips[s];
     if (f !== undefined) return f;
-    const m = this.#memories[s];
-    return (this.#skips[s] = m === undefined || m === null ? null : leafSkipFor(m));
+    const m = this.memories[s];
+    if (m === undefined) this.#unshared(id);
+    let skip: LeafSkip | null = null;
+    if (m !== null) {
+      if (this.owner) skip = leafSkipFor(m);
+      else if (this.tableId !== '') skip = viewSkipsFor(this.tableId, s, m);
+    }
+    return (this.#skips[s] = skip);
   }
 
   #unshared(id: number): never {
@@ -189,9 +226,9 @@ export class TableMemory {
     return this.owner ? this.#inUse : this.stats[STAT_TABLE_PAGES]!;
   }
 
-  /** Owner: how many segments are WebAssembly memories (the rest are plain SharedArrayBuffers). */
+  /** How many segments are WebAssembly memories (the rest are plain SharedArrayBuffers). */
   get wasmSegments(): number {
-    return this.#memories.filter((m) => m !== null).length;
+    return this.memories.filter((m) => m !== null).length;
   }
 
   /** Bytes of SharedArrayBuffer reserved by the segments. */
@@ -215,7 +252,7 @@ export class TableMemory {
       throw new IovaBitmapError('ENOMEM', `IoPageTable: cannot allocate a table segment of ${pages * TABLE_PAGE_BYTES} bytes`, { cause });
     }
     this.segments.push(buf);
-    this.#memories.push(memory);
+    this.memories.push(memory);
     this.views.push(new Uint32Array(buf));
     this.words.push(new Int32Array(buf));
     this.#counts.push(counts);
@@ -251,7 +288,7 @@ export class TableMemory {
       this.segments.length = had;
       this.views.length = had;
       this.words.length = had;
-      this.#memories.length = had;
+      this.memories.length = had;
       this.#skips.length = Math.min(this.#skips.length, had);
       this.#counts.length = had;
       throw new IovaBitmapError('ENOMEM', `${where}: cannot allocate ${asked} bytes of page table`, {

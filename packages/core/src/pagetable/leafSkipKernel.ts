@@ -18,13 +18,14 @@
  * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
  * be made from an existing SharedArrayBuffer; so a table segment that should be walked this way is
  * allocated *as* a shared WebAssembly memory ({@link newSegmentMemory}), whose `buffer` is the
- * segment's SharedArrayBuffer for every JavaScript view. One instance per segment, made on first
- * use by the table's owner ({@link leafSkipFor}); the module is compiled once per thread. Views of
- * a shared table (a worker's, one per report) do not use it: with a new instance, so a new
- * function, at every report the pool's walks got slower (TableMemory.skipsOf). Where a segment
- * has no memory (WebAssembly missing, or the engine refusing the memory: each reserves some 10 GiB
- * of address space for its guard pages), and in every view, the walk prescans in JavaScript,
- * with the same result bit for bit.
+ * segment's SharedArrayBuffer for every JavaScript view. One instance per segment and thread: the
+ * owner makes its own on first use ({@link leafSkipFor}); a view (a worker's, a new one for every
+ * report) takes the ones its thread made for the same table before ({@link viewSkipsFor}), so that
+ * the walk's call site sees the same functions report after report. share() hands the memories on
+ * (they are structured-cloneable), with the table's id. The module is compiled once per thread.
+ * Where a segment has no memory (WebAssembly missing, or the engine refusing the memory: each
+ * reserves some 10 GiB of address space for its guard pages), or a descriptor none, the walk
+ * prescans in JavaScript, with the same result bit for bit.
  *
  * Safety. The function only reads, and an offset outside its memory traps (a RangeError in the
  * caller) instead of reading another memory. The caller passes offsets of its own table page.
@@ -92,6 +93,50 @@ export function newSegmentMemory(bytes: number): SegmentMemory | undefined {
     return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Tables whose views' skips a thread keeps ({@link viewSkipsFor}): at most this many, the most
+ * recently used. Each kept instance keeps its segment's memory alive, so the bound is what a
+ * dropped table can pin in a worker: up to four tables' segments.
+ */
+const VIEW_TABLES_KEPT = 4;
+/** Per thread: the skips of views, by table id, then by segment. Most recently used last. */
+const viewSkips = new Map<string, (LeafSkip | null)[]>();
+
+/**
+ * The skips over segment `segment` of the table `tableId` as this thread first made them for a view
+ * of it, or a new instance over `memory`. A worker builds a new view of a table for every report;
+ * without this, every report would make new instances, hence new functions, and the walk's call
+ * site would see a new target at every report (docs/bench/pteWalk.md §8: that cost more than the
+ * skip saved at 1-100 % dirty). The id is the table's (share() carries it, TableMemory.ts); a
+ * descriptor that pairs an id with another table's memories (forged) gets that table's skips,
+ * which can only mislead its own walk: the skip reads, the walk records and clears through the
+ * descriptor's own segments.
+ */
+export function viewSkipsFor(tableId: string, segment: number, memory: SegmentMemory): LeafSkip | null {
+  let table = viewSkips.get(tableId);
+  if (table === undefined) {
+    if (viewSkips.size >= VIEW_TABLES_KEPT) viewSkips.delete(viewSkips.keys().next().value as string);
+    table = [];
+  } else {
+    viewSkips.delete(tableId); // re-inserted below: most recent last
+  }
+  viewSkips.set(tableId, table);
+  let f = table[segment];
+  if (f === undefined) f = table[segment] = leafSkipFor(memory);
+  return f;
+}
+
+/** True when `x` is a shared WebAssembly memory of `bytes` bytes. */
+export function isSegmentMemory(x: unknown, bytes: number): x is SegmentMemory {
+  try {
+    if (wasm === undefined || !(x instanceof (wasm.Memory as unknown as new () => object))) return false;
+    const b = (x as SegmentMemory).buffer;
+    return b instanceof SharedArrayBuffer && b.byteLength === bytes;
+  } catch {
+    return false; // a proxy whose traps throw, a forged object whose buffer getter throws
   }
 }
 

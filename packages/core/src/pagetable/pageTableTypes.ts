@@ -4,6 +4,7 @@
  */
 import type { DirtySourceShared } from '../DirtySource.js';
 import type { U64Like } from '../u64.js';
+import type { SegmentMemory } from './leafSkipKernel.js';
 import type { PteFormat } from './pteFormats.js';
 
 /** Options of {@link IoPageTable}'s constructor. */
@@ -34,6 +35,17 @@ export interface SharedIoPageTable extends DirtySourceShared {
   readonly control: SharedArrayBuffer;
   /** Every table segment at share() time. */
   readonly segments: readonly SharedArrayBuffer[];
+  /**
+   * The shared WebAssembly memory of each segment (its buffer is that segment), or null for a
+   * segment that is a plain SharedArrayBuffer. Optional: a view without it walks in JavaScript
+   * only, with the same results.
+   */
+  readonly memories?: readonly (SegmentMemory | null)[];
+  /**
+   * The table's identity (16 hex digits, drawn by its owner): a thread keeps the WebAssembly
+   * instances of a table's views under it across reports. Optional, like `memories`.
+   */
+  readonly tableId?: string;
   /** Mapped areas at share() time: [start, end) pairs of 4 KiB pages (a copy). */
   readonly areas: Float64Array;
   /** The writable part of `areas` (mapped with `writable: true`), in the same form. */
