@@ -5,7 +5,8 @@
  * -------------------
  * A level-1 table is 512 entries = 1024 words; entry i's low word is at `off + 2i`. The kernel
  * walks entries [i0, i1) in blocks of 32 (block starts are 32-aligned; the edge blocks are masked).
- * How a block starts depends on the block before it (its *state*):
+ * How a block starts depends on the block before it (its *state*; the first block of a call starts
+ * in the state the previous leaf table ended in, which the caller passes on):
  *   - after a clean block, a block with a single dirty entry, and at the start: skip the clean
  *     blocks. Where the segment is a WebAssembly memory, one call of `skip` (./leafSkipKernel.ts)
  *     runs over them and lands on the first block with the dirty bit (or a replica bit) in a low
