@@ -47,10 +47,10 @@
  *
  * Why this shape (figures: docs/bench/limits.md §3 and docs/bench/pteWalk.md §2; reasons:
  * docs/design/performance.md §2, §4): the prescan ("scan") is the fastest at low density; at high
- * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly where
- * it can, because every JavaScript typed-array load carries a bounds check and that check is what
- * kept the JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §6); reading a wholly dirty block once instead of twice
- * (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
+ * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly
+ * where it can, because every JavaScript typed-array load carries a bounds check, which kept the
+ * JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §8); reading a
+ * wholly dirty block once instead of twice (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
  * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
  * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
  * is a plain store because an atomic one costs several times the rest of the walk per *dirty* PTE
@@ -82,6 +82,14 @@ export interface LeafMaskSink {
    * `firstPage` is a multiple of 32 (a block starts at a 32-aligned entry of a 512-aligned table).
    */
   leafMask(firstPage: number, mask: number): void;
+}
+
+/**
+ * The `e` of a skip over entries below `i1` of the table at word `off`: the byte offset of the end
+ * of the last 32-entry block that holds one of them.
+ */
+function skipEndByte(off: number, i1: number): number {
+  return (off + (((i1 + 31) & ~31) << 1)) << 2;
 }
 
 /** OR of the 32 low words of the block at `k` (entries k/2 .. k/2 + 31), unrolled. */
@@ -153,8 +161,7 @@ export function scanBitLeaves(
 ): number {
   const D = 1 << dbit;
   const ND = ~D;
-  // Byte offset of the end of the last block that holds entries below i1 (for skip).
-  const endByte = (off + (((i1 + 31) & ~31) << 1)) << 2;
+  const endByte = skipEndByte(off, i1);
   // How the next block starts (see the module comment): a prescan, the mask, or the words read
   // into locals and ANDed. Formats with replicas always prescan: the prescan's OR is also their
   // replica test.
@@ -244,7 +251,7 @@ export function scanSmmuLeaves(
   clear: boolean,
   skip: LeafSkip['smmu'] | null,
 ): number {
-  const endByte = (off + (((i1 + 31) & ~31) << 1)) << 2;
+  const endByte = skipEndByte(off, i1);
   let dense = false;
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
