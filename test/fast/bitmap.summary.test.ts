@@ -151,6 +151,33 @@ describe('the readers visit only marked blocks', () => {
     expect(b.count()).toBe(9);
   });
 
+  it('a set over many summary words marks every block of it, whatever marks those words held before', () => {
+    // 2^20 bits at 4 KiB pages: 32768 words = 2048 blocks of 64 B = 64 summary words. The runs
+    // below start and end inside summary words and cross words that are clear, partly marked
+    // (some of the run's blocks missing) and wholly marked, so the check-first of the words after
+    // the first must still OR in every missing block.
+    const b = new IovaBitmap({ iova: 0, length: 4096n << 20n, pageSize: 4096 });
+    const s = bitmapViews(b).summary!;
+    const blockBits = 32 << s.shift;
+    const runs = [
+      [5 * blockBits + 7, 40 * 32 * blockBits + 3],
+      [32 * blockBits - 1, 2 * 32 * blockBits + 2],
+      [3 * 32 * blockBits, 32 * blockBits],
+    ] as const;
+    for (const [first, count] of runs) {
+      b.clear();
+      s.bits.forEach((_, i) => (s.bits[i] = [0, 0x0f0f_0f0f, -1, 0x7fff_ffff, 1 << 31][i % 5]!)); // marks over nothing: allowed
+      b.setBits(first, count);
+      const missing: number[] = [];
+      for (let k = Math.floor(first / blockBits); k <= Math.floor((first + count - 1) / blockBits); k++) {
+        if (((s.bits[k >>> 5]! >>> (k & 31)) & 1) === 0) missing.push(k);
+      }
+      expect(missing).toEqual([]);
+      expect(uncoveredBits(b)).toBe(0);
+      expect([b.count(), [...b.dirtyRanges()]]).toEqual([count, [{ iova: BigInt(first) * 4096n, length: BigInt(count) * 4096n }]]);
+    }
+  });
+
   it('without a summary (the internal [BITMAP_SUMMARY]: false) the readers scan everything', () => {
     const o: InternalIovaBitmapOptions = { iova: 0, length: 4096n * 100_000n, pageSize: 4096, [BITMAP_SUMMARY]: false };
     const b = new IovaBitmap(o);
