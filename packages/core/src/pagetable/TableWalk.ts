@@ -55,7 +55,7 @@ export class TableWalk {
   readonly #levels: number;
   readonly #sink: LeafSink;
   readonly #clear: boolean;
-  /** The 4 KiB-leaf kernel's block state at the end of the last leaf table (scanBitLeaves' state0). */
+  /** The 4 KiB-leaf kernel's block state at the end of the last leaf table (the kernels' state0). */
   #leafState = 0;
   /** Replicas seen dirty in the current group (up to 256: 8 words). */
   readonly #seen = new Int32Array(8);
@@ -126,7 +126,7 @@ export class TableWalk {
     const off = mem.offsetOf(id);
     const skips = mem.skipsOf(id);
     if (codec.leafKernel === 'smmu') {
-      scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear, skips === null ? null : skips.smmu);
+      this.#leafState = -1 - scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear, skips === null ? null : skips.smmu, this.#leafState);
       return;
     }
     const skip = skips === null ? null : skips.bit;

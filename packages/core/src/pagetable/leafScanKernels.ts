@@ -65,7 +65,7 @@
  * ./TableWalk.ts, so the kernel returns that block's start and the caller resumes after it. For
  * that reason formats with replicas always prescan: the prescan's OR is also the replica test.
  * The `smmu` variant has the first two states only (its all-dirty test would cost three
- * operations per entry).
+ * operations per entry), and carries its state across tables too.
  */
 
 import type { LeafSkip } from './leafSkipKernel.js';
@@ -239,7 +239,8 @@ export function scanBitLeaves(
 /**
  * The smmu-v3 variant of {@link scanBitLeaves}: a leaf is dirty when valid (bit 0) with AP[2]
  * (bit 7) clear; clearing sets AP[2] again. Never stops (no replicas). `skip` as there
- * (TableMemory.skipsOf(id).smmu).
+ * (TableMemory.skipsOf(id).smmu). Two states, SCAN and DENSE; `state0` and the result as there
+ * (always -1 - state: done), so that a dense walk goes on dense into the next table.
  */
 export function scanSmmuLeaves(
   w: Int32Array,
@@ -250,14 +251,15 @@ export function scanSmmuLeaves(
   sink: LeafMaskSink,
   clear: boolean,
   skip: LeafSkip['smmu'] | null,
+  state0: number,
 ): number {
   const endByte = skipEndByte(off, i1);
-  let dense = false;
+  let dense = state0 !== SCAN;
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
     if (!dense && skip !== null) {
       const next = skip(k << 2, endByte) >> 2;
-      if (next << 2 >= endByte) return -1;
+      if (next << 2 >= endByte) return -1 - SCAN;
       b += (next - k) >> 1;
       k = next;
     } else if (!dense) {
@@ -290,7 +292,7 @@ export function scanSmmuLeaves(
     sink.leafMask(page0 + b, mask);
     if (clear) clearMasked(w, k, mask, -1, 0x80);
   }
-  return -1;
+  return -1 - (dense ? DENSE : SCAN);
 }
 
 /**
