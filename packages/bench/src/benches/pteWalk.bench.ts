@@ -4,7 +4,7 @@
  *
  * Theory of operation
  * -------------------
- * Part 1, 4 KiB leaves. One vtd-ss table maps 64 GiB with 4 KiB leaves: 2^24 leaf PTEs in 32768
+ * Part 1, 4 KiB leaves. One vtd-ss table (or `--format`'s) maps 64 GiB with 4 KiB leaves: 2^24 leaf PTEs in 32768
  * leaf tables (128 MiB of table). For each density (0%, 1%, 50%, 100% of the leaves dirty,
  * Bernoulli per page with the seeded PRNG of @iovabitmap/workers, seed 0x9e3779b9 + density
  * index) it runs, in this order:
@@ -30,9 +30,13 @@
  * docs/bench/limits.md §8 (0.6 / 1.0 / 3.0 / 3.0 ns per PTE). The host is shared: treat any single
  * run as provisional, and compare figures of one run (docs/bench/pteWalk.md has the method).
  *
+ * `--format amd-v1|smmu-v3` runs part 1 over a table of that format instead of vtd-ss, without
+ * the C column (the C walk builds vtd-ss tables); the targets are vtd-ss's. It is how the smmu-v3
+ * skip was found 8x slower than the vtd-ss one (docs/bench/pteWalk.md §9).
+ *
  * Run from the build, as the library runs in production:
  *   npm run -s build && node --no-lazy-feedback-allocation packages/bench/dist/benches/pteWalk.bench.js \
- *     [--quick] [--time <ms per task>] [--only 4k|huge]
+ *     [--quick] [--time <ms per task>] [--only 4k|huge] [--format vtd-ss|amd-v1|smmu-v3]
  * From source (node --no-lazy-feedback-allocation --import tsx --conditions=@iovabitmap/source
  * packages/bench/src/benches/pteWalk.bench.ts) it works too but prints a warning: tsx detaches an
  * ArrayBuffer in this thread while it loads a CommonJS dependency, and from then on V8 checks every
@@ -40,10 +44,10 @@
  * `--quick` maps 16 GiB (part 1) and 256 GiB (part 2) instead of 64 GiB and 1 TiB.
  */
 import { Bench } from 'tinybench';
-import { IoPageTable, IovaBitmap, type PteFormat } from '@iovabitmap/core';
+import { IoPageTable, IovaBitmap, PTE_FORMATS, type PteFormat } from '@iovabitmap/core';
 import { GiB, MIB, PAGE_SIZE, PAGE_SIZE_BIG, pageOf, readLeafTables } from '@iovabitmap/core/internal';
 import { createRng } from '@iovabitmap/workers/internal';
-import { buildNativeWalk, runNativeWalk, type NativeWalk, type NativeWalkResult } from '../harness/nativeWalk.js';
+import { buildNativeWalk, runNativeWalk, type NativeWalk, type NativeWalkResult, type NoNativeWalk } from '../harness/nativeWalk.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -52,6 +56,9 @@ const timeMs = timeArg >= 0 ? Number(args[timeArg + 1]) : quick ? 300 : 1000;
 const onlyArg = args.indexOf('--only');
 const only = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
 if (only !== undefined && only !== '4k' && only !== 'huge') throw new Error(`pteWalk: --only takes 4k or huge, not ${only}`);
+const formatArg = args.indexOf('--format');
+const format4k = (formatArg >= 0 ? args[formatArg + 1] : 'vtd-ss') as PteFormat;
+if (!PTE_FORMATS.includes(format4k)) throw new Error(`pteWalk: --format takes ${PTE_FORMATS.join(', ')}, not ${String(format4k)}`);
 const span = (quick ? 16n : 64n) * GiB;
 const PTES = pageOf(span);
 const hugeSpan = (quick ? 256n : 1024n) * GiB;
@@ -138,15 +145,16 @@ const fmt = (x: number, width = 6) => x.toFixed(2).padStart(width);
 const pct = (d: number) => `${(d * 100).toFixed(0)}%`.padStart(7);
 
 function part4k(): void {
-  const built = buildNativeWalk();
+  // The C walk builds VT-d second-stage tables (dirty bit 9): the other formats run without it.
+  const built: NativeWalk | NoNativeWalk = format4k === 'vtd-ss' ? buildNativeWalk() : { kind: 'none', note: `none for ${format4k} (the C walk builds vtd-ss tables)` };
   const native = built.kind === 'native' ? built : undefined;
   const t0 = performance.now();
-  const table = new IoPageTable({ format: 'vtd-ss', name: 'iommu' });
+  const table = new IoPageTable({ format: format4k, name: 'iommu' });
   table.map(0n, span, { leaf: PAGE_SIZE_BIG });
   const bm = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE });
   const mem = table.memoryStats();
   console.log(
-    `pteWalk: vtd-ss, ${span / GiB} GiB of 4 KiB leaves = ${PTES} PTEs, ${(mem.tableBytes / MIB).toFixed(1)} MiB of table ` +
+    `pteWalk: ${format4k}, ${span / GiB} GiB of 4 KiB leaves = ${PTES} PTEs, ${(mem.tableBytes / MIB).toFixed(1)} MiB of table ` +
       `(built in ${(performance.now() - t0).toFixed(0)} ms); tinybench ${timeMs} ms per task; median ns per PTE`,
   );
   console.log(
