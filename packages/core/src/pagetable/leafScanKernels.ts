@@ -63,7 +63,11 @@
  * `v & ~(v >>> 7) & 1` (valid bit 0 set, bit 7 clear). A `bit` block that also holds AMD replicas
  * (NextLevel 7 sets bit 9) stops the kernel: replicated pages need the group logic of
  * ./TableWalk.ts, so the kernel returns that block's start and the caller resumes after it. For
- * that reason formats with replicas always prescan: the prescan's OR is also the replica test.
+ * that reason formats with replicas always test a block before its mask, and have no DENSE or
+ * FULL state: after a clean block the skip runs (then the block it lands on is OR-reduced again
+ * for the replica test), after a dirty one a JavaScript prescan (PRESCAN), whose OR is both tests
+ * at once. (Calling the skip after dirty blocks too, as a first version did, read every dirty
+ * block three times: amd-v1 walked 18-27 % slower at 50-100 % dirty, docs/bench/pteWalk.md §9.)
  * The `smmu` variant has the first two states only (its all-dirty test would cost three
  * operations per entry), and carries its state across tables too.
  */
@@ -74,6 +78,12 @@ import type { LeafSkip } from './leafSkipKernel.js';
 const SCAN = 0;
 const DENSE = 1;
 const FULL = 2;
+/**
+ * Formats with replicas only, after a block with a dirty entry: prescan in JavaScript, whose OR is
+ * also the replica test, rather than call the skip, which would stop at once and leave the
+ * replica test to a second read of the block.
+ */
+const PRESCAN = 3;
 
 /** Receives the dirty leaves of one 32-entry block. */
 export interface LeafMaskSink {
@@ -163,8 +173,8 @@ export function scanBitLeaves(
   const ND = ~D;
   const endByte = skipEndByte(off, i1);
   // How the next block starts (see the module comment): a prescan, the mask, or the words read
-  // into locals and ANDed. Formats with replicas always prescan: the prescan's OR is also their
-  // replica test.
+  // into locals and ANDed. Formats with replicas always test the block first: with the skip after
+  // a clean block, with the JavaScript prescan after a dirty one (PRESCAN).
   const adapt = replicaMask === 0;
   let state = adapt ? state0 : SCAN;
   for (let b = i0 & ~31; b < i1; b += 32) {
@@ -181,9 +191,12 @@ export function scanBitLeaves(
       b += (next - k) >> 1;
       k = next;
       if (!adapt && (orLowWords32(w, k) & replicaMask) !== 0) return b;
-    } else if (state === SCAN) {
+    } else if (state === SCAN || state === PRESCAN) {
       const any = orLowWords32(w, k);
-      if ((any & D) === 0) continue;
+      if ((any & D) === 0) {
+        state = SCAN;
+        continue;
+      }
       if ((any & replicaMask) !== 0) return b;
     } else if (state === FULL && b >= i0 && i1 - b >= 32) {
       // After a wholly dirty block: read the 32 low words once; if all are dirty, the clear below
@@ -216,7 +229,7 @@ export function scanBitLeaves(
       if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
     }
     // A block of one dirty entry predicts a clean one (sparse tables): prescan after it.
-    state = !adapt || (mask & (mask - 1)) === 0 ? SCAN : mask === -1 ? FULL : DENSE;
+    state = !adapt ? (mask === 0 ? SCAN : PRESCAN) : (mask & (mask - 1)) === 0 ? SCAN : mask === -1 ? FULL : DENSE;
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (!clear) continue;
