@@ -10,13 +10,16 @@
  * the main thread replays every job into an independent model (./bitModel.ts) and compares:
  * - `lost`: bits the model sets that the bitmap lacks (lost updates: the race the suite hunts);
  * - `extra`: bits the bitmap has that the model does not (stray writes);
- * - `guard`: bytes outside both bitmaps, or unused bits of their last bytes, that changed.
- * The same harness runs the real bitmap (`atomic`) and the deliberately broken one (`racy`), so
- * the negative control measures the harness itself.
+ * - `guard`: bytes outside both bitmaps, or unused bits of their last bytes, that changed;
+ * - `uncovered`: set bits in a block the bitmap's summary does not mark (a lost mark; the summary
+ *   starts exact: both bitmaps are rescanned before the round, see core's bitmap/bitSummary.ts).
+ * The same harness runs the real bitmap (`atomic`) and the deliberately broken ones (`racy` on the
+ * data words, `racy-marks` on the summary's), so the negative controls measure the harness itself.
  */
 import type { Worker } from 'node:worker_threads';
 import { IovaBitmap } from '@iovabitmap/core';
 import { startWorker, createRng } from '@iovabitmap/workers/internal';
+import { uncoveredBits } from '../../helpers/bitmaps.js';
 import { BitModel, diffBits } from './bitModel.js';
 import { forEachOp, type SetterJob } from './setterOps.js';
 import type { SetterMessage } from './setterWorker.js';
@@ -24,8 +27,8 @@ import { subSeed } from './stressEnv.js';
 
 /** One round of the crew. */
 export interface CrewRoundOptions {
-  /** `atomic`: the real IovaBitmap; `racy`: the broken read-modify-write twin. */
-  readonly mode: 'atomic' | 'racy';
+  /** `atomic`: the real IovaBitmap; `racy` / `racy-marks`: the twin whose data / summary words race. */
+  readonly mode: 'atomic' | 'racy' | 'racy-marks';
   /** `ranges` (overlapping random operations) or `stride` (each bit once, every word shared). */
   readonly kind: 'ranges' | 'stride';
   /** Seed of the geometry and of every worker's job. */
@@ -36,6 +39,8 @@ export interface CrewRoundOptions {
   readonly maxBits?: number;
   /** Bits per bitmap, roughly. @defaultValue 8192 */
   readonly bits?: number;
+  /** Bits per unit for `stride` (./setterOps.ts). @defaultValue 1 */
+  readonly unit?: number;
 }
 
 /** What a round found. */
@@ -43,6 +48,7 @@ export interface CrewRoundResult {
   readonly lost: number;
   readonly extra: number;
   readonly guard: number;
+  readonly uncovered: number;
   /** Up to 8 lost bits per bitmap, as "A:bit" / "B:bit". */
   readonly lostSample: readonly string[];
   readonly ops: number;
@@ -118,11 +124,12 @@ export class SetterCrew {
     const a = new IovaBitmap({ buffer, byteOffset: offA, iova: iovaA, length: BigInt(nA) << 12n, pageSize: 4096 });
     const b = new IovaBitmap({ buffer, byteOffset: offB, iova: iovaB, length: BigInt(nB) << 12n, pageSize: 4096 });
     const bitmaps = [a, b];
+    for (const x of bitmaps) x.rescan(); // over a caller's buffer the summary starts all-set: make it exact
     const start = new SharedArrayBuffer(4);
     const k = this.#workers.length;
     const jobs: SetterJob[] = this.#workers.map((_, i) =>
       o.kind === 'stride'
-        ? { kind: 'stride', seed: subSeed(o.seed, i), stride: k, offset: i }
+        ? { kind: 'stride', seed: subSeed(o.seed, i), stride: k, offset: i, unit: o.unit }
         : { kind: 'ranges', seed: subSeed(o.seed, i), ops: o.ops ?? 4000, maxBits: o.maxBits ?? 200 },
     );
     const ready = this.#workers.map((w) => this.#next(w, 'ready', round));
@@ -154,6 +161,7 @@ export class SetterCrew {
       lost: da.lost + db.lost,
       extra: da.extra + db.extra,
       guard: guardViolations(buffer, [a, b]),
+      uncovered: uncoveredBits(a) + uncoveredBits(b),
       lostSample: [...da.lostSample.map((x) => `A:${x}`), ...db.lostSample.map((x) => `B:${x}`)],
       ops: results.reduce((s, r) => s + r.ops, 0),
       ms: Math.max(...results.map((r) => r.ms)),

@@ -8,9 +8,11 @@
  * - `ranges`: random operations at random offsets and lengths over every entry point that sets
  *   bits: `setBits`, `set` (the exact bigint path, with unaligned byte offsets and lengths),
  *   `orMask` (the walk's 32-bit write) and `setUnits` (the sources' path). Workers overlap freely.
- * - `stride`: worker k of K sets bits k, k + K, k + 2K... of every bitmap, each once, in a random
- *   order: every bit is written exactly once and every 32-bit word by every worker, so a lost
- *   update cannot be hidden by a later write of the same bit. The negative control uses it.
+ * - `stride`: worker k of K sets units k, k + K, k + 2K... of every bitmap (a unit is `unit` bits,
+ *   1 unless given), each once, in a random order: every bit is written exactly once and every
+ *   32-bit word by every worker, so a lost update cannot be hidden by a later write of the same
+ *   bit. The negative controls use it: with 1-bit units for the data words, with 512-bit units
+ *   (one 64-byte block of the bitmap's summary each) for the summary's marks.
  */
 import type { IovaBitmap } from '@iovabitmap/core';
 import { createRng } from '@iovabitmap/workers/internal';
@@ -18,7 +20,7 @@ import { createRng } from '@iovabitmap/workers/internal';
 /** A job for one setter worker. */
 export type SetterJob =
   | { readonly kind: 'ranges'; readonly seed: number; readonly ops: number; readonly maxBits: number }
-  | { readonly kind: 'stride'; readonly seed: number; readonly stride: number; readonly offset: number };
+  | { readonly kind: 'stride'; readonly seed: number; readonly stride: number; readonly offset: number; readonly unit?: number };
 
 /** What the generator needs of each bitmap. */
 export interface OpGeometry {
@@ -40,14 +42,16 @@ const PAGE = 4096;
 export function forEachOp(job: SetterJob, geoms: readonly OpGeometry[], v: OpVisitor): void {
   const rng = createRng(job.seed);
   if (job.kind === 'stride') {
+    const unit = job.unit ?? 1;
     for (let t = 0; t < geoms.length; t++) {
-      const bits: number[] = [];
-      for (let b = job.offset; b < geoms[t]!.nbits; b += job.stride) bits.push(b);
-      for (let i = bits.length - 1; i > 0; i--) {
+      const nbits = geoms[t]!.nbits;
+      const firsts: number[] = [];
+      for (let b = job.offset * unit; b < nbits; b += job.stride * unit) firsts.push(b);
+      for (let i = firsts.length - 1; i > 0; i--) {
         const j = rng.int(i + 1);
-        [bits[i], bits[j]] = [bits[j]!, bits[i]!];
+        [firsts[i], firsts[j]] = [firsts[j]!, firsts[i]!];
       }
-      for (const b of bits) v.setBits(t, b, 1);
+      for (const b of firsts) v.setBits(t, b, Math.min(unit, nbits - b));
     }
     return;
   }
