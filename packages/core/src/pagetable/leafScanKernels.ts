@@ -68,8 +68,8 @@
  * for the replica test), after a dirty one a JavaScript prescan (PRESCAN), whose OR is both tests
  * at once. (Calling the skip after dirty blocks too, as a first version did, read every dirty
  * block three times: amd-v1 walked 18-27 % slower at 50-100 % dirty, docs/bench/pteWalk.md §9.)
- * The `smmu` variant has the first two states only (its all-dirty test would cost three
- * operations per entry), and carries its state across tables too.
+ * The `smmu` variant has the first two states only (an all-dirty test would need both an AND
+ * and an OR of every word; not measured), and carries its state across tables too.
  */
 
 import type { LeafSkip } from './leafSkipKernel.js';
