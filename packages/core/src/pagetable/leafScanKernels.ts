@@ -68,8 +68,9 @@
  * for the replica test), after a dirty one a JavaScript prescan (PRESCAN), whose OR is both tests
  * at once. (Calling the skip after dirty blocks too, as a first version did, read every dirty
  * block three times: amd-v1 walked 18-27 % slower at 50-100 % dirty, docs/bench/pteWalk.md §9.)
- * The `smmu` variant has the first two states only (an all-dirty test would need both an AND
- * and an OR of every word; not measured), and carries its state across tables too.
+ * The `smmu` variant's FULL state tests a whole block all-dirty with an AND and an OR of its words
+ * (valid in all, AP[2] in none), then skips the mask; it clears through the straight loop of
+ * clearMasked rather than from locals. It carries its state across tables too.
  */
 
 import type { LeafSkip } from './leafSkipKernel.js';
@@ -252,8 +253,10 @@ export function scanBitLeaves(
 /**
  * The smmu-v3 variant of {@link scanBitLeaves}: a leaf is dirty when valid (bit 0) with AP[2]
  * (bit 7) clear; clearing sets AP[2] again. Never stops (no replicas). `skip` as there
- * (TableMemory.skipsOf(id).smmu). Two states, SCAN and DENSE; `state0` and the result as there
- * (always -1 - state: done), so that a dense walk goes on dense into the next table.
+ * (TableMemory.skipsOf(id).smmu). The states of scanBitLeaves; in FULL, a block wholly in the
+ * range is first tested all-dirty (AND and OR of its words), and then needs no mask. `state0` and
+ * the result as there (always -1 - state: done), so that a dense walk goes on dense into the next
+ * table.
  */
 export function scanSmmuLeaves(
   w: Int32Array,
@@ -267,15 +270,16 @@ export function scanSmmuLeaves(
   state0: number,
 ): number {
   const endByte = skipEndByte(off, i1);
-  let dense = state0 !== SCAN;
+  let state = state0;
   for (let b = i0 & ~31; b < i1; b += 32) {
     let k = off + (b << 1);
-    if (!dense && skip !== null) {
+    let mask = 0;
+    if (state === SCAN && skip !== null) {
       const next = skip(k << 2, endByte) >> 2;
       if (next << 2 >= endByte) return -1 - SCAN;
       b += (next - k) >> 1;
       k = next;
-    } else if (!dense) {
+    } else if (state === SCAN) {
       let any = 0;
       for (let j = 0; j < 64; j += 16) {
         const q = k + j;
@@ -286,26 +290,47 @@ export function scanSmmuLeaves(
           (a4 & ~(a4 >>> 7)) | (a5 & ~(a5 >>> 7)) | (a6 & ~(a6 >>> 7)) | (a7 & ~(a7 >>> 7));
       }
       if ((any & 1) === 0) continue;
+    } else if (state === FULL && b >= i0 && i1 - b >= 32 && allSmmuDirty32(w, k)) {
+      mask = -1;
     }
-    let mask = 0;
-    for (let j = 0; j < 32; j += 4) {
-      const q = k + (j << 1);
-      const a0 = w[q]!, a1 = w[q + 2]!, a2 = w[q + 4]!, a3 = w[q + 6]!;
-      mask |=
-        ((a0 & ~(a0 >>> 7) & 1) |
-          ((a1 & ~(a1 >>> 7) & 1) << 1) |
-          ((a2 & ~(a2 >>> 7) & 1) << 2) |
-          ((a3 & ~(a3 >>> 7) & 1) << 3)) <<
-        j;
+    if (mask !== -1) {
+      for (let j = 0; j < 32; j += 4) {
+        const q = k + (j << 1);
+        const a0 = w[q]!, a1 = w[q + 2]!, a2 = w[q + 4]!, a3 = w[q + 6]!;
+        mask |=
+          ((a0 & ~(a0 >>> 7) & 1) |
+            ((a1 & ~(a1 >>> 7) & 1) << 1) |
+            ((a2 & ~(a2 >>> 7) & 1) << 2) |
+            ((a3 & ~(a3 >>> 7) & 1) << 3)) <<
+          j;
+      }
+      if (b < i0) mask &= -1 << (i0 - b);
+      if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
     }
-    if (b < i0) mask &= -1 << (i0 - b);
-    if (i1 - b < 32) mask &= (1 << (i1 - b)) - 1;
-    dense = (mask & (mask - 1)) !== 0;
+    state = (mask & (mask - 1)) === 0 ? SCAN : mask === -1 ? FULL : DENSE;
     if (mask === 0) continue;
     sink.leafMask(page0 + b, mask);
     if (clear) clearMasked(w, k, mask, -1, 0x80);
   }
-  return -1 - (dense ? DENSE : SCAN);
+  return -1 - state;
+}
+
+/**
+ * True when all 32 entries of the smmu-v3 block at `k` are dirty (valid, AP[2] clear): the AND of
+ * their low words has bit 0, their OR lacks bit 7. Two operations per entry, against the mask's
+ * five or six.
+ */
+function allSmmuDirty32(w: Int32Array, k: number): boolean {
+  let and = -1;
+  let or = 0;
+  for (let j = 0; j < 64; j += 16) {
+    const q = k + j;
+    const a0 = w[q]!, a1 = w[q + 2]!, a2 = w[q + 4]!, a3 = w[q + 6]!;
+    const a4 = w[q + 8]!, a5 = w[q + 10]!, a6 = w[q + 12]!, a7 = w[q + 14]!;
+    and &= a0 & a1 & a2 & a3 & a4 & a5 & a6 & a7;
+    or |= a0 | a1 | a2 | a3 | a4 | a5 | a6 | a7;
+  }
+  return (and & 1) !== 0 && (or & 0x80) === 0;
 }
 
 /**
