@@ -17,6 +17,7 @@ const HOT = [
   'scanBitLeaves',
   'scanSmmuLeaves',
   'orLowWords32',
+  'allSmmuDirty32',
   'nextBusyBlock',
   'clearMasked',
   'leafMask',
