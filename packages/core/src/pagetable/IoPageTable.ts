@@ -393,14 +393,16 @@ export class IoPageTable implements DirtySource {
   }
 
   static {
-    leafTablesOf = (t) => {
-      if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', 'readLeafTables', 'table', t, 'must be an IoPageTable');
+    /** `t`, once it is known to be an IoPageTable (the internal aids below take any value). */
+    const tableOf = (where: string, t: unknown): IoPageTable => {
+      if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', where, 'table', t, 'must be an IoPageTable');
+      return t;
+    };
+    leafTablesOf = (x) => {
+      const t = tableOf('readLeafTables', x);
       return readMemoryLeafTables(t.#mem, t.#codec, t.levels);
     };
-    wasmSegmentsOf = (t) => {
-      if (typeof t !== 'object' || t === null || !(#mem in t)) throw IovaBitmapError.bad('EINVAL', 'wasmSegments', 'table', t, 'must be an IoPageTable');
-      return t.#mem.wasmSegments;
-    };
+    wasmSegmentsOf = (x) => tableOf('wasmSegments', x).#mem.wasmSegments;
   }
 }
 
