@@ -7,8 +7,8 @@
  * union from its first report, but the destination keeps the first copy). The reports run on the
  * main thread (a MigratePool over core's sequential reportDirty, since a pool worker rebuilds the
  * real tracker from its descriptor and would never run the wrapper), while the simulated device
- * writes a hot set at full speed in its worker, so pages are written again after their first
- * report. Over 100 seeded migrations the epoch check must flag every one (stale > 0), and the
+ * writes a hot set at full speed in its worker; each pre-copy round first waits until the device has
+ * written 512 more pages, so pages are written again after their first report. Over 100 seeded migrations the epoch check must flag every one (stale > 0), and the
  * union check alone (verifyMigration without epochs) must pass every one. The positive twin, the
  * same harness with the real tracker, must pass both.
  */
@@ -21,6 +21,10 @@ import { scaled, stressSeed, stressTimeout, subSeed } from './helpers/stressEnv.
 
 const BASE = 1n << 32n;
 const LEN = 4n * MiB;
+/** Pages the device must write between two reports (see deviceWroteMore). */
+const REWRITES = 512;
+/** Pre-copy rounds per migration (then the final one, after the device stops). */
+const ROUNDS = 3;
 
 /** See the module comment: forgets, without recording, a page it already reported once. */
 class ForgetfulTracker implements DirtySource {
@@ -70,6 +74,22 @@ const mainThreadPool: MigratePool = {
 describe('negative control: the epoch check catches a re-dirtied page cleared without being recorded', () => {
   const h = usePoolAndDevice(1);
 
+  /**
+   * Waits until the device has written at least REWRITES more pages than `since` (a count of
+   * `pagesWritten`) and returns the new count. A fixed sleep is not enough: on a loaded 2-core
+   * host the device's worker can be starved for a whole migration, no reported page is written
+   * again, and the forgetful source has nothing to forget (CI saw 99/100 once). With a Zipf hot
+   * set over 1024 pages, 512 more writes re-write a page already reported almost surely.
+   */
+  async function deviceWroteMore(since: number): Promise<number> {
+    const deadline = Date.now() + 10_000;
+    while (h.device.pagesWritten - since < REWRITES) {
+      if (Date.now() > deadline) throw new Error(`the device wrote ${h.device.pagesWritten - since} pages in 10 s; the control needs ${REWRITES}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return h.device.pagesWritten;
+  }
+
   /** One small migration; returns the verdicts with and without the epochs. */
   async function once(seed: number, forgetful: boolean) {
     const vf = new VfTracker({ name: 'vf0' });
@@ -79,13 +99,16 @@ describe('negative control: the epoch check catches a re-dirtied page cleared wi
     await h.device.start({ pattern: 'hotset', rate: 'max', seed });
     const units = [trackerUnitMap({ name: 'vf0', ...started })];
     const source = forgetful ? new ForgetfulTracker(vf) : vf;
+    let seen = h.device.pagesWritten;
+    let calls = 0;
     const pool: MigratePool = {
       report: async (o) => {
-        await new Promise((r) => setTimeout(r, 2)); // let the device write between rounds
+        // Pre-copy rounds wait for the device to write again; the final round runs after its stop.
+        if (calls++ < ROUNDS) seen = await deviceWroteMore(seen);
         return mainThreadPool.report(o);
       },
     };
-    const r = await migrate({ bitmapPageSize: 4096, rounds: 3, stream: false, sources: [source], device: h.device, pool, units });
+    const r = await migrate({ bitmapPageSize: 4096, rounds: ROUNDS, stream: false, sources: [source], device: h.device, pool, units });
     vf.stop();
     // The union check alone is the same verdict without the stale count.
     return { full: r.verification, unionOnly: r.verification.missing === 0 && r.verification.unexpected === 0 };
