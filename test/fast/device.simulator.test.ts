@@ -81,7 +81,9 @@ describe('DeviceSimulator (worker + comlink)', () => {
     const slow = await sim.stop();
     expect(slow.pages).toBeLessThanOrEqual(1);
     await sim.start({ pattern: 'uniform', rate: 'max', seed: 1 });
-    await new Promise((r) => setTimeout(r, 200));
+    // Waits for the pages rather than sleeping a fixed time: a starved worker on a loaded host
+    // would fail a timed check (the slow rate above bounds from above, which a stall cannot break).
+    await until(() => sim.pagesWritten - slow.pages > 10_000);
     const fast = await sim.stop();
     expect(fast.pages - slow.pages).toBeGreaterThan(10_000);
     const e = await rejectionOf(sim.start({ pattern: 'uniform', rate: 0, seed: 1 }));
