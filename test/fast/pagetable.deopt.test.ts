@@ -16,6 +16,8 @@ const SCRIPT = fileURLToPath(new URL('./workers/walkAfterWarmUp.ts', import.meta
 const HOT = [
   'scanBitLeaves',
   'scanSmmuLeaves',
+  'scanBitTable',
+  '#slotFor',
   'orLowWords32',
   'allSmmuDirty32',
   'nextBusyBlock',

@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, type PteFormat } from '@iovabitmap/core';
 import { leafSkipFor, newSegmentMemory, wasmSegments } from '@iovabitmap/core/internal';
-import { PTE_FORMATS, bitRuns, snapshotTable } from './helpers/pagetableHelpers.js';
+import { HookedBitmap, PTE_FORMATS, bitRuns, failingBitmap, snapshotTable } from './helpers/pagetableHelpers.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const TABLE_PAGES = 4096; // 8 leaf tables of 512 entries: 128 blocks of 32
@@ -59,12 +59,77 @@ describe('the leaf skip kernel', () => {
     );
   });
 
+  it('scanTable writes the masks of the dirty entries of a table range, edges masked, and clearPairs clears exactly them', () => {
+    const memory = newSegmentMemory(65536)!;
+    const k = leafSkipFor(memory)!;
+    const w = new Int32Array(memory.buffer);
+    const OUT = 60 * 1024; // scratch, past the one table the property writes (bytes 0-4095)
+    const dbit = 9;
+    const D = 1 << dbit;
+    /** The mask of the block at byte q: bit j = entry j dirty. */
+    const maskOf = (q: number): number => {
+      let m = 0;
+      for (let j = 0; j < 32; j++) if ((w[(q >> 2) + 2 * j]! & D) !== 0) m |= 1 << j;
+      return m;
+    };
+    /** The block state after a block of mask m: at most one dirty entry SCAN (0), all FULL (2), else DENSE (1). */
+    const stateOf = (m: number): number => ((m & (m - 1)) === 0 ? 0 : m === -1 ? 2 : 1);
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('clean', 'one', 'half', 'full'), { minLength: 16, maxLength: 16 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.nat({ max: 511 }),
+        fc.nat({ max: 511 }),
+        fc.integer({ min: 0, max: 2 }),
+        (kinds, salt, x, y, st) => {
+          for (let i = 0; i < 512; i++) {
+            const kind = kinds[i >> 5]!;
+            const dirty = kind === 'full' || (kind === 'one' && (i & 31) === salt % 32) || (kind === 'half' && ((salt ^ (i * 2654435761)) >>> 9) % 2 === 1);
+            w[2 * i] = (0x80000000 | (i << 12) | 3 | (dirty ? D : 0)) | 0; // bit 31 set, as real addresses above 2 GiB
+            w[2 * i + 1] = salt & 0xfffff;
+          }
+          const [i0, i1] = [Math.min(x, y), Math.max(x, y) + 1];
+          const fm = -1 << (i0 & 31);
+          const lm = (i1 & 31) === 0 ? -1 : (1 << (i1 & 31)) - 1;
+          const p = (i0 & ~31) * 8;
+          const e = ((i1 + 31) & ~31) * 8;
+          const pairs: [number, number][] = [];
+          let state = st;
+          for (let q = p; q < e; q += 256) {
+            let m = maskOf(q);
+            if (q === p) m &= fm;
+            if (q + 256 === e) m &= lm;
+            state = stateOf(m);
+            if (m !== 0) pairs.push([q, m]);
+          }
+          const before = w.slice(0, 1024);
+          const r = k.table(p, e, dbit, OUT, st, fm, lm);
+          expect(r >>> 2).toBe(pairs.length);
+          expect(r & 3).toBe(state);
+          const got: [number, number][] = [];
+          for (let j = 0; j < pairs.length; j++) got.push([w[(OUT >> 2) + 2 * j]!, w[(OUT >> 2) + 2 * j + 1]!]);
+          expect(got).toEqual(pairs);
+          /** The first word of the table that differs from `want`, or -1. */
+          const firstDiff = (want: Int32Array): number => want.findIndex((v, i) => w[i] !== v);
+          expect(firstDiff(before)).toBe(-1); // the table pass only reads
+          k.clearPairs(OUT, pairs.length, dbit);
+          const after = before.map((v, i) => ((i & 1) === 0 && i >> 1 >= i0 && i >> 1 < i1 ? v & ~D : v));
+          expect(firstDiff(after)).toBe(-1); // exactly the dirty bits of [i0, i1), nothing else
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('traps on an offset past its memory instead of reading another one', () => {
     const memory = newSegmentMemory(65536)!;
     const skips = leafSkipFor(memory)!;
     expect(skips.bit(65536 - 256, 65536, 512)).toBe(65536);
     expect(() => skips.bit(65536, 65536 + 256, 512)).toThrow(/out of bounds/);
     expect(() => skips.smmu(65536, 65536 + 256)).toThrow(/out of bounds/);
+    expect(() => skips.table(65536, 65536 + 256, 9, 0, 0, -1, -1)).toThrow(/out of bounds/);
+    new Int32Array(memory.buffer).set([65536, -1]); // a pair naming a block past the memory
+    expect(() => skips.clearPairs(0, 1, 9)).toThrow(/out of bounds/);
   });
 });
 
@@ -168,5 +233,78 @@ describe.each(PTE_FORMATS)('the %s walk with and without the WebAssembly skip', 
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('the scratch slots of the vtd-ss table pass (the last page of every segment)', () => {
+  const MIB = 1024 * 1024;
+  /** The claim words of every segment's scratch page (its first 32 words; word 0 unused). */
+  const claims = (pt: IoPageTable): Int32Array[] => pt.share().segments.map((b) => new Int32Array(b, b.byteLength - 4096, 32));
+  /** A vtd-ss table of 4 KiB leaves over [0, mib MiB), every third page dirty, and every page of [1, 1.25) MiB. */
+  const dirtyTable = (mib: number): IoPageTable => {
+    const pt = new IoPageTable({ format: 'vtd-ss' });
+    pt.map(0, mib * MIB, { leaf: 4096 });
+    pt.setDirtyTracking(true);
+    for (let p = 0; p < mib * 256; p += 3) pt.dmaWritePages(p, 1);
+    pt.dmaWritePages(256, 64);
+    return pt;
+  };
+
+  it('are released when a walk ends, and when its record throws', () => {
+    const pt = dirtyTable(8);
+    pt.readAndClearDirty(new IovaBitmap({ iova: 0, length: 8 * MIB, pageSize: 4096 }), 0, 8 * MIB, { noClear: true });
+    expect(claims(pt).every((c) => c.every((x) => x === 0))).toBe(true);
+    expect(() => pt.readAndClearDirty(failingBitmap({ iova: 0, length: 8 * MIB, pageSize: 4096 }, 3), 0, 8 * MIB)).toThrow('injected');
+    expect(claims(pt).every((c) => c.every((x) => x === 0))).toBe(true);
+  });
+
+  it('when all are taken, the walk takes the kernels that need none, with the same result', () => {
+    const pt = dirtyTable(8);
+    const d = pt.share();
+    const before = snapshotTable(pt);
+    /** Walks pages [5, 2041) through `t` from the table as `before`, with all slots taken or not. */
+    const walk = (t: IoPageTable, taken: boolean): [number[][], string] => {
+      [d.control, ...d.segments].forEach((buf, i) => new Uint8Array(buf).set(before[i]!));
+      if (taken) for (const c of claims(pt)) c.fill(1, 1);
+      const bm = new IovaBitmap({ iova: 0, length: 8 * MIB, pageSize: 4096 });
+      t.readAndClearDirty(bm, 5n * 4096n, 2036n * 4096n);
+      if (taken) expect(claims(pt).every((c) => c.subarray(1).every((x) => x === 1))).toBe(true); // nobody else's released
+      return [bitRuns(bm), Buffer.concat(snapshotTable(pt)).toString('base64')];
+    };
+    const viaJs = walk(IoPageTable.fromShared({ ...d, memories: undefined }), false);
+    const taken = walk(pt, true);
+    expect(taken[0]).toEqual(viaJs[0]);
+    expect(taken[1] === viaJs[1]).toBe(true);
+    for (const c of claims(pt)) c.fill(0);
+  });
+
+  it('keep a walk nested in another one\'s record (same thread, same segment) from overwriting its pairs', () => {
+    // The outer walk records table 0 into a bitmap whose first write walks table 1 (same segment):
+    // were the two walks given one slot, the inner one's pairs would replace the outer one's
+    // between its record and its clear.
+    const pt = dirtyTable(4);
+    const expectOf = (a: number, b: number): IovaBitmap => {
+      const t = IoPageTable.fromShared({ ...pt.share(), memories: undefined });
+      const bm = new IovaBitmap({ iova: 0, length: 4 * MIB, pageSize: 4096 });
+      t.readAndClearDirty(bm, a, b - a, { noClear: true });
+      return bm;
+    };
+    const wantOuter = expectOf(0, 2 * MIB);
+    const wantInner = expectOf(2 * MIB, 4 * MIB);
+    const inner = new IovaBitmap({ iova: 0, length: 4 * MIB, pageSize: 4096 });
+    const outer = new HookedBitmap({ iova: 0, length: 4 * MIB, pageSize: 4096 });
+    let nested = false;
+    outer.hook = () => {
+      if (nested) return;
+      nested = true;
+      pt.readAndClearDirty(inner, 2 * MIB, 2 * MIB);
+    };
+    pt.readAndClearDirty(outer, 0, 2 * MIB);
+    expect(nested).toBe(true);
+    expect(bitRuns(outer)).toEqual(bitRuns(wantOuter));
+    expect(bitRuns(inner)).toEqual(bitRuns(wantInner));
+    const after = new IovaBitmap({ iova: 0, length: 4 * MIB, pageSize: 4096 });
+    pt.readAndClearDirty(after, 0, 4 * MIB, { noClear: true });
+    expect(after.count()).toBe(0); // both cleared exactly what they recorded
   });
 });

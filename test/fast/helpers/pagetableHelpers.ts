@@ -20,10 +20,18 @@ export const LEAF_SIZES = {
   'smmu-v3': [4 * KIB, 2 * MIB, GIB],
 } as const;
 
-/** A copy of every byte of the table's shared memory (segments and control block). */
+/**
+ * A copy of every byte of the table's shared memory (segments and control block), less each
+ * segment's last 4 KiB page: the walks' scratch page (core's pagetable/TableMemory.ts), which
+ * holds what the last walk there computed, not table state (zeroed in the copy).
+ */
 export function snapshotTable(pt: IoPageTable): Uint8Array[] {
   const d = pt.share();
-  return [d.control, ...d.segments].map((b) => new Uint8Array(b).slice());
+  return [d.control, ...d.segments].map((b, i) => {
+    const copy = new Uint8Array(b).slice();
+    if (i > 0) copy.fill(0, copy.length - 4096);
+    return copy;
+  });
 }
 
 /** True when two snapshots hold the same bytes (Buffer.compare: toEqual is far too slow on MiBs). */
@@ -31,10 +39,9 @@ export function sameBytes(a: Uint8Array[], b: Uint8Array[]): boolean {
   return a.length === b.length && a.every((x, i) => Buffer.compare(x, b[i]!) === 0);
 }
 
-/** True when the table's shared memory holds exactly the bytes of `snap`. */
+/** True when the table's shared memory holds exactly the bytes of `snap` (scratch pages aside, see snapshotTable). */
 export function sameTable(pt: IoPageTable, snap: Uint8Array[]): boolean {
-  const d = pt.share();
-  return sameBytes([d.control, ...d.segments].map((b) => new Uint8Array(b)), snap);
+  return sameBytes(snapshotTable(pt), snap);
 }
 
 /** One mapped leaf of the model, in 4 KiB pages. */

@@ -23,6 +23,19 @@
  * moment; a page in a segment created later makes {@link TableMemory.view} throw `EIO` with a
  * request to share again (the engine re-shares for every report, so it never hits this).
  *
+ * The scratch page. The last page of every segment is never handed out as a table page: it is
+ * where the walks of that segment write what the WebAssembly table pass found
+ * (./leafScanKernels.ts `scanBitTable`: a WebAssembly function writes only its own memory, and
+ * the segment is that memory). Its first 128 bytes are 32 claim words; slot k (1 to 31) is the
+ * 128 bytes at 128k, a leaf table's 16 (block, mask) pairs. A walk claims a slot in a segment
+ * with Atomics.compareExchange (0 to 1) on its claim word the first time it walks a leaf table
+ * there ({@link TableMemory.claimScratch}), and releases it (Atomics.store 0) when it ends, in a
+ * `finally` (./TableWalk.ts `range`); so two walks, in any threads, never share a slot, and 31
+ * walks of one segment can run at once. A walk that finds none free walks that segment with the
+ * kernels that need no scratch (same result). A thread killed mid-walk leaves its slot claimed:
+ * after 31 such deaths during walks of one segment, every walk there takes that path. The page
+ * costs 4 KiB per segment (1/16 of the first, 64 KiB, segment; 1/16384 of a 64 MiB one).
+ *
  * Owner-only state (allocation cursor, free list, per-page entry counts) exists only in the
  * instance that created the memory; map/unmap run there. Page 0 of segment 0 is the root.
  * A map reserves every page it may need first ({@link TableMemory.reserve}: all or nothing, and
@@ -78,6 +91,16 @@ const TABLE_ID = /^[0-9a-f]{16}$/;
 function segmentPages(s: number): number {
   return Math.min(FIRST_SEGMENT_PAGES * 4 ** Math.min(s, 8), 1 << SEGMENT_ID_SHIFT);
 }
+
+/** Table pages a segment can hand out: all but its last, the scratch page (module comment). */
+function usablePages(s: number): number {
+  return segmentPages(s) - 1;
+}
+
+/** Bytes of one scratch slot: 16 (block offset, mask) pairs, a leaf table's 16 blocks. */
+const SCRATCH_SLOT_BYTES = 128;
+/** Slots of a scratch page: its first 128 bytes are the claim words, slot k (1..31) follows at 128k. */
+const SCRATCH_SLOTS = TABLE_PAGE_BYTES / SCRATCH_SLOT_BYTES;
 
 /** Table pages, their segments, and the control block; see the module comment. */
 export class TableMemory {
@@ -209,11 +232,37 @@ export class TableMemory {
     return (this.#skips[s] = skip);
   }
 
+  /**
+   * Claims a scratch slot in the segment of table page `id` for this thread's walk (module
+   * comment) and returns its byte offset in the segment, or -1 when all are taken (the walk then
+   * uses the kernels that need none). Release it with {@link releaseScratch} when the walk ends.
+   */
+  claimScratch(id: number): number {
+    const s = id >>> SEGMENT_ID_SHIFT;
+    const w = this.words[s] ?? this.#unshared(id);
+    const page = usablePages(s) << 10; // word index of the scratch page
+    for (let k = 1; k < SCRATCH_SLOTS; k++) {
+      if (Atomics.compareExchange(w, page + k, 0, 1) === 0) return (page << 2) + k * SCRATCH_SLOT_BYTES;
+    }
+    return -1;
+  }
+
+  /** Releases the slot at byte `slot` of table page `id`'s segment ({@link claimScratch}). */
+  releaseScratch(id: number, slot: number): void {
+    const page = slot & ~(TABLE_PAGE_BYTES - 1);
+    Atomics.store(this.wordsOf(id), (page >> 2) + (slot - page) / SCRATCH_SLOT_BYTES, 0);
+  }
+
   #unshared(id: number): never {
     throw new IovaBitmapError('EIO', `IoPageTable: table page ${id} is in a segment created after this view was shared; share() again`, {
       param: 'tablePage',
       value: String(id),
     });
+  }
+
+  /** The segment that holds table page `id`. */
+  segmentOf(id: number): number {
+    return id >>> SEGMENT_ID_SHIFT;
   }
 
   /** Word index of entry 0 of table page `id` in its segment's view. */
@@ -276,13 +325,13 @@ export class TableMemory {
         { param: 'length', value: `${asked} bytes of table` },
       );
     }
-    let avail = this.#free.length + segmentPages(this.#cur) - this.#bump;
-    for (let s = this.#cur + 1; s < this.segments.length; s++) avail += segmentPages(s);
+    let avail = this.#free.length + usablePages(this.#cur) - this.#bump;
+    for (let s = this.#cur + 1; s < this.segments.length; s++) avail += usablePages(s);
     const had = this.segments.length;
     try {
       while (avail < n) {
         this.#addSegment();
-        avail += segmentPages(this.segments.length - 1);
+        avail += usablePages(this.segments.length - 1);
       }
     } catch (cause) {
       this.segments.length = had;
@@ -308,7 +357,7 @@ export class TableMemory {
       const off = this.offsetOf(id);
       this.view(id).fill(0, off, off + 1024);
     } else {
-      if (this.#bump >= segmentPages(this.#cur)) {
+      if (this.#bump >= usablePages(this.#cur)) {
         this.#cur++;
         this.#bump = 0;
         if (this.#cur === this.segments.length) this.#addSegment();

@@ -30,6 +30,11 @@
  * skip never skips a block holding a replica, so there every group is met at its first replica in
  * the range, and `h = i & -r` with `head >= p0` decides ownership as for a single-entry leaf.
  *
+ * The vtd-ss table pass (./leafScanKernels.ts scanBitTable) needs a scratch slot in the segment
+ * of each leaf table it walks: the walk claims one per segment on first use and releases them all
+ * when range() ends, in a `finally` (./TableMemory.ts, the scratch page); without a free slot, a
+ * segment is walked with scanBitLeaves.
+ *
  * Record before clear holds on every path: the sink writes the bitmap first; if it throws, the
  * clears of that block or leaf never run and the next report sees the leaf again. A replica that
  * a device dirties between our read and our clear is not cleared (only what was seen is).
@@ -40,7 +45,7 @@
  */
 import { ctz32 } from '../bitmap/bitKernels.js';
 import type { LeafSink } from './DirtyLeafSink.js';
-import { orReduceLowWords, scanBitLeaves, scanSmmuLeaves } from './leafScanKernels.js';
+import { orReduceLowWords, scanBitLeaves, scanBitTable, scanSmmuLeaves } from './leafScanKernels.js';
 import { nextBusyBlock } from './upperScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
@@ -59,6 +64,13 @@ export class TableWalk {
   #leafState = 0;
   /** Replicas seen dirty in the current group (up to 256: 8 words). */
   readonly #seen = new Int32Array(8);
+  /** The segment of the last leaf table walked with scanBitTable, and the walk's slot there (-1: none free). */
+  #slotSegment = -1;
+  #slot = -1;
+  /** Every slot this walk holds, as (table page id, slot) pairs, released when range() ends. */
+  readonly #held: number[] = [];
+  /** The slot claimed per segment so far (-1: none was free). */
+  readonly #slotBySegment: number[] = [];
 
   constructor(mem: TableMemory, codec: PteCodec, levels: number, sink: LeafSink, clear: boolean) {
     this.#mem = mem;
@@ -70,7 +82,36 @@ export class TableWalk {
 
   /** Processes every leaf whose first 4 KiB page is in [p0, p1). */
   range(p0: number, p1: number): void {
-    if (p0 < p1) this.#table(ROOT_PAGE, this.#levels, 0, p0, p1);
+    if (p0 >= p1) return;
+    try {
+      this.#table(ROOT_PAGE, this.#levels, 0, p0, p1);
+    } finally {
+      this.#releaseSlots();
+    }
+  }
+
+  /**
+   * The walk's scratch slot in the segment of table page `id` (TableMemory.claimScratch), claimed
+   * on the first leaf table there; -1 when none was free.
+   */
+  #slotFor(id: number): number {
+    const seg = this.#mem.segmentOf(id);
+    if (seg === this.#slotSegment) return this.#slot;
+    let slot = this.#slotBySegment[seg];
+    if (slot === undefined) {
+      slot = this.#slotBySegment[seg] = this.#mem.claimScratch(id);
+      if (slot >= 0) this.#held.push(id, slot);
+    }
+    this.#slotSegment = seg;
+    return (this.#slot = slot);
+  }
+
+  #releaseSlots(): void {
+    const held = this.#held;
+    for (let i = 0; i < held.length; i += 2) this.#mem.releaseScratch(held[i]!, held[i + 1]!);
+    held.length = 0;
+    this.#slotBySegment.length = 0;
+    this.#slotSegment = -1;
   }
 
   /** Processes the leaf holding page `p` if it starts before `p` (the clip range's first leaf). */
@@ -128,6 +169,13 @@ export class TableWalk {
     if (codec.leafKernel === 'smmu') {
       this.#leafState = -1 - scanSmmuLeaves(words, off, i0, i1, base, this.#sink, this.#clear, skips === null ? null : skips.smmu, this.#leafState);
       return;
+    }
+    if (skips !== null && codec.replicaMask === 0) {
+      const slot = this.#slotFor(id);
+      if (slot >= 0) {
+        this.#leafState = -1 - scanBitTable(words, off, i0, i1, codec.dirtyBit, base, this.#sink, this.#clear, skips, slot, this.#leafState);
+        return;
+      }
     }
     const skip = skips === null ? null : skips.bit;
     let i = i0;

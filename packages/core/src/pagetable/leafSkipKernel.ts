@@ -1,5 +1,6 @@
 /**
- * The clean-block skip of the 4 KiB-leaf walk, run as WebAssembly over a table segment.
+ * The WebAssembly kernels of the 4 KiB-leaf walk over a table segment: the clean-block skips, and
+ * the table pass of vtd-ss (`table` and `clearPairs`, ./leafScanKernels.ts `scanBitTable`).
  *
  * Theory of operation
  * -------------------
@@ -29,8 +30,15 @@
  * reserves some 10 GiB of address space for its guard pages), or a descriptor none, the walk
  * prescans in JavaScript, with the same result bit for bit.
  *
- * Safety. The function only reads, and an offset outside its memory traps (a RangeError in the
- * caller) instead of reading another memory. The caller passes offsets of its own table page.
+ * The table pass. Where the walk can hand the record to JavaScript between two calls, the whole
+ * mask pass of a vtd-ss leaf table runs in WebAssembly too: `table` writes (block, mask) pairs
+ * into a scratch slot of the same memory (the last page of each segment, ./TableMemory.ts), and
+ * `clearPairs` clears the entries they name once JavaScript has recorded them.
+ *
+ * Safety. The skips and `table` read the table only (`table` writes its slot), `clearPairs` writes
+ * only the dirty bit of the entries its pairs name; an offset outside the memory traps (a
+ * RangeError in the caller) instead of touching another memory. The caller passes offsets of its
+ * own table page and slot.
  *
  * The bytes are generated from ./leafSkipKernel.wat by scripts/build-wasm.mjs (wabt) into
  * ./leafSkipKernelBytes.ts; a test recompiles the text and compares.
@@ -38,15 +46,24 @@
 import { LEAF_SKIP_KERNEL_BYTES } from './leafSkipKernelBytes.js';
 
 /**
- * The skips over one segment (./leafSkipKernel.wat). p and e are block-aligned byte offsets in
- * the segment; each returns the byte offset of the first 256-byte block (32 entries) in [p, e)
- * that may need the walk, or `e`.
+ * The WebAssembly kernels over one segment (./leafSkipKernel.wat). p and e are block-aligned byte
+ * offsets in the segment; the skips return the byte offset of the first 256-byte block (32
+ * entries) in [p, e) that may need the walk, or `e`.
  */
 export interface LeafSkip {
   /** `bit` formats: the first block one of whose low words has a bit of `bits`. */
   readonly bit: (p: number, e: number, bits: number) => number;
   /** smmu-v3: the first block with a valid entry whose AP[2] (bit 7) is clear. */
   readonly smmu: (p: number, e: number) => number;
+  /**
+   * `bit` formats without replicas: the masks of the dirty entries of the blocks in [p, e), the
+   * first ANDed with `fm` and the last with `lm`, written as (block byte offset, mask) pairs from
+   * byte `out` on (a scratch slot, ./TableMemory.ts); starts in block state `st`. Returns
+   * (pairs << 2) | the state after the last block. Reads only.
+   */
+  readonly table: (p: number, e: number, dbit: number, out: number, st: number, fm: number, lm: number) => number;
+  /** Clears bit `dbit` of the entries the `n` pairs at byte `out` name (after {@link LeafSkip.table}). */
+  readonly clearPairs: (out: number, n: number, dbit: number) => void;
 }
 
 /**
@@ -148,7 +165,12 @@ export function leafSkipFor(memory: SegmentMemory): LeafSkip | null {
   if (m === null || wasm === undefined) return null;
   try {
     const e = new wasm.Instance(m, { env: { mem: memory } }).exports;
-    return { bit: e['skip'] as LeafSkip['bit'], smmu: e['skipSmmu'] as LeafSkip['smmu'] };
+    return {
+      bit: e['skip'] as LeafSkip['bit'],
+      smmu: e['skipSmmu'] as LeafSkip['smmu'],
+      table: e['scanTable'] as LeafSkip['table'],
+      clearPairs: e['clearPairs'] as LeafSkip['clearPairs'],
+    };
   } catch {
     return null;
   }
