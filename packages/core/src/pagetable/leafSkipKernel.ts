@@ -11,11 +11,11 @@
  * engine reserves guard pages around a memory instead), so the skip over clean blocks runs as a
  * small WebAssembly function, `skip` of ./leafSkipKernel.wat: it returns the first block at or
  * after a byte offset with the dirty bit (or a replica bit) in one of its low words (`skipSmmu`:
- * with a valid entry whose AP[2] is clear, the smmu-v3 dirty state). Everything else (the mask,
- * the record, the clear, the states) stays in JavaScript, where the sink's bitmap is (a
- * WebAssembly function reads only its own memory), and a variant that also built the mask and
+ * with a valid entry whose AP[2] is clear, the smmu-v3 dirty state). For those formats everything
+ * else (the mask, the record, the clear, the states) stays in JavaScript, where the sink's bitmap
+ * is (a WebAssembly function reads only its own memory): a variant that also built the mask and
  * cleared in WebAssembly, one call per dirty block, lost 10-40 % at 50-100 % dirty
- * (docs/bench/pteWalk.md §8). The skip is called once per run of clean blocks: a call costs
+ * (docs/bench/pteWalk.md §8). vtd-ss takes the table pass below instead. The skip is called once per run of clean blocks: a call costs
  * 3.6 ns while its call site has seen one function, 7-7.5 ns once it has seen several (pteWalk.md §9).
  *
  * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
