@@ -18,6 +18,7 @@ const HOT = [
   'scanSmmuLeaves',
   'scanBitTable',
   '#slotFor',
+  '#tablePass',
   'orLowWords32',
   'allSmmuDirty32',
   'nextBusyBlock',
