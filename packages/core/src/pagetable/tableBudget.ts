@@ -19,7 +19,8 @@
  * each level, plus the near-empty upper levels).
  *
  * It does not count the slack of the SharedArrayBuffer segments the pages live in
- * (`memoryStats().reservedBytes - tableBytes`: at most one segment, 64 MiB, beyond what is used).
+ * (`memoryStats().reservedBytes - tableBytes`: at most one segment, 64 MiB, beyond what is used,
+ * plus each segment's 4 KiB scratch page, ./TableMemory.ts).
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { log2Exact, toU64, type U64Like } from '../u64.js';
