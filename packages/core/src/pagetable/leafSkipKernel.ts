@@ -15,8 +15,9 @@
  * else (the mask, the record, the clear, the states) stays in JavaScript, where the sink's bitmap
  * is (a WebAssembly function reads only its own memory): a variant that also built the mask and
  * cleared in WebAssembly, one call per dirty block, lost 10-40 % at 50-100 % dirty
- * (docs/bench/pteWalk.md §8). vtd-ss takes the table pass below instead. The skip is called once per run of clean blocks: a call costs
- * 3.6 ns while its call site has seen one function, 7-7.5 ns once it has seen several (pteWalk.md §9).
+ * (docs/bench/pteWalk.md §8). vtd-ss takes the table pass below instead. The skip is called once
+ * per run of clean blocks: a call costs 3.6 ns while its call site has seen one function, 7-7.5 ns
+ * once it has seen several (pteWalk.md §9).
  *
  * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
  * be made from an existing SharedArrayBuffer; so a table segment that should be walked this way is
@@ -59,7 +60,7 @@ export interface LeafSkip {
    * `bit` formats without replicas: the masks of the dirty entries of the blocks in [p, e), the
    * first ANDed with `fm` and the last with `lm`, written as (block byte offset, mask) pairs from
    * byte `out` on (a scratch slot, ./TableMemory.ts); starts in block state `st`. Returns
-   * (pairs << 2) | the state after the last block. Reads only.
+   * (pairs << 2) | the state after the last block. Reads only the table (writes the slot).
    */
   readonly table: (p: number, e: number, dbit: number, out: number, st: number, fm: number, lm: number) => number;
   /** Clears bit `dbit` of the entries the `n` pairs at byte `out` name (after {@link LeafSkip.table}). */
