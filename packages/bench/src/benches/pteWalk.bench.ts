@@ -4,8 +4,8 @@
  *
  * Theory of operation
  * -------------------
- * Part 1, 4 KiB leaves. One vtd-ss table (or `--format`'s) maps 64 GiB with 4 KiB leaves: 2^24 leaf PTEs in 32768
- * leaf tables (128 MiB of table). For each density (0%, 1%, 50%, 100% of the leaves dirty,
+ * Part 1, 4 KiB leaves. One vtd-ss table (or `--format`'s) maps 64 GiB with 4 KiB leaves: 2^24
+ * leaf PTEs in 32768 leaf tables (128 MiB of table). For each density (0%, 1%, 50%, 100% of the leaves dirty,
  * Bernoulli per page with the seeded PRNG of @iovabitmap/workers, seed 0x9e3779b9 + density
  * index) it runs, in this order:
  *   - the C reference (../../native/ptewalk.c, built by ../harness/nativeWalk.ts when a C compiler is

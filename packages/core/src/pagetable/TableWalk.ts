@@ -65,9 +65,6 @@ export class TableWalk {
   #leafState = 0;
   /** Replicas seen dirty in the current group (up to 256: 8 words). */
   readonly #seen = new Int32Array(8);
-  /** The segment of the last leaf table walked with scanBitTable, and the walk's slot there (-1: none free). */
-  #slotSegment = -1;
-  #slot = -1;
   /** Every slot this walk holds, as (table page id, slot) pairs, released when range() ends. */
   readonly #held: number[] = [];
   /** The slot claimed per segment so far (-1: none was free). */
@@ -97,14 +94,12 @@ export class TableWalk {
    */
   #slotFor(id: number): number {
     const seg = this.#mem.segmentOf(id);
-    if (seg === this.#slotSegment) return this.#slot;
     let slot = this.#slotBySegment[seg];
     if (slot === undefined) {
       slot = this.#slotBySegment[seg] = this.#mem.claimScratch(id);
       if (slot >= 0) this.#held.push(id, slot);
     }
-    this.#slotSegment = seg;
-    return (this.#slot = slot);
+    return slot;
   }
 
   #releaseSlots(): void {
@@ -112,7 +107,6 @@ export class TableWalk {
     for (let i = 0; i < held.length; i += 2) this.#mem.releaseScratch(held[i]!, held[i + 1]!);
     held.length = 0;
     this.#slotBySegment.length = 0;
-    this.#slotSegment = -1;
   }
 
   /** Processes the leaf holding page `p` if it starts before `p` (the clip range's first leaf). */

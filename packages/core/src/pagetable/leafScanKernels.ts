@@ -50,9 +50,10 @@
  * density it is wasted work, hence the states; the skip over clean blocks runs in WebAssembly
  * where it can, because every JavaScript typed-array load carries a bounds check, which kept the
  * JavaScript prescan 1.4x slower than C on a clean table (docs/bench/pteWalk.md §8); reading a
- * wholly dirty block once instead of twice (test, then clear) is most of what a full block costs; the mask in AND-shift-OR form takes fewer
- * operations than shift-AND per entry; the sink's direct word write skips the clipping of the
- * general `orMask`. V8 neither unrolls nor vectorises, so the unrolling is written out. The clear
+ * wholly dirty block once instead of twice (test, then clear) is most of what a full block costs;
+ * the mask in AND-shift-OR form takes fewer operations than shift-AND per entry; the sink's direct
+ * word write skips the clipping of the general `orMask`. V8 neither unrolls nor vectorises, so the
+ * unrolling is written out. The clear
  * is a plain store because an atomic one costs several times the rest of the walk per *dirty* PTE
  * (measured on this walk: docs/bench/limits.md §9.1). The kernels, the sink method they call and
  * the bit-kernel write must stay small enough for V8 to inline them all into the kernel
