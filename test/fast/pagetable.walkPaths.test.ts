@@ -56,12 +56,15 @@ function denseTable(format: PteFormat, blocks: readonly BlockKind[], salt: numbe
   return { pt, model };
 }
 
-/** A bitmap of pages [firstPage, firstPage + units * pageSize / 4096) in a buffer full of guard bytes. */
-function guardedBitmap(firstPage: number, units: number, pageSize: number, byteOffset: number, tail: number) {
+/**
+ * A bitmap of pages [firstPage, firstPage + units * pageSize / 4096) in a buffer full of guard
+ * bytes: shared memory (masks go in with Atomics.or), or plain memory (with `|=`).
+ */
+function guardedBitmap(firstPage: number, units: number, pageSize: number, byteOffset: number, tail: number, plain = false) {
   const iova = BigInt(firstPage) * 4096n;
   const length = BigInt(units) * BigInt(pageSize);
   const bytes = IovaBitmap.bytesFor(length, pageSize);
-  const buffer = new SharedArrayBuffer(byteOffset + bytes + tail);
+  const buffer = plain ? new ArrayBuffer(byteOffset + bytes + tail) : new SharedArrayBuffer(byteOffset + bytes + tail);
   new Uint8Array(buffer).fill(GUARD);
   const bm = new IovaBitmap({ iova, length, pageSize, buffer, byteOffset });
   bm.clear(); // the bitmap's bits only: the unused bits of its last byte keep the guard
@@ -102,6 +105,8 @@ interface DenseCase {
   /** Chunk edges in 4 KiB pages (reported chunk by chunk when non-empty). */
   cuts: readonly number[];
   noClear: boolean;
+  /** The bitmap in a plain ArrayBuffer rather than a SharedArrayBuffer. */
+  plain?: boolean;
 }
 
 /** Runs one case; returns the bitmap for further checks. */
@@ -110,7 +115,7 @@ function checkDense(c: DenseCase): IovaBitmap {
   const unitPages = c.pageSize / 4096;
   const endPage = Math.max(c.b, TABLE_PAGES);
   const units = unitPages >= 1 ? Math.ceil((endPage - c.bmFirst) / unitPages) : (endPage - c.bmFirst) * (4096 / c.pageSize);
-  const bm = guardedBitmap(c.bmFirst, units, c.pageSize, c.byteOffset, c.tail);
+  const bm = guardedBitmap(c.bmFirst, units, c.pageSize, c.byteOffset, c.tail, c.plain);
   const lo = BigInt(c.a) * 4096n;
   const hi = BigInt(c.b) * 4096n;
   if (c.cuts.length === 0) {
@@ -138,6 +143,18 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
     for (const blocks of [['clean'], ['full'], ['holey'], ['half'], ALL_KINDS_TWICE, ['full', 'full', 'full', 'half'], ['first', 'full', 'last']] as BlockKind[][]) {
       checkDense({ ...base, blocks });
       checkDense({ ...base, blocks, noClear: true });
+    }
+  });
+
+  it('records straight into the words of shared and plain memory, a leaf table\'s 16 words across two summary blocks or not', () => {
+    // A bitmap from page 32 k: leaf table t (pages 512 t ..) fills words 16 t - k .. 16 t - k + 15,
+    // which straddle two 16-word summary blocks unless k is a multiple of 16; table 0 then starts
+    // before the bitmap (its pairs take the clipping path). Ends short of a table too.
+    for (const plain of [false, true]) {
+      for (const k of [0, 1, 15, 17]) {
+        checkDense({ ...base, plain, a: 32 * k, bmFirst: 32 * k });
+        checkDense({ ...base, plain, blocks: ['first', 'clean', 'last'], a: 32 * k, b: TABLE_PAGES - 64, bmFirst: 32 * k, noClear: true });
+      }
     }
   });
 
@@ -217,13 +234,14 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
         tail: fc.nat({ max: 5 }),
         cuts: fc.array(fc.nat({ max: TABLE_PAGES }), { maxLength: 6 }),
         noClear: fc.boolean(),
+        plain: fc.boolean(),
       })
       .map((r): DenseCase => {
         const pageSize = [4096, 2048, 8192][r.psi]!;
         const unit = Math.max(1, pageSize / 4096);
         const a = (r.x % (TABLE_PAGES / unit)) * unit;
         const b = a + (1 + (r.y % ((TABLE_PAGES - a) / unit))) * unit;
-        return { format, blocks: r.blocks, salt: r.salt, a, b, bmFirst: Math.max(0, a - r.before * unit), pageSize, byteOffset: r.byteOffset, tail: r.tail, cuts: r.cuts, noClear: r.noClear };
+        return { format, blocks: r.blocks, salt: r.salt, a, b, bmFirst: Math.max(0, a - r.before * unit), pageSize, byteOffset: r.byteOffset, tail: r.tail, cuts: r.cuts, noClear: r.noClear, plain: r.plain };
       });
     fc.assert(fc.property(caseArb, (c) => void checkDense(c)), { numRuns: 60 });
   });

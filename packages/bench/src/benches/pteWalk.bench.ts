@@ -14,10 +14,14 @@
  *     `walk+clear`: GET_DIRTY_BITMAP: record every dirty leaf into a 4 KiB-page bitmap and clear
  *     it; before every iteration, outside the timing (tinybench `beforeEach`), the table memory is
  *     restored from a copy taken after dirtying, and the bitmap is cleared, as the C does;
+ *     `plain bitmap`: the same into a bitmap over a plain ArrayBuffer, as a caller on one thread
+ *     may pass: the walk writes it with `|=` where shared memory takes Atomics.or (V8 runs each
+ *     as a call; docs/bench/pteWalk.md §11);
  *     `walk noClear`: the same walk with NO_CLEAR (nothing to restore), so the difference is the
  *     clears' cost; `read`: an OR-reduce of the low word of every entry of every leaf table
  *     (core's internal readLeafTables), the floor for any walk in JavaScript.
- * `vs C` is walk+clear over the C's best median of the same density. Every figure is checked
+ * `vs C` is walk+clear over the C's best median of the same density, `plain vs C` the same for
+ * the plain bitmap (the C writes a private bitmap with plain ORs). Every figure is checked
  * once: the bitmap holds exactly the dirty count, nothing is left dirty, and the C counted the
  * same dirty leaves (the same seed rule gives the same table).
  *
@@ -111,17 +115,19 @@ interface Row {
   density: number;
   dirty: number;
   clearNs: number;
+  plainNs: number;
   noClearNs: number;
   readNs: number;
   c: NativeWalkResult | undefined;
 }
 
-function measure(t: IoPageTable, bm: IovaBitmap, density: number, seed: number, native: NativeWalk | undefined): Row {
+function measure(t: IoPageTable, bm: IovaBitmap, plain: IovaBitmap, density: number, seed: number, native: NativeWalk | undefined): Row {
   const c = native === undefined ? undefined : runNativeWalk(native, PTES, density, seed, C_REPS);
   const n = dirty(t, PTES, 1, density, seed);
   if (c !== undefined && c.dirty !== n) throw new Error(`pteWalk: the C table has ${c.dirty} dirty leaves, the JS table ${n} (density ${density})`);
   const restore = snapshot(t);
   check(t, bm, span, n, `density ${density}`, restore);
+  check(t, plain, span, n, `density ${density}, plain bitmap`, restore);
 
   const bench = new Bench({ time: timeMs, iterations: 5, warmupTime: 0, warmupIterations: 2 });
   const sink = { or: 0 };
@@ -132,13 +138,19 @@ function measure(t: IoPageTable, bm: IovaBitmap, density: number, seed: number, 
         bm.clear();
       },
     })
+    .add('walk+clear plain', () => void t.readAndClearDirty(plain, 0n, span), {
+      beforeEach: () => {
+        restore();
+        plain.clear();
+      },
+    })
     .add('walk noClear', () => void t.readAndClearDirty(bm, 0n, span, { noClear: true }), { beforeAll: restore })
     .add('read', () => {
       sink.or |= readLeafTables(t).or;
     });
   bench.runSync();
   const ns = (name: string) => (medianMs(bench, name) * 1e6) / PTES;
-  return { density, dirty: n, clearNs: ns('walk+clear'), noClearNs: ns('walk noClear'), readNs: ns('read'), c };
+  return { density, dirty: n, clearNs: ns('walk+clear'), plainNs: ns('walk+clear plain'), noClearNs: ns('walk noClear'), readNs: ns('read'), c };
 }
 
 const fmt = (x: number, width = 6) => x.toFixed(2).padStart(width);
@@ -152,6 +164,7 @@ function part4k(): void {
   const table = new IoPageTable({ format: format4k, name: 'iommu' });
   table.map(0n, span, { leaf: PAGE_SIZE_BIG });
   const bm = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE });
+  const plain = new IovaBitmap({ iova: 0n, length: span, pageSize: PAGE_SIZE, buffer: new ArrayBuffer(Number(pageOf(span) / 8)) });
   const mem = table.memoryStats();
   console.log(
     `pteWalk: ${format4k}, ${span / GiB} GiB of 4 KiB leaves = ${PTES} PTEs, ${(mem.tableBytes / MIB).toFixed(1)} MiB of table ` +
@@ -162,17 +175,21 @@ function part4k(): void {
       ? `C reference: ${built.kind === 'none' ? built.note : ''}`
       : `C reference: ${native.compiler} ${native.flags.join(' ')} (${native.version}); best of bit / word / mask, median of ${C_REPS} walks`,
   );
-  const rows = DENSITIES.map((d, i) => measure(table, bm, d, SEED + i, native));
-  console.log('density   dirty PTEs   walk+clear   walk noClear   read (OR low words)   clear/read   target   ok' + (native ? '   C best (kernel)   vs C   target   ok' : ''));
+  const rows = DENSITIES.map((d, i) => measure(table, bm, plain, d, SEED + i, native));
+  console.log(
+    'density   dirty PTEs   walk+clear   plain bitmap   walk noClear   read (OR low words)   clear/read   target   ok' +
+      (native ? '   C best (kernel)   vs C   plain vs C   target   ok' : ''),
+  );
   for (const r of rows) {
     const target = TARGET_NS[r.density]!;
     let line =
-      `${pct(r.density)}   ${String(r.dirty).padStart(10)}   ${fmt(r.clearNs)}       ${fmt(r.noClearNs)}         ` +
+      `${pct(r.density)}   ${String(r.dirty).padStart(10)}   ${fmt(r.clearNs)}       ${fmt(r.plainNs)}         ${fmt(r.noClearNs)}         ` +
       `${fmt(r.readNs)}                ${fmt(r.clearNs / r.readNs)}x   ${fmt(target)}   ${r.clearNs <= target ? 'yes' : 'NO '}`;
     if (r.c !== undefined) {
       const vs = r.clearNs / r.c.bestNs;
+      const plainVs = r.plainNs / r.c.bestNs;
       const goal = TARGET_VS_C[r.density]!;
-      line += `   ${fmt(r.c.bestNs)} (${r.c.best.padEnd(4)})      ${fmt(vs, 5)}x  ${fmt(goal, 5)}x   ${vs <= goal ? 'yes' : 'NO'}`;
+      line += `   ${fmt(r.c.bestNs)} (${r.c.best.padEnd(4)})      ${fmt(vs, 5)}x     ${fmt(plainVs, 5)}x  ${fmt(goal, 5)}x   ${vs <= goal ? 'yes' : 'NO'}`;
     }
     console.log(line);
   }

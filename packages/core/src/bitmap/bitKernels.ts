@@ -200,13 +200,28 @@ export function wholeWordsOf(lo: number, hi: number): WholeWords {
  * other mask with one Atomics.or; returns true. Otherwise it writes nothing and returns false, and
  * the caller takes the clipping path ({@link orMaskAt}). It skips orMaskAt's clipping and
  * splitting, and the atomic of a full word, which cost as much as the rest of a dense block
- * (docs/bench/pteWalk.md §2).
+ * (docs/bench/pteWalk.md §2). It takes Atomics.or in plain memory too, unlike
+ * {@link orWholeWordAt}: the block kernels inline it, and the memory test made amd-v1's walk
+ * about 10 % slower (V8's inlining budget, docs/bench/pteWalk.md §11).
  */
 export function orWholeWord(words: Int32Array, w: number, mask: number, whole: WholeWords): boolean {
   if (w < whole.first || w >= whole.end) return false;
   if (mask === -1) words[w] = -1;
   else Atomics.or(words, w, mask);
   return true;
+}
+
+/**
+ * ORs `mask` into word `w`, all of whose 32 bits are bits of the run: all-ones with a plain store
+ * (the rule of the words inside a run, see the module comment); any other mask with one
+ * Atomics.or when `atomic` (shared memory), or with a plain `|=` when not: memory that is not
+ * shared (a plain ArrayBuffer) is reachable from this thread only, and V8 (11.3) runs every
+ * Atomics.or as a call of about 10 ns (docs/bench/pteWalk.md §11).
+ */
+export function orWholeWordAt(words: Int32Array, w: number, mask: number, atomic: boolean): void {
+  if (mask === -1) words[w] = -1;
+  else if (atomic) Atomics.or(words, w, mask);
+  else words[w]! |= mask;
 }
 
 /** Clears view bits [p, end) with atomics on the edges and `fill(0)` inside. */

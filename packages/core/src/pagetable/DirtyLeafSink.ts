@@ -10,7 +10,10 @@
  * - `direct` (4 KiB bitmap pages, a mask's 32 pages map onto one word of the bitmap's memory, and
  *   the bitmap's `orMask` is IovaBitmap's own): a mask whose word lies wholly inside the bitmap's
  *   bits is one `Atomics.or` into the bitmap's word view (`bitmapViews`; ../bitmap/bitKernels.ts
- *   `orWholeWord`); an edge word goes the `mask` way;
+ *   `orWholeWord`); an edge word goes the `mask` way. The vtd-ss table pass hands over a whole
+ *   leaf table's masks in one `leafPairs` call: one loop, one edge test and one summary mark per
+ *   table, and a plain `|=` instead of Atomics.or when the bitmap's memory is not shared (a plain
+ *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`);
  * - `mask` (4 KiB pages otherwise): one `orMask` per mask (one or two Atomics.or), through the
  *   recorder both sources share (../ClipRecorder.ts). A subclass of IovaBitmap that overrides
  *   `orMask` (a test hook, the per-bit reference writer) lands here, so it sees every write;
@@ -30,7 +33,7 @@
  *
  * Page numbers are 4 KiB page indices (numbers, exact below 2^53).
  */
-import { popcount32, wholeWordsOf, orWholeWord, type WholeWords } from '../bitmap/bitKernels.js';
+import { popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
 import { PendingMarks } from '../bitmap/bitSummary.js';
 import { IovaBitmap, bitmapViews } from '../bitmap/IovaBitmap.js';
 import { ClipRecorder } from '../ClipRecorder.js';
@@ -71,6 +74,8 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   readonly #blockShift: number;
   /** `direct`: the block of the last word written, already in {@link LeafSink.#marks}; -1: none. */
   #block = -1;
+  /** `direct`: the bitmap's memory is shared (masks go in with Atomics.or, else `|=`; ../bitmap/bitKernels.ts orWholeWordAt). */
+  readonly #atomic: boolean;
 
   /**
    * A sink into `bitmap` for a report whose clip range is IOVA [clipLo, clipHi); without a
@@ -97,6 +102,52 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     const summary = direct ? mem!.summary : undefined;
     this.#marks = summary === undefined ? undefined : new PendingMarks(summary);
     this.#blockShift = summary?.shift ?? NO_BLOCKS;
+    this.#atomic = !direct || mem!.views.words.buffer instanceof SharedArrayBuffer;
+  }
+
+  /**
+   * The dirty blocks of one leaf table, as the vtd-ss table pass leaves them
+   * (./leafScanKernels.ts scanBitTable): `n` (block byte offset, mask) pairs at words
+   * `w[q .. q + 2n)`, in increasing order; the block at byte offset `o` starts at page
+   * `page0 + (o - base) / 8`. In `direct` mode, when every word lies wholly inside the bitmap's
+   * bits, one loop ORs the masks in (Atomics.or into shared memory, `|=` into plain memory,
+   * all-ones stored) and marks the summary block(s) once; otherwise {@link leafMask} per pair.
+   */
+  leafPairs(w: Int32Array, q: number, n: number, page0: number, base: number): void {
+    const e = q + 2 * n;
+    if (this.#mode === DIRECT && n !== 0) {
+      const w0 = page0 / 32 + this.#wordOfPage0;
+      const first = w0 + ((w[q]! - base) >> 8);
+      const last = w0 + ((w[e - 2]! - base) >> 8);
+      if (first >= this.#whole.first && last < this.#whole.end) {
+        this.#orPairs(w, q, e, w0, base);
+        const shift = this.#blockShift;
+        if (first >>> shift !== this.#block || last >>> shift !== this.#block) this.#enterBlocks(first, last);
+        return;
+      }
+    }
+    for (; q < e; q += 2) this.leafMask(page0 + ((w[q]! - base) >> 3), w[q + 1]!);
+  }
+
+  /** {@link leafPairs}' loop: pairs w[q .. e) into the words from `w0`, counted. */
+  #orPairs(w: Int32Array, q: number, e: number, w0: number, base: number): void {
+    const words = this.#words;
+    const atomic = this.#atomic;
+    let bits = 0;
+    for (; q < e; q += 2) {
+      const m = w[q + 1]!;
+      orWholeWordAt(words, w0 + ((w[q]! - base) >> 8), m, atomic);
+      bits += m === -1 ? 32 : popcount32(m);
+    }
+    this.dirtyLeaves += bits;
+    this.bitsMarked += bits;
+  }
+
+  /** Words `first` .. `last` (of one or two blocks) were written: their blocks go to the marks. */
+  #enterBlocks(first: number, last: number): void {
+    const b = last >>> this.#blockShift;
+    this.#block = b;
+    this.#marks?.add(first >>> this.#blockShift, b);
   }
 
   leafMask(firstPage: number, mask: number): void {
