@@ -8,8 +8,9 @@
  *   node scripts/build-wasm.mjs --check   exit 1 when a committed bytes module differs from its .wat
  *
  * The compiler is wabt (the WebAssembly Binary Toolkit, built to WebAssembly: the `wabt` npm
- * package, a dev dependency). Only the threads feature is enabled (the kernel imports a shared
- * memory); the output carries no names section, so the bytes depend on the code alone.
+ * package, a dev dependency). The threads feature (the kernel imports a shared memory) and the
+ * simd feature (128-bit SIMD, in the table pass) are enabled; the output carries no names
+ * section, so the bytes depend on the code alone.
  * test/fast/pagetable.wasmKernel.test.ts runs the check, so a .wat edited without this script fails
  * the tests.
  */
@@ -33,7 +34,7 @@ export const KERNELS = [
 export async function generate(kernel) {
   const wabt = await wabtInit();
   const text = readFileSync(join(root, kernel.wat), 'utf8');
-  const features = { threads: true };
+  const features = { threads: true, simd: true };
   const mod = wabt.parseWat(kernel.wat, text, features);
   try {
     mod.validate(features);

@@ -34,7 +34,9 @@
  * The table pass. Where the walk can hand the record to JavaScript between two calls, the whole
  * mask pass of a vtd-ss leaf table runs in WebAssembly too: `table` writes (block, mask) pairs
  * into a scratch slot of the same memory (the last page of each segment, ./TableMemory.ts), and
- * `clearPairs` clears the entries they name once JavaScript has recorded them.
+ * `clearPairs` clears the entries they name once JavaScript has recorded them. `table` uses
+ * 128-bit SIMD (two entries per load; the mask from i32x4.bitmask): an engine without WebAssembly
+ * SIMD (V8 needs SSE4.1 on x86-64) refuses the module, and every walk then prescans in JavaScript.
  *
  * Safety. The skips and `table` read the table only (`table` writes its slot), `clearPairs` writes
  * only the dirty bit of the entries its pairs name; an offset outside the memory traps (a
