@@ -170,8 +170,10 @@
 
   ;; clearPairs(out, n, dbit): clears bit `dbit` of the low word of every entry the n pairs at `out`
   ;; name (scanTable's), with a plain load and store per dirty entry (why that is safe:
-  ;; ./leafScanKernels.ts): a whole block (mask all ones) written out, otherwise one entry per set
-  ;; bit of the mask, lowest first (count trailing zeros, then clear the bit).
+  ;; ./leafScanKernels.ts): a whole block (mask all ones) written out; a mask of one bit (most
+  ;; blocks at low density) without a loop, whose exit the CPU mispredicts (a probe at 1 % dirty:
+  ;; the clear from 0.054 to 0.042 ns per PTE, 50-100 % the same); otherwise one entry per set bit
+  ;; of the mask, lowest first (count trailing zeros, then clear the bit).
   (func (export "clearPairs") (param $q i32) (param $n i32) (param $dbit i32)
     (local $p i32) (local $m i32) (local $m64 i64) (local $a i32) (local $nd i32) (local $end i32)
     (local.set $nd (i32.xor (i32.shl (i32.const 1) (local.get $dbit)) (i32.const -1)))
@@ -220,6 +222,12 @@
         ;; A partial block takes the next pair along when that is the next block, also partial: one
         ;; loop over a 64-bit mask of 64 entries, so one mispredicted loop exit per 64 entries
         ;; instead of per 32 (as the C reference's 64-entry blocks).
+        ;; one dirty entry (most blocks at low density): clear it, no loop
+        (if (i32.eqz (i32.and (local.get $m) (i32.sub (local.get $m) (i32.const 1))))
+          (then
+            (local.set $a (i32.add (local.get $p) (i32.shl (i32.ctz (local.get $m)) (i32.const 3))))
+            (i32.store (local.get $a) (i32.and (i32.load (local.get $a)) (local.get $nd)))
+            (br $next)))
         (local.set $m64 (i64.extend_i32_u (local.get $m)))
         (if (i32.lt_u (local.get $q) (local.get $end))
           (then
