@@ -4,7 +4,7 @@
  * each one's bytes, base64, into a TypeScript module beside it, so that the packages ship no
  * .wasm file and need no compiler at build or run time.
  *
- *   node scripts/build-wasm.mjs           write packages/core/src/pagetable/leafSkipKernelBytes.ts
+ *   node scripts/build-wasm.mjs           write each kernel's bytes module (KERNELS below)
  *   node scripts/build-wasm.mjs --check   exit 1 when a committed bytes module differs from its .wat
  *
  * The compiler is wabt (the WebAssembly Binary Toolkit, built to WebAssembly: the `wabt` npm
@@ -27,6 +27,11 @@ export const KERNELS = [
     wat: 'packages/core/src/pagetable/leafSkipKernel.wat',
     out: 'packages/core/src/pagetable/leafSkipKernelBytes.ts',
     name: 'LEAF_SKIP_KERNEL_BYTES',
+  },
+  {
+    wat: 'packages/core/src/bitmap/bitmapOrKernel.wat',
+    out: 'packages/core/src/bitmap/bitmapOrKernelBytes.ts',
+    name: 'BITMAP_OR_KERNEL_BYTES',
   },
 ];
 

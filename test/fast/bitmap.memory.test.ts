@@ -10,6 +10,9 @@ import { IoPageTable, IovaBitmap, reportDirty, VfTracker, type DirtySource } fro
 import { rejection } from '../helpers/rejection.js';
 import { MIB } from '../helpers/sizes.js';
 
+/** WebAssembly.Memory (the test types have no DOM lib). */
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new () => object } }).WebAssembly.Memory;
+
 
 /** ES2024 resizable and growable buffers (Node 20 has them; the project's TypeScript lib predates them). */
 type Resizable = ArrayBuffer & { resize(n: number): void };
@@ -162,5 +165,46 @@ describe('a resizable ArrayBuffer is refused, so a shrink under a bitmap cannot 
     const b = new IovaBitmap({ ...GEOMETRY, buffer });
     reportDirty({ bitmap: b, sources: [table(4096)] });
     expect(b.count()).toBeGreaterThan(100);
+  });
+});
+
+describe('a bitmap of 64 KiB or more over fresh memory lives in a shared WebAssembly memory', () => {
+  const big = { iova: 0, length: 2n ** 31n, pageSize: 4096 } as const; // 64 KiB of bitmap
+
+  it('from 64 KiB on: its buffer is the memory\'s (whole 64 KiB pages); below: a SharedArrayBuffer of its bytes', () => {
+    const b = new IovaBitmap(big);
+    const memory = b.share().memory!;
+    expect(memory).toBeInstanceOf(WasmMemory);
+    expect(b.buffer).toBe(memory.buffer);
+    expect(b.buffer.byteLength % 65536).toBe(0);
+    const odd = new IovaBitmap({ ...big, length: 2n ** 31n + 4096n }); // one byte more: a second page
+    expect([odd.byteLength, odd.buffer.byteLength]).toEqual([65537, 131072]);
+    const small = new IovaBitmap({ ...big, length: 2n ** 31n - 4096n * 8n });
+    expect([small.share().memory, small.buffer.byteLength]).toEqual([undefined, 65535]);
+    expect(new IovaBitmap({ ...big, buffer: new SharedArrayBuffer(65536) }).share().memory).toBeUndefined();
+  });
+
+  it('travels with share(), through structuredClone, and a view writes the same words and summary', () => {
+    const b = new IovaBitmap(big);
+    const view = IovaBitmap.fromShared(structuredClone(b.share()));
+    expect(view.share().memory).toBeInstanceOf(WasmMemory);
+    const t = new IoPageTable({ format: 'vtd-ss' });
+    t.map(0, 64 * MIB, { leaf: 4096 });
+    t.setDirtyTracking(true);
+    for (let p = 0; p < 16384; p += 7) t.dmaWritePages(p, 1);
+    t.readAndClearDirty(view, 0, 64 * MIB);
+    expect(b.count()).toBe(Math.ceil(16384 / 7));
+    expect([...b.dirtyRanges()].length).toBe(Math.ceil(16384 / 7));
+  });
+
+  it('fromShared refuses a memory that is not the buffer\'s, or no memory at all', () => {
+    const d = new IovaBitmap(big).share();
+    const other = new IovaBitmap(big).share().memory;
+    const forged = { buffer: d.buffer };
+    for (const memory of [other, forged, d.buffer, 1]) {
+      const e = rejection(() => IovaBitmap.fromShared({ ...d, memory: memory as never }));
+      expect([e.code, e.param]).toEqual(['EINVAL', 'descriptor.memory']);
+    }
+    expect(IovaBitmap.fromShared({ ...d, memory: undefined }).share().memory).toBeUndefined();
   });
 });

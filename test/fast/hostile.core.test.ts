@@ -108,6 +108,12 @@ const APIS: Api[] = [
     call: m((_w, a) => IovaBitmap.fromShared(a[0] as never)),
     fields: [[0, 'kind'], [0, 'summary'], ...bitmapOptionFields],
   },
+  {
+    name: 'IovaBitmap.fromShared, a bitmap in WebAssembly memory',
+    args: () => [new IovaBitmap({ iova: 0, length: 2n ** 31n, pageSize: 4096 }).share()],
+    call: m((_w, a) => IovaBitmap.fromShared(a[0] as never)),
+    fields: [[0, 'memory'], [0, 'buffer']],
+  },
   { name: 'IovaBitmap.share', args: () => [], call: m((w) => w.bitmap.share()) },
   { name: 'IovaBitmap.set', args: () => [4096 * 7 + 1, 4096], call: m((w, a) => w.bitmap.set(a[0] as never, a[1] as never)), writes: true },
   { name: 'IovaBitmap.setBits', args: () => [3, 100], call: m((w, a) => w.bitmap.setBits(a[0] as never, a[1] as never)), writes: true },

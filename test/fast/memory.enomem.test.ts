@@ -101,6 +101,18 @@ describe('bitmaps and tracker records: ENOMEM naming the bytes', () => {
     expect([e.code, e.message]).toEqual(['ENOMEM', 'IovaBitmap: cannot allocate 2097152 bytes of bitmap']);
   });
 
+  it('a bitmap whose WebAssembly memory is refused is a SharedArrayBuffer of its bytes, and the walk records every page into it', () => {
+    const t = new IoPageTable({ format: 'vtd-ss' });
+    t.map(0, GiB, { leaf: 4096 });
+    t.setDirtyTracking(true);
+    t.dmaWrite(3 * 4096, 4096 * 40);
+    wasm.Memory = failing(RealMemory, () => -1, 'WebAssembly.Memory(): could not allocate memory');
+    const bm = new IovaBitmap({ iova: 0, length: 64n * GiB, pageSize: 4096 });
+    expect([bm.share().memory, bm.buffer.byteLength]).toEqual([undefined, 2097152]);
+    t.readAndClearDirty(bm, 0, GiB);
+    expect([...bm.dirtyRanges()].map((r) => [r.iova, r.length])).toEqual([[3n * 4096n, 40n * 4096n]]);
+  });
+
   it('a snapshot larger than one Uint8Array can hold', () => {
     const b = new IovaBitmap({ iova: 0n, length: 1n << 48n, pageSize: 4096n }); // 8 GiB, untouched
     expect(rejection(() => b.snapshot()).code).toBe('ENOMEM');

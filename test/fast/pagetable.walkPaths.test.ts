@@ -14,6 +14,9 @@ import { IovaBitmap } from '@iovabitmap/core';
 import { HookedBitmap, IoPageTable, LeafModel, PTE_FORMATS, bitRuns, bitsOfPageRuns, type PteFormat } from './helpers/pagetableHelpers.js';
 import { GIB, GiB, KIB, MIB, MiB } from '../helpers/sizes.js';
 
+/** WebAssembly.Memory (the test types have no DOM lib). */
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new () => object } }).WebAssembly.Memory;
+
 const GUARD = 0xa5;
 const TABLE_PAGES = 4096; // 8 leaf tables, 128 blocks of 32 entries
 
@@ -107,6 +110,19 @@ interface DenseCase {
   noClear: boolean;
   /** The bitmap in a plain ArrayBuffer rather than a SharedArrayBuffer. */
   plain?: boolean;
+  /**
+   * A bitmap over fresh memory of at least 2^19 pages (64 KiB: a WebAssembly memory, whose masks
+   * the walk ORs in WebAssembly), rather than a guarded buffer of the caller's.
+   */
+  fresh?: boolean;
+}
+
+/** A fresh bitmap from `firstPage` of at least `units` units and 64 KiB: WebAssembly memory. */
+function freshBitmap(firstPage: number, units: number, pageSize: number): IovaBitmap {
+  const length = BigInt(Math.max(units, 2 ** 19) * pageSize);
+  const bm = new IovaBitmap({ iova: BigInt(firstPage) * 4096n, length, pageSize });
+  expect(bm.share().memory).toBeInstanceOf(WasmMemory);
+  return bm;
 }
 
 /** Runs one case; returns the bitmap for further checks. */
@@ -115,7 +131,7 @@ function checkDense(c: DenseCase): IovaBitmap {
   const unitPages = c.pageSize / 4096;
   const endPage = Math.max(c.b, TABLE_PAGES);
   const units = unitPages >= 1 ? Math.ceil((endPage - c.bmFirst) / unitPages) : (endPage - c.bmFirst) * (4096 / c.pageSize);
-  const bm = guardedBitmap(c.bmFirst, units, c.pageSize, c.byteOffset, c.tail, c.plain);
+  const bm = c.fresh ? freshBitmap(c.bmFirst, units, c.pageSize) : guardedBitmap(c.bmFirst, units, c.pageSize, c.byteOffset, c.tail, c.plain);
   const lo = BigInt(c.a) * 4096n;
   const hi = BigInt(c.b) * 4096n;
   if (c.cuts.length === 0) {
@@ -129,7 +145,8 @@ function checkDense(c: DenseCase): IovaBitmap {
   }
   const what = JSON.stringify({ ...c, blocks: c.blocks.join(',') });
   expect(bitRuns(bm), what).toEqual(bitsOfPageRuns(bm, model.report(c.a, c.b, c.noClear)));
-  expect(guardsKept(bm), what).toBe(true);
+  if (c.fresh) expect(new Uint8Array(bm.buffer, bm.byteLength).every((x) => x === 0), what).toBe(true);
+  else expect(guardsKept(bm), what).toBe(true);
   expect(leftDirty(pt), what).toEqual(model.report(0, TABLE_PAGES, true));
   return bm;
 }
@@ -146,14 +163,14 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
     }
   });
 
-  it('records straight into the words of shared and plain memory, a leaf table\'s 16 words across two summary blocks or not', () => {
+  it('records straight into the words of shared, plain and WebAssembly memory, a leaf table\'s 16 words across two summary blocks or not', () => {
     // A bitmap from page 32 k: leaf table t (pages 512 t ..) fills words 16 t - k .. 16 t - k + 15,
     // which straddle two 16-word summary blocks unless k is a multiple of 16; table 0 then starts
     // before the bitmap (its pairs take the clipping path). Ends short of a table too.
-    for (const plain of [false, true]) {
+    for (const memory of [{}, { plain: true }, { fresh: true }]) {
       for (const k of [0, 1, 15, 17]) {
-        checkDense({ ...base, plain, a: 32 * k, bmFirst: 32 * k });
-        checkDense({ ...base, plain, blocks: ['first', 'clean', 'last'], a: 32 * k, b: TABLE_PAGES - 64, bmFirst: 32 * k, noClear: true });
+        checkDense({ ...base, ...memory, a: 32 * k, bmFirst: 32 * k });
+        checkDense({ ...base, ...memory, blocks: ['first', 'clean', 'last'], a: 32 * k, b: TABLE_PAGES - 64, bmFirst: 32 * k, noClear: true });
       }
     }
   });
@@ -234,14 +251,14 @@ describe.each(PTE_FORMATS)('the %s 4 KiB-leaf block kernel and its sink', (forma
         tail: fc.nat({ max: 5 }),
         cuts: fc.array(fc.nat({ max: TABLE_PAGES }), { maxLength: 6 }),
         noClear: fc.boolean(),
-        plain: fc.boolean(),
+        memory: fc.constantFrom('shared', 'plain', 'fresh'),
       })
       .map((r): DenseCase => {
         const pageSize = [4096, 2048, 8192][r.psi]!;
         const unit = Math.max(1, pageSize / 4096);
         const a = (r.x % (TABLE_PAGES / unit)) * unit;
         const b = a + (1 + (r.y % ((TABLE_PAGES - a) / unit))) * unit;
-        return { format, blocks: r.blocks, salt: r.salt, a, b, bmFirst: Math.max(0, a - r.before * unit), pageSize, byteOffset: r.byteOffset, tail: r.tail, cuts: r.cuts, noClear: r.noClear, plain: r.plain };
+        return { format, blocks: r.blocks, salt: r.salt, a, b, bmFirst: Math.max(0, a - r.before * unit), pageSize, byteOffset: r.byteOffset, tail: r.tail, cuts: r.cuts, noClear: r.noClear, plain: r.memory === 'plain', fresh: r.memory === 'fresh' };
       });
     fc.assert(fc.property(caseArb, (c) => void checkDense(c)), { numRuns: 60 });
   });

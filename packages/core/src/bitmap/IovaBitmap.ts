@@ -38,6 +38,13 @@
  * per-32-bit write, checks nothing up front: its every store is an Atomics.or, which throws on
  * detached memory, and that failure is turned into `EFAULT`.
  *
+ * Fresh memory of 64 KiB of bitmap or more is a shared WebAssembly memory, whose buffer is the
+ * bitmap's (rounded up to whole 64 KiB pages, the rest never written): the walk's sink then ORs a
+ * leaf table's masks in WebAssembly, a locked instruction each, where JavaScript's Atomics.or is a
+ * call of about 10 ns on V8 11.3 (./bitmapOrKernel.ts). share() hands the memory on beside the
+ * buffer, and fromShared() accepts it only as that buffer's memory; without it a view takes
+ * Atomics.or, with the same bits.
+ *
  * Summary. Beside the caller's bytes (which keep the uAPI layout) each bitmap has a summary in its
  * own SharedArrayBuffer: one bit per block of 64 bytes of bitmap words, set when the block may hold
  * set bits (./bitSummary.ts: the block size, the ordering rule, the proof). Every write marks it
@@ -68,6 +75,8 @@
 import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers.js';
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { MIB } from '../sizes.js';
+import { type WasmMemory, isSharedMemory } from '../wasmMemory.js';
+import { type Or4, bitmapOrKernelFor, newBitmapMemory } from './bitmapOrKernel.js';
 import { type BitViews, bitViewsOf, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
 import {
   type BitSummary,
@@ -103,8 +112,11 @@ export interface IovaBitmapOptions {
   /** IOVA bytes per bit: a power of two from 1 to 2^63. */
   readonly pageSize: U64Like;
   /**
-   * The caller's memory. Omitted: a new zeroed SharedArrayBuffer of exactly
-   * {@link IovaBitmap.bytesFor} bytes is allocated. A SharedArrayBuffer (growable or not), or a
+   * The caller's memory. Omitted: new zeroed shared memory is allocated: a SharedArrayBuffer of
+   * exactly {@link IovaBitmap.bytesFor} bytes, or from 64 KiB of bitmap on, the buffer of a shared
+   * WebAssembly memory (rounded up to whole 64 KiB pages; the bitmap is its first
+   * `byteLength` bytes), into which the page-table walk ORs its masks in WebAssembly (see
+   * {@link IovaBitmap.share}). A SharedArrayBuffer (growable or not), or a
    * non-resizable ArrayBuffer: that works on one thread but cannot be shared with workers, and if
    * it is later detached every use of the bitmap gives `EFAULT`. A resizable ArrayBuffer is
    * refused (it could shrink under the bitmap).
@@ -130,9 +142,17 @@ export const BITMAP_SUMMARY: unique symbol = Symbol('IovaBitmap.summary');
  */
 export type SummaryOption = false | { readonly blockBytes: number } | { readonly buffer: SharedArrayBuffer };
 
-/** Internal: {@link IovaBitmapOptions} with the summary option. */
+/**
+ * Internal: the key of the option that hands a view the WebAssembly memory whose buffer is its
+ * `buffer` (share()'s `memory`, in fromShared), so that its walks can OR masks in WebAssembly
+ * (./bitmapOrKernel.ts).
+ */
+export const BITMAP_MEMORY: unique symbol = Symbol('IovaBitmap.memory');
+
+/** Internal: {@link IovaBitmapOptions} with the summary and memory options. */
 export interface InternalIovaBitmapOptions extends IovaBitmapOptions {
   readonly [BITMAP_SUMMARY]?: SummaryOption;
+  readonly [BITMAP_MEMORY]?: WasmMemory;
 }
 
 /** Plain, structured-cloneable description of a bitmap; see {@link IovaBitmap.share}. */
@@ -144,6 +164,11 @@ export interface SharedIovaBitmap {
    * like the buffer so that every view marks the same one; `null` for a bitmap without a summary.
    */
   readonly summary: SharedArrayBuffer | null;
+  /**
+   * The shared WebAssembly memory whose buffer `buffer` is, for a bitmap allocated as one
+   * (./bitmapOrKernel.ts); absent otherwise.
+   */
+  readonly memory?: WasmMemory;
   readonly byteOffset: number;
   readonly iova: bigint;
   readonly length: bigint;
@@ -169,8 +194,18 @@ function checkIndex(where: string, param: string, v: unknown): void {
 }
 
 /**
+ * The WebAssembly memory option of a view (fromShared's, checked there), when its buffer is that
+ * memory's buffer; otherwise undefined.
+ */
+function sharedMemoryOf(options: InternalIovaBitmapOptions, buffer: ArrayBufferLike): WasmMemory | undefined {
+  const m = options[BITMAP_MEMORY];
+  return m !== undefined && isSharedMemory(m) && m.buffer === buffer ? m : undefined;
+}
+
+/**
  * The memory of a new bitmap of `bytes` bytes: the caller's buffer, checked (module comment,
- * "Memory"), or a new SharedArrayBuffer.
+ * "Memory"), or a new shared WebAssembly memory (from WASM_BITMAP_MIN_BYTES on,
+ * ./bitmapOrKernel.ts) or SharedArrayBuffer.
  */
 function bitmapMemory(
   given: unknown,
@@ -178,9 +213,11 @@ function bitmapMemory(
   bytes: number,
   nbits: number,
   length: bigint,
-): { buffer: SharedArrayBuffer | ArrayBuffer; size: number; byteOffset: number; kind: 'shared' | 'plain' } {
+): { buffer: SharedArrayBuffer | ArrayBuffer; size: number; byteOffset: number; kind: 'shared' | 'plain'; memory?: WasmMemory } {
   if (given === undefined) {
     checkInt(WHERE, 'byteOffset', byteOffset, 0, 0);
+    const memory = newBitmapMemory(bytes);
+    if (memory !== undefined) return { buffer: memory.buffer as SharedArrayBuffer, size: memory.buffer.byteLength, byteOffset: 0, kind: 'shared', memory };
     try {
       return { buffer: new SharedArrayBuffer(bytes), size: bytes, byteOffset: 0, kind: 'shared' };
     } catch (cause) {
@@ -239,6 +276,12 @@ export interface BitmapViews {
   readonly bitBase: number;
   /** The summary over the views' words (./bitSummary.ts), or undefined for a bitmap without one. */
   readonly summary: BitSummary | undefined;
+  /**
+   * The WebAssembly OR into the bitmap's memory (./bitmapOrKernel.ts; addresses are byte offsets
+   * in the buffer, `views.words.byteOffset` for word 0), or null for memory that is not a
+   * WebAssembly memory known to this view.
+   */
+  readonly or4: Or4 | null;
 }
 
 /** Reads a bitmap's private views; set by the class's static block (the one place that can). */
@@ -293,11 +336,16 @@ export class IovaBitmap {
   #windows: BitmapWindow[] | undefined;
   /** The memory is a plain ArrayBuffer, which can be detached (see {@link IovaBitmap.checkMemory}). */
   readonly #detachable: boolean;
+  /** The WebAssembly memory whose buffer {@link IovaBitmap.buffer} is, when known (./bitmapOrKernel.ts). */
+  readonly #memory: WasmMemory | undefined;
+  /** The walks' {@link Or4} over {@link IovaBitmap.#memory}, made on first use; null: none. */
+  #or4: Or4 | null | undefined;
 
   static {
     viewsOf = (b) => {
       if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapViews', 'bitmap', b, 'must be an IovaBitmap');
-      return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
+      if (b.#or4 === undefined) b.#or4 = b.#memory === undefined ? null : bitmapOrKernelFor(b.#memory);
+      return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary, or4: b.#or4 };
     };
     deferOf = (b, open) => {
       if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'bitmap', b, 'must be an IovaBitmap');
@@ -322,7 +370,7 @@ export class IovaBitmap {
     }
     const { pageSize, pageShift, iova, length, nbits, bytes } = bitmapGeometry(WHERE, options.iova, options.length, options.pageSize);
     const windowPages = checkInt(WHERE, 'windowPages', options.windowPages ?? DEFAULT_WINDOW_PAGES, 1, 2 ** 31);
-    const { buffer, size, byteOffset, kind } = bitmapMemory(options.buffer, options.byteOffset ?? 0, bytes, nbits, length);
+    const { buffer, size, byteOffset, kind, memory } = bitmapMemory(options.buffer, options.byteOffset ?? 0, bytes, nbits, length);
     this.iova = iova;
     this.length = length;
     this.pageSize = pageSize;
@@ -339,6 +387,7 @@ export class IovaBitmap {
     this.#views = views;
     this.#bitBase = bitBase;
     this.#detachable = kind === 'plain';
+    this.#memory = memory ?? sharedMemoryOf(options as InternalIovaBitmapOptions, buffer);
   }
 
   /**
@@ -385,6 +434,9 @@ export class IovaBitmap {
     if (bufferKind(d.buffer) !== 'shared') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor.buffer', d.buffer, 'must be a SharedArrayBuffer (a copied buffer would lose every bit set in it)');
     }
+    if (d.memory !== undefined && !(isSharedMemory(d.memory) && d.memory.buffer === d.buffer)) {
+      throw IovaBitmapError.bad('EINVAL', W, 'descriptor.memory', d.memory, "must be the WebAssembly memory of the descriptor's buffer, or absent");
+    }
     if (d.summary !== null && bufferKind(d.summary) !== 'shared') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor.summary', d.summary, "must be the bitmap's shared summary (a SharedArrayBuffer) or null");
     }
@@ -396,6 +448,7 @@ export class IovaBitmap {
       byteOffset: d.byteOffset,
       windowPages: d.windowPages,
       [BITMAP_SUMMARY]: d.summary === null ? false : { buffer: d.summary },
+      ...(d.memory === undefined ? {} : { [BITMAP_MEMORY]: d.memory }),
     };
     return new this(o);
   }
@@ -413,6 +466,7 @@ export class IovaBitmap {
       kind: 'IovaBitmap',
       buffer: this.buffer,
       summary: this.#summary?.buffer ?? null,
+      ...(this.#memory === undefined ? {} : { memory: this.#memory }),
       byteOffset: this.byteOffset,
       iova: this.iova,
       length: this.length,

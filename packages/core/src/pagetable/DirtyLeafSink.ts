@@ -35,6 +35,7 @@
  */
 import { popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
 import { PendingMarks } from '../bitmap/bitSummary.js';
+import type { Or4 } from '../bitmap/bitmapOrKernel.js';
 import { IovaBitmap, bitmapViews } from '../bitmap/IovaBitmap.js';
 import { ClipRecorder } from '../ClipRecorder.js';
 import { PAGE_SHIFT } from '../sizes.js';
@@ -76,6 +77,10 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   #block = -1;
   /** `direct`: the bitmap's memory is shared (masks go in with Atomics.or, else `|=`; ../bitmap/bitKernels.ts orWholeWordAt). */
   readonly #atomic: boolean;
+  /** `direct`: the WebAssembly OR into the bitmap's memory, or null (../bitmap/bitmapOrKernel.ts). */
+  readonly #or4: Or4 | null;
+  /** `direct`: byte address of word 0 of the bitmap's views in its memory. */
+  readonly #wordByte0: number;
 
   /**
    * A sink into `bitmap` for a report whose clip range is IOVA [clipLo, clipHi); without a
@@ -103,6 +108,8 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.#marks = summary === undefined ? undefined : new PendingMarks(summary);
     this.#blockShift = summary?.shift ?? NO_BLOCKS;
     this.#atomic = !direct || mem!.views.words.buffer instanceof SharedArrayBuffer;
+    this.#or4 = direct ? mem!.or4 : null;
+    this.#wordByte0 = direct ? mem!.views.words.byteOffset : 0;
   }
 
   /**
@@ -120,7 +127,8 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
       const first = w0 + ((w[q]! - base) >> 8);
       const last = w0 + ((w[e - 2]! - base) >> 8);
       if (first >= this.#whole.first && last < this.#whole.end) {
-        this.#orPairs(w, q, e, w0, base);
+        if (this.#or4 === null) this.#orPairs(w, q, e, w0, base);
+        else this.#orPairsWasm(this.#or4, w, q, e, w0, base);
         const shift = this.#blockShift;
         if (first >>> shift !== this.#block || last >>> shift !== this.#block) this.#enterBlocks(first, last);
         return;
@@ -138,6 +146,28 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
       const m = w[q + 1]!;
       orWholeWordAt(words, w0 + ((w[q]! - base) >> 8), m, atomic);
       bits += m === -1 ? 32 : popcount32(m);
+    }
+    this.dirtyLeaves += bits;
+    this.bitsMarked += bits;
+  }
+
+  /**
+   * {@link leafPairs}' loop into a bitmap in WebAssembly memory: four pairs per {@link Or4} call
+   * (byte address of word i: `#wordByte0 + 4 i`; a block at byte offset o - base is word
+   * (o - base) / 256 of the table, 4 (o - base) / 256 = (o - base) >> 6 bytes on), a zero mask for
+   * each missing pair; the kernel counts the bits.
+   */
+  #orPairsWasm(or4: Or4, w: Int32Array, q: number, e: number, w0: number, base: number): void {
+    const a = this.#wordByte0 + 4 * w0 - (base >> 6);
+    let bits = 0;
+    for (; q < e; q += 8) {
+      const r = e - q;
+      bits += or4(
+        a + (w[q]! >> 6), w[q + 1]!,
+        r > 2 ? a + (w[q + 2]! >> 6) : a, r > 2 ? w[q + 3]! : 0,
+        r > 4 ? a + (w[q + 4]! >> 6) : a, r > 4 ? w[q + 5]! : 0,
+        r > 6 ? a + (w[q + 6]! >> 6) : a, r > 6 ? w[q + 7]! : 0,
+      );
     }
     this.dirtyLeaves += bits;
     this.bitsMarked += bits;

@@ -20,9 +20,9 @@
  * once it has seen several (pteWalk.md §9).
  *
  * Memory. A WebAssembly function reads only the memory its instance imports, and a memory cannot
- * be made from an existing SharedArrayBuffer; so a table segment that should be walked this way is
- * allocated *as* a shared WebAssembly memory ({@link newSegmentMemory}), whose `buffer` is the
- * segment's SharedArrayBuffer for every JavaScript view. One instance per segment and thread: the
+ * be made from an existing SharedArrayBuffer (../wasmMemory.ts); so a table segment that should be
+ * walked this way is allocated *as* a shared WebAssembly memory ({@link newSegmentMemory}), whose
+ * `buffer` is the segment's SharedArrayBuffer for every JavaScript view. One instance per segment and thread: the
  * owner makes its own on first use ({@link leafSkipFor}); a view (a worker's, a new one for every
  * report) takes the ones its thread made for the same table before ({@link viewSkipsFor}), so that
  * the walk's call site sees the same functions report after report. share() hands the memories on
@@ -46,6 +46,7 @@
  * The bytes are generated from ./leafSkipKernel.wat by scripts/build-wasm.mjs (wabt) into
  * ./leafSkipKernelBytes.ts; a test recompiles the text and compares.
  */
+import { type WasmMemory, compileKernel, instantiate, isSharedMemory, newSharedMemory } from '../wasmMemory.js';
 import { LEAF_SKIP_KERNEL_BYTES } from './leafSkipKernelBytes.js';
 
 /**
@@ -69,37 +70,12 @@ export interface LeafSkip {
   readonly clearPairs: (out: number, n: number, dbit: number) => void;
 }
 
-/**
- * A table segment's WebAssembly memory, as far as core uses it (core is typed without the DOM
- * library, which declares `WebAssembly.Memory`): its buffer, a SharedArrayBuffer.
- */
-export interface SegmentMemory {
-  readonly buffer: ArrayBufferLike;
-}
-
-/** The slice of the WebAssembly namespace used here. */
-interface WasmApi {
-  Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SegmentMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
-}
-
-/** Bytes of a WebAssembly memory page. */
-const WASM_PAGE = 65536;
-
-const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+/** A table segment's WebAssembly memory (../wasmMemory.ts). */
+export type SegmentMemory = WasmMemory;
 
 /** The compiled module (per thread), or null when WebAssembly is unavailable or refuses it. */
-let compiled: object | null | undefined;
-
 function leafSkipModule(): object | null {
-  if (compiled !== undefined) return compiled;
-  try {
-    compiled = wasm === undefined ? null : new wasm.Module(Uint8Array.from(atob(LEAF_SKIP_KERNEL_BYTES), (c) => c.charCodeAt(0)));
-  } catch {
-    compiled = null;
-  }
-  return compiled;
+  return compileKernel(LEAF_SKIP_KERNEL_BYTES);
 }
 
 /**
@@ -108,14 +84,7 @@ function leafSkipModule(): object | null {
  * or the engine refuses the memory (the caller then allocates a plain SharedArrayBuffer).
  */
 export function newSegmentMemory(bytes: number): SegmentMemory | undefined {
-  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0 || bytes % WASM_PAGE !== 0) return undefined;
-  if (wasm === undefined || leafSkipModule() === null) return undefined;
-  try {
-    const pages = bytes / WASM_PAGE;
-    return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
-  } catch {
-    return undefined;
-  }
+  return leafSkipModule() === null ? undefined : newSharedMemory(bytes);
 }
 
 /**
@@ -153,28 +122,18 @@ export function viewSkipsFor(tableId: string, segment: number, memory: SegmentMe
 
 /** True when `x` is a shared WebAssembly memory of `bytes` bytes. */
 export function isSegmentMemory(x: unknown, bytes: number): x is SegmentMemory {
-  try {
-    if (wasm === undefined || !(x instanceof (wasm.Memory as unknown as new () => object))) return false;
-    const b = (x as SegmentMemory).buffer;
-    return b instanceof SharedArrayBuffer && b.byteLength === bytes;
-  } catch {
-    return false; // a proxy whose traps throw, a forged object whose buffer getter throws
-  }
+  return isSharedMemory(x, bytes);
 }
 
 /** The skips over `memory` (a new instance), or null when it cannot be instantiated. */
 export function leafSkipFor(memory: SegmentMemory): LeafSkip | null {
   const m = leafSkipModule();
-  if (m === null || wasm === undefined) return null;
-  try {
-    const e = new wasm.Instance(m, { env: { mem: memory } }).exports;
-    return {
-      bit: e['skip'] as LeafSkip['bit'],
-      smmu: e['skipSmmu'] as LeafSkip['smmu'],
-      table: e['scanTable'] as LeafSkip['table'],
-      clearPairs: e['clearPairs'] as LeafSkip['clearPairs'],
-    };
-  } catch {
-    return null;
-  }
+  const e = m === null ? null : instantiate(m, memory);
+  if (e === null) return null;
+  return {
+    bit: e['skip'] as LeafSkip['bit'],
+    smmu: e['skipSmmu'] as LeafSkip['smmu'],
+    table: e['scanTable'] as LeafSkip['table'],
+    clearPairs: e['clearPairs'] as LeafSkip['clearPairs'],
+  };
 }
