@@ -30,6 +30,7 @@ const HOT = [
   'orWholeWordAt',
   'leafPairs',
   '#orPairs',
+  '#orPairsWasm',
   '#enterBlocks',
   '#leafTable',
   '#upperTable',

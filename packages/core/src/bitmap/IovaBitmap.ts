@@ -276,16 +276,12 @@ export interface BitmapViews {
   readonly bitBase: number;
   /** The summary over the views' words (./bitSummary.ts), or undefined for a bitmap without one. */
   readonly summary: BitSummary | undefined;
-  /**
-   * The WebAssembly OR into the bitmap's memory (./bitmapOrKernel.ts; addresses are byte offsets
-   * in the buffer, `views.words.byteOffset` for word 0), or null for memory that is not a
-   * WebAssembly memory known to this view.
-   */
-  readonly or4: Or4 | null;
 }
 
 /** Reads a bitmap's private views; set by the class's static block (the one place that can). */
 let viewsOf: (b: IovaBitmap) => BitmapViews;
+/** Reads (making it on first use) a bitmap's WebAssembly OR; set by the class's static block. */
+let or4Of: (b: IovaBitmap) => Or4 | null;
 /** Opens or closes a {@link deferMarks} scope; set by the class's static block. */
 let deferOf: (b: IovaBitmap, open: boolean) => void;
 
@@ -344,8 +340,12 @@ export class IovaBitmap {
   static {
     viewsOf = (b) => {
       if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapViews', 'bitmap', b, 'must be an IovaBitmap');
+      return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
+    };
+    or4Of = (b) => {
+      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapOrKernel', 'bitmap', b, 'must be an IovaBitmap');
       if (b.#or4 === undefined) b.#or4 = b.#memory === undefined ? null : bitmapOrKernelFor(b.#memory);
-      return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary, or4: b.#or4 };
+      return b.#or4;
     };
     deferOf = (b, open) => {
       if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'bitmap', b, 'must be an IovaBitmap');
@@ -864,6 +864,16 @@ export class IovaBitmap {
  */
 export function bitmapViews(bitmap: IovaBitmap): BitmapViews {
   return viewsOf(bitmap);
+}
+
+/**
+ * Internal: the WebAssembly OR into `bitmap`'s memory (./bitmapOrKernel.ts; addresses are byte
+ * offsets in its buffer, `bitmapViews(bitmap).views.words.byteOffset` for word 0), or null for
+ * memory that is not a WebAssembly memory known to this view. Instantiated on the first call for
+ * each IovaBitmap object (the walk's sink, when it writes words directly), not before.
+ */
+export function bitmapOrKernel(bitmap: IovaBitmap): Or4 | null {
+  return or4Of(bitmap);
 }
 
 /**

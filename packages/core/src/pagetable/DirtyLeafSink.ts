@@ -36,7 +36,7 @@
 import { popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
 import { PendingMarks } from '../bitmap/bitSummary.js';
 import type { Or4 } from '../bitmap/bitmapOrKernel.js';
-import { IovaBitmap, bitmapViews } from '../bitmap/IovaBitmap.js';
+import { IovaBitmap, bitmapOrKernel, bitmapViews } from '../bitmap/IovaBitmap.js';
 import { ClipRecorder } from '../ClipRecorder.js';
 import { PAGE_SHIFT } from '../sizes.js';
 import type { LeafMaskSink } from './leafScanKernels.js';
@@ -108,7 +108,7 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.#marks = summary === undefined ? undefined : new PendingMarks(summary);
     this.#blockShift = summary?.shift ?? NO_BLOCKS;
     this.#atomic = !direct || mem!.views.words.buffer instanceof SharedArrayBuffer;
-    this.#or4 = direct ? mem!.or4 : null;
+    this.#or4 = direct && this.#atomic ? bitmapOrKernel(bitmap!) : null;
     this.#wordByte0 = direct ? mem!.views.words.byteOffset : 0;
   }
 
