@@ -11,9 +11,11 @@
  *   the bitmap's `orMask` is IovaBitmap's own): a mask whose word lies wholly inside the bitmap's
  *   bits is one `Atomics.or` into the bitmap's word view (`bitmapViews`; ../bitmap/bitKernels.ts
  *   `orWholeWord`); an edge word goes the `mask` way. The vtd-ss table pass hands over a whole
- *   leaf table's masks in one `leafPairs` call: one loop, one edge test and one summary mark per
- *   table, and a plain `|=` instead of Atomics.or when the bitmap's memory is not shared (a plain
- *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`);
+ *   leaf table's masks in one `leafPairs` call: one loop and one edge test per table; the masks
+ *   go in four per call with WebAssembly atomics when the bitmap is a WebAssembly memory
+ *   (../bitmap/bitmapOrKernel.ts), with a plain `|=` when its memory is not shared (a plain
+ *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. The
+ *   summary blocks written are kept as a run and marked when the run breaks or at `close()`;
  * - `mask` (4 KiB pages otherwise): one `orMask` per mask (one or two Atomics.or), through the
  *   recorder both sources share (../ClipRecorder.ts). A subclass of IovaBitmap that overrides
  *   `orMask` (a test hook, the per-bit reference writer) lands here, so it sees every write;
