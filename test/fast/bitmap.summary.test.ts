@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, type SharedIovaBitmap } from '@iovabitmap/core';
-import { BITMAP_SUMMARY, bitmapViews, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
+import { BITMAP_SUMMARY, bitmapViews, deferMarks, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
 import { applyOp, BitModel, describeMismatch, expectedBuffer, geometryArb, makeArena, opArb, showOp, type BitOp, type Geometry } from './helpers/bitModel.js';
 import { firstDiff, uncoveredBits } from '../helpers/bitmaps.js';
 import { rejection } from '../helpers/rejection.js';
@@ -285,3 +285,36 @@ describe('share() / fromShared() carry the summary', () => {
     expect(s.byteLength).toBe(2 ** 25 / 512 + 64);
   });
 });
+
+describe('deferred marks keep the run of blocks written, in any order', () => {
+  it('writes in a deferral scope, in any order, overlapping, touching or apart, are all marked when it closes', () => {
+    const BLOCK_BITS = 512; // 64-byte blocks
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ block: fc.nat({ max: 63 }), blocks: fc.integer({ min: 1, max: 3 }), at: fc.nat({ max: BLOCK_BITS - 1 }) }), { minLength: 1, maxLength: 12 }),
+        (writes) => {
+          const b = new IovaBitmap({ iova: 0, length: 66 * BLOCK_BITS * 4096, pageSize: 4096 });
+          const want = new Set<number>();
+          deferMarks(b, true);
+          for (const w of writes) {
+            // One bit in each of `blocks` consecutive blocks from `block`: a write of blocks [block, block + blocks - 1].
+            const first = w.block * BLOCK_BITS + w.at;
+            const count = (w.blocks - 1) * BLOCK_BITS + 1;
+            b.setBits(first, count);
+            for (let i = 0; i < count; i++) want.add(first + i);
+          }
+          deferMarks(b, false);
+          expect(countViaSummary(b)).toBe(want.size);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+/** Bits counted through the summary's marked blocks only (dirtyRanges skips unmarked blocks). */
+function countViaSummary(b: IovaBitmap): number {
+  let n = 0;
+  for (const r of b.dirtyRanges()) n += Number(r.length / 4096n);
+  return n;
+}

@@ -51,13 +51,16 @@
  *   (over-approximation, allowed).
  *
  * Deferred marks. A writer that makes many small writes (a source's chunk: one run per 2 MiB
- * leaf, one mask per word of a tracker) would pay one summary RMW per write. {@link PendingMarks}
- * collects the blocks written that fall in one summary word (32 blocks) and ORs them in once, when
- * a write reaches another summary word or at its flush; the chunk's recorder flushes in a
- * `finally` when the chunk ends (`deferMarks` in ./IovaBitmap.ts, ../ClipRecorder.ts,
- * ../pagetable/DirtyLeafSink.ts). The marks still come after the data they cover, so the ordering
- * rule holds; during the chunk a reader may miss its unflushed writes, as it may miss any write
- * in flight. A bitmap's own readers (count, clear, ...) flush its pending marks first.
+ * leaf, one mask per word of a tracker, a mask per block of the walk) would pay one summary RMW
+ * per write, and each is a locked instruction that waits for the writer's data stores to drain:
+ * behind a 32 KiB fill (a 1 GiB leaf) that wait is most of its cost. {@link PendingMarks} keeps
+ * the *run* of blocks written (consecutive or overlapping writes extend it) and marks it once,
+ * when a write leaves it or at its flush; the chunk's recorder flushes in a `finally` when the
+ * chunk ends (`deferMarks` in ./IovaBitmap.ts, ../ClipRecorder.ts,
+ * ../pagetable/DirtyLeafSink.ts). So an ascending walk marks each unbroken stretch of what it
+ * wrote once. The marks still come after the data they cover, so the ordering rule holds; during
+ * the chunk a reader may miss its unflushed writes, as it may miss any write in flight. A
+ * bitmap's own readers (count, clear, ...) flush its pending marks first.
  *
  * The check-first in `clear` (a plain load of a summary word, skipped when 0) is sound for the
  * same reason: a word read as 0 by the clear either holds no mark that the clear should take, or
@@ -213,16 +216,16 @@ export function markWords(s: BitSummary, w0: number, wLast: number): void {
 }
 
 /**
- * The marks of one writer's sequence of writes, made once per summary word (module comment,
- * "Deferred marks"): {@link PendingMarks.add} collects the blocks of a write that lie in one
- * summary word, and the word is OR-ed into the summary when a write reaches another word, or at
+ * The marks of one writer's sequence of writes (module comment, "Deferred marks"): the run of
+ * blocks [lo, hi] written since the last marks, extended in place by every write that overlaps or
+ * touches it; marked when a write leaves it ({@link PendingMarks.add}) or at
  * {@link PendingMarks.flush}.
  */
 export class PendingMarks {
   readonly #s: BitSummary;
-  /** The summary word whose marks are pending, or -1. */
-  #word = -1;
-  #mask = 0;
+  /** The pending run of blocks [lo, hi]; empty while hi < lo. */
+  #lo = 0;
+  #hi = -1;
 
   constructor(s: BitSummary) {
     this.#s = s;
@@ -230,24 +233,23 @@ export class PendingMarks {
 
   /** Blocks [b0, b1] (b0 <= b1) have been written: mark them, now or at the next flush. */
   add(b0: number, b1: number): void {
-    const i = b0 >>> 5;
-    if (i === b1 >>> 5) {
-      if (i !== this.#word) {
-        this.flush();
-        this.#word = i;
-      }
-      this.#mask |= spanMask(b0 & 31, (b1 & 31) + 1);
+    const lo = this.#lo;
+    const hi = this.#hi;
+    if (hi >= lo && b0 <= hi + 1 && b1 >= lo - 1) {
+      if (b0 < lo) this.#lo = b0;
+      if (b1 > hi) this.#hi = b1;
       return;
     }
     this.flush();
-    markBlocks(this.#s, b0, b1 + 1);
+    this.#lo = b0;
+    this.#hi = b1;
   }
 
   /** Makes the pending marks. */
   flush(): void {
-    if (this.#mask !== 0) Atomics.or(this.#s.bits, this.#word, this.#mask);
-    this.#word = -1;
-    this.#mask = 0;
+    if (this.#hi >= this.#lo) markBlocks(this.#s, this.#lo, this.#hi + 1);
+    this.#lo = 0;
+    this.#hi = -1;
   }
 }
 

@@ -15,7 +15,8 @@
  *   go in four per call with WebAssembly atomics when the bitmap is a WebAssembly memory
  *   (../bitmap/bitmapOrKernel.ts), with a plain `|=` when its memory is not shared (a plain
  *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. The
- *   summary blocks written are kept as a run and marked when the run breaks or at `close()`;
+ *   summary blocks written join the pending run of marks (../bitmap/bitSummary.ts PendingMarks),
+ *   marked when the run breaks or at `close()`;
  * - `mask` (4 KiB pages otherwise): one `orMask` per mask (one or two Atomics.or), through the
  *   recorder both sources share (../ClipRecorder.ts). A subclass of IovaBitmap that overrides
  *   `orMask` (a test hook, the per-bit reference writer) lands here, so it sees every write;
@@ -75,12 +76,7 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   readonly #marks: PendingMarks | undefined;
   /** `direct`: log2 of the summary's words per block. */
   readonly #blockShift: number;
-  /**
-   * `direct`: the run of summary blocks [#runFirst, #block] written since the last marks were
-   * handed to {@link LeafSink.#marks} (empty while #block < #runFirst); its marks are made when a
-   * write leaves it, or at {@link close}.
-   */
-  #runFirst = 0;
+  /** `direct`: the block of the last word written, already in {@link LeafSink.#marks}; -1: none. */
   #block = -1;
   /** `direct`: the bitmap's memory is shared (masks go in with Atomics.or, else `|=`; ../bitmap/bitKernels.ts orWholeWordAt). */
   readonly #atomic: boolean;
@@ -136,13 +132,10 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
       if (first >= this.#whole.first && last < this.#whole.end) {
         if (this.#or4 === null) this.#orPairs(w, q, e, w0, base);
         else this.#orPairsWasm(this.#or4, w, q, e, w0, base);
-        // The summary: an ascending walk extends the run of written blocks in place (no call per
-        // table; a dense walk marks its blocks once, at the end), anything else goes out of line.
+        // The summary's pending run (../bitmap/bitSummary.ts PendingMarks): a table of another
+        // block than the last extends it, or marks it and starts the next.
         const shift = this.#blockShift;
-        const b0 = first >>> shift;
-        const b1 = last >>> shift;
-        if (b1 > this.#block && b0 <= this.#block + 1 && b0 >= this.#runFirst) this.#block = b1;
-        else if (b0 < this.#runFirst || b1 > this.#block) this.#written(b0, b1);
+        if (first >>> shift !== this.#block || last >>> shift !== this.#block) this.#enterBlocks(first, last);
         return;
       }
     }
@@ -196,23 +189,11 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.bitsMarked += bits;
   }
 
-  /**
-   * Blocks [b0, b1] were written and are not all in the run: joined to the run when they overlap
-   * or touch it, otherwise the run's marks go to {@link LeafSink.#marks} (made there when the
-   * walk reaches another summary word, or at {@link close}: after every word they cover is
-   * written, ../bitmap/bitSummary.ts) and [b0, b1] starts the next run.
-   */
-  #written(b0: number, b1: number): void {
-    const lo = this.#runFirst;
-    const hi = this.#block;
-    if (hi >= lo && b0 <= hi + 1 && b1 >= lo - 1) {
-      this.#runFirst = b0 < lo ? b0 : lo;
-      this.#block = b1 > hi ? b1 : hi;
-      return;
-    }
-    if (hi >= lo) this.#marks?.add(lo, hi);
-    this.#runFirst = b0;
-    this.#block = b1;
+  /** Words `first` .. `last` (of one or two blocks) were written: their blocks go to the pending marks. */
+  #enterBlocks(first: number, last: number): void {
+    const b = last >>> this.#blockShift;
+    this.#block = b;
+    this.#marks?.add(first >>> this.#blockShift, b);
   }
 
   leafMask(firstPage: number, mask: number): void {
@@ -232,10 +213,15 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.#maskOtherwise(firstPage, mask, n);
   }
 
-  /** `direct`: the walk wrote word `w`, of another block than the run's last: {@link #written}. Out of line: once per block. */
+  /**
+   * `direct`: the walk wrote word `w`, of another block than the last word: add that block to the
+   * pending marks (a run, made when a write leaves it or at {@link close}: after every word it
+   * covers is written, ../bitmap/bitSummary.ts). Out of line: once per block.
+   */
   #enterBlock(w: number): void {
     const b = w >>> this.#blockShift;
-    this.#written(b, b);
+    this.#block = b;
+    this.#marks?.add(b, b);
   }
 
   /**
@@ -246,8 +232,6 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
    */
   override close(): void {
     try {
-      if (this.#block >= this.#runFirst) this.#marks?.add(this.#runFirst, this.#block);
-      this.#runFirst = 0;
       this.#block = -1;
       this.#marks?.flush();
     } finally {
