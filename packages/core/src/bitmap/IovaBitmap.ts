@@ -199,7 +199,12 @@ function checkIndex(where: string, param: string, v: unknown): void {
  */
 function sharedMemoryOf(options: InternalIovaBitmapOptions, buffer: ArrayBufferLike): WasmMemory | undefined {
   const m = options[BITMAP_MEMORY];
-  return m !== undefined && isSharedMemory(m) && m.buffer === buffer ? m : undefined;
+  return isMemoryOf(m, buffer) ? m : undefined;
+}
+
+/** True when `m` is the shared WebAssembly memory whose buffer is `buffer`. */
+function isMemoryOf(m: unknown, buffer: unknown): m is WasmMemory {
+  return isSharedMemory(m) && m.buffer === buffer;
 }
 
 /**
@@ -434,7 +439,7 @@ export class IovaBitmap {
     if (bufferKind(d.buffer) !== 'shared') {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor.buffer', d.buffer, 'must be a SharedArrayBuffer (a copied buffer would lose every bit set in it)');
     }
-    if (d.memory !== undefined && !(isSharedMemory(d.memory) && d.memory.buffer === d.buffer)) {
+    if (d.memory !== undefined && !isMemoryOf(d.memory, d.buffer)) {
       throw IovaBitmapError.bad('EINVAL', W, 'descriptor.memory', d.memory, "must be the WebAssembly memory of the descriptor's buffer, or absent");
     }
     if (d.summary !== null && bufferKind(d.summary) !== 'shared') {

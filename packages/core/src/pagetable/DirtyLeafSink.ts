@@ -189,7 +189,12 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.bitsMarked += bits;
   }
 
-  /** Words `first` .. `last` (of one or two blocks) were written: their blocks go to the pending marks. */
+  /**
+   * `direct`: the walk wrote words `first` .. `last` (one word for leafMask; a leaf table's, in one
+   * or two blocks, for leafPairs), not all in the block written last: their blocks go to the pending
+   * marks (a run, made when a write leaves it or at {@link close}: after every word it covers is
+   * written, ../bitmap/bitSummary.ts). Out of line: once per block.
+   */
   #enterBlocks(first: number, last: number): void {
     const b = last >>> this.#blockShift;
     this.#block = b;
@@ -204,24 +209,13 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
       this.bitsMarked += n;
       const w = firstPage / 32 + this.#wordOfPage0;
       if (orWholeWord(this.#words, w, mask, this.#whole)) {
-        if (w >>> this.#blockShift !== this.#block) this.#enterBlock(w);
+        if (w >>> this.#blockShift !== this.#block) this.#enterBlocks(w, w);
         return;
       }
     } else if (mode === DISCARD) {
       return;
     }
     this.#maskOtherwise(firstPage, mask, n);
-  }
-
-  /**
-   * `direct`: the walk wrote word `w`, of another block than the last word: add that block to the
-   * pending marks (a run, made when a write leaves it or at {@link close}: after every word it
-   * covers is written, ../bitmap/bitSummary.ts). Out of line: once per block.
-   */
-  #enterBlock(w: number): void {
-    const b = w >>> this.#blockShift;
-    this.#block = b;
-    this.#marks?.add(b, b);
   }
 
   /**
