@@ -238,9 +238,8 @@ export class TableMemory {
    * uses the kernels that need none). Release it with {@link releaseScratch} when the walk ends.
    */
   claimScratch(id: number): number {
-    const s = id >>> SEGMENT_ID_SHIFT;
-    const w = this.words[s] ?? this.#unshared(id);
-    const page = usablePages(s) << 10; // word index of the scratch page
+    const w = this.wordsOf(id);
+    const page = usablePages(this.segmentOf(id)) << 10; // word index of the scratch page
     for (let k = 1; k < SCRATCH_SLOTS; k++) {
       if (Atomics.compareExchange(w, page + k, 0, 1) === 0) return (page << 2) + k * SCRATCH_SLOT_BYTES;
     }
