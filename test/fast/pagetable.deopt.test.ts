@@ -25,6 +25,8 @@ const HOT = [
   'clearMasked',
   'leafMask',
   'leafRun',
+  '#wholeLeaf',
+  'fillWords',
   '#maskOtherwise',
   'orWholeWord',
   'orWholeWordAt',

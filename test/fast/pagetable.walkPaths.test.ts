@@ -307,6 +307,37 @@ describe.each(PTE_FORMATS)('the %s walk of huge leaves', (format) => {
     expect(dirtyLeft(pt, 2n * GiB)).toBe(0); // all three cleared
   });
 
+  it('stores whole huge leaves straight into shared, plain and WebAssembly memory, and marks their summary blocks', () => {
+    // 64 MiB of 2 MiB leaves (a summary block of 512 bytes covers 16 MiB: 8 leaves), then a 1 GiB
+    // leaf; dirty: leaves 0 and 3 (one block), 8 (the next), 31 (the last), and the 1 GiB leaf.
+    for (const memory of ['shared', 'plain', 'fresh'] as const) {
+      const pt = new IoPageTable({ format });
+      const model = new LeafModel();
+      pt.map(0, 64 * MIB, { leaf: 2 * MIB });
+      model.map(0, (64 * MIB) / 4096, 512, true);
+      pt.map(GIB, GIB, { leaf: GIB });
+      model.map(GIB / 4096, (2 * GIB) / 4096, GIB / 4096, true);
+      pt.setDirtyTracking(true);
+      model.tracking = true;
+      for (const x of [0, 3 * 2 * MIB + 5, 8 * 2 * MIB, 31 * 2 * MIB + 4095, GIB + 7 * MIB]) {
+        expect(pt.dmaWrite(x, 1)).toBe(model.write(Math.floor(x / 4096), Math.floor(x / 4096) + 1));
+      }
+      const length = 2n * GiB;
+      const bytes = IovaBitmap.bytesFor(length, 4096);
+      const buffer = memory === 'shared' ? new SharedArrayBuffer(bytes) : memory === 'plain' ? new ArrayBuffer(bytes) : undefined;
+      const bm = new IovaBitmap({ iova: 0n, length, pageSize: 4096, ...(buffer === undefined ? {} : { buffer }) });
+      if (memory === 'fresh') expect(bm.share().memory).toBeInstanceOf(WasmMemory);
+      // A chunk edge inside the second block: each chunk records the leaves that start in it.
+      const edges = [0n, 20n * MiB, length];
+      let bitsMarked = 0;
+      for (let i = 0; i + 1 < edges.length; i++) bitsMarked += pt.reportChunk(bm, { chunkLo: edges[i]!, chunkHi: edges[i + 1]!, clipLo: 0n, clipHi: length }).bitsMarked;
+      const want = bitsOfPageRuns(bm, model.report(0, (2 * GIB) / 4096, false));
+      expect(bitRuns(bm), memory).toEqual(want); // dirtyRanges reads the marked blocks only
+      expect(bm.count(), memory).toBe(4 * 512 + GIB / 4096);
+      expect(bitsMarked, memory).toBe(4 * 512 + GIB / 4096);
+    }
+  });
+
   it.runIf(format === 'amd-v1')('ORs and clears replicas only of replicated pages, beside single-entry ones, across chunk edges', () => {
     const pt = new IoPageTable({ format });
     const model = new LeafModel();

@@ -45,8 +45,8 @@ export class ClipRecorder implements RunSink {
   readonly #clipLo: bigint;
   readonly #clipHi: bigint;
   /** Units [inLo, inHi) lie wholly inside the clip range; [outLo, outHi) overlap it. */
-  readonly #inLo: number;
-  readonly #inHi: number;
+  protected readonly inLo: number;
+  protected readonly inHi: number;
   readonly #outLo: number;
   readonly #outHi: number;
   /** When a unit is one bitmap page: bitmap bit of unit u = u + unitToBit (exact); NaN otherwise. */
@@ -66,8 +66,8 @@ export class ClipRecorder implements RunSink {
     this.#shift = unitShift;
     this.#clipLo = clipLo;
     this.#clipHi = clipHi;
-    this.#inLo = Number((clipLo + (1n << s) - 1n) >> s);
-    this.#inHi = Number(clipHi >> s);
+    this.inLo = Number((clipLo + (1n << s) - 1n) >> s);
+    this.inHi = Number(clipHi >> s);
     this.#outLo = Number(clipLo >> s);
     this.#outHi = Number((clipHi + (1n << s) - 1n) >> s);
     const d = bitmap === undefined ? 0 : unitShift - bitmap.pageShift;
@@ -94,7 +94,7 @@ export class ClipRecorder implements RunSink {
   /** The units whose bits are set in `mask` (bit j = unit `unit + j`), each one record. */
   recordMask(unit: number, mask: number): void {
     const toBit = this.#unitToBit;
-    if (unit >= this.#inLo && unit + 32 <= this.#inHi && toBit === toBit) {
+    if (unit >= this.inLo && unit + 32 <= this.inHi && toBit === toBit) {
       this.#bitmap!.orMask(unit + toBit, mask);
       const n = popcount32(mask);
       this.dirtyLeaves += n;
@@ -124,8 +124,8 @@ export class ClipRecorder implements RunSink {
    */
   recordSpan(a: number, b: number): number {
     const n = b - a;
-    if (a < this.#inLo) this.#edge(a++);
-    if (b > this.#inHi && b - 1 >= a) this.#edge(--b);
+    if (a < this.inLo) this.#edge(a++);
+    if (b > this.inHi && b - 1 >= a) this.#edge(--b);
     if (a < b) {
       const bm = this.#bitmap!;
       bm.setUnits(a, b - a, this.#shift);

@@ -142,13 +142,21 @@ export function setRun(v: BitViews, p: number, end: number): void {
     w++;
   }
   // Whole words [w, we): all inside the buffer's Int32 view (a whole word's 4 bytes all exist).
-  if (we - w >= FILL_THRESHOLD) {
-    v.words.fill(-1, w, we);
-  } else {
-    const words = v.words;
-    for (; w < we; w++) words[w] = -1;
-  }
+  fillWords(v.words, w, we);
   if (hi !== 0) orWord(v, we, spanMask(0, hi));
+}
+
+/**
+ * Sets every bit of whole words [w, we) of `words` with plain stores of all ones (w <= we): safe
+ * beside any other writer, as an OR of anything into all ones is all ones. TypedArray.fill from
+ * {@link FILL_THRESHOLD} words on, a loop below (a builtin call costs more than a few stores).
+ */
+export function fillWords(words: Int32Array, w: number, we: number): void {
+  if (we - w >= FILL_THRESHOLD) {
+    words.fill(-1, w, we);
+    return;
+  }
+  for (; w < we; w++) words[w] = -1;
 }
 
 /**

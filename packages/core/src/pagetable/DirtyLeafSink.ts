@@ -14,9 +14,11 @@
  *   leaf table's masks in one `leafPairs` call: one loop and one edge test per table; the masks
  *   go in four per call with WebAssembly atomics when the bitmap is a WebAssembly memory
  *   (../bitmap/bitmapOrKernel.ts), with a plain `|=` when its memory is not shared (a plain
- *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. The
- *   summary blocks written join the pending run of marks (../bitmap/bitSummary.ts PendingMarks),
- *   marked when the run breaks or at `close()`;
+ *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. A huge
+ *   leaf (2 MiB, 1 GiB: whole words) inside the clip range and the bitmap's whole words is a fill
+ *   of all-ones words (`fillWords`), not a `setUnits` with its argument checks. The summary blocks
+ *   written join the pending run of marks (../bitmap/bitSummary.ts PendingMarks), marked when the
+ *   run breaks or at `close()`;
  * - `mask` (4 KiB pages otherwise): one `orMask` per mask (one or two Atomics.or), through the
  *   recorder both sources share (../ClipRecorder.ts). A subclass of IovaBitmap that overrides
  *   `orMask` (a test hook, the per-bit reference writer) lands here, so it sees every write;
@@ -36,7 +38,7 @@
  *
  * Page numbers are 4 KiB page indices (numbers, exact below 2^53).
  */
-import { popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
+import { fillWords, popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
 import { PendingMarks } from '../bitmap/bitSummary.js';
 import type { Or4 } from '../bitmap/bitmapOrKernel.js';
 import { IovaBitmap, bitmapOrKernel, bitmapViews } from '../bitmap/IovaBitmap.js';
@@ -246,6 +248,27 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
 
   leafRun(start: number, pages: number): void {
     this.dirtyLeaves++;
-    if (this.#mode !== DISCARD) this.recordClipped(start, start + pages);
+    const mode = this.#mode;
+    if (mode === DIRECT && ((start | pages) & 31) === 0 && this.#wholeLeaf(start, pages)) return;
+    if (mode !== DISCARD) this.recordClipped(start, start + pages);
+  }
+
+  /**
+   * `direct`: a leaf of whole bitmap words (a 2 MiB or 1 GiB page: its start and size are
+   * multiples of 32 pages) wholly inside the clip range and the bitmap's whole words is stored as
+   * all-ones words (../bitmap/bitKernels.ts fillWords) and its blocks join the pending marks, as
+   * {@link leafPairs} does: none of `setUnits`' argument checks and unit arithmetic per leaf.
+   * False (nothing written) otherwise; the caller then records it through the recorder.
+   */
+  #wholeLeaf(start: number, pages: number): boolean {
+    if (start < this.inLo || start + pages > this.inHi) return false;
+    const first = start / 32 + this.#wordOfPage0;
+    const end = first + pages / 32;
+    if (first < this.#whole.first || end > this.#whole.end) return false;
+    fillWords(this.#words, first, end);
+    this.bitsMarked += pages;
+    const shift = this.#blockShift;
+    if (first >>> shift !== this.#block || (end - 1) >>> shift !== this.#block) this.#enterBlocks(first, end - 1);
+    return true;
   }
 }
