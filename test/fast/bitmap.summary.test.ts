@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, type SharedIovaBitmap } from '@iovabitmap/core';
-import { BITMAP_SUMMARY, bitmapViews, deferMarks, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
+import { BITMAP_SUMMARY, bitmapViews, deferMarks, summaryClean, type InternalIovaBitmapOptions } from '@iovabitmap/core/internal';
 import { applyOp, BitModel, describeMismatch, expectedBuffer, geometryArb, makeArena, opArb, showOp, type BitOp, type Geometry } from './helpers/bitModel.js';
 import { firstDiff, uncoveredBits } from '../helpers/bitmaps.js';
 import { rejection } from '../helpers/rejection.js';
@@ -186,6 +186,27 @@ describe('the readers visit only marked blocks', () => {
     new Uint8Array(b.buffer)[5000] = 1;
     expect([bitmapViews(b).summary, b.count(), b.share().summary]).toEqual([undefined, 1, null]);
     expect(IovaBitmap.fromShared(b.share()).count()).toBe(1);
+  });
+
+  it('summaryClean() is true exactly while no block is marked (its own deferred marks made first), never without a summary', () => {
+    const length = 4096n * 100_000n;
+    const b = new IovaBitmap({ iova: 0, length, pageSize: 4096 });
+    expect(summaryClean(b)).toBe(true);
+    b.setBits(99_999, 1); // the last bit: the last block
+    expect(summaryClean(b)).toBe(false);
+    b.clear();
+    expect(summaryClean(b)).toBe(true);
+    deferMarks(b, true);
+    b.setBits(0, 1); // its mark is held back in the scope
+    expect(summaryClean(b)).toBe(false);
+    deferMarks(b, false);
+    const over = new IovaBitmap({ iova: 0, length, pageSize: 4096, buffer: new SharedArrayBuffer(IovaBitmap.bytesFor(length, 4096)) });
+    expect(summaryClean(over)).toBe(false); // a caller's buffer: every block starts marked
+    over.rescan();
+    expect(summaryClean(over)).toBe(true);
+    const o: InternalIovaBitmapOptions = { iova: 0, length, pageSize: 4096, [BITMAP_SUMMARY]: false };
+    expect(summaryClean(new IovaBitmap(o))).toBe(false);
+    expect(() => summaryClean({} as IovaBitmap)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 });
 

@@ -59,6 +59,18 @@ describe('ControlBlock', () => {
     expect(cb.waitPhase(Phase.Walk)).toBe(false);
   });
 
+  it('starts with the count before done, at 0, when the caller knows it (a clean summary)', () => {
+    const cb = ControlBlock.create(2, 3, 4, true);
+    const other = ControlBlock.attach(cb.buffer);
+    expect(other.claim(Phase.CountBefore)).toBeGreaterThanOrEqual(4);
+    expect(other.waitPhase(Phase.CountBefore)).toBe(true); // at once: nothing to wait for
+    expect([0, 1, 2, 3].map((i) => other.claimPiece(i) || !other.pieceCountedBefore(i))).toEqual([false, false, false, false]);
+    expect(other.claim(Phase.Walk)).toBe(0);
+    for (let i = 0; i < 4; i++) other.pieceCounted(Phase.CountAfter, i, 5);
+    expect(cb.bitsSet()).toBe(20);
+    expect(ControlBlock.create(1, 1, 2).claimPiece(0)).toBe(true); // the default: the workers count
+  });
+
   it('hands each count piece to one before-counter; the others see it counted, or give up on a fault', () => {
     const cb = ControlBlock.create(2, 4, 3);
     const other = ControlBlock.attach(cb.buffer);

@@ -11,7 +11,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { IovaBitmap, IovaBitmapError, reportDirty, type DirtySource, type DirtySourceShared, type ReportChunk, type ReportOptions, type SourceStats } from '@iovabitmap/core';
-import { emptySourceStats } from '@iovabitmap/core/internal';
+import { emptySourceStats, summaryClean } from '@iovabitmap/core/internal';
 import { ControlBlock, SlotState, StopReason, reportPlans, runReportTask, type ChunkPlan, type ReportTask } from '@iovabitmap/workers/internal';
 
 interface SharedUnitSource extends DirtySourceShared {
@@ -56,10 +56,13 @@ class UnitSource implements DirtySource {
   }
 }
 
-/** A control block for a report of `sources` over `bitmap` at `chunkBits`, as the pool makes it. */
+/**
+ * A control block for a report of `sources` over `bitmap` at `chunkBits`, as the pool makes it:
+ * with the count before skipped when the bitmap's summary is clean.
+ */
 function controlFor(bitmap: IovaBitmap, sources: number, slots: number, chunkBits: number): { plan: ChunkPlan; ctrl: ControlBlock } {
   const { plan, countPieces } = reportPlans(bitmap, Array.from({ length: sources }, () => chunkBits));
-  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPieces) };
+  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPieces, summaryClean(bitmap)) };
 }
 
 const rebuild = (d: DirtySourceShared): DirtySource => registry.get((d as SharedUnitSource).id)!;
@@ -78,6 +81,11 @@ describe('runReportTask (in-process)', () => {
     chunkWords: fc.integer({ min: 1, max: 20 }),
     // (big?, 4 KiB page offset from 16 pages below the bitmap to 16 pages past its end, modulo the span)
     units: fc.array(fc.tuple(fc.boolean(), fc.nat()), { maxLength: 40 }),
+    // Rebuild the summary of the (zeroed) caller's buffer first: it is clean, and the pool skips
+    // the count before the walk; otherwise every block starts marked and the workers count.
+    clean: fc.boolean(),
+    // Bits set before the report (4 KiB page offsets into the bitmap, modulo its bits).
+    before: fc.array(fc.nat(), { maxLength: 4 }),
   });
 
   it('leaves the bitmap and the sources exactly as reportDirty does, for any chunk size', () => {
@@ -96,6 +104,8 @@ describe('runReportTask (in-process)', () => {
             if (isBig) big.dirty.add(page >> 4n);
             else small.dirty.add(page);
           }
+          if (w.clean) bitmap.rescan();
+          for (const b of w.before) bitmap.setBits(b % w.nbits, 1);
           return { bitmap, sources: [small, big] };
         };
         const ref = make();

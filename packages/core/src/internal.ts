@@ -7,7 +7,7 @@
  * `@iovabitmap/core`.
  */
 // the bitmap: raw views and its summary, windows, geometry
-export { BITMAP_SUMMARY, bitmapViews, deferMarks, markWritten, sameMemoryOptions } from './bitmap/IovaBitmap.js';
+export { BITMAP_SUMMARY, bitmapViews, deferMarks, markWritten, sameMemoryOptions, summaryClean } from './bitmap/IovaBitmap.js';
 export type { BitmapViews, InternalIovaBitmapOptions, SummaryOption } from './bitmap/IovaBitmap.js';
 export type { BitSummary } from './bitmap/bitSummary.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';

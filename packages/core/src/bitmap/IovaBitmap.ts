@@ -289,6 +289,8 @@ let viewsOf: (b: IovaBitmap) => BitmapViews;
 let or4Of: (b: IovaBitmap) => Or4 | null;
 /** Opens or closes a {@link deferMarks} scope; set by the class's static block. */
 let deferOf: (b: IovaBitmap, open: boolean) => void;
+/** See {@link summaryClean}; set by the class's static block. */
+let cleanOf: (b: IovaBitmap) => boolean;
 
 /**
  * The caller's dirty bitmap; see the module comment for the layout and the concurrency rule.
@@ -343,21 +345,30 @@ export class IovaBitmap {
   #or4: Or4 | null | undefined;
 
   static {
+    /** The internal functions below take only an IovaBitmap (a forged object could reach raw memory). */
+    const own = (where: string, b: IovaBitmap): void => {
+      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', where, 'bitmap', b, 'must be an IovaBitmap');
+    };
     viewsOf = (b) => {
-      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapViews', 'bitmap', b, 'must be an IovaBitmap');
+      own('bitmapViews', b);
       return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
     };
     or4Of = (b) => {
-      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'bitmapOrKernel', 'bitmap', b, 'must be an IovaBitmap');
+      own('bitmapOrKernel', b);
       if (b.#or4 === undefined) b.#or4 = b.#memory === undefined ? null : bitmapOrKernelFor(b.#memory);
       return b.#or4;
     };
     deferOf = (b, open) => {
-      if (typeof b !== 'object' || b === null || !(#views in b)) throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'bitmap', b, 'must be an IovaBitmap');
+      own('deferMarks', b);
       if (typeof open !== 'boolean') throw IovaBitmapError.bad('EINVAL', 'deferMarks', 'open', open, 'must be a boolean');
       if (b.#pending === undefined) return;
       if (open) b.#deferring++;
       else if (b.#deferring > 0 && --b.#deferring === 0) b.#pending.flush();
+    };
+    cleanOf = (b) => {
+      own('summaryClean', b);
+      b.#settle('summaryClean');
+      return b.#summary !== undefined && markedFrom(b.#summary, b.#bitBase, b.#bitBase + b.nbits) < 0;
     };
   }
 
@@ -879,6 +890,17 @@ export function bitmapViews(bitmap: IovaBitmap): BitmapViews {
  */
 export function bitmapOrKernel(bitmap: IovaBitmap): Or4 | null {
   return or4Of(bitmap);
+}
+
+/**
+ * Internal (`@iovabitmap/core/internal`; the pool's report, which then skips its count before the
+ * walk): true when `bitmap` has a summary and no block of it is marked, i.e. its count is 0 now
+ * (its own deferred marks made first, as `count()` makes them). Reads the summary words up to the
+ * first marked one: a clean summary of a 512 MiB bitmap is 128 KiB. False without a summary.
+ * @throws IovaBitmapError `EINVAL` when `bitmap` is not an IovaBitmap; `EFAULT` (memory gone).
+ */
+export function summaryClean(bitmap: IovaBitmap): boolean {
+  return cleanOf(bitmap);
 }
 
 /**

@@ -34,7 +34,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
-import { checkInt, checkReportRequest } from '@iovabitmap/core/internal';
+import { checkInt, checkReportRequest, summaryClean } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
@@ -246,6 +246,7 @@ export class ReportPool {
       names,
       plan,
       countPieces,
+      cleanBefore: summaryClean(bitmap),
       threads,
       task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
       ...(signal ? { signal } : {}),

@@ -15,8 +15,10 @@
  * piece (./ControlBlock.ts), each piece read through the bitmap's summary, so a count costs the
  * dirty blocks, not the bitmap. With no other writer or clear of the bitmap during the report it is
  * exactly the bits that went 0 → 1. Otherwise it is the sum over pieces of (set bits of the piece
- * when a worker counted it after the walk) − (when one counted it before): another writer's bits
- * that land in a piece between its two counts are included, a racing clear's removals subtracted.
+ * when a worker counted it after the walk) − (when one counted it before; 0 for every piece when
+ * the bitmap's summary was clean as the report started, read by the main thread before posting):
+ * another writer's bits that land in a piece between its two counts are included, a racing
+ * clear's removals subtracted.
  */
 import { type ReportStats, type SourceStats } from '@iovabitmap/core';
 import { addSourceStats, emptySourceStats } from '@iovabitmap/core/internal';

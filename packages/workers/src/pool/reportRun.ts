@@ -81,6 +81,8 @@ export interface RunInput {
   readonly plan: ChunkPlan;
   /** Pieces of the counting phases (`countPlan(...).chunks`: the count plan has one source). */
   readonly countPieces: number;
+  /** The bitmap's summary was clean just before the run: its count before is 0, no phase needed (./ControlBlock.ts). */
+  readonly cleanBefore: boolean;
   readonly threads: number;
   /** The task fields shared by every slot. */
   readonly task: Omit<ReportTask, 'control' | 'slot'>;
@@ -191,7 +193,7 @@ class ReportRun {
     // A task should get at least one full chunk of bits: a smaller report gains nothing from more
     // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
     this.#tasks = Math.min(input.threads, input.plan.chunks);
-    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces);
+    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces, input.cleanBefore);
     this.#closed = new Uint8Array(this.#tasks);
     this.#open = this.#tasks;
   }
