@@ -29,9 +29,9 @@ export const KERNELS = [
     name: 'LEAF_SKIP_KERNEL_BYTES',
   },
   {
-    wat: 'packages/core/src/bitmap/bitmapOrKernel.wat',
-    out: 'packages/core/src/bitmap/bitmapOrKernelBytes.ts',
-    name: 'BITMAP_OR_KERNEL_BYTES',
+    wat: 'packages/core/src/bitmap/bitmapKernel.wat',
+    out: 'packages/core/src/bitmap/bitmapKernelBytes.ts',
+    name: 'BITMAP_KERNEL_BYTES',
   },
 ];
 

@@ -197,6 +197,32 @@ describe('a bitmap of 64 KiB or more over fresh memory lives in a shared WebAsse
     expect([...b.dirtyRanges()].length).toBe(Math.ceil(16384 / 7));
   });
 
+  it('counts in WebAssembly (i64.popcnt) exactly what the JavaScript count of the same bits gives, for any range', () => {
+    // The same random bits in a WebAssembly-memory bitmap and in one over a SharedArrayBuffer
+    // (whose count is the JavaScript loop); the summary makes both count the same marked runs.
+    const wasm = new IovaBitmap({ ...big, length: 2n ** 33n }); // 256 KiB of bitmap
+    const js = new IovaBitmap({ ...big, length: 2n ** 33n, buffer: new SharedArrayBuffer(wasm.byteLength) });
+    js.rescan();
+    expect([wasm.share().memory !== undefined, js.share().memory]).toEqual([true, undefined]);
+    let seed = 12345;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    for (let i = 0; i < 300; i++) {
+      const first = rnd(wasm.nbits);
+      const count = i % 10 === 0 ? rnd(40_000) : rnd(70); // long runs (whole words, full blocks) and short ones
+      wasm.setBits(first, count);
+      js.setBits(first, count);
+    }
+    expect(wasm.count()).toBe(js.count());
+    expect(wasm.count()).toBeGreaterThan(100_000);
+    for (let i = 0; i < 500; i++) {
+      const first = rnd(wasm.nbits);
+      const n = i % 5 === 0 ? rnd(wasm.nbits) : rnd(3000); // any start: unaligned words, 4 bytes off 8
+      expect(wasm.countBits(first, n), `${first} +${n}`).toBe(js.countBits(first, n));
+    }
+    wasm.setBits(0, wasm.nbits);
+    expect(wasm.count()).toBe(wasm.nbits); // 2^21 bits in one call: past any 32-bit partial sum
+  });
+
   it('fromShared refuses a memory that is not the buffer\'s, or no memory at all', () => {
     const d = new IovaBitmap(big).share();
     const other = new IovaBitmap(big).share().memory;

@@ -10,7 +10,7 @@
  * SharedArrayBuffer that every JavaScript view uses as usual; the memory object itself is
  * structured-cloneable, so a worker can be handed it and instantiate the kernel there. Two users:
  * the page-table segments (./pagetable/leafSkipKernel.ts) and large bitmaps
- * (./bitmap/bitmapOrKernel.ts).
+ * (./bitmap/bitmapKernel.ts).
  *
  * Everything here fails soft: no WebAssembly, a module the engine refuses (one that uses SIMD on
  * a CPU without it), a memory the engine will not reserve (each shared memory reserves some

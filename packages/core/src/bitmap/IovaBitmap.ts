@@ -41,7 +41,7 @@
  * Fresh memory of 64 KiB of bitmap or more is a shared WebAssembly memory, whose buffer is the
  * bitmap's (rounded up to whole 64 KiB pages, the rest never written): the walk's sink then ORs a
  * leaf table's masks in WebAssembly, a locked instruction each, where JavaScript's Atomics.or is a
- * call of about 10 ns on V8 11.3 (./bitmapOrKernel.ts). share() hands the memory on beside the
+ * call of about 10 ns on V8 11.3 (./bitmapKernel.ts). share() hands the memory on beside the
  * buffer, and fromShared() accepts it only as that buffer's memory; without it a view takes
  * Atomics.or, with the same bits.
  *
@@ -76,7 +76,7 @@ import { bufferByteLength, bufferKind, isResizableArrayBuffer } from '../buffers
 import { IovaBitmapError } from '../IovaBitmapError.js';
 import { MIB } from '../sizes.js';
 import { type WasmMemory, isSharedMemory } from '../wasmMemory.js';
-import { type Or4, bitmapOrKernelFor, newBitmapMemory } from './bitmapOrKernel.js';
+import { type BitmapKernel, bitmapKernelFor, newBitmapMemory } from './bitmapKernel.js';
 import { type BitViews, bitViewsOf, nextClearBit, nextSetBit, orMaskAt, setRun, testBit } from './bitKernels.js';
 import {
   type BitSummary,
@@ -145,7 +145,7 @@ export type SummaryOption = false | { readonly blockBytes: number } | { readonly
 /**
  * Internal: the key of the option that hands a view the WebAssembly memory whose buffer is its
  * `buffer` (share()'s `memory`, in fromShared), so that its walks can OR masks in WebAssembly
- * (./bitmapOrKernel.ts).
+ * (./bitmapKernel.ts).
  */
 export const BITMAP_MEMORY: unique symbol = Symbol('IovaBitmap.memory');
 
@@ -166,7 +166,7 @@ export interface SharedIovaBitmap {
   readonly summary: SharedArrayBuffer | null;
   /**
    * The shared WebAssembly memory whose buffer `buffer` is, for a bitmap allocated as one
-   * (./bitmapOrKernel.ts); absent otherwise.
+   * (./bitmapKernel.ts); absent otherwise.
    */
   readonly memory?: WasmMemory;
   readonly byteOffset: number;
@@ -210,7 +210,7 @@ function isMemoryOf(m: unknown, buffer: unknown): m is WasmMemory {
 /**
  * The memory of a new bitmap of `bytes` bytes: the caller's buffer, checked (module comment,
  * "Memory"), or a new shared WebAssembly memory (from WASM_BITMAP_MIN_BYTES on,
- * ./bitmapOrKernel.ts) or SharedArrayBuffer.
+ * ./bitmapKernel.ts) or SharedArrayBuffer.
  */
 function bitmapMemory(
   given: unknown,
@@ -285,8 +285,8 @@ export interface BitmapViews {
 
 /** Reads a bitmap's private views; set by the class's static block (the one place that can). */
 let viewsOf: (b: IovaBitmap) => BitmapViews;
-/** Reads (making it on first use) a bitmap's WebAssembly OR; set by the class's static block. */
-let or4Of: (b: IovaBitmap) => Or4 | null;
+/** Reads (making it on first use) a bitmap's WebAssembly kernels; set by the class's static block. */
+let kernelOf: (b: IovaBitmap) => BitmapKernel | null;
 /** Opens or closes a {@link deferMarks} scope; set by the class's static block. */
 let deferOf: (b: IovaBitmap, open: boolean) => void;
 /** See {@link summaryClean}; set by the class's static block. */
@@ -339,10 +339,10 @@ export class IovaBitmap {
   #windows: BitmapWindow[] | undefined;
   /** The memory is a plain ArrayBuffer, which can be detached (see {@link IovaBitmap.checkMemory}). */
   readonly #detachable: boolean;
-  /** The WebAssembly memory whose buffer {@link IovaBitmap.buffer} is, when known (./bitmapOrKernel.ts). */
+  /** The WebAssembly memory whose buffer {@link IovaBitmap.buffer} is, when known (./bitmapKernel.ts). */
   readonly #memory: WasmMemory | undefined;
-  /** The walks' {@link Or4} over {@link IovaBitmap.#memory}, made on first use; null: none. */
-  #or4: Or4 | null | undefined;
+  /** The kernels over {@link IovaBitmap.#memory} (the walks' OR, the count), made on first use; null: none. */
+  #kernel: BitmapKernel | null | undefined;
 
   static {
     /** The internal functions below take only an IovaBitmap (a forged object could reach raw memory). */
@@ -353,10 +353,9 @@ export class IovaBitmap {
       own('bitmapViews', b);
       return { views: b.#views, bitBase: b.#bitBase, summary: b.#summary };
     };
-    or4Of = (b) => {
-      own('bitmapOrKernel', b);
-      if (b.#or4 === undefined) b.#or4 = b.#memory === undefined ? null : bitmapOrKernelFor(b.#memory);
-      return b.#or4;
+    kernelOf = (b) => {
+      own('bitmapKernel', b);
+      return b.#kernelNow();
     };
     deferOf = (b, open) => {
       own('deferMarks', b);
@@ -704,7 +703,13 @@ export class IovaBitmap {
    */
   count(): number {
     this.#settle(WHERE + '.count');
-    return countMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits);
+    return countMarked(this.#views, this.#summary, this.#bitBase, this.#bitBase + this.nbits, this.#kernelNow()?.count);
+  }
+
+  /** The kernels over this view's WebAssembly memory ({@link bitmapKernel}), made on first use. */
+  #kernelNow(): BitmapKernel | null {
+    if (this.#kernel === undefined) this.#kernel = this.#memory === undefined ? null : bitmapKernelFor(this.#memory);
+    return this.#kernel;
   }
 
   /**
@@ -719,7 +724,7 @@ export class IovaBitmap {
     const a = Math.max(0, firstBit);
     const b = Math.min(this.nbits, firstBit + bitCount);
     if (!(a < b)) return 0;
-    return countMarked(this.#views, this.#summary, this.#bitBase + a, this.#bitBase + b);
+    return countMarked(this.#views, this.#summary, this.#bitBase + a, this.#bitBase + b, this.#kernelNow()?.count);
   }
 
   /**
@@ -883,13 +888,13 @@ export function bitmapViews(bitmap: IovaBitmap): BitmapViews {
 }
 
 /**
- * Internal: the WebAssembly OR into `bitmap`'s memory (./bitmapOrKernel.ts; addresses are byte
+ * Internal: the WebAssembly kernels over `bitmap`'s memory (./bitmapKernel.ts; addresses are byte
  * offsets in its buffer, `bitmapViews(bitmap).views.words.byteOffset` for word 0), or null for
  * memory that is not a WebAssembly memory known to this view. Instantiated on the first call for
- * each IovaBitmap object (the walk's sink, when it writes words directly), not before.
+ * each IovaBitmap object (the walk's sink, when it writes words directly; a count), not before.
  */
-export function bitmapOrKernel(bitmap: IovaBitmap): Or4 | null {
-  return or4Of(bitmap);
+export function bitmapKernel(bitmap: IovaBitmap): BitmapKernel | null {
+  return kernelOf(bitmap);
 }
 
 /**

@@ -35,6 +35,8 @@
  * the view, its bytes `tail[0..]`.
  */
 
+import type { CountBytes } from './bitmapKernel.js';
+
 /** Runs of at least this many whole words are stored with TypedArray.fill (64 words = 2048 bits). */
 const FILL_THRESHOLD = 64;
 
@@ -322,8 +324,20 @@ export function popcount32(x: number): number {
   return Math.imul(x, 0x01010101) >>> 24;
 }
 
-/** Counts set bits among view bits [p, end). */
-export function countRun(v: BitViews, p: number, end: number): number {
+/**
+ * Words from which a count takes the WebAssembly kernel when it has one: below, a call costs more
+ * than the JavaScript loop over them.
+ */
+const WASM_COUNT_MIN_WORDS = 16;
+/** The kernel's byte addresses stay below this (./bitmapKernel.wat `count`: a + 32 must not wrap). */
+const WASM_COUNT_END = 2 ** 32 - 64;
+
+/**
+ * Counts set bits among view bits [p, end). With `wasm` (the bitmap's WebAssembly count over the
+ * memory that holds `v`: byte address of view word w = words.byteOffset + 4 w), runs of at least
+ * {@link WASM_COUNT_MIN_WORDS} whole words go through it, 8 bytes per instruction.
+ */
+export function countRun(v: BitViews, p: number, end: number, wasm?: CountBytes): number {
   if (end <= p) return 0;
   let w = Math.floor(p / 32);
   const lo = p - w * 32;
@@ -335,7 +349,9 @@ export function countRun(v: BitViews, p: number, end: number): number {
     n += popcount32(loadWord(v, w) & spanMask(lo, 32));
     w++;
   }
-  n += countWords(v.words, w, we);
+  const a = v.words.byteOffset + 4 * w;
+  const e = a + 4 * (we - w);
+  n += wasm !== undefined && we - w >= WASM_COUNT_MIN_WORDS && e <= WASM_COUNT_END ? wasm(a, e) : countWords(v.words, w, we);
   if (hi !== 0) n += popcount32(loadWord(v, we) & spanMask(0, hi));
   return n;
 }

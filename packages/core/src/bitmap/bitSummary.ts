@@ -87,6 +87,7 @@
  * every shift here is exact.
  */
 import { IovaBitmapError } from '../IovaBitmapError.js';
+import type { CountBytes } from './bitmapKernel.js';
 import { type BitViews, clearRun, countRun, ctz32, loadWord, nextSetBit, orMaskAt, orWord, runEndAt, spanMask } from './bitKernels.js';
 
 /** Summary words start after this many header words (one 64-byte line). */
@@ -333,9 +334,12 @@ function visitMarkedRuns(s: BitSummary, p: number, end: number, take: boolean, f
   return n;
 }
 
-/** Set bits among view bits [p, end), read from the marked blocks only. */
-export function countMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number): number {
-  return sumMarkedRuns(s, p, end, (a, e) => countRun(v, a, e));
+/**
+ * Set bits among view bits [p, end), read from the marked blocks only; their whole words through
+ * `wasm` when given (the bitmap's WebAssembly count, ./bitKernels.ts countRun).
+ */
+export function countMarked(v: BitViews, s: BitSummary | undefined, p: number, end: number, wasm?: CountBytes): number {
+  return sumMarkedRuns(s, p, end, (a, e) => countRun(v, a, e, wasm));
 }
 
 /**

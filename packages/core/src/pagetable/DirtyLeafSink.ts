@@ -13,7 +13,7 @@
  *   `orWholeWord`); an edge word goes the `mask` way. The vtd-ss table pass hands over a whole
  *   leaf table's masks in one `leafPairs` call: one loop and one edge test per table; the masks
  *   go in four per call with WebAssembly atomics when the bitmap is a WebAssembly memory
- *   (../bitmap/bitmapOrKernel.ts), with a plain `|=` when its memory is not shared (a plain
+ *   (../bitmap/bitmapKernel.ts), with a plain `|=` when its memory is not shared (a plain
  *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. A huge
  *   leaf (2 MiB, 1 GiB: whole words) inside the clip range and the bitmap's whole words is a fill
  *   of all-ones words (`fillWords`), not a `setUnits` with its argument checks. The summary blocks
@@ -40,8 +40,8 @@
  */
 import { fillWords, popcount32, wholeWordsOf, orWholeWord, orWholeWordAt, type WholeWords } from '../bitmap/bitKernels.js';
 import { PendingMarks } from '../bitmap/bitSummary.js';
-import type { Or4 } from '../bitmap/bitmapOrKernel.js';
-import { IovaBitmap, bitmapOrKernel, bitmapViews } from '../bitmap/IovaBitmap.js';
+import type { Or4 } from '../bitmap/bitmapKernel.js';
+import { IovaBitmap, bitmapKernel, bitmapViews } from '../bitmap/IovaBitmap.js';
 import { ClipRecorder } from '../ClipRecorder.js';
 import { PAGE_SHIFT } from '../sizes.js';
 import type { LeafMaskSink } from './leafScanKernels.js';
@@ -82,7 +82,7 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   #block = -1;
   /** `direct`: the bitmap's memory is shared (masks go in with Atomics.or, else `|=`; ../bitmap/bitKernels.ts orWholeWordAt). */
   readonly #atomic: boolean;
-  /** `direct`: the WebAssembly OR into the bitmap's memory, or null (../bitmap/bitmapOrKernel.ts). */
+  /** `direct`: the WebAssembly OR into the bitmap's memory, or null (../bitmap/bitmapKernel.ts). */
   readonly #or4: Or4 | null;
   /** `direct`: byte address of word 0 of the bitmap's views in its memory. */
   readonly #wordByte0: number;
@@ -113,7 +113,7 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
     this.#marks = summary === undefined ? undefined : new PendingMarks(summary);
     this.#blockShift = summary?.shift ?? NO_BLOCKS;
     this.#atomic = !direct || mem!.views.words.buffer instanceof SharedArrayBuffer;
-    this.#or4 = direct && this.#atomic ? bitmapOrKernel(bitmap!) : null;
+    this.#or4 = direct && this.#atomic ? (bitmapKernel(bitmap!)?.or4 ?? null) : null;
     this.#wordByte0 = direct ? mem!.views.words.byteOffset : 0;
   }
 
