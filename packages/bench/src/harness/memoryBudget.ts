@@ -13,7 +13,7 @@
  * - a page table: core's exact `pageTableBytesFor` (a 4 KiB table page per 512 entries at each
  *   level) plus the unused tail of its last SharedArrayBuffer segment (at most 64 MiB);
  * - a VF tracker: one bit per 4 KiB tracker page;
- * - a bitmap: one bit per page at its page size, whole 8-byte words;
+ * - a bitmap: one bit per page at its page size, whole 64 KiB pages or 8-byte words (bitmapBytes);
  * - the workload's snapshot (report, bench: ./workload.ts keeps a copy of every source's shared
  *   memory to restore the dirty state): the tables and trackers once more;
  * - a worker thread: {@link WORKER_BYTES} (measured when running from source).
@@ -28,7 +28,7 @@
  */
 import { freemem, totalmem } from 'node:os';
 import { IovaBitmapError, type PteFormat } from '@iovabitmap/core';
-import { pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
+import { WASM_BITMAP_MIN_BYTES, pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
 import { formatBytesRounded } from '../units.js';
 
 /** Memory of one worker thread (report pool or device simulator) running from source, bytes. */
@@ -69,9 +69,15 @@ export function machineMemory(): MachineMemory {
   return { totalBytes: totalmem(), freeBytes: freemem() };
 }
 
-/** Bytes of a bitmap of `length` IOVA bytes at `pageSize`, in whole 8-byte words. */
+/**
+ * Bytes of a bitmap of `length` IOVA bytes at `pageSize` as ./workload.ts benchBitmap allocates
+ * it: whole 64 KiB pages of a WebAssembly memory from core's WASM_BITMAP_MIN_BYTES up to 4 GiB,
+ * whole 8-byte words otherwise.
+ */
 function bitmapBytes(length: bigint, pageSize: bigint): number {
   const bits = (length + pageSize - 1n) / pageSize;
+  const bytes = Number((bits + 7n) / 8n);
+  if (bytes >= WASM_BITMAP_MIN_BYTES && bytes <= 2 ** 32) return Math.ceil(bytes / 65536) * 65536;
   return Number(((bits + 63n) / 64n) * 8n);
 }
 

@@ -20,8 +20,8 @@
  * `bitsExpected` is computed from the placement, independently of any reporter, and the runner
  * checks every report's `bitsSet` against it.
  *
- * The bitmap's buffer is rounded up to whole 8-byte words so that the per-bit writer's word
- * accesses stay inside it.
+ * The bitmap's buffer is whole 8-byte words ({@link benchBitmap}) so that the per-bit writer's
+ * word accesses stay inside it.
  *
  * The flat bitmap ({@link Workload.flatBitmap}: the same geometry without the summary layer, core/internal
  * `[BITMAP_SUMMARY]: false`) is built on first use only, for `engine-flat` and the `dirty-fill`
@@ -93,18 +93,26 @@ export function workloadPlan(spec: WorkloadSpec, flat = false): MemoryPlan {
 }
 
 /**
- * IovaBitmap with its buffer rounded up to whole 8-byte words; `summary: false` builds it without
- * the summary layer. The buffer is written once (zeros) so that its memory is resident, as a
- * bitmap in use is: never-touched memory reads as the kernel's one zero page (a page fault per
- * 4 KiB on the first read, then every page hits the same cached page), so a read pass over it
- * measures neither what a first nor what a steady pass over a real bitmap costs.
+ * IovaBitmap in the memory the library allocates for it (a shared WebAssembly memory from 64 KiB
+ * of bitmap on, whose kernels the walk's OR and the count use: core's bitmap/bitmapKernel.ts), so
+ * that the benchmark measures what a caller of `new IovaBitmap({ iova, length, pageSize })` gets;
+ * when that buffer is not whole 8-byte words (a small bitmap's SharedArrayBuffer), a
+ * SharedArrayBuffer rounded up to them instead. `summary: false` builds it without the summary
+ * layer. The buffer is written once (zeros) so that its memory is resident, as a bitmap in use
+ * is: never-touched memory reads as the kernel's one zero page (a page fault per 4 KiB on the
+ * first read, then every page hits the same cached page), so a read pass over it measures
+ * neither what a first nor what a steady pass over a real bitmap costs.
  */
 export function benchBitmap(iova: bigint, length: bigint, pageSize: bigint, summary = true): IovaBitmap {
-  const bytes = IovaBitmap.bytesFor(length, pageSize);
-  const buffer = new SharedArrayBuffer(Math.ceil(bytes / 8) * 8);
-  new Uint8Array(buffer).fill(0);
-  const o: InternalIovaBitmapOptions = { iova, length, pageSize, buffer, ...(summary ? {} : { [BITMAP_SUMMARY]: false }) };
-  return new IovaBitmap(o);
+  const o: InternalIovaBitmapOptions = { iova, length, pageSize, ...(summary ? {} : { [BITMAP_SUMMARY]: false }) };
+  let bitmap = new IovaBitmap(o);
+  if (bitmap.buffer.byteLength % 8 !== 0) {
+    const buffer = new SharedArrayBuffer(Math.ceil(IovaBitmap.bytesFor(length, pageSize) / 8) * 8);
+    bitmap = new IovaBitmap({ ...o, buffer });
+    bitmap.rescan(); // a caller's buffer starts with every block marked; this one holds no bit yet
+  }
+  new Uint8Array(bitmap.buffer).fill(0);
+  return bitmap;
 }
 
 /** One DMA write of `count` 4 KiB pages, each in a different unit of `src`, which must mark all of them. */
