@@ -349,11 +349,20 @@ export function countRun(v: BitViews, p: number, end: number, wasm?: CountBytes)
     n += popcount32(loadWord(v, w) & spanMask(lo, 32));
     w++;
   }
-  const a = v.words.byteOffset + 4 * w;
-  const e = a + 4 * (we - w);
-  n += wasm !== undefined && we - w >= WASM_COUNT_MIN_WORDS && e <= WASM_COUNT_END ? wasm(a, e) : countWords(v.words, w, we);
+  n += countWholeWords(v.words, w, we, wasm);
   if (hi !== 0) n += popcount32(loadWord(v, we) & spanMask(0, hi));
   return n;
+}
+
+/**
+ * Set bits in whole words [w, we) of `words` (w <= we): through `wasm` (the WebAssembly count over
+ * the memory that holds `words`) from {@link WASM_COUNT_MIN_WORDS} words on, else the JavaScript
+ * loop.
+ */
+export function countWholeWords(words: Int32Array, w: number, we: number, wasm: CountBytes | undefined): number {
+  const a = words.byteOffset + 4 * w;
+  const e = a + 4 * (we - w);
+  return wasm !== undefined && we - w >= WASM_COUNT_MIN_WORDS && e <= WASM_COUNT_END ? wasm(a, e) : countWords(words, w, we);
 }
 
 /**
