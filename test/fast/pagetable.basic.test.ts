@@ -96,30 +96,33 @@ describe.each(PTE_FORMATS)('IoPageTable %s', (format) => {
 
   it('keeps a mark made between the walk\'s read and its clear (only what was seen is cleared)', () => {
     // The "device" writes once, while the walk records the leaf at 0: into the same 32-entry
-    // block (4 KiB leaves; read before the mark, so it must survive to the next report), into
-    // another replica of the same page (amd-v1 64 KiB; likewise), or into the next leaf (2 MiB;
-    // not read yet, so this walk reports it).
+    // block (4 KiB leaves, or 2 MiB ones, whose block the walk reads before it visits the busy
+    // entries: read before the mark, so it must survive to the next report), into another
+    // replica of the same page (amd-v1 64 KiB; likewise), or into a leaf of the next block
+    // (2 MiB at 64 MiB: not read yet, so this walk reports it).
     const cases = [
-      { leaf: 4096, other: 4096, laterReport: true },
-      { leaf: 2 * MIB, other: 2 * MIB, laterReport: false },
-      ...(format === 'amd-v1' ? [{ leaf: 64 * KIB, other: 4096, laterReport: true }] : []),
+      { leaf: 4096, other: 4096, laterReport: true, thisReport: false },
+      { leaf: 2 * MIB, other: 2 * MIB, laterReport: true, thisReport: false },
+      { leaf: 2 * MIB, other: 64 * MIB, laterReport: false, thisReport: true },
+      // The page of the leaf at 0 itself: this report has it, and the replica's mark survives.
+      ...(format === 'amd-v1' ? [{ leaf: 64 * KIB, other: 4096, laterReport: true, thisReport: true }] : []),
     ];
-    for (const { leaf, other, laterReport } of cases) {
+    for (const { leaf, other, laterReport, thisReport } of cases) {
       const pt = new IoPageTable({ format });
-      pt.map(0, 8 * MIB, { leaf });
+      pt.map(0, 128 * MIB, { leaf });
       pt.setDirtyTracking(true);
       pt.dmaWrite(0, 1);
-      const bm = new HookedBitmap({ iova: 0, length: 8 * MIB, pageSize: 4096 });
+      const bm = new HookedBitmap({ iova: 0, length: 128 * MIB, pageSize: 4096 });
       let marked = -1;
       bm.hook = () => {
         if (marked < 0) marked = pt.dmaWrite(other, 1);
       };
-      pt.readAndClearDirty(bm, 0, 8 * MIB);
+      pt.readAndClearDirty(bm, 0, 128 * MIB);
       expect(marked).toBe(1);
-      const next = bitmapOver(0, 8 * MIB);
-      pt.readAndClearDirty(next, 0, 8 * MIB);
+      const next = bitmapOver(0, 128 * MIB);
+      pt.readAndClearDirty(next, 0, 128 * MIB);
       expect(next.test(other)).toBe(laterReport);
-      expect(bm.test(other)).toBe(leaf > 4096);
+      expect(bm.test(other)).toBe(thisReport);
     }
   });
 

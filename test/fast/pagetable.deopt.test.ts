@@ -22,6 +22,7 @@ const HOT = [
   'orLowWords32',
   'allSmmuDirty32',
   'nextBusyBlock',
+  'busyMask',
   'clearMasked',
   'leafMask',
   'leafRun',

@@ -13,9 +13,13 @@
  * table the block kernels of ./leafScanKernels.ts do the work. In an upper-level table (level 2
  * and up: 2 MiB and 1 GiB leaves, table pointers) ./upperScanKernels.ts skips every 32-entry block
  * that holds only absent entries and clean single-entry leaves (an OR and an AND of the low words
- * against the format's masks: no table pointer, no dirty bit, no AMD replica), and the busy blocks
- * go entry by entry, where the same test on one word lets a clean leaf or an absent entry go by
- * without the codec. Entries walked one by one (busy upper blocks; level-1 blocks holding replicas):
+ * against the format's masks: no table pointer, no dirty bit, no AMD replica); in a busy block the
+ * same test on each word gives the mask of its busy entries (`busyMask`), and only those are
+ * visited, one by one (a 2 MiB-leaf table at 1 % dirty: one entry of a busy block, where a loop
+ * over all 32 cost ~90 ns per dirty leaf). The mask is read before any of the block's entries is
+ * recorded, so a device write into the block after that read is seen by the next report (as for
+ * a 4 KiB-leaf block). Entries walked one by one (busy upper entries; level-1 blocks holding
+ * replicas):
  *   - a leaf of one entry (a 2 MiB or 1 GiB page; a 4 KiB one beside replicas): its dirty bit is
  *     tested first, and only a dirty leaf that starts in [p0, p1) is recorded ([a, b) ∩ clip),
  *     then cleared with a plain store of the low word that changes only the dirty state (safe:
@@ -43,14 +47,17 @@
  * level, included: they were read), the entries read on the way down to a head leaf, and replicas
  * read outside the walked range.
  */
-import { ctz32 } from '../bitmap/bitKernels.js';
+import { ctz32, popcount32 } from '../bitmap/bitKernels.js';
 import type { LeafSink } from './DirtyLeafSink.js';
 import type { LeafSkip } from './leafSkipKernel.js';
 import { orReduceLowWords, scanBitLeaves, scanBitTable, scanSmmuLeaves } from './leafScanKernels.js';
-import { nextBusyBlock } from './upperScanKernels.js';
+import { busyMask, nextBusyBlock } from './upperScanKernels.js';
 import { findLeafEntry } from './TableEditor.js';
 import { ENTRY_ABSENT, ENTRY_LEAF, ENTRY_TABLE, SPAN, type PteCodec } from './pteFormats.js';
 import { ENTRIES_PER_TABLE, ROOT_PAGE, type TableMemory } from './TableMemory.js';
+
+/** Busy entries in a 32-entry upper block from which the walk visits the block's rest in one pass. */
+const DENSE_BUSY = 4;
 
 /** One walk over a table: a sink, a clear flag and the visit counter. */
 export class TableWalk {
@@ -137,8 +144,9 @@ export class TableWalk {
   }
 
   /**
-   * Entries [i0, i1) of an upper-level table: the blocks ./upperScanKernels.ts finds busy, entry
-   * by entry; the others are skipped (absent entries and clean leaves only).
+   * Entries [i0, i1) of an upper-level table: in the blocks ./upperScanKernels.ts finds busy, the
+   * busy entries (`busyMask`), one by one; the others are skipped (absent entries and clean leaves
+   * only). An entry's visit may run past it (a replicated page): the mask goes on after it.
    */
   #upperTable(id: number, level: number, base: number, i0: number, i1: number, p0: number, p1: number): void {
     const codec = this.#codec;
@@ -146,12 +154,32 @@ export class TableWalk {
     const words = mem.wordsOf(id);
     const u32 = mem.view(id);
     const off = mem.offsetOf(id);
+    const none = codec.cleanBlockNone;
+    const all = codec.cleanBlockAll;
     let i = i0;
     while (i < i1) {
-      i = nextBusyBlock(words, off, i, i1, codec.cleanBlockNone, codec.cleanBlockAll);
+      i = nextBusyBlock(words, off, i, i1, none, all);
       if (i >= i1) return;
-      const end = (i | 31) + 1;
-      i = this.#entries(u32, off, level, base, i, end < i1 ? end : i1, i1, p0, p1);
+      const b = i & ~31;
+      const end = b + 32 < i1 ? b + 32 : i1;
+      let m = busyMask(words, off, b, none, all) & (-1 << (i - b));
+      if (end - b < 32) m &= (1 << (end - b)) - 1;
+      if (popcount32(m) >= DENSE_BUSY) {
+        // Many busy entries (a dense table): one pass over the rest of the block, as a call per
+        // entry would cost more than the clean entries it skips.
+        i = this.#entries(u32, off, level, base, b + ctz32(m), end, i1, p0, p1);
+        continue;
+      }
+      i = end;
+      while (m !== 0) {
+        const j = b + ctz32(m);
+        const after = this.#entries(u32, off, level, base, j, j + 1, i1, p0, p1);
+        if (after >= end) {
+          i = after;
+          break;
+        }
+        m &= -1 << (after - b);
+      }
     }
   }
 
