@@ -15,10 +15,10 @@ describe('IoPageTable.workProfile', () => {
     pt.map(0n, 2n * GiB, { leaf: GiB });
     pt.map(2n * GiB, 64n * MiB, { leaf: 2n * MiB });
     pt.map(2n * GiB + 64n * MiB, 8n * MiB, { leaf: 4n * KiB });
-    expect(pt.workProfile(0n, 4n * GiB)).toEqual({ entries: 2 + 32 + 2048, peakEntriesPerPage: 1 });
-    expect(pt.workProfile(0n, 2n * GiB)).toEqual({ entries: 2, peakEntriesPerPage: 2 ** -18 });
-    expect(pt.workProfile(2n * GiB, 64n * MiB)).toEqual({ entries: 32, peakEntriesPerPage: 1 / 512 });
-    expect(pt.workProfile(3n * GiB, GiB)).toEqual({ entries: 0, peakEntriesPerPage: 0 });
+    expect(pt.workProfile(0n, 4n * GiB)).toEqual({ entries: 2 + 32 + 2048, peakEntriesPerPage: 1, unitShift: 12 });
+    expect(pt.workProfile(0n, 2n * GiB)).toEqual({ entries: 2, peakEntriesPerPage: 2 ** -18, unitShift: 12 });
+    expect(pt.workProfile(2n * GiB, 64n * MiB)).toEqual({ entries: 32, peakEntriesPerPage: 1 / 512, unitShift: 12 });
+    expect(pt.workProfile(3n * GiB, GiB)).toEqual({ entries: 0, peakEntriesPerPage: 0, unitShift: 12 });
     pt.unmap(2n * GiB + 64n * MiB + 4n * MiB, 4n * KiB); // split the 4 KiB run
     expect(pt.workProfile(0n, 4n * GiB)?.entries).toBe(2 + 32 + 2047);
     expect(IoPageTable.fromShared(pt.share()).workProfile(0n, 4n * GiB)).toBeUndefined(); // owner only
@@ -28,7 +28,7 @@ describe('IoPageTable.workProfile', () => {
     const pt = new IoPageTable({ format: 'amd-v1' });
     pt.map(0n, 4n * MiB, { leaf: 64n * KiB }); // 16 level-1 replicas per leaf
     pt.map(4n * MiB, 8n * MiB, { leaf: 4n * MiB }); // 2 level-2 replicas per leaf
-    expect(pt.workProfile(0n, 12n * MiB)).toEqual({ entries: 1024 + 4, peakEntriesPerPage: 1 });
+    expect(pt.workProfile(0n, 12n * MiB)).toEqual({ entries: 1024 + 4, peakEntriesPerPage: 1, unitShift: 12 });
   });
 
   it('agrees with a model over random maps and unmaps', () => {
@@ -65,7 +65,7 @@ describe('IoPageTable.workProfile', () => {
             entries += m.count * (Number(m.leaf / 4096n) / span(m.leaf));
             peak = Math.max(peak, 1 / span(m.leaf));
           }
-          expect(pt.workProfile(lo, hi - lo)).toEqual({ entries, peakEntriesPerPage: peak });
+          expect(pt.workProfile(lo, hi - lo)).toEqual({ entries, peakEntriesPerPage: peak, unitShift: 12 });
         },
       ),
       { numRuns: 150 },
@@ -100,10 +100,10 @@ describe('VfTracker.workProfile', () => {
     expect(t.workProfile(0n, GiB)).toBeUndefined();
     t.start({ ranges: [{ iova: 0n, length: 64n * MiB }, { iova: GiB, length: 16n * MiB }], pageSize: 16n * KiB });
     const perPage = 0.25 / 32; // a 16 KiB tracker page per four 4 KiB pages, 32 pages per word
-    expect(t.workProfile(0n, 2n * GiB)).toEqual({ entries: (4096 + 1024) / 32, peakEntriesPerPage: perPage });
-    expect(t.workProfile(32n * MiB, GiB)).toEqual({ entries: (2048 + 1024) / 32, peakEntriesPerPage: perPage }); // reaches into the second range
-    expect(t.workProfile(32n * MiB, 512n * MiB)).toEqual({ entries: 2048 / 32, peakEntriesPerPage: perPage });
-    expect(t.workProfile(32n * MiB + 16n * KiB, 16n * KiB)).toEqual({ entries: 1, peakEntriesPerPage: perPage }); // one page: a word is read
-    expect(t.workProfile(512n * MiB, 256n * MiB)).toEqual({ entries: 0, peakEntriesPerPage: 0 });
+    expect(t.workProfile(0n, 2n * GiB)).toEqual({ entries: (4096 + 1024) / 32, peakEntriesPerPage: perPage, unitShift: 14 });
+    expect(t.workProfile(32n * MiB, GiB)).toEqual({ entries: (2048 + 1024) / 32, peakEntriesPerPage: perPage, unitShift: 14 }); // reaches into the second range
+    expect(t.workProfile(32n * MiB, 512n * MiB)).toEqual({ entries: 2048 / 32, peakEntriesPerPage: perPage, unitShift: 14 });
+    expect(t.workProfile(32n * MiB + 16n * KiB, 16n * KiB)).toEqual({ entries: 1, peakEntriesPerPage: perPage, unitShift: 14 }); // one page: a word is read
+    expect(t.workProfile(512n * MiB, 256n * MiB)).toEqual({ entries: 0, peakEntriesPerPage: 0, unitShift: 14 });
   });
 });

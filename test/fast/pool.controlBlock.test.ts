@@ -60,7 +60,7 @@ describe('ControlBlock', () => {
   });
 
   it('starts with the count before done, at 0, when the caller knows it (a clean summary)', () => {
-    const cb = ControlBlock.create(2, 3, 4, true);
+    const cb = ControlBlock.create(2, 3, 4, { before: true, after: false });
     const other = ControlBlock.attach(cb.buffer);
     expect(other.claim(Phase.CountBefore)).toBeGreaterThanOrEqual(4);
     expect(other.waitPhase(Phase.CountBefore)).toBe(true); // at once: nothing to wait for
@@ -69,6 +69,15 @@ describe('ControlBlock', () => {
     for (let i = 0; i < 4; i++) other.pieceCounted(Phase.CountAfter, i, 5);
     expect(cb.bitsSet()).toBe(20);
     expect(ControlBlock.create(1, 1, 2).claimPiece(0)).toBe(true); // the default: the workers count
+  });
+
+  it('starts with the count after done too when the caller sums the records instead', () => {
+    const cb = ControlBlock.create(1, 2, 3, { before: true, after: true });
+    expect(cb.claim(Phase.CountAfter)).toBeGreaterThanOrEqual(3);
+    expect(cb.done(Phase.CountAfter)).toBe(3);
+    expect(cb.claim(Phase.Walk)).toBe(0);
+    expect(cb.done(Phase.Walk)).toBe(0); // the walk is still to do
+    expect(cb.bitsSet()).toBe(0);
   });
 
   it('hands each count piece to one before-counter; the others see it counted, or give up on a fault', () => {

@@ -36,6 +36,12 @@ interface Spec {
   readonly trackerPageShift: 12 | 14;
   /** DMA writes: [offset in 4 KiB pages from 64 pages below the bitmap (modulo its span + 128), pages]. */
   readonly writes: readonly (readonly [number, number])[];
+  /** The sources reported: both, or one of them (one source over a bitmap whose pages are no larger than its unit: bitsSet from the records). */
+  readonly report: 'both' | 'iommu' | 'vf';
+  /** Rebuild the bitmap's summary before the report (its buffer is zero): a clean summary, so the pool skips the count before. */
+  readonly clean: boolean;
+  /** Bits set before the report (modulo nbits), after any rebuild: then nothing is skipped. */
+  readonly preset?: readonly number[];
 }
 
 function build(s: Spec) {
@@ -75,7 +81,10 @@ function build(s: Spec) {
   }
   const buffer = new SharedArrayBuffer(s.byteOffset + IovaBitmap.bytesFor(length, pageSize) + 8);
   const bitmap = new IovaBitmap({ iova, length, pageSize, buffer, byteOffset: s.byteOffset, windowPages: s.windowPages });
-  return { table, tracker, bitmap, sources: [table, tracker] };
+  if (s.clean) bitmap.rescan();
+  for (const b of s.preset ?? []) bitmap.setBits(b % s.nbits, 1);
+  const sources = s.report === 'both' ? [table, tracker] : s.report === 'iommu' ? [table] : [tracker];
+  return { table, tracker, bitmap, sources };
 }
 
 const specArb: fc.Arbitrary<Spec> = fc.record({
@@ -90,6 +99,9 @@ const specArb: fc.Arbitrary<Spec> = fc.record({
   windowPages: fc.constantFrom(1, 2, 512),
   trackerPageShift: fc.constantFrom<12 | 14>(12, 14),
   writes: fc.array(fc.tuple(fc.nat(), fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 600 }))), { maxLength: 60 }),
+  report: fc.constantFrom<'both' | 'iommu' | 'vf'>('both', 'iommu', 'vf'),
+  clean: fc.boolean(),
+  preset: fc.oneof(fc.constant([]), fc.array(fc.nat(), { minLength: 1, maxLength: 3 })),
 });
 
 const chunkBitsArb = fc.oneof(fc.integer({ min: 1, max: 8 }).map((w) => w * 32), fc.constantFrom(1024, 4096, 65536));
@@ -122,10 +134,10 @@ describe('ReportPool gives the sequential answer', () => {
               : await pool.report({ bitmap: par.bitmap, sources: par.sources, chunkBits, noClear, threads });
           expect(firstDiff(par.bitmap.snapshot(), ref.bitmap.snapshot())).toBe(-1);
           expect(ps.bitsSet).toBe(rs.bitsSet);
-          expect(ps.sources['iommu']!.dirtyLeaves).toBe(rs.sources['iommu']!.dirtyLeaves);
-          expect(ps.sources['vf']!.dirtyLeaves).toBe(rs.sources['vf']!.dirtyLeaves);
+          const names = par.sources.map((x) => x.name);
+          for (const n of names) expect(ps.sources[n]!.dirtyLeaves).toBe(rs.sources[n]!.dirtyLeaves);
           expect(ps.total.bitsMarked).toBe(rs.total.bitsMarked);
-          expect(ps.chunks).toBe(ps.sources['iommu']!.chunks + ps.sources['vf']!.chunks);
+          expect(ps.chunks).toBe(names.reduce((c, n) => c + ps.sources[n]!.chunks, 0));
           if (threads === 'inline') {
             // Nothing ran on a worker; the chunks are reportDirty's (windows × sources).
             expect(ps.tasks).toBe(0);
@@ -136,11 +148,11 @@ describe('ReportPool gives the sequential answer', () => {
             expect(ps.workers.reduce((n, w) => n + w.chunks, 0)).toBe(ps.chunks);
           }
           // What is left in the sources: read it without clearing, source by source.
-          for (const i of [0, 1]) {
+          for (const [x, y] of [[ref.table, par.table], [ref.tracker, par.tracker]] as const) {
             const a = twin(ref.bitmap);
             const b = twin(par.bitmap);
-            reportDirty({ bitmap: a, sources: [ref.sources[i]!], noClear: true });
-            reportDirty({ bitmap: b, sources: [par.sources[i]!], noClear: true });
+            reportDirty({ bitmap: a, sources: [x], noClear: true });
+            reportDirty({ bitmap: b, sources: [y], noClear: true });
             expect(firstDiff(b.snapshot(), a.snapshot())).toBe(-1);
           }
         }),
@@ -160,6 +172,8 @@ describe('ReportPool under load', () => {
       format: 'vtd-ss',
       blockLeaves: ['4k', '2m', '4k'],
       hugeSecondGiB: false,
+      report: 'both',
+      clean: false,
       firstPage,
       nbits,
       bitmapPageShift: 12,
@@ -200,6 +214,8 @@ describe('ReportPool under load', () => {
       format: 'amd-v1',
       blockLeaves: ['4k'],
       hugeSecondGiB: false,
+      report: 'both',
+      clean: false,
       firstPage: 0,
       nbits: 256,
       bitmapPageShift: 12,

@@ -62,7 +62,7 @@ class UnitSource implements DirtySource {
  */
 function controlFor(bitmap: IovaBitmap, sources: number, slots: number, chunkBits: number): { plan: ChunkPlan; ctrl: ControlBlock } {
   const { plan, countPieces } = reportPlans(bitmap, Array.from({ length: sources }, () => chunkBits));
-  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPieces, summaryClean(bitmap)) };
+  return { plan, ctrl: ControlBlock.create(slots, plan.chunks, countPieces, { before: summaryClean(bitmap), after: false }) };
 }
 
 const rebuild = (d: DirtySourceShared): DirtySource => registry.get((d as SharedUnitSource).id)!;

@@ -102,6 +102,16 @@ export interface WorkProfile {
   readonly entries: number;
   /** Most entries read per 4 KiB page of IOVA anywhere in the range (0 when nothing is there). */
   readonly peakEntriesPerPage: number;
+  /**
+   * Optional: log2 of the IOVA unit the source records in (12 for a page table's 4 KiB pages, the
+   * page size for a VF tracker), promising that every record is a run of whole units, aligned to
+   * them, and that no unit is recorded twice in one report (a leaf belongs to one chunk). Over a
+   * bitmap whose pages are no larger than a unit, the bits of a report's records are then disjoint,
+   * and their sum (`bitsMarked`) is the bits the report set in a bitmap that was clear: the
+   * parallel engine uses it for `bitsSet` instead of counting the bitmap again (workers'
+   * ReportPool). Absent: no such promise.
+   */
+  readonly unitShift?: number;
 }
 
 /**

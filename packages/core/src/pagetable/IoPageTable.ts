@@ -262,7 +262,8 @@ export class IoPageTable implements DirtySource {
     if (!this.#mem.owner) return undefined;
     const first = pageOf(lo);
     const end = pageCeilOf(lo + len);
-    return this.#leafAreas.profile(Math.min(first, this.#pageLimit), Math.min(end, this.#pageLimit));
+    // Records are leaves and 4 KiB pages of leaves, each owned by one chunk: whole 4 KiB units.
+    return { ...this.#leafAreas.profile(Math.min(first, this.#pageLimit), Math.min(end, this.#pageLimit)), unitShift: PAGE_SHIFT };
   }
 
   #count(leaves: number, pages: number): void {

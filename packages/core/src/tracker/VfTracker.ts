@@ -245,7 +245,8 @@ export class VfTracker implements DirtySource {
       const b = r.iova + r.length < end ? r.iova + r.length : end;
       if (b > a) pages += (b - a + T - 1n) / T;
     }
-    return { entries: Math.ceil(Number(pages) / 32), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) / 32 : 0 };
+    // Records are tracker pages, each read and cleared by the one chunk that owns it.
+    return { entries: Math.ceil(Number(pages) / 32), peakEntriesPerPage: pages > 0n ? PAGE_SIZE / Number(T) / 32 : 0, unitShift: this.#mem!.pageShift };
   }
 
   /**

@@ -63,12 +63,19 @@
  * waiters. A report without streaming runs the phases in order and claims each piece through the
  * same CAS (it always wins it).
  *
- * Skipping the count before. When the bitmap's summary is clean as the report starts (a migration
- * round reports into a bitmap it has just cleared), its count is 0 without reading anything: the
- * main thread creates the block with the CountBefore phase finished (`countedBefore`), and each
- * worker's first claim finds the phase over. That "before" was taken on the main thread before
- * the tasks were posted, so before any write of the report, as a worker's count would be; 128
- * contended claims and counter updates per worker cost ~90 µs at 1 TiB (docs/bench/scale.md).
+ * Skipping the counts. When the bitmap's summary is clean as the report starts (a migration round
+ * reports into a bitmap it has just cleared), its count is 0 without reading anything: the main
+ * thread creates the block with the CountBefore phase finished (`skip.before`), and each worker's
+ * first claim finds the phase over. That "before" was taken on the main thread before the tasks
+ * were posted, so before any write of the report, as a worker's count would be; 128 contended
+ * claims and counter updates per worker cost ~90 µs at 1 TiB (docs/bench/scale.md). When, on top
+ * of that, the report has one source whose records are disjoint bits of this bitmap (its work
+ * profile's `unitShift` at least the bitmap's page shift: core's DirtySource.ts), the bits it set
+ * are the sum of its records' bits, which the workers return anyway (`bitsMarked`): the block is
+ * created with the CountAfter phase finished too (`skip.after`), and nobody reads the bitmap
+ * again. The count after read every marked block the walk had just written, mostly lines in the
+ * other worker's cache: 0.25 ms on a fast host, 1 ms on a busy one, at 1 TiB of 2 MiB leaves, 1 %
+ * (docs/bench/scale.md). What `bitsSet` means then is in ./poolStats.ts.
  *
  * Start/cancel protocol. A task's first act is CAS(STATE, PENDING → RUNNING); the main thread
  * cancels a task that has not started with CAS(STATE, PENDING → CANCELLED). Exactly one wins, so
@@ -112,6 +119,9 @@ const PIECE_COUNTED = 2;
 /** Longest single Atomics.wait at a barrier, ms: a safety net; notify normally ends it. */
 const WAIT_SLICE_MS = 20;
 
+/** No phase skipped (./ControlBlock.ts create). */
+const NO_SKIP = { before: false, after: false } as const;
+
 /** Progress counters read from a control block. */
 export interface ControlProgress {
   /** Chunks finished by all workers. */
@@ -144,11 +154,13 @@ export class ControlBlock {
   /**
    * A fresh block (main thread) for a report of `chunks` chunks over `pieces` bitmap pieces, run
    * by `slots` tasks.
-   * @param countedBefore - the bitmap's count before the walk is already known to be 0 (its
-   *   summary was clean, core's `summaryClean`): the CountBefore phase starts finished (every piece
-   *   COUNTED, BEFORE = 0), so the workers go straight to the walk (module comment, "Skipping").
+   * @param skip - counting phases the report does without (module comment, "Skipping"): `before`,
+   *   the bitmap's count before the walk is known to be 0 (its summary was clean, core's
+   *   `summaryClean`): the phase starts finished, every piece COUNTED, BEFORE = 0, and the workers
+   *   go straight to the walk; `after`, `bitsSet` comes from the records (the caller sums the
+   *   workers' `bitsMarked`): the phase starts finished and no worker counts after the walk.
    */
-  static create(slots: number, chunks: number, pieces: number, countedBefore = false): ControlBlock {
+  static create(slots: number, chunks: number, pieces: number, skip: { readonly before: boolean; readonly after: boolean } = NO_SKIP): ControlBlock {
     const buffer = new SharedArrayBuffer(ControlBlock.bytesFor(slots, pieces));
     new Int32Array(buffer)[SLOTS] = slots; // before the view, which locates the piece states from it
     const cb = new ControlBlock(buffer);
@@ -157,10 +169,14 @@ export class ControlBlock {
     i32[totalOf(Phase.Walk)] = chunks;
     i32[totalOf(Phase.CountAfter)] = pieces;
     for (let s = 0; s < slots; s++) i32[cb.#slot(s) + S_CHUNK] = -1;
-    if (countedBefore) {
+    if (skip.before) {
       i32[cursorOf(Phase.CountBefore)] = pieces;
       i32[doneOf(Phase.CountBefore)] = pieces;
       i32.fill(PIECE_COUNTED, cb.#piece0, cb.#piece0 + pieces);
+    }
+    if (skip.after) {
+      i32[cursorOf(Phase.CountAfter)] = pieces;
+      i32[doneOf(Phase.CountAfter)] = pieces;
     }
     return cb;
   }

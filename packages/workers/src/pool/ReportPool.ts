@@ -28,12 +28,13 @@
  * (./inlineReport.ts: core's `reportDirty`, without waiting for the workers); any other one runs
  * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
  * count the bitmap's bits before and after the walk, for `bitsSet`, reading only the blocks its
- * summary marks: ./poolStats.ts has the exact definition). Several reports may run at
+ * summary marks, or skip either count when it is known without reading: {@link countsToSkip};
+ * ./poolStats.ts has the exact definition). Several reports may run at
  * once on one pool: each has its own control block, and their tasks share piscina's queue.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { type DirtySource, type DirtySourceShared, IovaBitmapError } from '@iovabitmap/core';
+import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError, type WorkProfile } from '@iovabitmap/core';
 import { checkInt, checkReportRequest, summaryClean } from '@iovabitmap/core/internal';
 import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
@@ -87,6 +88,21 @@ function checkFault(v: unknown): FaultInjection | undefined {
     throw IovaBitmapError.bad('EINVAL', `${WHERE}.report`, 'faultInjection', v, "must be { afterChunks: integer >= 0, mode: 'exit' | 'throw' }");
   }
   return { afterChunks: f.afterChunks, mode: f.mode };
+}
+
+/**
+ * The counting phases a report can do without (./ControlBlock.ts, "Skipping"): the count before
+ * when the bitmap's summary is clean now (core's `summaryClean`, read just before the tasks are
+ * posted); then also the count after when the report has one source whose records are disjoint
+ * bits of this bitmap (its work profile's `unitShift` is at least the bitmap's page shift), so
+ * that the bits it set are the sum of its records' bits. `profiles` are the sources' work profiles
+ * when the caller asked for them already (else the one source is asked here).
+ */
+function countsToSkip(bitmap: IovaBitmap, sources: readonly DirtySource[], profiles: readonly (WorkProfile | undefined)[]): { before: boolean; after: boolean } {
+  const before = summaryClean(bitmap);
+  if (!before || sources.length !== 1) return { before, after: false };
+  const unitShift = (profiles.length === 1 ? profiles[0] : sources[0]!.workProfile?.(bitmap.iova, bitmap.length))?.unitShift;
+  return { before, after: unitShift !== undefined && unitShift >= bitmap.pageShift };
 }
 
 /**
@@ -246,7 +262,7 @@ export class ReportPool {
       names,
       plan,
       countPieces,
-      cleanBefore: summaryClean(bitmap),
+      skip: countsToSkip(bitmap, sources, profiles),
       threads,
       task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
       ...(signal ? { signal } : {}),

@@ -9,16 +9,25 @@
  * task (one per worker per report) counts what it did per source in PoolSourceStats, and returns
  * them in its one result message as a list indexed like the report's source list. The main
  * thread folds them into per-source totals (same shape) and keeps one {@link WorkerReportStats}
- * per task. `bitsSet` is the bitmap's count after the walk minus its count before, as in core's
- * `reportDirty` (a unit may be recorded outside the chunk that owns it and two sources may mark the
- * same bits, so it cannot be summed per chunk); the workers do both counts in parallel, piece by
- * piece (./ControlBlock.ts), each piece read through the bitmap's summary, so a count costs the
- * dirty blocks, not the bitmap. With no other writer or clear of the bitmap during the report it is
- * exactly the bits that went 0 → 1. Otherwise it is the sum over pieces of (set bits of the piece
- * when a worker counted it after the walk) − (when one counted it before; 0 for every piece when
- * the bitmap's summary was clean as the report started, read by the main thread before posting):
- * another writer's bits that land in a piece between its two counts are included, a racing
- * clear's removals subtracted.
+ * per task.
+ *
+ * `bitsSet`. With no other writer or clear of the bitmap during the report it is exactly the bits
+ * that went 0 → 1, as in core's `reportDirty`, by one of two rules:
+ * - In general, the bitmap's count after the walk minus its count before (a unit may be recorded
+ *   outside the chunk that owns it and two sources may mark the same bits, so the records cannot
+ *   be summed); the workers do both counts in parallel, piece by piece (./ControlBlock.ts), each
+ *   piece read through the bitmap's summary, so a count costs the dirty blocks, not the bitmap.
+ *   The count before is 0 without reading when the summary was clean as the report started (read
+ *   by the main thread before posting). With other writers it is the sum over pieces of (set bits
+ *   of the piece when a worker counted it after the walk) − (when it was counted before): another
+ *   writer's bits that land in a piece between its two counts are included, a racing clear's
+ *   removals subtracted.
+ * - When the summary was clean as the report started and the report has one source whose records
+ *   are disjoint bits of this bitmap (its work profile's `unitShift` at least the bitmap's page
+ *   shift: an IoPageTable into a bitmap of pages up to 4 KiB, a VfTracker into one of pages up to
+ *   its own), the sum of its records' bits (`total.bitsMarked`), and nothing is counted after the
+ *   walk. With other writers it is the bits the report's records covered: another writer's bits
+ *   outside them are not included, and a bit it set first that a record also covers is.
  */
 import { type ReportStats, type SourceStats } from '@iovabitmap/core';
 import { addSourceStats, emptySourceStats } from '@iovabitmap/core/internal';
@@ -49,6 +58,13 @@ export interface WorkerReportStats {
 
 /** What {@link ReportPool.report} returns: core's {@link ReportStats} plus the pool's counters. */
 export interface PoolReportStats extends ReportStats {
+  /**
+   * Bits the report set: with no other writer or clear of the bitmap during the report, exactly
+   * the bits that went 0 → 1 (as `reportDirty`'s). With other writers, by the rule that applies
+   * (module comment of this file): the count after minus the count before, or, for a report of
+   * one source into a bitmap whose summary was clean, the bits its records covered.
+   */
+  readonly bitsSet: number;
   /** Per source name, summed over workers. */
   readonly sources: Readonly<Record<string, PoolSourceStats>>;
   /** One entry per task that ran (tasks cancelled before they started are left out). */

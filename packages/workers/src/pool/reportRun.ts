@@ -38,7 +38,8 @@
  *
  * Progress: a timer reads the block's counters every `progressIntervalMs` and once more at the
  * end; workers only do one Atomics.add per chunk for it. `bitsSet` comes from the workers' two
- * counting phases (./ControlBlock.ts), so the main thread never scans the bitmap.
+ * counting phases (./ControlBlock.ts), or from their records' bits when the count after is skipped
+ * (../poolStats.ts), so the main thread never scans the bitmap.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
@@ -81,8 +82,11 @@ export interface RunInput {
   readonly plan: ChunkPlan;
   /** Pieces of the counting phases (`countPlan(...).chunks`: the count plan has one source). */
   readonly countPieces: number;
-  /** The bitmap's summary was clean just before the run: its count before is 0, no phase needed (./ControlBlock.ts). */
-  readonly cleanBefore: boolean;
+  /**
+   * Counting phases the run does without (./ControlBlock.ts, "Skipping"): `before`, the bitmap's
+   * summary was clean just before the run; `after`, `bitsSet` is the sum of the records' bits.
+   */
+  readonly skip: { readonly before: boolean; readonly after: boolean };
   readonly threads: number;
   /** The task fields shared by every slot. */
   readonly task: Omit<ReportTask, 'control' | 'slot'>;
@@ -193,7 +197,7 @@ class ReportRun {
     // A task should get at least one full chunk of bits: a smaller report gains nothing from more
     // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
     this.#tasks = Math.min(input.threads, input.plan.chunks);
-    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces, input.cleanBefore);
+    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces, input.skip);
     this.#closed = new Uint8Array(this.#tasks);
     this.#open = this.#tasks;
   }
@@ -323,6 +327,8 @@ class ReportRun {
       });
     }
     const elapsedMs = this.#walkEnd >= this.#walkStart ? this.#walkEnd - this.#walkStart : 0;
-    return { workers: this.#workers.sort((a, b) => a.slot - b.slot), tasks: this.#tasks, bitsSet: this.ctrl.bitsSet(), elapsedMs };
+    const workers = this.#workers.sort((a, b) => a.slot - b.slot);
+    const bitsSet = this.#input.skip.after ? workers.reduce((n, w) => n + w.total.bitsMarked, 0) : this.ctrl.bitsSet();
+    return { workers, tasks: this.#tasks, bitsSet, elapsedMs };
   }
 }
