@@ -54,9 +54,11 @@
  * leaf, one mask per word of a tracker, a mask per block of the walk) would pay one summary RMW
  * per write, and each is a locked instruction that waits for the writer's data stores to drain:
  * behind a 32 KiB fill (a 1 GiB leaf) that wait is most of its cost. {@link PendingMarks} keeps
- * the *run* of blocks written (consecutive or overlapping writes extend it) and marks it once,
- * when a write leaves it or at its flush; the chunk's recorder flushes in a `finally` when the
- * chunk ends (`deferMarks` in ./IovaBitmap.ts, ../ClipRecorder.ts,
+ * the *run* of blocks written (consecutive or overlapping writes extend it); a run that a write
+ * leaves waits in a buffer of up to 64 runs, all marked when it fills or at the flush, so the data
+ * stores of many isolated writes (a sparse walk's 2 MiB leaves, each a cache line that misses) are
+ * in flight together before the first locked mark waits for them; the chunk's recorder flushes in
+ * a `finally` when the chunk ends (`deferMarks` in ./IovaBitmap.ts, ../ClipRecorder.ts,
  * ../pagetable/DirtyLeafSink.ts). So an ascending walk marks each unbroken stretch of what it
  * wrote once. The marks still come after the data they cover, so the ordering rule holds; during
  * the chunk a reader may miss its unflushed writes, as it may miss any write in flight. A
@@ -184,6 +186,14 @@ export function adoptSummary(where: string, param: string, buffer: SharedArrayBu
 }
 
 /**
+ * Finished runs a {@link PendingMarks} holds before it marks them: a mark is a locked instruction,
+ * which waits until the writer's earlier stores have reached its cache, so marking each isolated
+ * 2 MiB leaf of a sparse walk at once waited for that leaf's bitmap line every time; held back,
+ * the stores of many leaves are in flight together and the marks come in one burst.
+ */
+const PENDING_RUNS = 64;
+
+/**
  * Marks blocks [b0, b1) (b0 < b1): one Atomics.or per partly covered summary word, and one per
  * *pair* of whole words (a BigInt64 Atomics.or of all ones: V8 runs every Atomics operation as a
  * builtin call, ~12 ns for 32 bits and ~16 ns for 64, so a 1 GiB run's 16 words cost 8 calls
@@ -219,14 +229,17 @@ export function markWords(s: BitSummary, w0: number, wLast: number): void {
 /**
  * The marks of one writer's sequence of writes (module comment, "Deferred marks"): the run of
  * blocks [lo, hi] written since the last marks, extended in place by every write that overlaps or
- * touches it; marked when a write leaves it ({@link PendingMarks.add}) or at
- * {@link PendingMarks.flush}.
+ * touches it; a run that a write leaves joins a small buffer of finished runs
+ * ({@link PENDING_RUNS}), all marked when the buffer fills or at {@link PendingMarks.flush}.
  */
 export class PendingMarks {
   readonly #s: BitSummary;
-  /** The pending run of blocks [lo, hi]; empty while hi < lo. */
+  /** The open run of blocks [lo, hi]; empty while hi < lo. */
   #lo = 0;
   #hi = -1;
+  /** Finished runs not yet marked, as (lo, hi + 1) pairs; `#n` pairs in use. */
+  readonly #runs = new Float64Array(2 * PENDING_RUNS);
+  #n = 0;
 
   constructor(s: BitSummary) {
     this.#s = s;
@@ -241,16 +254,28 @@ export class PendingMarks {
       if (b1 > hi) this.#hi = b1;
       return;
     }
-    this.flush();
+    if (hi >= lo) {
+      if (this.#n === PENDING_RUNS) this.#markRuns();
+      const k = 2 * this.#n++;
+      this.#runs[k] = lo;
+      this.#runs[k + 1] = hi + 1;
+    }
     this.#lo = b0;
     this.#hi = b1;
   }
 
-  /** Makes the pending marks. */
+  /** Makes the pending marks: the finished runs, then the open one. */
   flush(): void {
+    this.#markRuns();
     if (this.#hi >= this.#lo) markBlocks(this.#s, this.#lo, this.#hi + 1);
     this.#lo = 0;
     this.#hi = -1;
+  }
+
+  #markRuns(): void {
+    const runs = this.#runs;
+    for (let k = 0, e = 2 * this.#n; k < e; k += 2) markBlocks(this.#s, runs[k]!, runs[k + 1]!);
+    this.#n = 0;
   }
 }
 
