@@ -196,7 +196,7 @@ const EXPECTED: Record<string, { public: Names; internal: Names }> = {
         'warmUpKernels',
         'warmedUpMs',
       ],
-      types: ['DmaTarget', 'PageRun', 'ReportTask', 'Rng'],
+      types: ['CountSkip', 'DmaTarget', 'PageRun', 'ReportTask', 'Rng'],
     },
   },
   bench: {

@@ -11,6 +11,7 @@ export { startWorker } from './runtime/workerLaunch.js';
 // the engine's parts: chunk plan, control block, the worker's task loop
 export { ChunkPlan, chunkBitsFor, countPlan, defaultChunkBits, reportPlans } from './pool/ChunkPlan.js';
 export { ControlBlock, Phase, SlotState, StopReason } from './pool/ControlBlock.js';
+export type { CountSkip } from './pool/ControlBlock.js';
 export { DEFAULT_INLINE_BELOW, inlineWork } from './pool/inlineReport.js';
 export { runReportTask } from './pool/worker/reportTask.js';
 export type { ReportTask } from './pool/worker/reportTask.js';

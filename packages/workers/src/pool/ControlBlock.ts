@@ -119,8 +119,17 @@ const PIECE_COUNTED = 2;
 /** Longest single Atomics.wait at a barrier, ms: a safety net; notify normally ends it. */
 const WAIT_SLICE_MS = 20;
 
-/** No phase skipped (./ControlBlock.ts create). */
-const NO_SKIP = { before: false, after: false } as const;
+/**
+ * The counting phases a report does without (module comment, "Skipping"): `before`, the bitmap's
+ * count before the walk is known to be 0; `after`, `bitsSet` comes from the records.
+ */
+export interface CountSkip {
+  readonly before: boolean;
+  readonly after: boolean;
+}
+
+/** No phase skipped ({@link ControlBlock.create}'s default). */
+const NO_SKIP: CountSkip = { before: false, after: false };
 
 /** Progress counters read from a control block. */
 export interface ControlProgress {
@@ -160,7 +169,7 @@ export class ControlBlock {
    *   go straight to the walk; `after`, `bitsSet` comes from the records (the caller sums the
    *   workers' `bitsMarked`): the phase starts finished and no worker counts after the walk.
    */
-  static create(slots: number, chunks: number, pieces: number, skip: { readonly before: boolean; readonly after: boolean } = NO_SKIP): ControlBlock {
+  static create(slots: number, chunks: number, pieces: number, skip: CountSkip = NO_SKIP): ControlBlock {
     const buffer = new SharedArrayBuffer(ControlBlock.bytesFor(slots, pieces));
     new Int32Array(buffer)[SLOTS] = slots; // before the view, which locates the piece states from it
     const cb = new ControlBlock(buffer);

@@ -41,6 +41,7 @@ import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
 import { runReport } from './reportRun.js';
+import type { CountSkip } from './ControlBlock.js';
 import { DEFAULT_INLINE_BELOW, inlineWork, reportInline, warmUpInline } from './inlineReport.js';
 import { piscinaEntry } from '../runtime/workerLaunch.js';
 import type { FaultInjection } from './worker/reportTask.js';
@@ -98,7 +99,7 @@ function checkFault(v: unknown): FaultInjection | undefined {
  * that the bits it set are the sum of its records' bits. `profiles` are the sources' work profiles
  * when the caller asked for them already (else the one source is asked here).
  */
-function countsToSkip(bitmap: IovaBitmap, sources: readonly DirtySource[], profiles: readonly (WorkProfile | undefined)[]): { before: boolean; after: boolean } {
+function countsToSkip(bitmap: IovaBitmap, sources: readonly DirtySource[], profiles: readonly (WorkProfile | undefined)[]): CountSkip {
   const before = summaryClean(bitmap);
   if (!before || sources.length !== 1) return { before, after: false };
   const unitShift = (profiles.length === 1 ? profiles[0] : sources[0]!.workProfile?.(bitmap.iova, bitmap.length))?.unitShift;

@@ -46,7 +46,7 @@ import type { Piscina } from 'piscina';
 import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
 import { markWritten } from '@iovabitmap/core/internal';
 import type { ChunkPlan } from './ChunkPlan.js';
-import { ControlBlock, Phase, StopReason } from './ControlBlock.js';
+import { ControlBlock, Phase, StopReason, type CountSkip } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
 import type { ReportProgress, ReportedChunk } from './poolTypes.js';
 import type { ChunkRunsMessage, ReportTask, ReportTaskResult } from './worker/reportTask.js';
@@ -86,7 +86,7 @@ export interface RunInput {
    * Counting phases the run does without (./ControlBlock.ts, "Skipping"): `before`, the bitmap's
    * summary was clean just before the run; `after`, `bitsSet` is the sum of the records' bits.
    */
-  readonly skip: { readonly before: boolean; readonly after: boolean };
+  readonly skip: CountSkip;
   readonly threads: number;
   /** The task fields shared by every slot. */
   readonly task: Omit<ReportTask, 'control' | 'slot'>;
