@@ -310,9 +310,13 @@ function nextBlockOf(s: BitSummary, b: number, end: number, want: 0 | -1): numbe
   return q < end ? q : end;
 }
 
-/** View bits per block. */
+/**
+ * View bits per block: at most 2^15. `1 << k`, not `2 ** k`: with the power the readers' loops
+ * ran in float arithmetic, and `dirtyRanges()` over 1 TiB of 2 MiB leaves at 1 % took 2.5-2.6 ms
+ * instead of 1.4 (one thread, repeated; `clear()` 0.58-0.75 against 0.56).
+ */
 function blockBits(s: BitSummary): number {
-  return 2 ** (5 + s.shift);
+  return 1 << (5 + s.shift);
 }
 
 /**
