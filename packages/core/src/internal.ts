@@ -12,7 +12,7 @@ export type { BitmapViews, InternalIovaBitmapOptions, SummaryOption } from './bi
 export type { BitSummary } from './bitmap/bitSummary.js';
 export { BITMAP_PAGE_BYTES, DEFAULT_WINDOW_PAGES, computeWindows } from './bitmap/windows.js';
 export { ctz32, recordRuns } from './bitmap/bitKernels.js';
-export { WASM_BITMAP_MIN_BYTES } from './bitmap/bitmapKernel.js';
+export { wasmBitmapBytes } from './bitmap/bitmapKernel.js';
 export type { RunSink } from './bitmap/bitKernels.js';
 // byte sizes and the 4 KiB page
 export { GIB, GiB, KIB, KiB, MIB, MiB, PAGE_MASK_BIG, PAGE_SHIFT, PAGE_SHIFT_BIG, PAGE_SIZE, PAGE_SIZE_BIG, TIB, TiB, pageIova, pageOf } from './sizes.js';

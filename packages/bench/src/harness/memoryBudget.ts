@@ -28,7 +28,7 @@
  */
 import { freemem, totalmem } from 'node:os';
 import { IovaBitmapError, type PteFormat } from '@iovabitmap/core';
-import { WASM_BITMAP_MIN_BYTES, pageTableBytesFor, type TableMapping } from '@iovabitmap/core/internal';
+import { pageTableBytesFor, wasmBitmapBytes, type TableMapping } from '@iovabitmap/core/internal';
 import { formatBytesRounded } from '../units.js';
 
 /** Memory of one worker thread (report pool or device simulator) running from source, bytes. */
@@ -71,14 +71,12 @@ export function machineMemory(): MachineMemory {
 
 /**
  * Bytes of a bitmap of `length` IOVA bytes at `pageSize` as ./workload.ts benchBitmap allocates
- * it: whole 64 KiB pages of a WebAssembly memory from core's WASM_BITMAP_MIN_BYTES up to 4 GiB,
- * whole 8-byte words otherwise.
+ * it: the WebAssembly memory core gives a new bitmap of that size (`wasmBitmapBytes`), else whole
+ * 8-byte words.
  */
 function bitmapBytes(length: bigint, pageSize: bigint): number {
   const bits = (length + pageSize - 1n) / pageSize;
-  const bytes = Number((bits + 7n) / 8n);
-  if (bytes >= WASM_BITMAP_MIN_BYTES && bytes <= 2 ** 32) return Math.ceil(bytes / 65536) * 65536;
-  return Number(((bits + 63n) / 64n) * 8n);
+  return wasmBitmapBytes(Number((bits + 7n) / 8n)) ?? Number(((bits + 63n) / 64n) * 8n);
 }
 
 /**

@@ -44,13 +44,25 @@ export type Or4 = (a0: number, m0: number, a1: number, m1: number, a2: number, m
 export const WASM_BITMAP_MIN_BYTES = 64 * 1024;
 
 /**
- * A shared WebAssembly memory for a new bitmap of `bytes` bytes (rounded up to whole pages), or
- * undefined: below {@link WASM_BITMAP_MIN_BYTES}, above 4 GiB, or no WebAssembly, no kernel, no
- * memory (the caller then allocates a SharedArrayBuffer).
+ * The size of the WebAssembly memory a new bitmap of `bytes` bytes is given: `bytes` rounded up
+ * to whole 64 KiB pages, or undefined when it is given none (below {@link WASM_BITMAP_MIN_BYTES},
+ * or above 4 GiB once rounded: the most a memory holds). The one rule for {@link newBitmapMemory}
+ * and for what the benchmark's memory plan prices (bench's harness/memoryBudget.ts).
+ */
+export function wasmBitmapBytes(bytes: number): number | undefined {
+  const rounded = Math.ceil(bytes / WASM_PAGE) * WASM_PAGE;
+  return bytes >= WASM_BITMAP_MIN_BYTES && rounded <= 2 ** 32 ? rounded : undefined;
+}
+
+/**
+ * A shared WebAssembly memory for a new bitmap of `bytes` bytes ({@link wasmBitmapBytes}), or
+ * undefined: no such size, or no WebAssembly, no kernel, no memory (the caller then allocates a
+ * SharedArrayBuffer).
  */
 export function newBitmapMemory(bytes: number): WasmMemory | undefined {
-  if (bytes < WASM_BITMAP_MIN_BYTES || compileKernel(BITMAP_KERNEL_BYTES) === null) return undefined;
-  return newSharedMemory(Math.ceil(bytes / WASM_PAGE) * WASM_PAGE);
+  const size = wasmBitmapBytes(bytes);
+  if (size === undefined || compileKernel(BITMAP_KERNEL_BYTES) === null) return undefined;
+  return newSharedMemory(size);
 }
 
 /**
