@@ -51,12 +51,13 @@ function union(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.map((x, i) => x | b[i]!);
 }
 
-// Every report of `pool` runs on its workers (these tests are about them); `inline` runs every
-// profiled report on the caller's thread, for the checks both paths must share.
+// Every report of `pool` runs on its workers alone (these tests are about them; the caller's
+// share has its own, pool.callerShare.test.ts); `inline` runs every profiled report on the
+// caller's thread, for the checks both paths must share.
 let pool: ReportPool;
 let inline: ReportPool;
 beforeAll(async () => {
-  pool = new ReportPool({ threads: 2, inlineBelow: 0 });
+  pool = new ReportPool({ threads: 2, inlineBelow: 0, callerShareMs: 0 });
   inline = new ReportPool({ threads: 1, warmUp: false, inlineBelow: Number.MAX_SAFE_INTEGER });
   await pool.ready();
 });
@@ -79,6 +80,10 @@ describe('ReportPool validation', () => {
       [{ inlineBelow: Infinity }, 'inlineBelow'],
       [{ inlineBelow: NaN }, 'inlineBelow'],
       [{ inlineBelow: 2 ** 53 }, 'inlineBelow'],
+      [{ callerShareMs: -1 }, 'callerShareMs'],
+      [{ callerShareMs: 1001 }, 'callerShareMs'],
+      [{ callerShareMs: NaN }, 'callerShareMs'],
+      [{ callerShareMs: '2' }, 'callerShareMs'],
     ] as const) {
       expect(rejection(() => new ReportPool(options as never))).toMatchObject({ code: 'EINVAL', param });
     }

@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { threadId } from 'node:worker_threads';
 import { IoPageTable, IovaBitmap, VfTracker, reportDirty, type PteFormat } from '@iovabitmap/core';
 import { ReportPool } from '@iovabitmap/workers';
 import { drainedStatus } from '../helpers/poolAndDevice.js';
@@ -144,7 +145,11 @@ describe('ReportPool gives the sequential answer', () => {
             expect(ps.workers).toEqual([]);
             expect(ps.chunks).toBe(rs.chunks);
           } else {
-            expect(ps.tasks).toBe(Math.min(threads, ps.chunks));
+            // The caller's share (threads >= 2, a clean summary) may leave the last task unposted,
+            // even when it walked nothing (the workers claimed every chunk first).
+            expect(ps.tasks).toBeGreaterThanOrEqual(Math.min(threads, ps.chunks) - (threads >= 2 ? 1 : 0));
+            expect(ps.tasks).toBeLessThanOrEqual(Math.min(threads, ps.chunks));
+            expect(ps.workers.filter((w) => w.threadId === threadId).length).toBeLessThanOrEqual(1);
             expect(ps.workers.reduce((n, w) => n + w.chunks, 0)).toBe(ps.chunks);
           }
           // What is left in the sources: read it without clearing, source by source.

@@ -22,7 +22,8 @@
  *
  *   byte 0    header, i32[0..15]
  *     [0] STOP         0 = run, 1 = abort requested (AbortSignal), 2 = stop after a fault
- *     [1] SLOTS        task slots (written once, before any task is posted)
+ *     [1] SLOTS        slots: one per task, and one for the caller's share when it may walk
+ *                      (./callerShare.ts; written once, before any task is posted)
  *     [2 + 3p]         phase p cursor: next item to claim (Atomics.add(1) returns the claim)
  *     [3 + 3p]         phase p done: items finished (Atomics.add; the last one notifies)
  *     [4 + 3p]         phase p total (written once)
@@ -31,7 +32,7 @@
  *     [8]  BITS_DONE   bitmap bits of finished chunks, summed over sources (progress)
  *     [9]  BEFORE      set bits counted in phase 0
  *     [10] AFTER       set bits counted in phase 2
- *   byte 128 + 64 s   slot s (one per task posted for the report)
+ *   byte 128 + 64 s   slot s (one per task of the report, then the caller's share's)
  *     [+0] STATE       PENDING 0 → RUNNING 1 → DONE 2, or PENDING → CANCELLED 3
  *     [+1] CHUNK       the chunk this slot is walking, or -1 (published before the walk, so a
  *                      worker that dies mid-chunk is named by the main thread)
@@ -193,6 +194,11 @@ export class ControlBlock {
   /** A view of a block made by {@link create} (in a worker). */
   static attach(buffer: SharedArrayBuffer): ControlBlock {
     return new ControlBlock(buffer);
+  }
+
+  /** Claims made so far in phase `p` (the cursor; past {@link total} once the phase is exhausted). */
+  claimed(p: Phase): number {
+    return Atomics.load(this.#i32, cursorOf(p));
   }
 
   /** Items of phase `p`: pieces for the counts, chunks for the walk. */

@@ -26,7 +26,9 @@
  * then our own options) before anything is posted, so a rejected report writes nothing; a report
  * estimated below `inlineBelow` entries of work then runs on the caller's thread
  * (./inlineReport.ts: core's `reportDirty`, without waiting for the workers); any other one runs
- * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the workers also
+ * the tasks (./reportRun.ts: one message per worker, abort and fault handling; the caller's thread
+ * walks chunks in place of the last worker for up to `callerShareMs` when it may,
+ * ./callerShare.ts; the workers also
  * count the bitmap's bits before and after the walk, for `bitsSet`, reading only the blocks its
  * summary marks, or skip either count when it is known without reading: {@link countsToSkip};
  * ./poolStats.ts has the exact definition). Several reports may run at
@@ -91,6 +93,15 @@ function checkFault(v: unknown): FaultInjection | undefined {
   return { afterChunks: f.afterChunks, mode: f.mode };
 }
 
+/** Default of `ReportPoolOptions.callerShareMs` (poolTypes.ts says why). */
+export const DEFAULT_CALLER_SHARE_MS = 2;
+
+/** `callerShareMs`: a number of milliseconds in [0, 1000]. */
+function checkCallerShareMs(v: unknown): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1000)) throw IovaBitmapError.bad('EINVAL', WHERE, 'callerShareMs', v, 'must be a number of milliseconds in [0, 1000]');
+  return v;
+}
+
 /**
  * The counting phases a report can do without (./ControlBlock.ts, "Skipping"): the count before
  * when the bitmap's summary is clean now (core's `summaryClean`, read just before the tasks are
@@ -136,6 +147,8 @@ export class ReportPool {
   readonly progressIntervalMs: number;
   /** Reports estimated below this many entries of work run on the caller's thread (0: never). */
   readonly inlineBelow: number;
+  /** Longest share of a report's walk on the caller's thread, ms (0: never; ./callerShare.ts). */
+  readonly callerShareMs: number;
   readonly #piscina: Piscina;
   readonly #ready: Promise<void>;
   readonly #active = new Set<Promise<unknown>>();
@@ -157,6 +170,7 @@ export class ReportPool {
     }
     this.progressIntervalMs = interval;
     this.inlineBelow = checkInt(WHERE, 'inlineBelow', orDefault(options.inlineBelow, DEFAULT_INLINE_BELOW), 0, Number.MAX_SAFE_INTEGER, '(entries of work; 0: every report on the workers)');
+    this.callerShareMs = checkCallerShareMs(orDefault(options.callerShareMs, DEFAULT_CALLER_SHARE_MS));
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
     const { filename, execArgv } = piscinaEntry(new URL('./worker/poolWorkerEntry.js', import.meta.url));
     const workerData: ReportWorkerData = { warmUp: warm };
@@ -257,13 +271,17 @@ export class ReportPool {
     }
     await this.ready();
     throwIfAborted(where, signal);
+    const skip = countsToSkip(bitmap, sources, profiles);
+    // The caller's share (./callerShare.ts): never waiting for a count before, a stream, a fault.
+    const share = this.callerShareMs > 0 && skip.before && threads >= 2 && onChunk === undefined && fault === undefined;
     const out = await runReport({
       piscina: this.#piscina,
       bitmap,
       names,
       plan,
       countPieces,
-      skip: countsToSkip(bitmap, sources, profiles),
+      skip,
+      ...(share ? { callerShare: { sources, budgetMs: this.callerShareMs } } : {}),
       threads,
       task: { kind: 'report', bitmap: shared, sources: descriptors, noClear, chunkBits, ...(fault ? { fault } : {}) },
       ...(signal ? { signal } : {}),

@@ -40,11 +40,11 @@ export interface PoolSourceStats extends SourceStats {
   busyMs: number;
 }
 
-/** What one worker (one task) did during a report. */
+/** What one worker (one task), or the caller's share of the walk, did during a report. */
 export interface WorkerReportStats {
   /** The task's slot in the report's control block (0-based). */
   readonly slot: number;
-  /** `worker_threads.threadId` of the worker that ran the task. */
+  /** `worker_threads.threadId` of the worker that ran the task (of the caller's thread, for its share). */
   readonly threadId: number;
   /** Chunks this worker walked. */
   readonly chunks: number;
@@ -67,9 +67,16 @@ export interface PoolReportStats extends ReportStats {
   readonly bitsSet: number;
   /** Per source name, summed over workers. */
   readonly sources: Readonly<Record<string, PoolSourceStats>>;
-  /** One entry per task that ran (tasks cancelled before they started are left out). */
+  /**
+   * One entry per task that ran (tasks cancelled before they started are left out), by slot, and
+   * one for the caller's share when the caller's thread walked chunks (`ReportPoolOptions.callerShareMs`:
+   * its `threadId`, and the slot after the tasks', min(threads, chunks)).
+   */
   readonly workers: readonly WorkerReportStats[];
-  /** Tasks posted for the report: min(threads, chunks). */
+  /**
+   * Tasks posted to the workers for the report: min(threads, chunks), or one fewer when the
+   * caller's share walked every chunk it did not leave to the others.
+   */
   readonly tasks: number;
   /** Bits per chunk of each source, in the order of the report's sources. */
   readonly chunkBits: readonly number[];

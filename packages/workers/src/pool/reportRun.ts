@@ -6,7 +6,10 @@
  * -------------------
  * The run posts min(threads, chunks) tasks, one per worker (./worker/reportTask.ts; a report of a
  * few chunks stays on few workers: posting an extra task has a cost), all sharing one control block
- * (./ControlBlock.ts). It resolves once every task that *started* has returned. Tasks still queued
+ * (./ControlBlock.ts). With a caller's share (./callerShare.ts) it posts one task fewer, walks
+ * chunks on the caller's thread right after posting, and then posts the last task only if chunks
+ * are left (else that slot is cancelled unposted). It resolves once every task that *started* has
+ * returned. Tasks still queued
  * in piscina are cancelled through the block (CAS PENDING → CANCELLED) as soon as their work is
  * moot, so a report never waits for a worker that is busy with another report's chunks:
  *
@@ -43,9 +46,10 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
-import { IovaBitmapError, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
+import { IovaBitmapError, type DirtySource, type IovaBitmap, type IovaBitmapErrorData } from '@iovabitmap/core';
 import { markWritten } from '@iovabitmap/core/internal';
 import type { ChunkPlan } from './ChunkPlan.js';
+import { walkCallerShare } from './callerShare.js';
 import { ControlBlock, Phase, StopReason, type CountSkip } from './ControlBlock.js';
 import { type WorkerReportStats, workerStats } from './poolStats.js';
 import type { ReportProgress, ReportedChunk } from './poolTypes.js';
@@ -88,6 +92,12 @@ export interface RunInput {
    */
   readonly skip: CountSkip;
   readonly threads: number;
+  /**
+   * The caller's thread may walk chunks in place of the last worker (./callerShare.ts), with these
+   * sources (the report's own objects) for at most `budgetMs` (plus one chunk). ReportPool sets it
+   * only when that is allowed (no streaming, no fault injection, the count before done).
+   */
+  readonly callerShare?: { readonly sources: readonly DirtySource[]; readonly budgetMs: number };
   /** The task fields shared by every slot. */
   readonly task: Omit<ReportTask, 'control' | 'slot'>;
   readonly signal?: AbortSignal;
@@ -101,7 +111,9 @@ const DRAIN_AFTER_FAILURE_MS = 200;
 
 /** What a successful run gives back (wall time is the caller's). */
 export interface RunOutput {
+  /** One per task that ran, then the caller's share's when it walked, by slot. */
   readonly workers: WorkerReportStats[];
+  /** Tasks posted to the workers. */
   readonly tasks: number;
   /** The workers' count after the walk minus their count before (exactly what poolStats.ts says). */
   readonly bitsSet: number;
@@ -177,8 +189,12 @@ export async function runReport(input: RunInput): Promise<RunOutput> {
 class ReportRun {
   readonly ctrl: ControlBlock;
   readonly #input: RunInput;
-  /** Tasks posted: min(threads, chunks). */
+  /** Task slots: min(threads, chunks); all are posted, but the last one after a caller's share that finished the walk. */
   readonly #tasks: number;
+  /** Tasks posted so far. */
+  #posted = 0;
+  /** The caller's share walks (./callerShare.ts): needs a second slot for the tasks to cover. */
+  readonly #share: RunInput['callerShare'];
   /** closed[s] = 1 once task s has settled (returned, died, or was cancelled while queued). */
   readonly #closed: Uint8Array;
   #open: number;
@@ -197,7 +213,9 @@ class ReportRun {
     // A task should get at least one full chunk of bits: a smaller report gains nothing from more
     // workers and pays for posting every extra task (its descriptors; docs/bench/limits.md §9.4).
     this.#tasks = Math.min(input.threads, input.plan.chunks);
-    this.ctrl = ControlBlock.create(this.#tasks, input.plan.chunks, input.countPieces, input.skip);
+    this.#share = this.#tasks >= 2 ? input.callerShare : undefined;
+    // The caller's share has the slot after the tasks' (slot index #tasks).
+    this.ctrl = ControlBlock.create(this.#tasks + (this.#share === undefined ? 0 : 1), input.plan.chunks, input.countPieces, input.skip);
     this.#closed = new Uint8Array(this.#tasks);
     this.#open = this.#tasks;
   }
@@ -216,18 +234,52 @@ class ReportRun {
     };
   }
 
-  /** Posts one task per slot and resolves when every one has settled. */
+  /**
+   * Posts one task per slot (with a caller's share: all but the last, then the share, then the
+   * last only if chunks are left) and resolves when every one has settled.
+   */
   postAndWait(): Promise<void> {
     const settled = new Promise<void>((resolve) => (this.#allClosed = resolve));
-    for (let s = 0; s < this.#tasks; s++) {
-      const stream = this.#streamPort();
-      const task: ReportTask = { ...this.#input.task, control: this.ctrl.buffer, slot: s, ...(stream === undefined ? {} : { stream }) };
-      this.#input.piscina.run(task, stream === undefined ? undefined : { transferList: [stream] as never }).then(
-        (r: ReportTaskResult) => this.#onResult(s, r),
-        (e: unknown) => this.#onDeath(s, e),
-      );
-    }
+    const share = this.#share;
+    const first = share === undefined ? this.#tasks : this.#tasks - 1;
+    for (let s = 0; s < first; s++) this.#post(s);
+    if (share !== undefined) this.#callerShare(share);
     return settled;
+  }
+
+  #post(s: number): void {
+    const stream = this.#streamPort();
+    const task: ReportTask = { ...this.#input.task, control: this.ctrl.buffer, slot: s, ...(stream === undefined ? {} : { stream }) };
+    this.#posted++;
+    this.#input.piscina.run(task, stream === undefined ? undefined : { transferList: [stream] as never }).then(
+      (r: ReportTaskResult) => this.#onResult(s, r),
+      (e: unknown) => this.#onDeath(s, e),
+    );
+  }
+
+  /**
+   * The caller's share (./callerShare.ts) in the slot after the tasks', then the last task: posted
+   * when chunks are left, else cancelled unposted. Then the tasks still queued are moot too when
+   * nothing is counted after the walk (`skip.after`); else they must still run, to count after it
+   * (the caller's thread never waits at the walk's barrier, ./callerShare.ts).
+   */
+  #callerShare(share: NonNullable<RunInput['callerShare']>): void {
+    const { plan, bitmap, names, task } = this.#input;
+    const slot = this.#tasks;
+    const r = walkCallerShare(this.ctrl, slot, { plan, bitmap, sources: share.sources, names, noClear: task.noClear, budgetMs: share.budgetMs });
+    if (r.stats.chunks > 0 || r.failure !== undefined) this.#walked(r.stats, r.walkStartMs, r.walkEndMs);
+    if (r.failure !== undefined) this.#fail(faultError(this.#input, slot, r.failure.chunk, r.failure.error, r.stats.threadId));
+    const last = this.#tasks - 1;
+    if (r.chunksLeft) this.#post(last);
+    else if (this.#input.skip.after) this.#cancelQueued();
+    else if (this.ctrl.cancel(last)) this.#close(last);
+  }
+
+  /** Keeps the stats and walk times of a task (or of the caller's share) that walked. */
+  #walked(stats: WorkerReportStats, walkStartMs: number, walkEndMs: number): void {
+    this.#workers.push(stats);
+    if (walkStartMs < this.#walkStart) this.#walkStart = walkStartMs;
+    if (walkEndMs > this.#walkEnd) this.#walkEnd = walkEndMs;
   }
 
   /** Streaming: a new channel; keeps our end (delivering its messages) and returns the worker's. */
@@ -265,9 +317,7 @@ class ReportRun {
   /** A task returned: its stats, or its failure. */
   #onResult(s: number, r: ReportTaskResult): void {
     if (r.kind === 'done') {
-      this.#workers.push(workerStats(r.slot, r.threadId, this.#input.names, r.perSource));
-      if (r.walkStartMs < this.#walkStart) this.#walkStart = r.walkStartMs;
-      if (r.walkEndMs > this.#walkEnd) this.#walkEnd = r.walkEndMs;
+      this.#walked(workerStats(r.slot, r.threadId, this.#input.names, r.perSource), r.walkStartMs, r.walkEndMs);
       this.#cancelQueued(); // every chunk is claimed: the queued tasks are moot
     } else if (r.kind === 'failed') {
       this.#fail(faultError(this.#input, s, r.chunk, r.error, r.threadId));
@@ -329,6 +379,6 @@ class ReportRun {
     const elapsedMs = this.#walkEnd >= this.#walkStart ? this.#walkEnd - this.#walkStart : 0;
     const workers = this.#workers.sort((a, b) => a.slot - b.slot);
     const bitsSet = this.#input.skip.after ? workers.reduce((n, w) => n + w.total.bitsMarked, 0) : this.ctrl.bitsSet();
-    return { workers, tasks: this.#tasks, bitsSet, elapsedMs };
+    return { workers, tasks: this.#posted, bitsSet, elapsedMs };
   }
 }
