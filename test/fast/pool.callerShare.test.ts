@@ -11,7 +11,7 @@ import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoPageTable, IovaBitmap, IovaBitmapError, reportDirty } from '@iovabitmap/core';
 import { ReportPool } from '@iovabitmap/workers';
-import { ControlBlock, Phase, StopReason, reportPlans, walkCallerShare } from '@iovabitmap/workers/internal';
+import { ControlBlock, Phase, StopReason, outlastsBudget, reportPlans, walkCallerShare } from '@iovabitmap/workers/internal';
 import { firstDiff, twin } from '../helpers/bitmaps.js';
 import { GiB } from '../helpers/sizes.js';
 
@@ -81,6 +81,28 @@ describe('walkCallerShare', () => {
     const r = walkCallerShare(ctrl, 2, { ...input, budgetMs: 60_000 });
     expect(r).toMatchObject({ chunksLeft: false, stats: { chunks: plan.chunks - 10 } });
     expect(ctrl.progress().chunksDone).toBe(plan.chunks - 10);
+  });
+
+  it('stops early when the chunks left, at its pace on two threads, would outlast the budget', () => {
+    // 1 chunk in 0.1 ms, 30 left: 0.1 + 30 × 0.1 / 2 = 1.6 ms.
+    expect(outlastsBudget(0.1, 1, 30, 2)).toBe(false);
+    expect(outlastsBudget(0.1, 1, 30, 1.5)).toBe(true);
+    // 4 chunks in 1 ms, 4 left: 1 + 4 × 0.25 / 2 = 1.5 ms.
+    expect(outlastsBudget(1, 4, 4, 1.5)).toBe(false);
+    expect(outlastsBudget(1, 4, 4, 1.49)).toBe(true);
+    expect(outlastsBudget(5, 1, 0, 1)).toBe(false); // nothing left: the loop ends by itself
+  });
+
+  it('stops after one chunk of a report that would outlast its budget, leaving the rest to a task', () => {
+    const { ctrl, input } = setUp();
+    const slow = Object.create(input.sources[0]!) as IoPageTable;
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    slow.reportChunk = (...args) => {
+      Atomics.wait(cell, 0, 0, 5); // 5 ms a chunk: 64 chunks would take 160 ms on two threads
+      return IoPageTable.prototype.reportChunk.apply(input.sources[0]!, args);
+    };
+    const r = walkCallerShare(ctrl, 2, { ...input, sources: [slow], budgetMs: 50 });
+    expect(r).toMatchObject({ chunksLeft: true, stats: { chunks: 1 } });
   });
 
   it('returns the chunk and error of a source that throws, and finishes its slot', () => {

@@ -13,7 +13,7 @@ export { ChunkPlan, chunkBitsFor, countPlan, defaultChunkBits, reportPlans } fro
 export { ControlBlock, Phase, SlotState, StopReason } from './pool/ControlBlock.js';
 export type { CountSkip } from './pool/ControlBlock.js';
 export { DEFAULT_INLINE_BELOW, inlineWork } from './pool/inlineReport.js';
-export { walkCallerShare } from './pool/callerShare.js';
+export { outlastsBudget, walkCallerShare } from './pool/callerShare.js';
 export type { CallerShareInput, CallerShareResult } from './pool/callerShare.js';
 export { runReportTask } from './pool/worker/reportTask.js';
 export type { ReportTask } from './pool/worker/reportTask.js';
