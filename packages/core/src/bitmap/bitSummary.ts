@@ -237,8 +237,13 @@ export class PendingMarks {
   /** The open run of blocks [lo, hi]; empty while hi < lo. */
   #lo = 0;
   #hi = -1;
-  /** Finished runs not yet marked, as (lo, hi + 1) pairs; `#n` pairs in use. */
-  readonly #runs = new Float64Array(2 * PENDING_RUNS);
+  /**
+   * Finished runs not yet marked, as (lo, hi + 1) pairs; `#n` pairs in use. Allocated with the
+   * first finished run: a writer per chunk makes one of these per chunk, and most chunks of a
+   * sparse report finish at most one run (16 TiB of 1 GiB leaves, 256 chunks: the allocation was
+   * 0.7 of the 1.7 µs a clean chunk cost).
+   */
+  #runs: Float64Array | null = null;
   #n = 0;
 
   constructor(s: BitSummary) {
@@ -269,9 +274,10 @@ export class PendingMarks {
     }
     if (hi >= lo) {
       if (this.#n === PENDING_RUNS) this.#markRuns();
+      const runs = (this.#runs ??= new Float64Array(2 * PENDING_RUNS));
       const k = 2 * this.#n++;
-      this.#runs[k] = lo;
-      this.#runs[k + 1] = hi + 1;
+      runs[k] = lo;
+      runs[k + 1] = hi + 1;
     }
     this.#lo = b0;
     this.#hi = b1;
@@ -287,6 +293,7 @@ export class PendingMarks {
 
   #markRuns(): void {
     const runs = this.#runs;
+    if (runs === null) return;
     for (let k = 0, e = 2 * this.#n; k < e; k += 2) markBlocks(this.#s, runs[k]!, runs[k + 1]!);
     this.#n = 0;
   }
