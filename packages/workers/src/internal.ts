@@ -14,7 +14,6 @@ export { ControlBlock, Phase, SlotState, StopReason } from './pool/ControlBlock.
 export type { CountSkip } from './pool/ControlBlock.js';
 export { DEFAULT_INLINE_BELOW, inlineWork } from './pool/inlineReport.js';
 export { outlastsBudget, walkCallerShare } from './pool/callerShare.js';
-export type { CallerShareInput, CallerShareResult } from './pool/callerShare.js';
 export { runReportTask } from './pool/worker/reportTask.js';
 export type { ReportTask } from './pool/worker/reportTask.js';
 // the device: its engine (in-process in tests), the RPC guard, patterns, the seeded generator
