@@ -14,8 +14,8 @@
  * worker does (claim, publish the chunk, walk it with core's `reportChunk`, count it done), until
  * the cursor is exhausted, STOP is set, or its budget is spent. Then, if chunks remain (a long
  * report), ReportRun posts the last task after all, so the report still ends up on every worker;
- * if none remain, that task is never posted. The walk of 1 TiB of 2 MiB leaves at 1 % dirty went
- * from 1.8–2.2 to 1.2–1.5 ms a call (docs/bench/scale.md, "The caller's share").
+ * if none remain, that task is never posted. A report of 1 TiB of 2 MiB leaves at 1 % dirty went
+ * from 1.6–2.6 to 1.0–1.6 ms a call (docs/bench/scale.md, "The caller's share").
  *
  * Same bits. The caller walks with the report's own bitmap and sources (the objects `report()` was
  * given; a worker uses views it rebuilds from their descriptors, over the same memory), one chunk
@@ -39,9 +39,10 @@
  * after one chunk, about where it would have been without a share.
  *
  * Cost to the caller: its thread is busy for at most the budget plus one chunk
- * (`ReportPoolOptions.callerShareMs`), during which no event of its loop runs: an abort is seen
- * after that (STOP set by a fault in a worker is seen between chunks), and a progress tick comes
- * late. A throw from a source on the caller's thread is a report failure like a worker's.
+ * (`ReportPoolOptions.callerShareMs`), during which no event of its loop runs: an abort, or a
+ * worker's failure or death (all heard on that loop, where STOP is set), is acted on after it, and
+ * a progress tick comes late. (The loop still reads STOP before each claim, as a worker's does.) A
+ * throw from a source on the caller's thread is a report failure like a worker's.
  */
 import { threadId } from 'node:worker_threads';
 import { type DirtySource, type IovaBitmap, IovaBitmapError, type IovaBitmapErrorData } from '@iovabitmap/core';

@@ -9,9 +9,9 @@
  * (./ControlBlock.ts). With a caller's share (./callerShare.ts) it posts one task fewer, walks
  * chunks on the caller's thread right after posting, and then posts the last task only if chunks
  * are left (else that slot is cancelled unposted). It resolves once every task that *started* has
- * returned. Tasks still queued
- * in piscina are cancelled through the block (CAS PENDING → CANCELLED) as soon as their work is
- * moot, so a report never waits for a worker that is busy with another report's chunks:
+ * returned. Tasks still queued in piscina are cancelled through the block (CAS PENDING →
+ * CANCELLED) as soon as their work is moot, so a report never waits for a worker that is busy
+ * with another report's chunks:
  *
  * - A task returns `done` only when the cursor is exhausted (or STOP is set): every chunk is
  *   claimed, so the queued tasks are cancelled and the run waits only for the running ones.
@@ -189,11 +189,14 @@ export async function runReport(input: RunInput): Promise<RunOutput> {
 class ReportRun {
   readonly ctrl: ControlBlock;
   readonly #input: RunInput;
-  /** Task slots: min(threads, chunks); all are posted, but the last one after a caller's share that finished the walk. */
+  /**
+   * Task slots: min(threads, chunks). Every one is posted, but the last after a caller's share
+   * that left no chunk unclaimed (then it is cancelled unposted).
+   */
   readonly #tasks: number;
   /** Tasks posted so far. */
   #posted = 0;
-  /** The caller's share walks (./callerShare.ts): needs a second slot for the tasks to cover. */
+  /** The caller's share (./callerShare.ts), when this run has one (two task slots or more): it walks in slot #tasks. */
   readonly #share: RunInput['callerShare'];
   /** closed[s] = 1 once task s has settled (returned, died, or was cancelled while queued). */
   readonly #closed: Uint8Array;
