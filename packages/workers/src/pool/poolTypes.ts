@@ -65,12 +65,13 @@ export interface ReportPoolOptions {
   /**
    * How long the caller's thread may walk chunks of a report on the workers, milliseconds: it
    * takes the place of the last worker while the others wake, and the last task is posted only
-   * if chunks are left after that (the caller's share). A number in [0, 1000]; `0` never shares.
+   * if chunks are left after that (the caller's share); at once, after one chunk, when the chunks
+   * left would outlast this budget. A number in [0, 1000]; `0` never shares.
    *
    * Why: before a report's last worker walks, the caller has posted every task and that worker has
    * woken and rebuilt its views (together ~0.5–0.8 ms on 2 vCPUs), while the caller's thread sat
    * idle with the report's objects in hand. Sharing made a 1 TiB guest of 2 MiB leaves at 1 %
-   * dirty 1.2–1.5 ms a call instead of 1.8–2.2, and dense reports no slower (docs/bench/scale.md).
+   * dirty 1.0–1.6 ms a call instead of 1.6–2.6, and dense reports no slower (docs/bench/scale.md).
    * When: only with two threads or more, when the bitmap's summary was clean as the report started
    * (so nothing is counted before the walk, and the caller never waits for a worker), without
    * `onChunk` and without `faultInjection`. What differs: the caller's thread is busy for up to
