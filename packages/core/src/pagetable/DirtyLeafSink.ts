@@ -16,9 +16,10 @@
  *   (../bitmap/bitmapKernel.ts), with a plain `|=` when its memory is not shared (a plain
  *   ArrayBuffer: no other thread can reach it; `orWholeWordAt`), else with Atomics.or. A huge
  *   leaf (2 MiB, 1 GiB: whole words) inside the clip range and the bitmap's whole words is a fill
- *   of all-ones words (`fillWords`), not a `setUnits` with its argument checks. The summary blocks
- *   written join the pending run of marks (../bitmap/bitSummary.ts PendingMarks), marked when the
- *   run breaks or at `close()`;
+ *   of all-ones words (`fillWords`), not a `setUnits` with its argument checks; consecutive huge
+ *   leaves extend one run of words, whose blocks are worked out once, when the run ends. The
+ *   summary blocks written join the pending run of marks (../bitmap/bitSummary.ts PendingMarks),
+ *   marked when the run breaks or at `close()`;
  * - `mask` (4 KiB pages otherwise): one `orMask` per mask (one or two Atomics.or), through the
  *   recorder both sources share (../ClipRecorder.ts). A subclass of IovaBitmap that overrides
  *   `orMask` (a test hook, the per-bit reference writer) lands here, so it sees every write;
@@ -273,8 +274,9 @@ export class LeafSink extends ClipRecorder implements DirtyLeafSink {
   /**
    * `direct`: a leaf of whole bitmap words (a 2 MiB or 1 GiB page: its start and size are
    * multiples of 32 pages) wholly inside the clip range and the bitmap's whole words is stored as
-   * all-ones words (../bitmap/bitKernels.ts fillWords) and its blocks join the pending marks, as
-   * {@link leafPairs} does: none of `setUnits`' argument checks and unit arithmetic per leaf.
+   * all-ones words (../bitmap/bitKernels.ts fillWords), and its words extend the run of words the
+   * leaves before it filled, whose blocks join the pending marks when the run ends
+   * ({@link LeafSink.#endLeafRun}): none of `setUnits`' argument checks and unit arithmetic per leaf.
    * False (nothing written) otherwise; the caller then records it through the recorder.
    */
   #wholeLeaf(start: number, pages: number): boolean {
