@@ -66,6 +66,17 @@ export function checkFlag(where: string, param: string, v: unknown, fallback: bo
 }
 
 /**
+ * An optional number option in [min, max] (Infinity allowed when max is): `undefined` gives
+ * `fallback`; a non-number or NaN is refused.
+ * @throws IovaBitmapError `EINVAL` naming `param`, with `why` as the message.
+ */
+export function checkNumber(where: string, param: string, v: unknown, fallback: number, min: number, max: number, why: string): number {
+  const x = orDefault(v, fallback);
+  if (typeof x !== 'number' || Number.isNaN(x) || x < min || x > max) throw IovaBitmapError.bad('EINVAL', where, param, x, why);
+  return x;
+}
+
+/**
  * An optional callback: `undefined`, or a function.
  * @throws IovaBitmapError `EINVAL` naming `param`.
  */

@@ -74,7 +74,7 @@
 import { IovaBitmap, IovaBitmapError, type DirtySource, type SourceStats, type U64Like } from '@iovabitmap/core';
 import { GIB, PAGE_SHIFT, addSourceStats, checkInt, checkReportRequest, emptySourceStats, log2Exact, toU64 } from '@iovabitmap/core/internal';
 import { checkChunkBits } from '../pool/ChunkPlan.js';
-import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, orDefault } from '../checks.js';
+import { MAX_TIMER_MS, checkCallback, checkFlag, checkNumber, checkOptions, checkSignal, orDefault } from '../checks.js';
 import type { DeviceStats } from '../device/deviceTypes.js';
 import { MAX_ROUNDS, WriteEpochs } from '../device/WriteEpochs.js';
 import type { PoolReportOptions, ReportedChunk } from '../pool/poolTypes.js';
@@ -346,13 +346,6 @@ interface Checked {
   readonly length: bigint;
 }
 
-/** A number option in [min, max] (Infinity allowed when max is), or its default. */
-function checkNumber(param: string, v: unknown, fallback: number, min: number, max: number, why: string): number {
-  const x = orDefault(v, fallback);
-  if (typeof x !== 'number' || Number.isNaN(x) || x < min || x > max) throw IovaBitmapError.bad('EINVAL', WHERE, param, x, why);
-  return x;
-}
-
 /** Step 1: every check that needs nothing allocated (module comment: bad arguments run nothing). */
 function checkMigrate(o: MigrateOptions): Checked {
   checkOptions(WHERE, 'options', o);
@@ -372,14 +365,14 @@ function checkMigrate(o: MigrateOptions): Checked {
   const epochs = o.device.writeEpochs;
   if (!(epochs instanceof WriteEpochs)) throw IovaBitmapError.bad('EINVAL', WHERE, 'device.writeEpochs', epochs, 'must be the WriteEpochs of the attached device');
   if (epochs.roundsCompleted !== 0) throw IovaBitmapError.bad('EINVAL', WHERE, 'device.writeEpochs', `${epochs.roundsCompleted} rounds completed`, 'must be fresh: attach() the device again for a new migration');
-  const bandwidth = checkNumber('bandwidth', o.bandwidth, Number.POSITIVE_INFINITY, Number.MIN_VALUE, Number.POSITIVE_INFINITY, 'must be a positive number of bytes per second (Infinity: no link)');
+  const bandwidth = checkNumber(WHERE, 'bandwidth', o.bandwidth, Number.POSITIVE_INFINITY, Number.MIN_VALUE, Number.POSITIVE_INFINITY, 'must be a positive number of bytes per second (Infinity: no link)');
   if (bandwidth !== Number.POSITIVE_INFINITY) {
     for (const m of ['pause', 'advance', 'resume'] as const) {
       if (typeof o.device[m] !== 'function') throw IovaBitmapError.bad('EINVAL', WHERE, `device.${m}`, o.device[m], 'must be a method: a finite bandwidth models time with the device');
     }
   }
-  const downtimeLimitMs = checkNumber('downtimeLimit', o.downtimeLimit, 300, 0, Number.MAX_VALUE, 'must be a finite number of milliseconds >= 0');
-  const interval = checkNumber('roundIntervalMs', o.roundIntervalMs, 0, 0, MAX_TIMER_MS, `must be a number of milliseconds in [0, ${MAX_TIMER_MS}]`);
+  const downtimeLimitMs = checkNumber(WHERE, 'downtimeLimit', o.downtimeLimit, 300, 0, Number.MAX_VALUE, 'must be a finite number of milliseconds >= 0');
+  const interval = checkNumber(WHERE, 'roundIntervalMs', o.roundIntervalMs, 0, 0, MAX_TIMER_MS, `must be a number of milliseconds in [0, ${MAX_TIMER_MS}]`);
   if (o.device.pagesWritten !== undefined && typeof o.device.pagesWritten !== 'number') {
     throw IovaBitmapError.bad('EINVAL', WHERE, 'device.pagesWritten', o.device.pagesWritten, 'must be a number when present');
   }

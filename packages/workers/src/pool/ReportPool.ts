@@ -38,7 +38,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { type DirtySource, type DirtySourceShared, type IovaBitmap, IovaBitmapError, type WorkProfile } from '@iovabitmap/core';
 import { checkInt, checkReportRequest, summaryClean } from '@iovabitmap/core/internal';
-import { MAX_TIMER_MS, checkCallback, checkFlag, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
+import { MAX_TIMER_MS, checkCallback, checkFlag, checkNumber, checkOptions, checkSignal, isPlainObject, orDefault } from '../checks.js';
 import { checkChunkBits, chunkBitsFor, reportPlans } from './ChunkPlan.js';
 import { type PoolReportStats, poolReportStats } from './poolStats.js';
 import type { PoolReportOptions, ReportPoolOptions, ReportPoolStatus } from './poolTypes.js';
@@ -95,12 +95,6 @@ function checkFault(v: unknown): FaultInjection | undefined {
 
 /** Default of `ReportPoolOptions.callerShareMs` (poolTypes.ts says why). */
 export const DEFAULT_CALLER_SHARE_MS = 2;
-
-/** `callerShareMs`: a number of milliseconds in [0, 1000]. */
-function checkCallerShareMs(v: unknown): number {
-  if (typeof v !== 'number' || !(v >= 0 && v <= 1000)) throw IovaBitmapError.bad('EINVAL', WHERE, 'callerShareMs', v, 'must be a number of milliseconds in [0, 1000]');
-  return v;
-}
 
 /**
  * The counting phases a report can do without (./ControlBlock.ts, "Skipping"): the count before
@@ -164,13 +158,9 @@ export class ReportPool {
     checkInt(WHERE, 'threads', threads, 1, MAX_POOL_THREADS, `(4 × the ${availableParallelism()} logical CPUs, at least 4; each worker costs ~30 MiB and ~0.3 s to start)`);
     this.threads = threads;
     this.chunkBits = options.chunkBits === undefined ? undefined : checkChunkBits(WHERE, options.chunkBits);
-    const interval = orDefault(options.progressIntervalMs, 100);
-    if (typeof interval !== 'number' || !(interval >= 50 && interval <= MAX_TIMER_MS)) {
-      throw IovaBitmapError.bad('EINVAL', WHERE, 'progressIntervalMs', options.progressIntervalMs, `must be a number of milliseconds in [50, ${MAX_TIMER_MS}]`);
-    }
-    this.progressIntervalMs = interval;
+    this.progressIntervalMs = checkNumber(WHERE, 'progressIntervalMs', options.progressIntervalMs, 100, 50, MAX_TIMER_MS, `must be a number of milliseconds in [50, ${MAX_TIMER_MS}]`);
     this.inlineBelow = checkInt(WHERE, 'inlineBelow', orDefault(options.inlineBelow, DEFAULT_INLINE_BELOW), 0, Number.MAX_SAFE_INTEGER, '(entries of work; 0: every report on the workers)');
-    this.callerShareMs = checkCallerShareMs(orDefault(options.callerShareMs, DEFAULT_CALLER_SHARE_MS));
+    this.callerShareMs = checkNumber(WHERE, 'callerShareMs', options.callerShareMs, DEFAULT_CALLER_SHARE_MS, 0, 1000, 'must be a number of milliseconds in [0, 1000]');
     const warm = checkFlag(WHERE, 'warmUp', options.warmUp, true);
     const { filename, execArgv } = piscinaEntry(new URL('./worker/poolWorkerEntry.js', import.meta.url));
     const workerData: ReportWorkerData = { warmUp: warm };
